@@ -1,0 +1,243 @@
+"""The metric registry: one table that drives flows, docs and parametrised tests.
+
+``METRICS`` maps a metric name to its :class:`MetricSpec`. Metrics are computed by
+*group* (:data:`GROUPS`): a group reads the embedding matrix once and derives all of its
+metrics from that read (for example the clustering group runs k-means C1 once and derives
+silhouette, AMI agreement and AMI ground truth from it). :func:`compute_group` is the one
+entry point used by the rest of the project.
+
+Edge cases never crash inside a library; they give NaN values and a flag:
+
+* ``"non_finite"``   X (or the views) contain NaN/inf: every metric of the group is NaN.
+* ``"collapsed"``    all embeddings equal (or, for geometry, normalised std < 0.1/sqrt(d)).
+* ``"single_cluster"`` k-means found one cluster: silhouette and agreement are NaN.
+* ``"n_lt_k"``       fewer points than clusters: every clustering metric is NaN.
+* further group-specific flags are documented in each module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssl_eval.metrics import clustering, entropy, geometry, spectral
+
+__all__ = [
+    "GROUPS",
+    "METRICS",
+    "MetricOptions",
+    "MetricResult",
+    "MetricSpec",
+    "compute_group",
+    "label_free_metrics",
+]
+
+GROUPS: tuple[str, ...] = ("clustering", "entropy", "spectral", "geometry")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What one metric is. ``definition`` is one line: the formula in words."""
+
+    name: str
+    group: str
+    higher_is_better: bool
+    needs_labels: bool
+    needs_views: bool
+    definition: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """Options shared by all groups (frozen, hashable; used in cache keys).
+
+    k: clusters for k-means; None -> number of distinct labels if labels are given, else 10.
+    reduce: "none" or "pca" (PCA to ``pca_dims`` before clustering only).
+    silhouette_sample_size: None = exact silhouette; else silhouette on a random sample.
+    entropy_knn_k: neighbours of the Kozachenko-Leonenko estimator.
+    max_points: optional subsample cap for the expensive metrics (clustering, entropy_knn,
+        uniformity); None = use every point.
+    """
+
+    k: int | None = None
+    reduce: str = "none"
+    pca_dims: int = 32
+    silhouette_sample_size: int | None = None
+    entropy_knn_k: int = 3
+    max_points: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.k is not None and (not isinstance(self.k, (int, np.integer)) or self.k < 1):
+            raise ValueError(f"MetricOptions.k must be a positive int or None, got {self.k!r}; "
+                             "pass e.g. k=10 or leave it None to use the label count.")
+        if self.reduce not in ("none", "pca"):
+            raise ValueError(f"MetricOptions.reduce must be 'none' or 'pca', got {self.reduce!r}.")
+        for name in ("pca_dims", "entropy_knn_k"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"MetricOptions.{name} must be a positive int, got {value!r}.")
+        for name in ("silhouette_sample_size", "max_points"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 2):
+                raise ValueError(f"MetricOptions.{name} must be an int >= 2 or None, "
+                                 f"got {value!r}; use None to use every point.")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Metric name -> Python float (NaN where undefined), and flags saying why."""
+
+    values: dict[str, float]
+    flags: tuple[str, ...]
+
+
+_PAPER = "Xu, Lowe & Trappenberg, Label-free Monitoring of SSL Progress, arXiv 2409.06612"
+
+_SPECS = (
+    MetricSpec("silhouette", "clustering", True, False, False,
+               "mean over points of (b - a) / max(a, b), a = mean Euclidean distance to own "
+               "k-means cluster (C1), b = smallest mean distance to another cluster",
+               f"Rousseeuw 1987; {_PAPER}"),
+    MetricSpec("ami_agreement", "clustering", True, False, False,
+               "adjusted mutual information AMI(C1, C2) of two k-means runs (n_init=1) seeded "
+               "random_state and random_state + 1",
+               f"Vinh et al. 2010; {_PAPER}"),
+    MetricSpec("ami_ground_truth", "clustering", True, True, False,
+               "adjusted mutual information AMI(C1, labels) of k-means C1 with the true classes",
+               f"Vinh et al. 2010; {_PAPER}"),
+    MetricSpec("entropy_gaussian", "entropy", False, False, False,
+               "0.5 * logdet(2 pi e (Cov + ridge I)), ridge = 1e-6 * trace(Cov)/D + 1e-12; "
+               "lower is better because entropy falls as training goes for SimCLR/MoCo "
+               "(it rises for SimSiam, so read its direction per family)",
+               f"{_PAPER}; Cover & Thomas, Elements of Information Theory, 8.4"),
+    MetricSpec("entropy_knn", "entropy", False, False, False,
+               "Kozachenko-Leonenko: psi(N) - psi(k) + log V_D + (D/N) sum_i log eps_i, eps_i = "
+               "Euclidean distance to the k-th neighbour, V_D = unit-ball volume; lower is "
+               "better as for entropy_gaussian",
+               f"Kozachenko & Leonenko 1987; {_PAPER}"),
+    MetricSpec("rankme", "spectral", True, False, False,
+               "exp(-sum p_k log p_k), p_k = s_k / sum(s) + 1e-7, s = singular values of the "
+               "uncentered embedding matrix",
+               "Garrido et al. 2023, RankMe (ICML)"),
+    MetricSpec("rankme_centered", "spectral", True, False, False,
+               "RankMe on the column-centered embedding matrix",
+               "Garrido et al. 2023, RankMe (ICML), centered variant"),
+    MetricSpec("alpha_req", "spectral", False, False, False,
+               "alpha of the least-squares fit log lambda_i = c - alpha log i over the positive "
+               "covariance eigenvalues; reported as alpha, higher_is_better=False (less decay "
+               "= richer features) although the paper finds alpha near 1 best",
+               "Agrawal et al. 2022, alpha-ReQ (NeurIPS)"),
+    MetricSpec("alpha_req_r2", "spectral", True, False, False,
+               "R^2 of the alpha-ReQ power-law fit in log-log space",
+               "Agrawal et al. 2022, alpha-ReQ (NeurIPS)"),
+    MetricSpec("nesum", "spectral", True, False, False,
+               "sum_i lambda_i / lambda_1 over the covariance eigenvalues",
+               "He & Ozay 2022, Exploring the gap between collapsed and whitened features"),
+    MetricSpec("stable_rank", "spectral", True, False, False,
+               "||X||_F^2 / ||X||_2^2 = sum / max of the uncentered Gram eigenvalues",
+               "Rudelson & Vershynin 2007"),
+    MetricSpec("uniformity", "geometry", False, False, False,
+               "log mean_{i<j} exp(-2 ||z_i - z_j||^2) over l2-normalised embeddings",
+               "Wang & Isola 2020 (ICML)"),
+    MetricSpec("norm_std", "geometry", True, False, False,
+               "mean over dimensions of the std (ddof=0) of l2-normalised embeddings; about "
+               "1/sqrt(D) when healthy, flag 'collapsed' below 0.1/sqrt(D)",
+               "Chen & He 2021, SimSiam (CVPR)"),
+    MetricSpec("alignment", "geometry", False, False, True,
+               "mean ||z - z'||^2 over l2-normalised view pairs (alpha = 2)",
+               "Wang & Isola 2020 (ICML)"),
+    MetricSpec("lidar", "geometry", True, False, True,
+               "exp(-sum p log p), p = lambda/sum(lambda) + 1e-8, lambda = eigenvalues of "
+               "Sw^-1/2 Sb Sw^-1/2 with each image a class and its views its samples, "
+               "Sw ridge 1e-4",
+               "Thilak et al. 2024, LiDAR (ICLR)"),
+)
+
+METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def label_free_metrics() -> list[str]:
+    """Names of the metrics that need no labels, in registry order."""
+    return [name for name, spec in METRICS.items() if not spec.needs_labels]
+
+
+def _as_matrix(name: str, value: object) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}; "
+                        f"convert it with np.asarray({name}, dtype=np.float32).")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
+                         f"{array.shape}; reshape it, e.g. {name}.reshape(len({name}), -1).")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one row and one column, got shape "
+                         f"{array.shape}; embed a non-empty evaluation set.")
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    return array
+
+
+def _validate(X, labels, views):
+    X = _as_matrix("X", X)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
+            raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
+                             f"got shape {labels.shape}; pass the labels of the embedded set.")
+    if views is not None:
+        if not isinstance(views, (tuple, list)) or len(views) != 2:
+            raise ValueError("views must be a pair (view1_embeddings, view2_embeddings), got "
+                             f"{type(views).__name__}; pass views=(V1, V2).")
+        v1, v2 = _as_matrix("views[0]", views[0]), _as_matrix("views[1]", views[1])
+        if v1.shape != v2.shape:
+            raise ValueError(f"views must have equal shapes, got {v1.shape} and {v2.shape}; "
+                             "row i of both must embed two augmentations of one image.")
+        views = (v1, v2)
+    return X, labels, views
+
+
+def _dedupe(flags) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(flags))
+
+
+def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None,
+                  views: tuple[np.ndarray, np.ndarray] | None = None,
+                  options: MetricOptions = MetricOptions(),
+                  random_state: int = 0) -> MetricResult:
+    """Compute every metric of ``group`` that applies.
+
+    Metrics that need labels are skipped when ``labels`` is None; metrics that need views
+    are skipped when ``views`` is None. Non-finite input gives NaN for every applicable
+    metric and the flag ``"non_finite"``.
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}, got {group!r}.")
+    if not isinstance(options, MetricOptions):
+        raise TypeError(f"options must be a MetricOptions, got {type(options).__name__}.")
+    X, labels, views = _validate(X, labels, views)
+    names = [name for name, spec in METRICS.items() if spec.group == group
+             and (labels is not None or not spec.needs_labels)
+             and (views is not None or not spec.needs_views)]
+    finite = bool(np.isfinite(X).all())
+    if views is not None:
+        finite = finite and bool(np.isfinite(views[0]).all() and np.isfinite(views[1]).all())
+    if not finite:
+        return MetricResult({name: float("nan") for name in names}, ("non_finite",))
+
+    if group == "clustering":
+        values, flags = clustering.clustering_metrics(
+            X, labels=labels, k=options.k, reduce=options.reduce, pca_dims=options.pca_dims,
+            silhouette_sample_size=options.silhouette_sample_size,
+            max_points=options.max_points, random_state=random_state)
+    elif group == "entropy":
+        values, flags = entropy.entropy_metrics(
+            X, knn_k=options.entropy_knn_k, max_points=options.max_points,
+            random_state=random_state)
+    elif group == "spectral":
+        values, flags = spectral.spectral_metrics(X)
+    else:
+        values, flags = geometry.geometry_metrics(
+            X, views=views, max_points=options.max_points, random_state=random_state)
+    return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags))

@@ -1,0 +1,102 @@
+"""Spectral metrics from one pass over X: the D x D Gram X^T X (blocked, float64) and the
+column sums give both the uncentered spectrum and the covariance; one ``eigh`` each.
+
+* ``rankme`` (Garrido et al. 2023, exactly as published): singular values s of the
+  UNCENTERED X (the top min(N, D) of them), p_k = s_k / sum(s) + 1e-7,
+  rankme = exp(-sum p_k log p_k).
+* ``rankme_centered``: the same on the column-centered X.
+* ``alpha_req`` (Agrawal et al. 2022): least-squares fit of log lambda_i = c - alpha log i
+  over the covariance eigenvalues in decreasing order, keeping those above
+  1e-10 * lambda_1 (numerical zeros of a rank-deficient matrix would dominate the fit).
+  Needs at least 2 such eigenvalues, else NaN with flag ``"too_few_eigenvalues"``.
+  The paper finds alpha close to 1 best; we report alpha itself, ``higher_is_better=False``.
+* ``alpha_req_r2``: R^2 of that fit in log-log space (1.0 when the log-spectrum is flat).
+* ``nesum``: sum_i lambda_i / lambda_1 over the covariance eigenvalues.
+* ``stable_rank``: sum / max of the uncentered Gram eigenvalues = ||X||_F^2 / ||X||_2^2.
+
+A zero matrix (uncentered) or zero covariance (all rows equal) gives NaN for the metrics
+that divide by its spectrum, with flag ``"collapsed"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RANKME_EPS", "alpha_req_fit", "gram_and_sums", "rankme_from_singular_values",
+           "spectral_metrics"]
+
+RANKME_EPS = 1e-7
+ALPHA_REQ_RELATIVE_FLOOR = 1e-10
+_BLOCK_ROWS = 8192
+
+
+def gram_and_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X^T X, X^T 1) accumulated over row blocks in float64."""
+    d = X.shape[1]
+    gram, sums = np.zeros((d, d)), np.zeros(d)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block = np.asarray(X[start:start + _BLOCK_ROWS], dtype=np.float64)
+        gram += block.T @ block
+        sums += block.sum(axis=0)
+    return gram, sums
+
+
+def rankme_from_singular_values(s: np.ndarray, eps: float = RANKME_EPS) -> float:
+    """exp of the entropy of p = s / sum(s) + eps (Garrido et al. 2023)."""
+    total = float(np.sum(s))
+    if not total > 0.0:
+        return float("nan")
+    p = s / total + eps
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def alpha_req_fit(eigenvalues: np.ndarray) -> tuple[float, float]:
+    """(alpha, R^2) of log lambda_i = c - alpha log i; NaN if fewer than 2 usable values."""
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
+    if lam.size == 0 or not lam[0] > 0.0:
+        return float("nan"), float("nan")
+    lam = lam[lam > ALPHA_REQ_RELATIVE_FLOOR * lam[0]]
+    if lam.size < 2:
+        return float("nan"), float("nan")
+    x = np.log(np.arange(1, lam.size + 1, dtype=np.float64))
+    y = np.log(lam)
+    xc, yc = x - x.mean(), y - y.mean()
+    slope = float(xc @ yc / (xc @ xc))
+    residual = yc - slope * xc
+    ss_tot, ss_res = float(yc @ yc), float(residual @ residual)
+    r2 = 1.0 if ss_tot <= 1e-24 else 1.0 - ss_res / ss_tot
+    return -slope, float(r2)
+
+
+def spectral_metrics(X: np.ndarray) -> tuple[dict[str, float], list[str]]:
+    """All spectral metrics of the rows of X (finite, checked by the registry)."""
+    nan = float("nan")
+    n, d = X.shape
+    flags: list[str] = []
+    gram, sums = gram_and_sums(X)
+    mean = sums / n
+    uncentered = np.clip(np.linalg.eigvalsh(gram)[::-1], 0.0, None)
+    centered_scatter = gram - n * np.outer(mean, mean)
+    centered = np.clip(np.linalg.eigvalsh(centered_scatter)[::-1], 0.0, None)
+    r = min(n, d)
+    values = {
+        "rankme": rankme_from_singular_values(np.sqrt(uncentered[:r])),
+        "rankme_centered": rankme_from_singular_values(np.sqrt(centered[:r])),
+        "stable_rank": nan, "nesum": nan, "alpha_req": nan, "alpha_req_r2": nan,
+    }
+    if uncentered[0] > 0.0:
+        values["stable_rank"] = float(uncentered.sum() / uncentered[0])
+    # All rows equal: the centered scatter is zero up to rounding of the mean.
+    if n < 2 or float(np.ptp(X, axis=0).max()) == 0.0:
+        flags.append("collapsed")
+        values["rankme_centered"] = nan
+        return values, flags
+    cov = centered / (n - 1)
+    if cov[0] > 0.0:
+        values["nesum"] = float(cov.sum() / cov[0])
+    values["alpha_req"], values["alpha_req_r2"] = alpha_req_fit(cov[:r])
+    if np.isnan(values["alpha_req"]):
+        flags.append("too_few_eigenvalues")
+    if np.isnan(values["rankme"]):
+        flags.append("collapsed")
+    return values, flags

@@ -1,0 +1,149 @@
+"""Clustering metrics against scikit-learn, plus edge cases."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_mutual_info_score
+from sklearn.metrics import silhouette_score as sk_silhouette
+
+from ssl_eval.metrics import MetricOptions, compute_group
+from ssl_eval.metrics import clustering
+from ssl_eval.metrics.clustering import clustering_metrics, silhouette_score
+
+
+def _blobs(n=120, d=5, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=5.0, size=(k, d))
+    y = rng.integers(0, k, n)
+    return centers[y] + rng.normal(size=(n, d)), y
+
+
+def test_silhouette_matches_sklearn_exact():
+    X, y = _blobs()
+    assert silhouette_score(X, y) == pytest.approx(sk_silhouette(X, y), abs=1e-4)
+
+
+def test_silhouette_matches_sklearn_with_singletons_and_duplicates():
+    X, y = _blobs(n=40)
+    y = y.copy()
+    y[0] = 7  # a singleton cluster scores 0
+    X[5] = X[6]
+    assert silhouette_score(X, y) == pytest.approx(sk_silhouette(X, y), abs=1e-4)
+
+
+def test_silhouette_sample_matches_sklearn_same_sample():
+    X, y = _blobs(n=200)
+    ours = silhouette_score(X, y, sample_size=60, random_state=3)
+    ref = sk_silhouette(X, y, sample_size=60, random_state=3)
+    assert ours == pytest.approx(ref, abs=1e-4)
+
+
+def test_silhouette_blocks_agree(monkeypatch):
+    X, y = _blobs(n=50)
+    full = silhouette_score(X, y)
+    monkeypatch.setattr(clustering, "_BLOCK_ELEMENTS", 7 * 50)  # blocks of 7 rows
+    assert silhouette_score(X, y) == pytest.approx(full, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(4, 25), d=st.integers(1, 4), k=st.integers(2, 4),
+       seed=st.integers(0, 10_000))
+def test_silhouette_property_bounded_and_equal_to_sklearn(n, d, k, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, k, n)
+    if not 2 <= np.unique(y).size <= n - 1:
+        return
+    ours = silhouette_score(X, y)
+    assert -1.0 <= ours <= 1.0
+    assert ours == pytest.approx(sk_silhouette(X, y), abs=1e-4)
+
+
+@pytest.mark.parametrize("bad_labels, match", [
+    (np.zeros(10), "2 <= number of clusters"),
+    (np.arange(10), "2 <= number of clusters"),
+    (np.zeros(3), "one entry per row"),
+])
+def test_silhouette_invalid_labels(bad_labels, match):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError, match=match):
+        silhouette_score(X, bad_labels)
+
+
+def test_silhouette_rejects_non_finite_and_1d():
+    with pytest.raises(ValueError, match="NaN or inf"):
+        silhouette_score(np.array([[0.0], [np.nan], [1.0]]), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="must be 2-D"):
+        silhouette_score(np.zeros(5), np.zeros(5))
+
+
+def test_group_matches_sklearn_pipeline():
+    X, y = _blobs(n=150, k=4, seed=1)
+    res = compute_group("clustering", X, labels=y, random_state=5)
+    c1 = KMeans(n_clusters=4, n_init=1, random_state=5).fit_predict(X)
+    c2 = KMeans(n_clusters=4, n_init=1, random_state=6).fit_predict(X)
+    assert res.values["silhouette"] == pytest.approx(sk_silhouette(X, c1), abs=1e-4)
+    assert res.values["ami_agreement"] == pytest.approx(adjusted_mutual_info_score(c1, c2))
+    assert res.values["ami_ground_truth"] == pytest.approx(adjusted_mutual_info_score(y, c1))
+    assert res.flags == ()
+    assert all(type(v) is float for v in res.values.values())
+
+
+def test_k_defaults_to_ten_without_labels_and_labels_metric_skipped():
+    X, _ = _blobs(n=60)
+    res = compute_group("clustering", X)
+    assert set(res.values) == {"silhouette", "ami_agreement"}
+
+
+def test_pca_reduce_and_max_points_run():
+    X, y = _blobs(n=100, d=40)
+    res = compute_group("clustering", X, labels=y,
+                        options=MetricOptions(reduce="pca", pca_dims=4, max_points=50,
+                                              silhouette_sample_size=30))
+    assert np.isfinite(list(res.values.values())).all()
+
+
+def test_collapsed_embedding_gives_nan_and_flag():
+    X = np.ones((30, 4))
+    res = compute_group("clustering", X, labels=np.arange(30) % 3)
+    assert all(np.isnan(v) for v in res.values.values())
+    assert "collapsed" in res.flags and "single_cluster" in res.flags
+
+
+def test_n_lt_k_gives_nan_and_flag():
+    X, _ = _blobs(n=5)
+    res = compute_group("clustering", X, options=MetricOptions(k=8))
+    assert res.flags == ("n_lt_k",)
+    assert all(np.isnan(v) for v in res.values.values())
+
+
+def test_single_cluster_k1():
+    X, y = _blobs(n=30)
+    res = compute_group("clustering", X, labels=y, options=MetricOptions(k=1))
+    assert "single_cluster" in res.flags
+    assert np.isnan(res.values["silhouette"]) and np.isnan(res.values["ami_agreement"])
+    assert res.values["ami_ground_truth"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_non_finite_flag():
+    X, y = _blobs(n=30)
+    X[3, 1] = np.inf
+    res = compute_group("clustering", X, labels=y)
+    assert res.flags == ("non_finite",)
+    assert all(np.isnan(v) for v in res.values.values())
+
+
+def test_one_dimensional_embedding():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 0.1, 20), rng.normal(5, 0.1, 20)])[:, None]
+    res = compute_group("clustering", X, options=MetricOptions(k=2))
+    assert res.values["silhouette"] > 0.9
+    assert res.values["ami_agreement"] == pytest.approx(1.0)
+
+
+def test_clustering_metrics_direct_returns_flags_list():
+    X, _ = _blobs(n=40)
+    values, flags = clustering_metrics(X, k=3)
+    assert set(values) == {"silhouette", "ami_agreement"} and flags == []
