@@ -82,7 +82,7 @@ def entropy_metrics(X: np.ndarray, *, knn_k: int = 3, max_points: int | None = N
     flags: list[str] = []
     values = {"entropy_gaussian": nan, "entropy_knn": nan}
     n = X.shape[0]
-    if float(np.ptp(X, axis=0).max()) == 0.0:
+    if n >= 2 and float(np.ptp(X, axis=0).max()) == 0.0:
         flags.append("collapsed")
     if n >= 2:
         values["entropy_gaussian"] = gaussian_entropy(X)
