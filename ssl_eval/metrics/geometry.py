@@ -48,10 +48,11 @@ def uniformity(Z: np.ndarray, *, t: float = 2.0) -> float:
         cols = slice(start + 1, n)  # pairs (i, j) with j > i >= start
         sq = sq_norms[start:stop, None] + sq_norms[None, cols] - 2.0 * (Z[start:stop] @ Z[cols].T)
         np.maximum(sq, 0.0, out=sq)
-        kernel = np.exp(-t * sq)
-        # keep j > i: row r (i = start + r) against column c (j = start + 1 + c) needs c >= r
-        kernel = np.triu(kernel)
-        total += float(kernel.sum())
+        kernel = np.exp(-t * sq, out=sq)
+        # keep j > i: row r (i = start + r) against column c (j = start + 1 + c) needs c >= r,
+        # so drop the strictly lower triangle of the leading square
+        rows = stop - start
+        total += float(kernel.sum()) - float(np.tril(kernel[:, :rows], -1).sum())
     return float(np.log(total / (n * (n - 1) / 2.0)))
 
 

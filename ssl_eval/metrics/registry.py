@@ -241,3 +241,15 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
         values, flags = geometry.geometry_metrics(
             X, views=views, max_points=options.max_points, random_state=random_state)
     return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags))
+
+
+def metrics_table_markdown() -> str:
+    """The registry as a Markdown table (docs/metrics.md embeds it verbatim)."""
+    lines = ["| name | group | better | needs labels | needs views | definition | reference |",
+             "|---|---|---|---|---|---|---|"]
+    for spec in METRICS.values():
+        cells = [f"`{spec.name}`", spec.group, "higher" if spec.higher_is_better else "lower",
+                 "yes" if spec.needs_labels else "no", "yes" if spec.needs_views else "no",
+                 spec.definition.replace("|", "\\|"), spec.reference.replace("|", "\\|")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -146,3 +146,15 @@ def test_integer_input_and_random_state_reproducible():
     a = compute_group("clustering", X, options=MetricOptions(k=3), random_state=7)
     b = compute_group("clustering", X, options=MetricOptions(k=3), random_state=7)
     assert a == b
+
+
+def test_docs_contain_generated_registry_table():
+    from pathlib import Path
+
+    from ssl_eval.metrics.registry import metrics_table_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+    if not docs.exists():
+        pytest.skip("docs/metrics.md not present in this checkout")
+    assert metrics_table_markdown() in docs.read_text(), (
+        "docs/metrics.md is stale: regenerate the table with metrics_table_markdown()")
