@@ -1,0 +1,137 @@
+"""The ``ssl-eval`` command line. Flows (and so prefect and mlflow) are imported lazily
+inside the commands that need them, after the work dir's environment is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
+
+WorkdirOption = typer.Option(None, "--workdir", help=f"Work dir for embeddings, records, MLflow and Prefect (default ./{DEFAULT_WORKDIR}).")
+
+
+def _workspace(workdir: Optional[Path]) -> Workspace:
+    ws = Workspace.at(workdir)
+    for key, value in ws.runtime_env().items():
+        os.environ.setdefault(key, value)
+    return ws
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+@app.command("make-demo-store")
+def make_demo_store_cmd(
+    out: Path = typer.Option(..., "--out", help="Folder to write <method>/run-<r>/epoch=NN.ckpt into."),
+    epochs: int = typer.Option(8, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    dataset: str = typer.Option("mnist", "--dataset"),
+    arch: str = typer.Option("democnn", "--arch"),
+    n_train: int = typer.Option(5000, "--n-train", min=16),
+    runs: int = typer.Option(1, "--runs", min=1),
+) -> None:
+    """Train SimCLR, MoCo-v2 and SimSiam on a real data set and save a checkpoint per epoch."""
+    from ssl_eval.demo.train import make_demo_store
+
+    try:
+        paths = make_demo_store(
+            out, dataset=dataset, epochs=epochs, seed=seed, arch=arch, n_train=n_train, runs=runs,
+            progress=lambda line: typer.echo(line),
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {len(paths)} checkpoints under {out}")
+
+
+@app.command()
+def evaluate(
+    store: Path = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>."),
+    workdir: Optional[Path] = WorkdirOption,
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluation data set (digits, mnist, fashion-mnist, npz:PATH)."),
+    data_root: Optional[str] = typer.Option(None, "--data-root", help="Folder holding the data set's files."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config (default: <store>/ssl_eval.toml if present)."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of an existing Dask scheduler."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: the work dir's sqlite store)."),
+    n_eval: Optional[int] = typer.Option(None, "--n-eval", help="Evaluation images (label-free metrics)."),
+    n_probe_train: Optional[int] = typer.Option(None, "--n-probe-train"),
+    n_probe_test: Optional[int] = typer.Option(None, "--n-probe-test"),
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+) -> None:
+    """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
+    from ssl_eval.config import load_config
+
+    ws = _workspace(workdir)
+    try:
+        config = load_config(
+            config_file, store=store, **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+                                         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test},
+        )
+        if not store.is_dir():
+            raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    from flows.evaluate import run_evaluation
+
+    summary = run_evaluation(
+        str(store.resolve()), str(ws.root), config, dask_address=dask_address, tracking_uri=mlflow_uri or ws.mlflow_uri
+    )
+    typer.echo(
+        f"{summary['checkpoints']} checkpoints: {len(summary['embedded'])} embedded, "
+        f"{len(summary['cached'])} already embedded, {len(summary['failed'])} failed"
+    )
+    for checkpoint_id, error in summary["failed"].items():
+        typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
+    if not quiet:
+        report(workdir=ws.root, fmt="table")
+
+
+@app.command()
+def report(
+    workdir: Optional[Path] = WorkdirOption,
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+) -> None:
+    """Print every family's correlations of label-free metrics with the linear probe."""
+    from ssl_eval.report import collect, render_table
+
+    if fmt not in ("table", "json"):
+        _fail(f"--format must be 'table' or 'json', got {fmt!r}.")
+    doc = collect(Workspace.at(workdir))
+    if fmt == "json":
+        typer.echo(json.dumps(doc, indent=1, default=float))
+    else:
+        render_table(doc)
+
+
+@app.command()
+def ui(
+    workdir: Optional[Path] = WorkdirOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 127.0.0.1 unless you mean to share it."),
+    port: int = typer.Option(5000, "--port"),
+) -> None:
+    """Start the MLflow UI over the work dir's tracking store."""
+    ws = Workspace.at(workdir)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    args = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", ws.mlflow_uri,
+        "--default-artifact-root", ws.mlflow_artifacts.as_uri(), "--host", host, "--port", str(port), "--workers", "1",
+    ]
+    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    os.execve(sys.executable, args, env)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The work dir: where the embedding store, records, MLflow store and PREFECT_HOME live."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssl_eval.store.embeddings import EmbeddingStore, RecordStore
+
+DEFAULT_WORKDIR = ".ssl_eval"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | Path | None = None) -> "Workspace":
+        root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    @property
+    def embeddings(self) -> EmbeddingStore:
+        return EmbeddingStore(self.root / "embeddings.zarr")
+
+    @property
+    def records(self) -> RecordStore:
+        return RecordStore(self.root / "records")
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "prefect"
+
+    def runtime_env(self) -> dict[str, str]:
+        """Environment that keeps Prefect, Dask and matplotlib inside the work dir."""
+        return {
+            "PREFECT_HOME": str(self.prefect_home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DASK_TEMPORARY_DIRECTORY": str(self.root / "dask"),
+            "MPLCONFIGDIR": str(self.root / "matplotlib"),
+            "DASK_LOGGING__DISTRIBUTED": "warning",
+        }

@@ -1,0 +1,110 @@
+"""Idempotent mirror of the records into MLflow (the records stay the source of truth).
+
+Scheme (DESIGN.md): experiment ``ssl-eval/<family>``; one run per training run, found by
+its ``ssl_eval.key`` tag, metrics at ``step=epoch``; one ``correlations`` run per family;
+experiment ``ssl-eval/summary`` with one run per family. A point already in MLflow with
+the same step and value is never logged again, so a rerun adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from mlflow.entities import Metric, RunStatus
+from mlflow.tracking import MlflowClient
+
+from ssl_eval.analysis import family_rows
+from ssl_eval.workspace import Workspace
+
+KEY_TAG = "ssl_eval.key"
+CORR_STATS = ("spearman", "kendall", "pearson", "spearman_p", "kendall_p", "pearson_p", "spearman_late", "regret")
+
+
+def _experiment(client: MlflowClient, name: str, artifacts: Path) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    artifacts.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=artifacts.as_uri())
+
+
+def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str]) -> str:
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
+    if found:
+        run_id = found[0].info.run_id
+        for tag, value in tags.items():
+            if found[0].data.tags.get(tag) != value:
+                client.set_tag(run_id, tag, value)
+        return run_id
+    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]]) -> int:
+    """Log (key, value, step) points that MLflow does not hold yet; returns how many went."""
+    now = int(time.time() * 1000)
+    history: dict[str, dict[int, list[float]]] = {}
+    new: list[Metric] = []
+    for key, value, step in points:
+        if key not in history:
+            history[key] = {}
+            for m in client.get_metric_history(run_id, key):
+                history[key].setdefault(m.step, []).append(m.value)
+        latest = history[key].get(step)
+        if latest and _same(latest[-1], float(value)):
+            continue
+        history[key].setdefault(step, []).append(float(value))
+        new.append(Metric(key, float(value), now, step))
+    for start in range(0, len(new), 1000):
+        client.log_batch(run_id, metrics=new[start : start + 1000], synchronous=True)
+    return len(new)
+
+
+def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "") -> dict[str, Any]:
+    client = MlflowClient(tracking_uri)
+    exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
+    rows = family_rows(workspace, family)
+    logged, runs = 0, sorted({r["run"] for r in rows})
+    for run in runs:
+        mine = [r for r in rows if r["run"] == run]
+        tags = {
+            "family": family,
+            "run": run,
+            "method": str(mine[-1].get("method") or family),
+            "arch": str(mine[-1].get("arch") or ""),
+            "dataset": str(workspace.embeddings.provenance(mine[-1]["id"]).get("dataset", "")),
+            "store": store,
+            "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
+        }
+        run_id = _run(client, exp_id, f"{family}/{run}", run, tags)
+        points = []
+        for r in mine:
+            for name, value in r["metrics"].items():
+                prefix = "reference" if name == "ami_ground_truth" else "label_free"
+                points.append((f"{prefix}/{name}", value, r["epoch"]))
+            for name, value in r["probe"].items():
+                points.append((f"probe/{name}", value, r["epoch"]))
+        logged += _log_new(client, run_id, points)
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
+    corr_points = [
+        (f"corr/{metric}/{stat}", c[stat], 0)
+        for metric, c in analysis["metrics"].items()
+        for stat in CORR_STATS
+        if c.get(stat) is not None
+    ]
+    corr_id = _run(client, exp_id, f"{family}/correlations", "correlations", {"family": family, "store": store})
+    logged += _log_new(client, corr_id, corr_points)
+    client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
+    summary_exp = _experiment(client, "ssl-eval/summary", workspace.mlflow_artifacts / "summary")
+    summary_id = _run(client, summary_exp, f"summary/{family}", family, {"family": family, "store": store})
+    best = max((r["probe"].get("linear_acc", math.nan) for r in rows), default=math.nan)
+    logged += _log_new(client, summary_id, corr_points + [("probe/best_linear_acc", best, 0)])
+    client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
+    return {"family": family, "runs": len(runs), "points_logged": logged, "experiment_id": exp_id}
