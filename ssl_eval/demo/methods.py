@@ -1,0 +1,121 @@
+"""The demo's SSL methods as small ``nn.Module``s built from lightly's heads and losses.
+
+Each module has a ``backbone`` and heads under the attribute names lightly's examples use
+(``projection_head``, ``prediction_head``, ``backbone_momentum``, ...), so its
+``state_dict()`` has the same key prefixes as a Lightning checkpoint of those examples:
+``backbone.features.0.weight``, ``projection_head.layers.0.weight``, ...
+
+``training_loss(x0, x1)`` returns the loss of one batch of two views; ``after_step(progress)``
+runs after the optimiser step (the momentum update of MoCo), ``progress`` in [0, 1].
+Hyper-parameters were tuned for the 128-d DemoCNN on 5,000 MNIST digits (see train.py).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+METHODS = ("simclr", "mocov2", "simsiam")
+
+
+class SimCLR(nn.Module):
+    """SimCLR: projection head + NT-Xent over the other images of the batch."""
+
+    temperature = 0.5
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import NTXentLoss
+        from lightly.models.modules import SimCLRProjectionHead
+
+        self.backbone = backbone
+        self.projection_head = SimCLRProjectionHead(feature_dim, 256, 64)
+        self.criterion = NTXentLoss(temperature=self.temperature)
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        z0 = self.projection_head(self.backbone(x0))
+        z1 = self.projection_head(self.backbone(x1))
+        return self.criterion(z0, z1)
+
+    def after_step(self, progress: float) -> None:
+        pass
+
+
+class MoCoV2(nn.Module):
+    """MoCo-v2: query encoder, momentum key encoder, a queue of negative keys.
+
+    The queue is lightly's memory bank inside ``NTXentLoss(memory_bank_size=(K, dim))``,
+    as lightly's MoCo example does; momentum rises from 0.99 to 1 on a cosine schedule.
+    """
+
+    temperature = 0.2
+    queue_size = 4096
+    momentum = 0.99
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import NTXentLoss
+        from lightly.models.modules import MoCoProjectionHead
+        from lightly.models.utils import deactivate_requires_grad
+
+        self.backbone = backbone
+        self.projection_head = MoCoProjectionHead(feature_dim, 256, 64)
+        self.backbone_momentum = copy.deepcopy(self.backbone)
+        self.projection_head_momentum = copy.deepcopy(self.projection_head)
+        deactivate_requires_grad(self.backbone_momentum)
+        deactivate_requires_grad(self.projection_head_momentum)
+        self.criterion = NTXentLoss(temperature=self.temperature, memory_bank_size=(self.queue_size, 64))
+        self._momentum_now = self.momentum
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        q = self.projection_head(self.backbone(x0))
+        with torch.no_grad():
+            k = self.projection_head_momentum(self.backbone_momentum(x1))
+        return self.criterion(q, k)
+
+    def after_step(self, progress: float) -> None:
+        from lightly.models.utils import update_momentum
+        from lightly.utils.scheduler import cosine_schedule
+
+        m = cosine_schedule(int(progress * 1000), 1000, self.momentum, 1.0)
+        update_momentum(self.backbone, self.backbone_momentum, m=m)
+        update_momentum(self.projection_head, self.projection_head_momentum, m=m)
+
+
+class SimSiam(nn.Module):
+    """SimSiam: projection + prediction head, symmetric negative cosine, stop-gradient."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import NegativeCosineSimilarity
+        from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
+
+        self.backbone = backbone
+        self.projection_head = SimSiamProjectionHead(feature_dim, 256, 128)
+        self.prediction_head = SimSiamPredictionHead(128, 64, 128)
+        self.criterion = NegativeCosineSimilarity()
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        z0 = self.projection_head(self.backbone(x0))
+        z1 = self.projection_head(self.backbone(x1))
+        p0, p1 = self.prediction_head(z0), self.prediction_head(z1)
+        return 0.5 * (self.criterion(p0, z1.detach()) + self.criterion(p1, z0.detach()))
+
+    def after_step(self, progress: float) -> None:
+        pass
+
+
+def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Module:
+    """The SSL module for ``method`` (one of :data:`METHODS`) around ``backbone``."""
+    classes = {"simclr": SimCLR, "mocov2": MoCoV2, "simsiam": SimSiam}
+    if method not in classes:
+        raise ValueError(f"unknown SSL method {method!r}; choose from {list(METHODS)}.")
+    return classes[method](backbone, feature_dim)
+
+
+# Optimiser settings per method: SGD with momentum 0.9 and a cosine learning-rate decay,
+# learning rate for batch 256 (scaled linearly with the batch size).
+LEARNING_RATES = {"simclr": 0.3, "mocov2": 0.3, "simsiam": 0.05}
+WEIGHT_DECAY = 5e-4

@@ -1,0 +1,190 @@
+"""Fill a demo checkpoint store: train small SSL models on CPU, one checkpoint per epoch.
+
+Layout written: ``<out>/<method>/run-<r>/epoch=NN.ckpt`` for NN = 00 (before any
+training) .. ``epochs``. Each file is ``torch.save`` of a dict with only tensors and plain
+Python values (``torch.load(weights_only=True)`` reads it)::
+
+    {"epoch": int, "global_step": int, "method": str, "arch": str, "dataset": str,
+     "state_dict": {"backbone.features.0.weight": ..., "projection_head.layers.0.weight": ...}}
+
+the key prefixes being those of Lightning checkpoints of lightly's examples. Files are
+written atomically (a hidden temporary name in the same folder, then ``os.replace``), so a
+watcher never reads half a file.
+
+Defaults (MNIST, DemoCNN, 5,000 images, batch 256, 8 epochs) were measured on 2 CPU cores:
+see ``DEFAULTS_NOTE`` below.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ssl_eval.data import load_split, to_float_tensor
+from ssl_eval.demo.augment import random_views
+from ssl_eval.demo.methods import LEARNING_RATES, METHODS, WEIGHT_DECAY, build_method
+from ssl_eval.models import build_backbone
+
+DEFAULTS_NOTE = "filled in after measurement"
+
+
+def _check_positive(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def make_demo_store(
+    out: str | Path,
+    *,
+    dataset: str = "mnist",
+    epochs: int = 8,
+    seed: int = 0,
+    methods: Sequence[str] = METHODS,
+    arch: str = "democnn",
+    n_train: int = 5000,
+    batch_size: int = 256,
+    runs: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Train each SSL method in ``methods`` on ``n_train`` seeded images of the train split
+    of ``dataset`` and write a checkpoint per epoch (epoch 0 included). Returns the paths.
+
+    Run ``r`` of every method starts from the same backbone initialisation (drawn from
+    ``seed`` and ``r``), so epoch 0 is the same encoder in every family. The training images
+    are one seeded subset shared by all methods and runs. Global RNG state is left as it was.
+    """
+    _check_positive("epochs", epochs, 0)
+    _check_positive("n_train", n_train, 2)
+    _check_positive("batch_size", batch_size, 2)
+    _check_positive("runs", runs, 1)
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a sequence of names such as ['simclr']; got the string {methods!r}.")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}; got {list(methods)}.")
+    report = progress or (lambda message: None)
+
+    train = load_split(dataset, "train")
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.permutation(len(train))[: min(n_train, len(train))])
+    images = to_float_tensor(train.images[index])
+    out = Path(out)
+    written: list[Path] = []
+    for r in range(runs):
+        run_seed = int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+        for method in methods:
+            folder = out / method / f"run-{r}"
+            written += train_run(
+                method,
+                images,
+                folder=folder,
+                arch=arch,
+                dataset=dataset,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=run_seed,
+                progress=lambda msg, tag=f"{method} run-{r}": report(f"{tag}: {msg}"),
+            )
+    return written
+
+
+def train_run(
+    method: str,
+    images: torch.Tensor,
+    *,
+    folder: Path,
+    arch: str,
+    dataset: str,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> list[Path]:
+    """Train one run of ``method`` on float images (N, C, H, W); checkpoint every epoch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = int(images.shape[0])
+    generator = torch.Generator().manual_seed(seed)
+    # Module initialisation (and lightly's queue) draw from torch's global generator:
+    # seed it only inside a forked RNG state so the caller's state is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone = build_backbone(arch, in_channels=int(images.shape[1]))
+        model = build_method(method, backbone, _feature_dim(backbone, images[:2]))
+    meta = {"method": method, "arch": arch, "dataset": dataset}
+
+    base_lr = LEARNING_RATES[method] * batch_size / 256
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=base_lr, momentum=0.9, weight_decay=WEIGHT_DECAY,
+    )
+    # Full batches only (a tiny last batch would upset BatchNorm); fewer images than a
+    # batch make one batch of all of them.
+    batch = min(batch_size, n)
+    steps_per_epoch = n // batch
+    total_steps = max(1, epochs * steps_per_epoch)
+
+    paths = [_save(folder, epoch=0, global_step=0, model=model, meta=meta)]
+    progress(f"epoch 0/{epochs} written (untrained)")
+    step = 0
+    model.train()
+    for epoch in range(1, epochs + 1):
+        start, losses = time.perf_counter(), []
+        order = torch.randperm(n, generator=generator)
+        for b in range(steps_per_epoch):
+            x = images[order[b * batch : (b + 1) * batch]]
+            x0 = random_views(x, generator)
+            x1 = random_views(x, generator)
+            for group in optimizer.param_groups:  # cosine decay per step
+                group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+            loss = model.training_loss(x0, x1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            model.after_step(step / total_steps)
+            losses.append(float(loss.detach()))
+        paths.append(_save(folder, epoch=epoch, global_step=step, model=model, meta=meta))
+        progress(
+            f"epoch {epoch}/{epochs} loss {np.mean(losses):.4f} "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
+    return paths
+
+
+def _feature_dim(backbone: nn.Module, sample: torch.Tensor) -> int:
+    dim = getattr(backbone, "feature_dim", None)
+    if isinstance(dim, int):
+        return dim
+    backbone.eval()
+    with torch.no_grad():
+        dim = int(backbone(sample).flatten(1).shape[1])
+    backbone.train()
+    return dim
+
+
+def _save(folder: Path, *, epoch: int, global_step: int, model: nn.Module, meta: dict[str, str]) -> Path:
+    """Write ``epoch=NN.ckpt`` atomically; the loss's queue is training state, not saved."""
+    state = {
+        k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("criterion.")
+    }
+    checkpoint = {"epoch": epoch, "global_step": global_step, **meta, "state_dict": state}
+    path = folder / f"epoch={epoch:02d}.ckpt"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(checkpoint, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
