@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 from ssl_eval.models import DemoCNN
+
+# Prefect reads its settings at import: keep its home, and Dask's scratch, out of the
+# user's folders for the whole test session.
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="ssl-eval-tests-"))
+os.environ.setdefault("PREFECT_HOME", str(_TEST_HOME / "prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DASK_TEMPORARY_DIRECTORY", str(_TEST_HOME / "dask"))
+os.environ.setdefault("MPLCONFIGDIR", str(_TEST_HOME / "matplotlib"))
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 def write_checkpoint(path: Path, *, epoch: int, seed: int, arch: str = "democnn", prefix: str = "backbone.", scale: float = 1.0) -> Path:
@@ -45,3 +55,11 @@ def tiny_config():
     from ssl_eval.config import Config, DataConfig
 
     return Config(data=DataConfig(name="digits", n_eval=200, n_probe_train=300, n_probe_test=200))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

@@ -7,6 +7,7 @@ is a :class:`CheckpointError` naming the file, what was wrong and what to do.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:  # not a refusal: the bytes are no pickle torch can read
+            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+            raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {detail}") from None
         raise CheckpointError(
-            f"{path}: refused by torch.load(weights_only=True): it holds objects other than tensors "
-            f"and plain containers ({str(exc).splitlines()[0]}). ssl-eval never runs code from a "
-            "checkpoint; re-save it as a dict of tensors (e.g. {'state_dict': model.state_dict()})."
+            f"{path}: refused by torch.load(weights_only=True): the file references {found.group(1)!r}, "
+            "which would run code on loading. ssl-eval never runs code from a checkpoint; re-save it "
+            "as a dict of tensors (e.g. {'state_dict': model.state_dict()})."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None

@@ -1,0 +1,135 @@
+"""Checkpoint discovery, safe loading and the atomic embedding store."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_eval.config import FamilyConfig
+from ssl_eval.store.checkpoints import discover, epoch_from_name
+from ssl_eval.store.embeddings import EmbeddingStore, RecordStore
+from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from tests.conftest import write_checkpoint
+
+
+@pytest.mark.parametrize(
+    "name, epoch",
+    [("epoch=03.ckpt", 3), ("checkpoint_0199.pth.tar", 199), ("ep50.pt", 50), ("epoch_7.pth", 7), ("last.ckpt", None)],
+)
+def test_epoch_from_name(name, epoch):
+    assert epoch_from_name(name) == epoch
+
+
+def test_discover_layout_order_and_fingerprint(tmp_path):
+    for epoch in (10, 2, 0):
+        write_checkpoint(tmp_path / "simclr" / "run-0" / f"epoch={epoch:02d}.ckpt", epoch=epoch, seed=epoch)
+    write_checkpoint(tmp_path / "byol" / "ep3.pt", epoch=3, seed=9)
+    (tmp_path / "simclr" / "run-0" / "notes.txt").write_text("not a checkpoint")
+    refs = discover(tmp_path)
+    assert [(r.family, r.run, r.epoch) for r in refs] == [("byol", "default", 3), ("simclr", "run-0", 0), ("simclr", "run-0", 2), ("simclr", "run-0", 10)]
+    assert refs[1].id == "simclr/run-0/epoch=00"
+    assert len({r.fingerprint for r in refs}) == 4
+
+
+def test_discover_skips_files_still_being_written(tmp_path):
+    path = write_checkpoint(tmp_path / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
+    os.utime(path, (time.time(), time.time()))  # just modified
+    (tmp_path / "simclr" / "run-0" / "epoch=01.ckpt.tmp").write_bytes(b"partial")
+    assert discover(tmp_path, settle_seconds=30) == []
+    assert len(discover(tmp_path, settle_seconds=0)) == 1
+
+
+def test_rewritten_file_gets_new_fingerprint(tmp_path):
+    path = tmp_path / "f" / "r" / "epoch=00.ckpt"
+    write_checkpoint(path, epoch=0, seed=0)
+    before = discover(tmp_path)[0].fingerprint
+    write_checkpoint(path, epoch=0, seed=1)
+    assert discover(tmp_path)[0].fingerprint != before
+
+
+def test_discover_missing_store_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        discover(tmp_path / "nope")
+    assert discover(tmp_path) == []  # an empty store is fine: nothing to do
+
+
+def test_load_strips_prefix_and_fits_architecture(tmp_path):
+    path = write_checkpoint(tmp_path / "c.ckpt", epoch=1, seed=0)
+    loaded = load_checkpoint(path, FamilyConfig())
+    assert loaded.prefix == "backbone." and loaded.meta["epoch"] == 1
+    model = build_model(loaded, FamilyConfig(), in_channels=1, path=path)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 128)
+
+
+def test_load_finds_reference_repo_prefix_when_configured_one_is_absent(tmp_path):
+    path = write_checkpoint(tmp_path / "checkpoint_0001.pth.tar", epoch=1, seed=0, prefix="module.encoder_q.")
+    loaded = load_checkpoint(path, FamilyConfig())
+    assert loaded.prefix == "module.encoder_q."
+
+
+def test_code_running_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        load_checkpoint(path, FamilyConfig())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage bytes, not a zip"])
+def test_empty_or_corrupt_file(tmp_path, content):
+    path = tmp_path / "bad.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path, FamilyConfig())
+
+
+def test_wrong_architecture_lists_keys(tmp_path):
+    path = write_checkpoint(tmp_path / "c.ckpt", epoch=0, seed=0)
+    loaded = load_checkpoint(path, FamilyConfig(arch="resnet18"))
+    with pytest.raises(CheckpointError, match="missing keys|do not fit"):
+        build_model(loaded, FamilyConfig(arch="resnet18"), in_channels=1, path=path)
+
+
+def test_nan_weights_are_refused(tmp_path):
+    path = tmp_path / "nan.ckpt"
+    write_checkpoint(path, epoch=0, seed=0)
+    obj = torch.load(path, weights_only=True)
+    obj["state_dict"]["backbone.features.0.weight"].fill_(float("nan"))
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match="NaN"):
+        build_model(load_checkpoint(path, FamilyConfig()), FamilyConfig(), in_channels=1, path=path)
+
+
+def test_embedding_store_commit_is_atomic_and_replaces(tmp_path):
+    store = EmbeddingStore(tmp_path / "e.zarr")
+    assert store.provenance("f/r/c") is None
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    store.write("f/r/c", {"eval": x}, {"fingerprint": "a", "embedding_key": "k", "epoch": 0})
+    assert store.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    assert not store.is_current("f/r/c", fingerprint="b", embedding_key="k")
+    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x)
+    store.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 0})
+    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x * 2)
+    np.testing.assert_array_equal(store.dask_array("f/r/c", "eval").compute(), x * 2)
+    # debris of a killed write is never mistaken for a committed group
+    (store.root / ".staging" / "dead").mkdir(parents=True)
+    assert store.clean_staging() == 1
+
+
+def test_record_store_ignores_damaged_records(tmp_path):
+    records = RecordStore(tmp_path)
+    records.put("f/r/c", "probe", {"values": {"linear_acc": float("nan")}})
+    assert np.isnan(records.get("f/r/c", "probe")["values"]["linear_acc"])
+    records.path("f/r/c", "probe").write_text('{"values": ')
+    assert records.get("f/r/c", "probe") is None

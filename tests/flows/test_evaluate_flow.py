@@ -1,0 +1,69 @@
+"""The evaluation flow under prefect_test_harness, on a tiny digits store, with a real
+threaded Dask task runner, real zarr on disk and a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+from flows.evaluate import run_evaluation
+from ssl_eval.workspace import Workspace
+
+
+def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+    out = {}
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id]):
+            for key in run.data.metrics:
+                out[(exp.name, run.info.run_name, key)] = [(m.step, repr(m.value)) for m in client.get_metric_history(run.info.run_id, key)]  # repr: nan == nan
+    return out
+
+
+def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_config, tmp_path):
+    (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
+    os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
+    ws = Workspace.at(tmp_path / "work")
+    summary = run_evaluation(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+
+    assert summary["checkpoints"] == 7 and len(summary["embedded"]) == 6
+    assert list(summary["failed"]) == ["simclr/run-0/epoch=99"]
+    assert "not a readable torch checkpoint" in summary["failed"]["simclr/run-0/epoch=99"]
+
+    # zarr layout and provenance
+    store = ws.embeddings
+    for family in ("simclr", "simsiam"):
+        for epoch in range(3):
+            cid = f"{family}/run-0/epoch={epoch:02d}"
+            assert store.read(cid, "eval").shape == (200, 128)
+            assert store.read(cid, "probe_train").shape == (300, 128)
+            assert store.provenance(cid)["epoch"] == epoch
+
+    # the stored silhouette is the silhouette of k-means on the stored embeddings
+    cid = "simclr/run-0/epoch=02"
+    X = store.read(cid, "eval")
+    rec = ws.records.get(cid, "metrics-clustering")
+    c1 = KMeans(n_clusters=10, n_init=1, random_state=0).fit_predict(X)
+    assert rec["values"]["silhouette"] == pytest.approx(silhouette_score(X, c1), abs=0.05)
+    assert 0.0 <= ws.records.get(cid, "probe")["values"]["linear_acc"] <= 1.0
+
+    # MLflow: experiment per family, run per training run with metrics at step=epoch, correlations run
+    client = MlflowClient(ws.mlflow_uri)
+    names = {e.name for e in client.search_experiments()}
+    assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/summary"} <= names
+    before = _points(client)
+    assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "label_free/silhouette")]] == [0, 1, 2]
+    assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "probe/linear_acc")]] == [0, 1, 2]
+    assert ("ssl-eval/simclr", "correlations", "corr/silhouette/spearman") in before
+
+    # a rerun embeds and computes nothing and adds no MLflow point
+    again = run_evaluation(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    assert again["embedded"] == [] and len(again["cached"]) == 6
+    assert _points(client) == before
+    assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == len(
+        {(e, r) for e, r, _ in before}
+    )
