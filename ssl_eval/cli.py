@@ -113,6 +113,54 @@ def report(
 
 
 @app.command()
+def metrics(
+    embeddings: Path = typer.Argument(..., help="A saved (N, D) float array (.npy)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="(N,) integer labels (.npy) for AMI with ground truth."),
+    k: Optional[int] = typer.Option(None, "--k", min=1, help="Clusters for k-means (default: label count, else 10)."),
+    seed: int = typer.Option(0, "--seed"),
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+) -> None:
+    """Compute every registry metric that applies to a saved embedding array."""
+    import numpy as np
+
+    from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
+
+    def load(path: Path, what: str) -> np.ndarray:
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            _fail(f"{path}: cannot read {what} as a .npy array ({exc}); save it with numpy.save.")
+
+    X = load(embeddings, "embeddings")
+    y = load(labels, "labels") if labels is not None else None
+    if X.ndim != 2:
+        _fail(f"{embeddings}: expected an (N, D) array, got shape {X.shape}; reshape to one row per image.")
+    if y is not None and y.shape != (X.shape[0],):
+        _fail(f"{labels}: expected ({X.shape[0]},) labels to match {embeddings}, got shape {y.shape}.")
+    values: dict[str, float] = {}
+    flags: list[str] = []
+    for group in GROUPS:
+        result = compute_group(group, X, labels=y, options=MetricOptions(k=k), random_state=seed)
+        values.update(result.values)
+        flags += [f for f in result.flags if f not in flags]
+    if fmt == "json":
+        typer.echo(json.dumps({"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": values, "flags": flags}, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{embeddings.name}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
+    for col in ("metric", "value", "better", "definition"):
+        table.add_column(col)
+    for name, value in values.items():
+        spec = METRICS[name]
+        table.add_row(name, f"{value:.4g}", "higher" if spec.higher_is_better else "lower", spec.definition)
+    Console(width=160).print(table)
+    if flags:
+        typer.secho(f"flags: {', '.join(flags)}", fg="yellow")
+
+
+@app.command()
 def ui(
     workdir: Optional[Path] = WorkdirOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 127.0.0.1 unless you mean to share it."),

@@ -1,0 +1,41 @@
+# The README's commands. Each target installs what it needs into .venv first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKDIR ?= .ssl_eval
+DEMO_STORE ?= $(WORKDIR)/demo_store
+DEMO_EPOCHS ?= 8
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test bench ui clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Train SimCLR, MoCo-v2 and SimSiam on MNIST (once), evaluate every checkpoint, report.
+demo: venv
+	@test -f $(DEMO_STORE)/.complete || { \
+	  $(BIN)/ssl-eval make-demo-store --out $(DEMO_STORE) --dataset mnist --epochs $(DEMO_EPOCHS) && \
+	  touch $(DEMO_STORE)/.complete; }
+	$(BIN)/ssl-eval evaluate $(DEMO_STORE) --workdir $(WORKDIR) --dataset mnist
+	@echo
+	@echo "Open the MLflow UI to compare families: make ui   (or: $(BIN)/ssl-eval ui --workdir $(WORKDIR))"
+	@echo "then browse http://127.0.0.1:5000"
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/metrics.py
+
+ui: venv
+	$(BIN)/ssl-eval ui --workdir $(WORKDIR)
+
+clean:
+	rm -rf $(WORKDIR)
