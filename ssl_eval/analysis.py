@@ -9,6 +9,8 @@ the metric's direction from the registry.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 from typing import Any
@@ -54,6 +56,11 @@ def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
         )
     rows.sort(key=lambda r: (r["run"], r["epoch"]))
     return rows
+
+
+def rows_digest(rows: list[dict[str, Any]]) -> str:
+    """A short hash of a family's rows: tells whether its analysis or mirror is stale."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def families(workspace: Workspace) -> list[str]:
@@ -119,6 +126,7 @@ def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> d
 
 def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5) -> dict[str, Any]:
     """Analyse one family from its records and store the result as its correlations record."""
-    analysis = {"family": family, **analyze_rows(family_rows(workspace, family), late_fraction=late_fraction)}
+    rows = family_rows(workspace, family)
+    analysis = {"family": family, "inputs_digest": rows_digest(rows), **analyze_rows(rows, late_fraction=late_fraction)}
     workspace.records.put(family, "correlations", analysis)
     return analysis

@@ -80,14 +80,15 @@ def evaluate(
             raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    from flows.evaluate import run_evaluation
+    from flows.monitor import run_monitor
 
-    summary = run_evaluation(
+    summary = run_monitor(
         str(store.resolve()), str(ws.root), config, dask_address=dask_address, tracking_uri=mlflow_uri or ws.mlflow_uri
     )
     typer.echo(
-        f"{summary['checkpoints']} checkpoints: {len(summary['embedded'])} embedded, "
-        f"{len(summary['cached'])} already embedded, {len(summary['failed'])} failed"
+        f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
+        f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "
+        f"families refreshed: {', '.join(summary['families']) or 'none'}"
     )
     for checkpoint_id, error in summary["failed"].items():
         typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")

@@ -13,7 +13,7 @@ from ssl_eval.config import Config, DataConfig
 from ssl_eval.data import EvalSplits, eval_splits, to_float_tensor
 from ssl_eval.store.checkpoints import CheckpointRef
 from ssl_eval.store.embeddings import SPLITS
-from ssl_eval.store.loading import build_model, load_checkpoint
+from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
 from ssl_eval.workspace import Workspace
 
 
@@ -92,8 +92,11 @@ def embed_checkpoint(ref: CheckpointRef, config: Config, workspace: Workspace) -
 def embed_or_record_failure(ref: CheckpointRef, config: Config, workspace: Workspace) -> dict[str, Any]:
     """Like :func:`embed_checkpoint`, but one bad checkpoint never stops the others: its
     error is recorded (and reported) and it is retried only once its file changes."""
-    from ssl_eval.store.loading import CheckpointError
+    with workspace.lock(f"embed/{ref.id}"):
+        return _embed_or_record_failure(ref, config, workspace)
 
+
+def _embed_or_record_failure(ref: CheckpointRef, config: Config, workspace: Workspace) -> dict[str, Any]:
     records, key = workspace.records, config.embedding_key()
     failure = records.get(ref.id, "failure")
     if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:

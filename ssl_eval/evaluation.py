@@ -8,6 +8,7 @@ computes nothing, and a changed metric configuration recomputes from the stored 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -41,6 +42,11 @@ def _current(workspace: Workspace, checkpoint_id: str, part: str, config: Config
 
 def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
     """Compute one metric group for one checkpoint and record it (or return the record)."""
+    with workspace.lock(f"{checkpoint_id}/metrics-{group}"):
+        return _compute_metric_group(workspace, checkpoint_id, group, config)
+
+
+def _compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
     part = f"metrics-{group}"
     record, stamp = _current(workspace, checkpoint_id, part, config)
     if record is not None:
@@ -53,7 +59,7 @@ def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, c
     if options.k is None:
         num_classes = store.provenance(checkpoint_id).get("num_classes")
         if num_classes:
-            options = MetricOptions(**{**options.__dict__, "k": int(num_classes)})
+            options = dataclasses.replace(options, k=int(num_classes))
     result = compute_group(group, X, labels=labels, options=options, random_state=config.metrics.seed)
     seconds = round(time.perf_counter() - started, 3)
     workspace.records.put(
@@ -64,13 +70,19 @@ def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, c
 
 def compute_probes(workspace: Workspace, checkpoint_id: str, config: Config) -> dict[str, Any]:
     """Linear and kNN probe accuracy (probe_train -> probe_test), where labels exist."""
+    with workspace.lock(f"{checkpoint_id}/probe"):
+        return _compute_probes(workspace, checkpoint_id, config)
+
+
+def _compute_probes(workspace: Workspace, checkpoint_id: str, config: Config) -> dict[str, Any]:
     record, stamp = _current(workspace, checkpoint_id, "probe", config)
     if record is not None:
         return {"id": checkpoint_id, "status": "cached", **record["values"]}
     store = workspace.embeddings
     train_y = store.read_optional(checkpoint_id, "probe_train_labels")
     test_y = store.read_optional(checkpoint_id, "probe_test_labels")
-    if train_y is None or test_y is None:
+    if train_y is None or test_y is None:  # recorded too, so a rerun does not try again
+        workspace.records.put(checkpoint_id, "probe", {**stamp, "values": {}, "seconds": 0.0})
         return {"id": checkpoint_id, "status": "no_labels"}
     started = time.perf_counter()
     train_X, test_X = store.read(checkpoint_id, "probe_train"), store.read(checkpoint_id, "probe_test")
@@ -83,3 +95,12 @@ def compute_probes(workspace: Workspace, checkpoint_id: str, config: Config) -> 
     seconds = round(time.perf_counter() - started, 3)
     workspace.records.put(checkpoint_id, "probe", {**stamp, "values": values, "seconds": seconds})
     return {"id": checkpoint_id, "status": "computed", **values}
+
+
+def compute_part(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> dict[str, Any]:
+    """Compute one record part: ``metrics-<group>`` or ``probe``."""
+    if part == "probe":
+        return compute_probes(workspace, checkpoint_id, config)
+    if part.startswith("metrics-"):
+        return compute_metric_group(workspace, checkpoint_id, part.removeprefix("metrics-"), config)
+    raise ValueError(f"unknown record part {part!r}; expected 'probe' or 'metrics-<group>'.")

@@ -41,6 +41,15 @@ class Workspace:
     def prefect_home(self) -> Path:
         return self.root / "prefect"
 
+    def lock(self, key: str, *, timeout: float = 3600.0):
+        """An inter-process lock for one unit of work (a checkpoint id, a record part):
+        two monitor runs at once never compute the same thing twice."""
+        from filelock import FileLock
+
+        path = self.root / "locks" / (key.replace("/", "__") + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path), timeout=timeout)
+
     def runtime_env(self) -> dict[str, str]:
         """Environment that keeps Prefect, Dask and matplotlib inside the work dir."""
         return {

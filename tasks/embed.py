@@ -1,4 +1,4 @@
-"""Prefect tasks that find checkpoints and embed them (tagged ``gpu`` for concurrency limits)."""
+"""Prefect tasks that plan a run and embed checkpoints (tagged ``gpu`` for concurrency limits)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
 from ssl_eval.embed import embed_or_record_failure
+from ssl_eval.planning import Plan, plan
 from ssl_eval.store.checkpoints import CheckpointRef, discover
 from ssl_eval.workspace import Workspace
 
 
-@task(name="discover-checkpoints", task_run_name="discover {store}")
-def discover_checkpoints(store: str, settle_seconds: float = 2.0) -> list[CheckpointRef]:
+@task(name="plan", task_run_name="plan {store}")
+def plan_work(store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
     refs = discover(store, settle_seconds=settle_seconds)
-    get_run_logger().info("found %d checkpoint(s) in %s", len(refs), store)
-    return refs
+    work = plan(refs, config, Workspace.at(workdir), tracking_uri=tracking_uri)
+    get_run_logger().info(
+        "%d checkpoint(s) in %s: %d to embed, %d to measure, families to refresh: %s",
+        len(refs), store, sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",
+    )
+    return work
 
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])

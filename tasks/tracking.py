@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import family_rows
+from ssl_eval.analysis import family_rows, rows_digest
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
@@ -107,4 +107,6 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
     best = max((r["probe"].get("linear_acc", math.nan) for r in rows), default=math.nan)
     logged += _log_new(client, summary_id, corr_points + [("probe/best_linear_acc", best, 0)])
     client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
+    # Only now is the mirror known to be whole: a run cut short syncs again next time.
+    workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})
     return {"family": family, "runs": len(runs), "points_logged": logged, "experiment_id": exp_id}

@@ -50,7 +50,7 @@ class EmbeddingStore:
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
         """Write all arrays of one checkpoint, then commit them with one rename."""
-        staging = self.root / ".staging" / f"{uuid.uuid4().hex}"
+        staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
             group = zarr.open_group(str(staging), mode="w")
@@ -63,7 +63,7 @@ class EmbeddingStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             self._ensure_parent_groups(checkpoint_id)
             if final.exists():  # a rewritten checkpoint: move the old group aside, then swap
-                trash = self.root / ".staging" / f"old-{uuid.uuid4().hex}"
+                trash = self.root / ".staging" / f"{os.getpid()}-old-{uuid.uuid4().hex}"
                 os.replace(final, trash)
                 os.replace(staging, final)
                 shutil.rmtree(trash, ignore_errors=True)
@@ -95,14 +95,29 @@ class EmbeddingStore:
         return da.from_zarr(str(self.path(checkpoint_id)), component=name)
 
     def clean_staging(self) -> int:
-        """Remove debris of writes that were killed; returns how many entries went."""
+        """Remove debris of writes whose process is gone (killed mid-write); a live
+        writer's staging group is left alone. Returns how many entries went."""
         staging = self.root / ".staging"
         if not staging.exists():
             return 0
-        entries = list(staging.iterdir())
-        for entry in entries:
+        removed = 0
+        for entry in staging.iterdir():
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
             shutil.rmtree(entry, ignore_errors=True)
-        return len(entries)
+            removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ensure_group(node: Path) -> None:

@@ -46,7 +46,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found is None:  # not a refusal: the bytes are no pickle torch can read
             detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
             raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {detail}") from None

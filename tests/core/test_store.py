@@ -123,8 +123,10 @@ def test_embedding_store_commit_is_atomic_and_replaces(tmp_path):
     np.testing.assert_array_equal(store.read("f/r/c", "eval"), x * 2)
     np.testing.assert_array_equal(store.dask_array("f/r/c", "eval").compute(), x * 2)
     # debris of a killed write is never mistaken for a committed group
-    (store.root / ".staging" / "dead").mkdir(parents=True)
+    (store.root / ".staging" / "999999999-dead").mkdir(parents=True)
+    (store.root / ".staging" / f"{os.getpid()}-live").mkdir(parents=True)
     assert store.clean_staging() == 1
+    assert [p.name for p in (store.root / ".staging").iterdir()] == [f"{os.getpid()}-live"]
 
 
 def test_record_store_ignores_damaged_records(tmp_path):

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from flows.evaluate import run_evaluation
+from flows.monitor import run_monitor
 from ssl_eval.workspace import Workspace
 
 
@@ -28,9 +28,9 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")
-    summary = run_evaluation(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    summary = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
 
-    assert summary["checkpoints"] == 7 and len(summary["embedded"]) == 6
+    assert summary["checkpoints_new_or_stale"] == 7 and len(summary["embedded"]) == 6
     assert list(summary["failed"]) == ["simclr/run-0/epoch=99"]
     assert "not a readable torch checkpoint" in summary["failed"]["simclr/run-0/epoch=99"]
 
@@ -61,8 +61,9 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     assert ("ssl-eval/simclr", "correlations", "corr/silhouette/spearman") in before
 
     # a rerun embeds and computes nothing and adds no MLflow point
-    again = run_evaluation(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
-    assert again["embedded"] == [] and len(again["cached"]) == 6
+    again = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    assert again["checkpoints_new_or_stale"] == 0 and again["families"] == []
+    assert again["known_failed"] == ["simclr/run-0/epoch=99"]
     assert _points(client) == before
     assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == len(
         {(e, r) for e, r, _ in before}
