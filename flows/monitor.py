@@ -6,8 +6,8 @@ rerun with nothing new runs one task. Each checkpoint's measurements start as so
 is embedded; a family is analysed once all its checkpoints are measured.
 """
 
-from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from typing import Any
@@ -16,10 +16,15 @@ from prefect import flow
 from prefect_dask import DaskTaskRunner
 
 from ssl_eval.config import Config
+from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
 from tasks.embed import embed, plan_work
 from tasks.measure import measure
 from tasks.track import track
+
+
+# Dask's INFO lines (cluster start and stop) drown the flow's own log.
+logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def dask_runner(address: str | None = None) -> DaskTaskRunner:
@@ -33,15 +38,22 @@ def dask_runner(address: str | None = None) -> DaskTaskRunner:
             "processes": False,
             "n_workers": 1,
             "threads_per_worker": os.cpu_count() or 2,
-            "dashboard_address": "127.0.0.1:0",
+            "dashboard_address": None,  # no dashboard server: nothing listens beyond the scheduler
         },
     )
 
 
 @flow(name="monitor-store", flow_run_name="monitor {store}", task_runner=dask_runner())
 def monitor_store(
-    store: str, workdir: str, config: Config, tracking_uri: str | None = None, settle_seconds: float = 2.0
+    store: str,
+    workdir: str,
+    config: Config,
+    tracking_uri: str | None = None,
+    settle_seconds: float = 2.0,
+    track_mlflow: bool = True,
 ) -> dict[str, Any]:
+    """``tracking_uri`` None means the work dir's own sqlite MLflow store."""
+    tracking_uri = (tracking_uri or Workspace.at(workdir).mlflow_uri) if track_mlflow else None
     work = plan_work(store, workdir, config, tracking_uri, settle_seconds)
     embedded, measured = [], defaultdict(list)
     for item in work.items:
@@ -65,9 +77,10 @@ def monitor_store(
 
 def run_monitor(
     store: str, workdir: str, config: Config, *, dask_address: str | None = None, tracking_uri: str | None = None,
-    settle_seconds: float = 2.0,
+    settle_seconds: float = 2.0, track_mlflow: bool = True,
 ) -> dict[str, Any]:
     """One ad-hoc run of the monitor flow on the given Dask cluster (or a local one)."""
     return monitor_store.with_options(task_runner=dask_runner(dask_address))(
-        store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds
+        store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds,
+        track_mlflow=track_mlflow,
     )

@@ -97,6 +97,40 @@ def evaluate(
 
 
 @app.command()
+def serve(
+    store: Path = typer.Argument(..., help="Checkpoint store to watch."),
+    interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans."),
+    workdir: Optional[Path] = WorkdirOption,
+    dataset: Optional[str] = typer.Option(None, "--dataset"),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address"),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI"),
+    settle_seconds: float = typer.Option(2.0, "--settle-seconds", help="A file modified more recently is left for the next scan."),
+) -> None:
+    """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
+
+    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit."""
+    from ssl_eval.config import load_config
+
+    ws = _workspace(workdir)
+    try:
+        if not store.is_dir():
+            raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; create it or fix the path.")
+        config = load_config(config_file, store=store, **{"data.name": dataset})
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    from deployments.serve import serve as serve_deployment
+
+    try:
+        serve_deployment(
+            str(store.resolve()), str(ws.root), config.model_dump(mode="json"), interval=interval,
+            tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=dask_address, settle_seconds=settle_seconds,
+        )
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
+@app.command()
 def report(
     workdir: Optional[Path] = WorkdirOption,
     fmt: str = typer.Option("table", "--format", help="table or json"),

@@ -67,6 +67,13 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
 
 
 def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "") -> dict[str, Any]:
+    # One sync at a time per work dir: a sqlite store must not be created by two threads
+    # at once, and run lookup-or-create must not race with itself.
+    with workspace.lock("mlflow-sync"):
+        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=store)
+
+
+def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str) -> dict[str, Any]:
     client = MlflowClient(tracking_uri)
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
     rows = family_rows(workspace, family)

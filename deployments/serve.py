@@ -1,0 +1,120 @@
+"""Serve the monitor deployment on a local interval schedule.
+
+Schedules need a real Prefect server: when PREFECT_API_URL is not set, a server is started
+on 127.0.0.1 (PREFECT_HOME inside the work dir) for as long as serving lasts, then stopped.
+
+    ssl-eval serve STORE --interval 300          # the usual way
+    python deployments/serve.py STORE 300        # the same, without the CLI
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+DEPLOYMENT_NAME = "monitor"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(api_url: str, *, timeout: float = 90.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {process.returncode} before it was healthy; see its log.")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"no healthy Prefect server at {api_url} after {timeout:.0f} s.")
+
+
+@contextlib.contextmanager
+def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Start ``prefect server start`` bound to ``host`` and yield its API URL; stop it on exit."""
+    port = port or free_port(host)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "ab")
+    prefect = Path(sys.executable).with_name("prefect")
+    process = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", host, "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    api_url = f"http://{host}:{port}/api"
+    try:
+        wait_healthy(api_url, process=process)
+        yield api_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def serve_monitor(
+    store: str, workdir: str, config_json: dict, *, interval: float, tracking_uri: str | None,
+    dask_address: str | None = None, settle_seconds: float = 2.0,
+) -> None:
+    """Register and serve the monitor deployment (blocks until interrupted)."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.monitor import dask_runner, monitor_store
+
+    flow = monitor_store.with_options(task_runner=dask_runner(dask_address)) if dask_address else monitor_store
+    flow.serve(
+        name=DEPLOYMENT_NAME,
+        interval=interval,
+        parameters={
+            "store": store, "workdir": workdir, "config": config_json,
+            "tracking_uri": tracking_uri, "settle_seconds": settle_seconds,
+        },
+        description="Evaluate new or changed checkpoints of the store and mirror them to MLflow.",
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        limit=1,
+    )
+
+
+def serve(store: str, workdir: str, config_json: dict, *, interval: float, tracking_uri: str | None, **kwargs) -> None:
+    """Serve, starting (and stopping) a local Prefect server when none is configured."""
+    if os.environ.get("PREFECT_API_URL"):
+        serve_monitor(store, workdir, config_json, interval=interval, tracking_uri=tracking_uri, **kwargs)
+        return
+    with local_prefect_server(Path(workdir) / "prefect") as api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+        print(f"Prefect server on {api_url.removesuffix('/api')} (stopped when serving stops)", flush=True)
+        serve_monitor(store, workdir, config_json, interval=interval, tracking_uri=tracking_uri, **kwargs)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: python deployments/serve.py STORE [INTERVAL_SECONDS] [WORKDIR]")
+    from ssl_eval.config import load_config
+    from ssl_eval.workspace import Workspace
+
+    ws = Workspace.at(sys.argv[3] if len(sys.argv) > 3 else None)
+    for key, value in ws.runtime_env().items():
+        os.environ.setdefault(key, value)
+    store_path = str(Path(sys.argv[1]).resolve())
+    serve(
+        store_path, str(ws.root), load_config(store=store_path).model_dump(mode="json"),
+        interval=float(sys.argv[2]) if len(sys.argv) > 2 else 300.0, tracking_uri=ws.mlflow_uri,
+    )

@@ -1,0 +1,83 @@
+"""`ssl-eval serve` for real: it starts a Prefect server on 127.0.0.1, serves the monitor
+deployment on a short interval, and a checkpoint copied into the store shows up in MLflow
+within two intervals; stopping serve stops the server too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import write_checkpoint
+
+pytestmark = pytest.mark.integration
+
+INTERVAL = 8.0
+
+
+def _mlflow_steps(db: Path) -> list[int]:
+    if not (db.parent / "records" / "simclr" / "mlflow.json").exists():
+        return []  # not synced yet: leave the database to the flow while it creates it
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("ssl-eval/simclr")
+    if exp is None:
+        return []
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`ssl_eval.key` = 'simclr/run-0'")
+    if not runs:
+        return []
+    return sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, "probe/linear_acc"))
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_picks_up_new_checkpoints_and_stops_cleanly(tmp_path):
+    store, work = tmp_path / "store", tmp_path / "work"
+    store.mkdir()
+    (store / "ssl_eval.toml").write_text('[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n')
+    write_checkpoint(store / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    ssl_eval = Path(sys.executable).with_name("ssl-eval")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen(
+        [str(ssl_eval), "serve", str(store), "--interval", str(INTERVAL), "--workdir", str(work), "--settle-seconds", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 150
+        while _mlflow_steps(work / "mlflow.db") != [0]:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        # a new checkpoint lands in the store: in MLflow within two intervals (plus one run's time)
+        write_checkpoint(store / "simclr" / "run-0" / "epoch=01.ckpt", epoch=1, seed=1)
+        os.utime(store / "simclr" / "run-0" / "epoch=01.ckpt")  # "just copied"
+        added = time.monotonic()
+        while _mlflow_steps(work / "mlflow.db") != [0, 1]:
+            assert time.monotonic() - added < 2 * INTERVAL + 30, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        server_log = (work / "prefect" / "server.log").read_text()
+        assert "127.0.0.1" in (tmp_path / "serve.log").read_text()
+        port = int((tmp_path / "serve.log").read_text().split("Prefect server on http://127.0.0.1:")[1].split()[0])
+        assert _listening(port), server_log[-2000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    assert not _listening(port)
+    # nothing was evaluated twice: one embedding per checkpoint, one point per epoch
+    assert _mlflow_steps(work / "mlflow.db") == [0, 1]
