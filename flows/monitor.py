@@ -43,6 +43,12 @@ def dask_runner(address: str | None = None) -> DaskTaskRunner:
     )
 
 
+def _error_of(future) -> str | None:
+    """Wait for ``future``; the error message if it failed, else None."""
+    outcome = future.result(raise_on_failure=False)
+    return str(outcome) if isinstance(outcome, BaseException) else None
+
+
 @flow(name="monitor-store", flow_run_name="monitor {store}", task_runner=dask_runner())
 def monitor_store(
     store: str,
@@ -61,10 +67,13 @@ def monitor_store(
         embedded.append(emb)
         measured[item.ref.family] += [measure.submit(emb, part, workdir, config) for part in item.parts]
     analyses = {f: analyze.submit(f, workdir, config, wait_for=measured[f]) for f in work.families}
-    tracked = [track.submit(f, workdir, tracking_uri, store, wait_for=[a]) for f, a in analyses.items() if tracking_uri]
+    tracked = {f: track.submit(f, workdir, tracking_uri, store, wait_for=[a]) for f, a in analyses.items() if tracking_uri}
     outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
-    for future in [f for futures in measured.values() for f in futures] + tracked:
+    for future in [f for futures in measured.values() for f in futures]:
         future.result()
+    # MLflow is a mirror: when it is down the results stay in the records, the run still
+    # completes, and the next run syncs what is missing.
+    tracking_errors = {family: error for family, t in tracked.items() if (error := _error_of(t))}
     return {
         "checkpoints_new_or_stale": len(work.items),
         "families": list(work.families),
@@ -72,6 +81,8 @@ def monitor_store(
         "failed": {o["id"]: o["error"] for o in outcomes if o["status"] == "failed"},
         "known_failed": list(work.skipped_failed),
         "analyses": {family: a.result() for family, a in analyses.items()},
+        "tracking_uri": tracking_uri,
+        "tracking_errors": tracking_errors,
     }
 
 

@@ -92,6 +92,11 @@ def evaluate(
     )
     for checkpoint_id, error in summary["failed"].items():
         typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
+    for family, error in summary["tracking_errors"].items():
+        typer.secho(
+            f"  MLflow sync of {family} to {summary['tracking_uri']} failed ({error.splitlines()[0][:300]}); "
+            "every result is kept in the work dir and the next run syncs it.", fg="yellow",
+        )
     if not quiet:
         report(workdir=ws.root, fmt="table")
 

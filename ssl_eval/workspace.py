@@ -58,4 +58,7 @@ class Workspace:
             "DASK_TEMPORARY_DIRECTORY": str(self.root / "dask"),
             "MPLCONFIGDIR": str(self.root / "matplotlib"),
             "DASK_LOGGING__DISTRIBUTED": "warning",
+            # An unreachable MLflow server should fail in seconds, not minutes of backoff.
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
         }

@@ -68,3 +68,22 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == len(
         {(e, r) for e, r, _ in before}
     )
+
+
+def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    ws = Workspace.at(tmp_path / "work")
+    down = "http://127.0.0.1:9"  # discard port: nothing listens
+    first = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=down)
+    assert set(first["tracking_errors"]) == {"simclr", "simsiam"}
+    assert len(first["embedded"]) == 6
+    assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3  # nothing computed was lost
+    # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
+    second = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    assert second["checkpoints_new_or_stale"] == 0 and second["families"] == ["simclr", "simsiam"]
+    assert second["tracking_errors"] == {}
+    client = MlflowClient(ws.mlflow_uri)
+    exp = client.get_experiment_by_name("ssl-eval/simsiam")
+    run = client.search_runs([exp.experiment_id], filter_string="tags.`ssl_eval.key` = 'simsiam/run-0'")[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "probe/linear_acc")] == [0, 1, 2]
