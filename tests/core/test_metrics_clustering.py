@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from scipy.spatial.distance import pdist, squareform
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score
@@ -43,8 +44,34 @@ def test_silhouette_sample_matches_sklearn_same_sample():
 def test_silhouette_blocks_agree(monkeypatch):
     X, y = _blobs(n=50)
     full = silhouette_score(X, y)
-    monkeypatch.setattr(clustering, "_BLOCK_ELEMENTS", 7 * 50)  # blocks of 7 rows
-    assert silhouette_score(X, y) == pytest.approx(full, abs=1e-12)
+    monkeypatch.setattr(clustering, "_BLOCK_ROWS", 7)  # 8 blocks, the last one short
+    assert silhouette_score(X, y) == pytest.approx(full, abs=1e-7)  # float32 block sums
+    assert silhouette_score(X, y) == pytest.approx(sk_silhouette(X, y), abs=1e-4)
+
+
+@pytest.mark.parametrize("offset, spread", [(0.0, 1e-20), (0.0, 1e20), (1e4, 1.0),
+                                            (1e3, 1e-3)])
+def test_silhouette_float32_kernel_is_exact_at_extreme_scales(offset, spread):
+    # Tight clusters far from the origin cancel badly in |a|^2 + |b|^2 - 2ab; we center and
+    # rescale before the float32 GEMM. The reference is the plain definition on exact
+    # pairwise differences (scipy pdist); scikit-learn's own |a|^2 + |b|^2 - 2ab loses
+    # ~3e-4 at offset 1e3, spread 1e-3.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    centers = rng.normal(size=(4, 16)) * 5.0
+    X = offset + spread * (centers[y] + 0.01 * rng.normal(size=(300, 16)))
+    ref = sk_silhouette(squareform(pdist(X)), y, metric="precomputed")
+    assert silhouette_score(X, y) == pytest.approx(ref, abs=1e-4)
+
+
+def test_silhouette_float32_and_integer_input():
+    X, y = _blobs(n=90)
+    ref = sk_silhouette(X, y)
+    assert silhouette_score(X.astype(np.float32), y) == pytest.approx(ref, abs=1e-4)
+    Xi = np.round(X * 10).astype(np.int64)
+    assert silhouette_score(Xi, y) == pytest.approx(sk_silhouette(Xi, y), abs=1e-4)
+    with pytest.raises(TypeError, match="real numeric array"):
+        silhouette_score(X.astype(str), y)
 
 
 @settings(max_examples=25, deadline=None)
