@@ -27,15 +27,33 @@ class DataConfig(_Strict):
     n_probe_test: int = Field(2000, gt=1)
     seed: int = 0
     batch_size: int = Field(512, gt=0)
+    # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
+    # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
+    # (one value, or one per channel); ``channels=3`` repeats a grey channel for RGB models.
+    image_size: int | None = Field(None, gt=0)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    channels: int | None = Field(None, gt=0)
+    # Augmented views for alignment and LiDAR: 2 views of the first ``n_views`` eval images
+    # (0 = none), drawn from ``seed``, the same for every checkpoint.
+    n_views: int = Field(512, ge=0)
 
 
 class FamilyConfig(_Strict):
-    """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key."""
+    """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
+
+    ``prefix`` left unset: ``backbone.`` if present, else the one known prefix that the
+    checkpoint holds (see ``ssl_eval.store.loading``); set it (``""`` for a plain backbone
+    state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
+    the projection head stored under ``projector_prefix`` instead of the backbone output.
+    """
 
     arch: str | None = None
     state_dict_key: str | None = "state_dict"
     prefix: str | None = "backbone."
     method: str | None = None
+    layer: Literal["backbone", "projector"] = "backbone"
+    projector_prefix: str = "projection_head."
 
 
 class MetricsConfig(_Strict):

@@ -3,11 +3,15 @@
 Names: ``democnn`` (the demo store's small CNN), torchvision ResNets ``resnet18|34|50``
 with a ``-cifar`` variant (3x3 stem, no max-pool, for 28-32 px images), and any import
 path ``package.module:factory`` whose factory takes ``in_channels`` and returns a module.
+
+:func:`mlp_from_state_dict` rebuilds a projection head (lightly's ``ProjectionHead``,
+solo-learn's ``projector``, the MoCo-v2 reference repo's ``fc`` MLP) from its weights alone.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Callable
 
 import torch
@@ -81,3 +85,43 @@ def build_backbone(arch: str, *, in_channels: int) -> nn.Module:
         f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)} "
         "or give an import path 'package.module:factory'."
     )
+
+
+def mlp_from_state_dict(state: dict[str, torch.Tensor]) -> nn.Sequential:
+    """A projection MLP rebuilt from its weights: ``Linear [BatchNorm1d] (ReLU Linear [BatchNorm1d])*``.
+
+    Modules are the key groups (``layers.0.weight`` -> module ``layers.0``) in the order of
+    their last index. A 2-d ``weight`` is a ``Linear`` (bias if the key exists); a group with
+    ``running_mean`` is a ``BatchNorm1d`` (affine if it has ``weight``). The weights do not
+    say which non-linearity sat between the blocks: a ReLU goes before every Linear but the
+    first, as in SimCLR, MoCo-v2, SimSiam, BYOL and solo-learn heads. The weights are loaded.
+    """
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in state.items():
+        module, _, param = key.rpartition(".")
+        groups.setdefault(module, {})[param] = tensor
+
+    def order(module: str) -> int:
+        found = re.search(r"(\d+)$", module)
+        if found is None:
+            raise ValueError(f"cannot order projector module {module!r}: expected names ending in an index (layers.0, 0, ...).")
+        return int(found.group(1))
+
+    layers: list[nn.Module] = []
+    for name in sorted(groups, key=order):
+        params = groups[name]
+        if "running_mean" in params:
+            features = int(params["running_mean"].shape[0])
+            layer: nn.Module = nn.BatchNorm1d(features, affine="weight" in params)
+        elif "weight" in params and params["weight"].ndim == 2:
+            if layers:
+                layers.append(nn.ReLU(inplace=True))
+            out_features, in_features = params["weight"].shape
+            layer = nn.Linear(int(in_features), int(out_features), bias="bias" in params)
+        else:
+            raise ValueError(f"module {name!r} with {sorted(params)} is neither Linear nor BatchNorm1d.")
+        layer.load_state_dict(params, strict=True)
+        layers.append(layer)
+    if not layers:
+        raise ValueError("no projector weights.")
+    return nn.Sequential(*layers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.models import build_backbone
+from ssl_eval.models import build_backbone, mlp_from_state_dict
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.).
@@ -32,9 +32,12 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedCheckpoint:
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, torch.Tensor]  # backbone weights, prefix stripped, heads dropped
     meta: dict[str, Any]  # plain values from the file: epoch, global_step, method, arch, ...
-    prefix: str
+    prefix: str  # the backbone prefix used ("" for a plain state dict)
+    prefix_source: str = "config"  # "config" or "detected"
+    projector: dict[str, torch.Tensor] = field(default_factory=dict)  # projector weights, prefix stripped
+    projector_prefix: str = ""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -76,52 +79,158 @@ def _select_state_dict(obj: dict[str, Any], key: str | None, path: Path) -> dict
     )
 
 
-def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    candidates = (prefix,) if prefix else KNOWN_PREFIXES
-    for candidate in candidates:
-        chosen = {k[len(candidate):]: v for k, v in state.items() if k.startswith(candidate)}
-        if chosen:
-            return chosen, candidate
-    if prefix is None or prefix == "":
-        return dict(state), ""
-    # The configured prefix is absent: find one of the known ones if exactly one fits.
+def _matching(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def detect_prefix(state: dict[str, torch.Tensor]) -> str:
+    """The backbone key prefix of ``state`` when that is unambiguous.
+
+    ``backbone.`` wins when present (Lightning: lightly, solo-learn; its heads and momentum
+    copies live under other names). Otherwise exactly one of :data:`KNOWN_PREFIXES` must
+    occur; with none, ``module.`` (a DataParallel-saved model) when every key has it, else
+    ``""`` (a plain backbone state dict). Two or more known prefixes is an error: set it.
+    """
+    if any(k.startswith("backbone.") for k in state):
+        return "backbone."
     found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
     if len(found) == 1:
-        return {k[len(found[0]):]: v for k, v in state.items() if k.startswith(found[0])}, found[0]
-    raise CheckpointError(
-        f"{path}: no keys start with prefix {prefix!r}; first keys are {list(state)[:5]}. "
-        "Set families.<family>.prefix in ssl_eval.toml (\"\" for a plain backbone state dict)."
-    )
+        return found[0]
+    if len(found) > 1:
+        raise CheckpointError(
+            f"several backbone prefixes fit: {found}; set families.<family>.prefix in ssl_eval.toml to one of them."
+        )
+    if state and all(k.startswith("module.") for k in state):
+        return "module."
+    return ""
+
+
+def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, explicit: bool, path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    if explicit and prefix is not None:
+        if prefix == "":
+            return dict(state), ""
+        chosen = _matching(state, prefix)
+        if chosen:
+            return chosen, prefix
+        found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
+        raise CheckpointError(
+            f"{path}: no keys start with the configured prefix {prefix!r}; first keys are {list(state)[:5]}"
+            f"{f', known prefixes present: {found}' if found else ''}. Fix families.<family>.prefix in "
+            "ssl_eval.toml, or remove it to let ssl-eval find the backbone keys (\"\" for a plain state dict)."
+        )
+    try:
+        chosen_prefix = detect_prefix(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return (_matching(state, chosen_prefix) if chosen_prefix else dict(state)), chosen_prefix
+
+
+def _projector_state(state: dict[str, torch.Tensor], projector_prefix: str, backbone_prefix: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Keys of the projection head: under ``projector_prefix`` at the top level (lightly:
+    ``projection_head.``, solo-learn: ``projector.``) or inside the backbone prefix (the
+    MoCo-v2 reference repo's MLP in ``module.encoder_q.fc.``)."""
+    for candidate in (projector_prefix, backbone_prefix + projector_prefix):
+        chosen = _matching(state, candidate)
+        if chosen:
+            return chosen, candidate
+    return {}, ""
 
 
 def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
+    """Read ``path`` safely and keep the backbone weights (and the projector's, when
+    ``family.layer == "projector"``). ``prefix_source`` says whether the prefix was
+    configured or detected."""
     path = Path(path)
     obj = read_checkpoint(path)
-    state = _select_state_dict(obj, family.state_dict_key, path)
-    state, prefix = _strip_prefix(state, family.prefix, path)
+    full = _select_state_dict(obj, family.state_dict_key, path)
+    explicit = "prefix" in family.model_fields_set
+    state, prefix = _strip_prefix(full, family.prefix, explicit, path)
     state = {k: v for k, v in state.items() if not k.startswith(_HEAD_KEYS)}
+    projector: dict[str, torch.Tensor] = {}
+    projector_prefix = ""
+    if family.layer == "projector":
+        projector, projector_prefix = _projector_state(full, family.projector_prefix, prefix)
+        if not projector:
+            raise CheckpointError(
+                f"{path}: layer 'projector' asked for, but no keys start with {family.projector_prefix!r} "
+                f"(nor {prefix + family.projector_prefix!r}); top-level key groups are "
+                f"{sorted({k.split('.')[0] + '.' for k in full})[:12]}. Set families.<family>.projector_prefix."
+            )
     meta = {k: v for k, v in obj.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
-    return LoadedCheckpoint(state, meta, prefix)
+    return LoadedCheckpoint(
+        state, meta, prefix,
+        prefix_source="config" if explicit else "detected",
+        projector=projector, projector_prefix=projector_prefix,
+    )
+
+
+# lightly's examples wrap a torchvision ResNet as nn.Sequential(*list(resnet.children())[:-1]):
+# keys "0.weight" (conv1), "1.*" (bn1), "4.*".."7.*" (layer1..4). Map them to torchvision names.
+_SEQUENTIAL_RESNET = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
+
+
+def _adapt_sequential_resnet(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    if not (hasattr(model, "layer1") and state and all(k.split(".", 1)[0].isdigit() for k in state)):
+        return state
+    heads = {k.split(".", 1)[0] for k in state}
+    if not heads <= set(_SEQUENTIAL_RESNET):
+        return state
+    return {f"{_SEQUENTIAL_RESNET[k.split('.', 1)[0]]}.{k.split('.', 1)[1]}": v for k, v in state.items()}
+
+
+def _fit_report(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+    """Missing keys, unexpected keys and shape mismatches of ``state`` against ``model``."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    return missing, unexpected, mismatched
+
+
+def _first(items: list[str], n: int = 10) -> str:
+    return f"{items[:n]}{f' ... ({len(items)} in all)' if len(items) > n else ''}"
+
+
+class ProjectedBackbone(nn.Module):
+    """Backbone followed by its projection head: embeds the projector's output."""
+
+    def __init__(self, backbone: nn.Module, projector: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.projector = projector
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projector(self.backbone(x).flatten(1))
 
 
 def build_model(loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path) -> nn.Module:
-    """Build the family's architecture and load the backbone weights strictly."""
+    """Build the family's architecture and load the backbone weights strictly (and the
+    projector, for ``layer = "projector"``). Any missing, unexpected or wrongly shaped key
+    is a :class:`CheckpointError` that lists them."""
     arch = family.arch or loaded.meta.get("arch")
     if not arch:
         raise CheckpointError(f"{path}: the checkpoint has no 'arch' key; set families.<family>.arch in ssl_eval.toml.")
     model = build_backbone(str(arch), in_channels=in_channels)
-    try:
-        result = model.load_state_dict(loaded.state_dict, strict=False)
-    except RuntimeError as exc:  # shape mismatches are raised even when strict=False
-        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: {exc}") from None
-    if result.missing_keys or result.unexpected_keys:
+    state = _adapt_sequential_resnet(loaded.state_dict, model)
+    missing, unexpected, mismatched = _fit_report(model, state)
+    if missing or unexpected or mismatched:
         raise CheckpointError(
-            f"{path}: weights do not fit architecture {arch!r} (prefix {loaded.prefix!r}). "
-            f"missing keys: {result.missing_keys[:10]}{' ...' if len(result.missing_keys) > 10 else ''}; "
-            f"unexpected keys: {result.unexpected_keys[:10]}{' ...' if len(result.unexpected_keys) > 10 else ''}. "
+            f"{path}: weights do not fit architecture {arch!r} (prefix {loaded.prefix!r}, {loaded.prefix_source}, "
+            f"{in_channels} input channel(s)). missing keys: {_first(missing)}; unexpected keys: {_first(unexpected)}"
+            f"{f'; shape mismatches: {_first(mismatched, 5)}' if mismatched else ''}. "
             "Check families.<family>.arch and prefix in ssl_eval.toml."
         )
-    for name, tensor in loaded.state_dict.items():
+    model.load_state_dict(state, strict=True)
+    for name, tensor in {**loaded.state_dict, **loaded.projector}.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: weight {name!r} holds NaN or inf; the training run diverged at this checkpoint.")
+    if family.layer == "projector":
+        try:
+            projector = mlp_from_state_dict(loaded.projector)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: projector under {loaded.projector_prefix!r}: {exc}") from None
+        model = ProjectedBackbone(model, projector)
     return model.eval()
