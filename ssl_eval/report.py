@@ -18,13 +18,7 @@ SCHEMA_VERSION = 1
 
 def failures(workspace: Workspace) -> list[dict[str, Any]]:
     records = workspace.records
-    out = []
-    for file in sorted(records.root.glob("*/*/*/failure.json")):
-        key = str(file.parent.relative_to(records.root))
-        rec = records.get(key, "failure")
-        if rec:
-            out.append({"id": key, **rec})
-    return out
+    return [{"id": key, **rec} for key in records.ids_with("failure") if (rec := records.get(key, "failure"))]
 
 
 def collect(workspace: Workspace) -> dict[str, Any]:

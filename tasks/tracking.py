@@ -77,18 +77,22 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
     client = MlflowClient(tracking_uri)
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
     rows = family_rows(workspace, family)
-    logged, runs = 0, sorted({r["run"] for r in rows})
+    failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
+    logged, runs = 0, sorted({r["run"] for r in rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
         mine = [r for r in rows if r["run"] == run]
         tags = {
             "family": family,
             "run": run,
-            "method": str(mine[-1].get("method") or family),
-            "arch": str(mine[-1].get("arch") or ""),
-            "dataset": str(workspace.embeddings.provenance(mine[-1]["id"]).get("dataset", "")),
             "store": store,
             "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
+            # failed checkpoints, listed with reasons by `ssl-eval report`
+            "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
         }
+        if mine:
+            prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
+            tags.update(method=str(mine[-1].get("method") or family), arch=str(mine[-1].get("arch") or ""),
+                        dataset=str(prov.get("dataset", "")))
         run_id = _run(client, exp_id, f"{family}/{run}", run, tags)
         points = []
         for r in mine:

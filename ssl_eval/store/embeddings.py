@@ -161,9 +161,12 @@ class RecordStore:
         """Names of the records stored under ``key`` that start with ``prefix``."""
         return sorted(p.stem for p in (self.root / key).glob(f"{prefix}*.json"))
 
+    def ids_with(self, part: str) -> list[str]:
+        """Checkpoint ids (family/run/name) that hold a ``part`` record."""
+        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"*/*/*/{part}.json"))
+
     def checkpoint_ids(self) -> list[str]:
-        """Ids (family/run/name) with a ``checkpoint`` record."""
-        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob("*/*/*/checkpoint.json"))
+        return self.ids_with("checkpoint")
 
 
 def _jsonable(value: Any) -> Any:
