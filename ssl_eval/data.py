@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -131,31 +132,154 @@ def _npz(path: str) -> Callable[[Split, str | None], ImageArrays]:
         if x.dtype != np.uint8 or x.ndim not in (3, 4):
             raise ValueError(f"{file}: 'x' must be uint8 with shape (N,H,W) or (N,H,W,C); got {x.dtype} {x.shape}.")
         num_classes = int(y.max()) + 1 if y is not None and y.size else None
-        # One file, one split: a fixed permutation gives a 70/30 train/test split.
-        order = np.random.default_rng(0).permutation(len(x))
-        cut = int(0.7 * len(x))
-        index = order[:cut] if split == "train" else order[cut:]
+        index = _split_index(len(x), split)  # one file, one split: a fixed 70/30 split
         return ImageArrays(x[index], None if y is None else y[index], num_classes, f"npz:{file.name}")
 
     return load
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Reads the CIFAR batch pickles (dicts of bytes, lists and numpy arrays) and refuses
+    any other global, so a doctored data file cannot run code."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}  # encode: bytes in protocol 2
+
+    def find_class(self, module: str, name: str):
+        module = module.replace("numpy.core.", "numpy._core.")  # files written by numpy 1.x
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR batch holds only numpy arrays and lists")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> dict[bytes, object]:
+    with open(path, "rb") as handle:
+        return _NumpyOnlyUnpickler(handle, encoding="bytes").load()
+
+
+_CIFAR = {
+    # name: (folder in the official archive, train files, test files, label key, classes)
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels", 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", 100),
+}
+
+
+def _cifar(name: str) -> Callable[[Split, str | None], ImageArrays]:
+    folder_name, train_files, test_files, label_key, classes = _CIFAR[name]
+    archive = "cifar-10-python.tar.gz" if name == "cifar10" else "cifar-100-python.tar.gz"
+
+    def load(split: Split, root: str | None) -> ImageArrays:
+        if root is None:
+            raise FileNotFoundError(
+                f"{name} needs --data-root (data.root): the folder holding {folder_name}/ (torchvision's root), "
+                f"unpacked from {archive} of https://www.cs.toronto.edu/~kriz/cifar.html. ssl-eval never downloads it."
+            )
+        files = train_files if split == "train" else test_files
+        for folder in (Path(root) / folder_name, Path(root)):
+            if all((folder / f).is_file() for f in files):
+                break
+        else:
+            raise FileNotFoundError(
+                f"{name}: {files} not found in {Path(root) / folder_name} nor {root}; unpack {archive} "
+                f"(from https://www.cs.toronto.edu/~kriz/cifar.html) into {root}. ssl-eval never downloads it."
+            )
+        images, labels = [], []
+        for f in files:
+            batch = _read_cifar_batch(folder / f)
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[label_key], dtype=np.int64))
+        x = np.ascontiguousarray(np.concatenate(images).transpose(0, 2, 3, 1))
+        return ImageArrays(x, np.concatenate(labels), classes, name)
+
+    return load
+
+
+def _stl10(split: Split, root: str | None) -> ImageArrays:
+    # Official binary format (stl10_binary.tar.gz): <split>_X.bin is uint8 (N, 3, 96, 96) in
+    # column-major order, <split>_y.bin uint8 labels 1..10. The unlabeled split is not used.
+    folders = [Path(root) / "stl10_binary", Path(root)] if root else []
+    for folder in folders:
+        x_file, y_file = folder / f"{split}_X.bin", folder / f"{split}_y.bin"
+        if x_file.is_file() and y_file.is_file():
+            x = np.fromfile(x_file, dtype=np.uint8).reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)
+            y = np.fromfile(y_file, dtype=np.uint8).astype(np.int64) - 1
+            if len(y) != len(x):
+                raise ValueError(f"stl10: {x_file} holds {len(x)} images but {y_file} {len(y)} labels; re-extract the archive.")
+            return ImageArrays(np.ascontiguousarray(x), y, 10, "stl10")
+    raise FileNotFoundError(
+        f"stl10: {split}_X.bin / {split}_y.bin not found in {[str(f) for f in folders] or 'no root'}; pass "
+        "--data-root (data.root) to the folder holding stl10_binary/ (torchvision's root), unpacked from "
+        "stl10_binary.tar.gz of https://cs.stanford.edu/~acoates/stl10/. ssl-eval never downloads it."
+    )
+
+
+def _decode_folder(dataset, size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    images: list[np.ndarray] = []
+    target: tuple[int, int] | None = (size, size) if size else None
+    for path, _ in dataset.samples:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if target is None:
+                target = im.size  # the first image's size is the native size of the set
+            if im.size != target:
+                im = im.resize(target, Image.BILINEAR)
+            images.append(np.asarray(im, dtype=np.uint8))
+    labels = np.asarray(dataset.targets, dtype=np.int64)
+    return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8)), labels
+
+
+def _imagefolder(path: str, size: int | None) -> Callable[[Split, str | None], ImageArrays]:
+    def load(split: Split, root: str | None) -> ImageArrays:
+        from torchvision.datasets import ImageFolder
+
+        base = Path(path)
+        if not base.is_dir():
+            raise FileNotFoundError(f"imagefolder: {base} is not a folder; pass imagefolder:PATH to <class>/<image> folders.")
+        names = ("train",) if split == "train" else ("test", "val")
+        for name in names:  # PATH/train and PATH/test (or val): the user's own split
+            if (base / name).is_dir() and (base / "train").is_dir():
+                dataset = ImageFolder(str(base / name))
+                x, y = _decode_folder(dataset, size)
+                return ImageArrays(x, y, len(dataset.classes), f"imagefolder:{base.name}")
+        dataset = ImageFolder(str(base))
+        x, y = _decode_folder(dataset, size)
+        index = _split_index(len(x), split)  # one folder: a fixed 70/30 split, as for npz
+        return ImageArrays(x[index], y[index], len(dataset.classes), f"imagefolder:{base.name}")
+
+    return load
+
+
+def _split_index(n: int, split: Split) -> np.ndarray:
+    order = np.random.default_rng(0).permutation(n)
+    cut = int(0.7 * n)
+    return order[:cut] if split == "train" else order[cut:]
 
 
 DATASETS: dict[str, Callable[[Split, str | None], ImageArrays]] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
+    "cifar10": _cifar("cifar10"),
+    "cifar100": _cifar("cifar100"),
+    "stl10": _stl10,
 }
 
 
-def load_split(name: str, split: Split, *, root: str | None = None) -> ImageArrays:
-    """Load split ``train`` or ``test`` of the named data set (``npz:PATH`` also works)."""
+def load_split(name: str, split: Split, *, root: str | None = None, image_size: int | None = None) -> ImageArrays:
+    """Load split ``train`` or ``test`` of the named data set; ``npz:PATH`` and
+    ``imagefolder:PATH`` also work (``image_size`` is the decode size of an image folder:
+    default the first image's size)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     if name.startswith("npz:"):
         return _npz(name[4:])(split, root)
+    if name.startswith("imagefolder:"):
+        return _imagefolder(name[len("imagefolder:"):], image_size)(split, root)
     if name not in DATASETS:
         raise ValueError(
-            f"unknown data set {name!r}; choose one of {sorted(DATASETS)} or npz:PATH."
+            f"unknown data set {name!r}; choose one of {sorted(DATASETS)}, npz:PATH or imagefolder:PATH."
         )
     return DATASETS[name](split, root)
 
@@ -178,12 +302,13 @@ def eval_splits(
     n_probe_test: int,
     random_state: int,
     root: str | None = None,
+    image_size: int | None = None,
 ) -> EvalSplits:
     """Fixed, seeded splits: ``eval`` and ``probe_test`` are disjoint parts of the test
     split; ``probe_train`` comes from the train split. Sizes are capped by what exists."""
     rng = np.random.default_rng(random_state)
-    train = load_split(name, "train", root=root)
-    test = load_split(name, "test", root=root)
+    train = load_split(name, "train", root=root, image_size=image_size)
+    test = load_split(name, "test", root=root, image_size=image_size)
     test_order = rng.permutation(len(test))
     n_eval = min(n_eval, len(test) // 2)
     n_probe_test = min(n_probe_test, len(test) - n_eval)
@@ -210,3 +335,25 @@ def to_float_tensor(images: np.ndarray):
     else:
         x = x.permute(0, 3, 1, 2)
     return x.float().div_(255.0)
+
+
+def preprocess(x, *, image_size: int | None = None, mean=None, std=None, channels: int | None = None):
+    """Float (N, C, H, W) in [0, 1] -> the model's input: grey repeated to ``channels``,
+    resized to ``image_size`` (bilinear, antialiased), normalised by ``mean``/``std``.
+    Each step only when asked: by default images are fed at native size in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    if channels is not None and x.shape[1] != channels:
+        if x.shape[1] != 1:
+            raise ValueError(f"data.channels={channels} but the images have {x.shape[1]} channels; only 1 -> N is supported.")
+        x = x.expand(-1, channels, -1, -1)
+    if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    if mean is not None or std is not None:
+        m = torch.as_tensor(mean if mean is not None else (0.0,), dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        s = torch.as_tensor(std if std is not None else (1.0,), dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        if m.shape[1] not in (1, x.shape[1]) or s.shape[1] not in (1, x.shape[1]):
+            raise ValueError(f"data.mean/std need 1 or {x.shape[1]} values; got {mean} and {std}.")
+        x = (x - m) / s
+    return x

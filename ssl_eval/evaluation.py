@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ssl_eval.config import Config
-from ssl_eval.metrics import MetricOptions, compute_group
+from ssl_eval.metrics import METRICS, MetricOptions, compute_group
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.workspace import Workspace
 
@@ -60,7 +60,12 @@ def _compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, 
         num_classes = store.provenance(checkpoint_id).get("num_classes")
         if num_classes:
             options = dataclasses.replace(options, k=int(num_classes))
-    result = compute_group(group, X, labels=labels, options=options, random_state=config.metrics.seed)
+    views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
+    if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
+        views_a = store.read_optional(checkpoint_id, "views_a")
+        views_b = store.read_optional(checkpoint_id, "views_b")
+        views = (views_a, views_b) if views_a is not None and views_b is not None else None
+    result = compute_group(group, X, labels=labels, views=views, options=options, random_state=config.metrics.seed)
     seconds = round(time.perf_counter() - started, 3)
     workspace.records.put(
         checkpoint_id, part, {**stamp, "values": result.values, "flags": list(result.flags), "seconds": seconds}
