@@ -27,7 +27,7 @@ __all__ = ["RANKME_EPS", "alpha_req_fit", "gram_and_sums", "rankme_from_singular
 
 RANKME_EPS = 1e-7
 ALPHA_REQ_RELATIVE_FLOOR = 1e-10
-_BLOCK_ROWS = 8192
+_BLOCK_ROWS = 2048  # a (2048, D) float64 block: 32 MiB at D = 2048
 
 
 def gram_and_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -174,3 +174,35 @@ def test_clustering_metrics_direct_returns_flags_list():
     X, _ = _blobs(n=40)
     values, flags = clustering_metrics(X, k=3)
     assert set(values) == {"silhouette", "ami_agreement"} and flags == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(5, 30), d=st.integers(1, 5), k=st.integers(2, 4),
+       seed=st.integers(0, 10_000))
+def test_property_silhouette_invariances(n, d, k, seed):
+    # Silhouette depends on the partition and on Euclidean distances only: renaming the
+    # clusters (any permutation, any label values), rotating, translating or scaling X
+    # leaves it unchanged.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, k, n)
+    if not 2 <= np.unique(y).size <= n - 1:
+        return
+    base = silhouette_score(X, y)
+    renamed = np.array(["c%d" % i for i in rng.permutation(k)])[y]
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    assert silhouette_score(X, renamed) == pytest.approx(base, abs=1e-6)
+    assert silhouette_score(X, rng.permutation(k)[y] * 7 - 3) == pytest.approx(base, abs=1e-6)
+    assert silhouette_score(X @ Q, y) == pytest.approx(base, abs=1e-5)
+    assert silhouette_score(50.0 + 1e3 * X, y) == pytest.approx(base, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ami_agreement", "ami_ground_truth", "silhouette"])
+def test_clustering_metrics_invariant_to_ground_truth_relabelling(name):
+    # AMI(C1, y) is invariant to renaming y; silhouette and agreement do not read y at all
+    # beyond k = its number of distinct values.
+    X, y = _blobs(n=90, k=3, seed=4)
+    a = compute_group("clustering", X, labels=y, random_state=2).values[name]
+    b = compute_group("clustering", X, labels=np.array(["x", "y", "z"])[[2, 0, 1]][y],
+                      random_state=2).values[name]
+    assert a == pytest.approx(b, abs=1e-12)

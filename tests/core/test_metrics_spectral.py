@@ -103,3 +103,24 @@ def test_rankme_between_one_and_min_n_d(n, d, seed):
     values, _ = spectral_metrics(X)
     assert 1.0 - 1e-4 <= values["rankme"] <= min(n, d) + 1e-4
     assert values["rankme"] == pytest.approx(_rankme_reference(X), rel=1e-5)
+
+
+def _nan_equal_approx(a, b):
+    return (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(3, 30), d=st.integers(1, 8), seed=st.integers(0, 10_000))
+def test_property_spectral_invariant_to_right_rotation_and_row_order(n, d, seed):
+    # Every spectral metric depends on singular values only: X @ Q (Q orthogonal) keeps the
+    # uncentered ones (rankme, stable_rank) and, since the column mean rotates too, the
+    # centered ones (rankme_centered, nesum, alpha_req); reordering rows keeps both.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.2, 3.0, size=d) + rng.normal(size=d)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    base, _ = spectral_metrics(X)
+    rotated, _ = spectral_metrics(X @ Q)
+    shuffled, _ = spectral_metrics(X[rng.permutation(n)])
+    for name, value in base.items():
+        assert _nan_equal_approx(rotated[name], value), name
+        assert _nan_equal_approx(shuffled[name], value), name

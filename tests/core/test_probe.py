@@ -84,3 +84,14 @@ def test_probe_boundary_errors():
         knn_probe(a, b, c, d, k=0)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         knn_probe(a, b, c, d, temperature=0.0)
+
+
+@pytest.mark.parametrize("X", [np.full((40, 3), 2.0), np.zeros((40, 3)),
+                               np.random.default_rng(0).normal(size=(40, 1))],
+                         ids=["collapsed", "zero_rows", "one_dimension"])
+def test_probes_defined_on_degenerate_embeddings(X):
+    y = np.arange(40) % 2
+    for acc in (linear_probe(X, y, X, y), knn_probe(X, y, X, y, k=50)):
+        assert type(acc) is float and 0.0 <= acc <= 1.0
+    if np.ptp(X) == 0.0:  # nothing to learn: every prediction is one class, half are right
+        assert linear_probe(X, y, X, y) == 0.5
