@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ssl_eval.data import load_split, to_float_tensor
-from ssl_eval.demo.augment import random_views
+from ssl_eval.augment import random_views
 from ssl_eval.demo.methods import LEARNING_RATES, METHODS, WEIGHT_DECAY, build_method
 from ssl_eval.models import build_backbone
 

@@ -1,0 +1,117 @@
+"""Embedding throughput: ssl-eval's embed step (zarr write included) vs a bare torch loop.
+
+Same model (resnet18-cifar, random weights, 3 channels), same data (N random uint8 32x32
+RGB images), same batch size, measured in one run, alternating the two so that load from
+other processes hits both alike. On a machine with CUDA the same comparison runs on the
+GPU too; there the bare loop is timed both as plain fp32 and with ssl-eval's settings
+(bf16 autocast, channels_last), and the ratio is taken against the faster of the two.
+
+    .venv/bin/python benchmarks/embedding.py                 # N = 10,000
+    .venv/bin/python benchmarks/embedding.py --n 2000 --rounds 3
+
+Goal: ssl-eval / bare >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from ssl_eval.embed import embed_images
+from ssl_eval.models import build_backbone
+from ssl_eval.store.embeddings import EmbeddingStore
+
+
+def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:
+    """The loop a user would write: uint8 -> float in [0, 1] -> model, outputs to numpy."""
+    outputs = []
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[start : start + batch_size]).to(device)
+            x = x.permute(0, 3, 1, 2).float().div(255.0)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            outputs.append(model(x).float().cpu().numpy())
+    return np.concatenate(outputs)
+
+
+def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: EmbeddingStore, key: str) -> tuple[float, float]:
+    """ssl-eval's path: embed_images, then the atomic zarr commit. Returns (total s, write s)."""
+    started = time.perf_counter()
+    features = embed_images(model, images, batch_size=batch_size, device=device)
+    written = time.perf_counter()
+    store.write(key, {"eval": features}, {"fingerprint": key, "embedding_key": "bench"})
+    done = time.perf_counter()
+    return done - started, done - written
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int) -> list[tuple[str, float, float]]:
+    torch.manual_seed(0)
+    model = build_backbone("resnet18-cifar", in_channels=3).eval().to(device)
+    warm = images[: min(len(images), 2 * batch_size)]
+    variants = {"bare torch loop (fp32)": dict()}
+    if device.type == "cuda":
+        variants["bare torch loop (bf16, channels_last)"] = dict(bf16=True, channels_last=True)
+    times: dict[str, list[float]] = {name: [] for name in [*variants, "ssl-eval embed + zarr write"]}
+    writes: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
+        store = EmbeddingStore(f"{tmp}/e.zarr")
+        # warm-up: kernels, allocator, cudnn autotuning, zarr import
+        for name, kwargs in variants.items():
+            bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)
+        ssl_eval_embed(model, warm, batch_size, device, store, "warm/up/0")
+        for r in range(rounds):
+            for name, kwargs in variants.items():
+                m = model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model.to(memory_format=torch.contiguous_format)
+                _sync(device)
+                t0 = time.perf_counter()
+                bare_loop(m, images, batch_size, device, **kwargs)
+                _sync(device)
+                times[name].append(time.perf_counter() - t0)
+            total, write = ssl_eval_embed(model, images, batch_size, device, store, f"bench/run/{r}")
+            times["ssl-eval embed + zarr write"].append(total)
+            writes.append(write)
+    n = len(images)
+    rows = [(name, n / min(ts), 0.0) for name, ts in times.items()]
+    rows[-1] = (rows[-1][0], rows[-1][1], float(np.median(writes)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="images (32x32 RGB uint8)")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=1, help="repeats; the best of each is reported")
+    parser.add_argument("--cpu-only", action="store_true")
+    args = parser.parse_args()
+
+    images = np.random.default_rng(0).integers(0, 256, size=(args.n, 32, 32, 3), dtype=np.uint8)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available() and not args.cpu_only:
+        devices.append(torch.device("cuda"))
+    print(f"resnet18-cifar, {args.n} images 32x32x3, batch {args.batch_size}, best of {args.rounds}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    for device in devices:
+        label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        rows = measure(device, images, args.batch_size, args.rounds)
+        baseline = max(r[1] for r in rows[:-1])
+        print(f"\n{label}")
+        print(f"| {'path':<40} | {'images/s':>9} | {'ratio':>6} |")
+        print(f"|{'-' * 42}|{'-' * 11}|{'-' * 8}|")
+        for name, rate, _ in rows:
+            print(f"| {name:<40} | {rate:>9.0f} | {rate / baseline:>6.3f} |")
+        print(f"zarr write of the ({args.n}, 512) float32 result: {rows[-1][2] * 1000:.0f} ms "
+              f"({rows[-1][2] * rows[-1][1] / args.n * 100:.1f} % of the ssl-eval time)")
+
+
+if __name__ == "__main__":
+    main()
