@@ -38,7 +38,11 @@ def dask_runner(address: str | None = None) -> DaskTaskRunner:
             "processes": False,
             "n_workers": 1,
             "threads_per_worker": os.cpu_count() or 2,
-            "dashboard_address": None,  # no dashboard server: nothing listens beyond the scheduler
+            # Even a threaded cluster listens (scheduler, worker, HTTP status): keep all of it
+            # on the loopback interface, on free ports.
+            "protocol": "tcp://",
+            "host": "127.0.0.1",
+            "dashboard_address": "127.0.0.1:0",
         },
     )
 
