@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
+from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace, redact
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
 
@@ -94,7 +94,7 @@ def evaluate(
         typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
     for family, error in summary["tracking_errors"].items():
         typer.secho(
-            f"  MLflow sync of {family} to {summary['tracking_uri']} failed ({error.splitlines()[0][:300]}); "
+            f"  MLflow sync of {family} to {redact(summary['tracking_uri'])} failed ({error.splitlines()[0][:300]}); "
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:

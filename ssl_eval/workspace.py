@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ssl_eval.store.embeddings import EmbeddingStore, RecordStore
 
 DEFAULT_WORKDIR = ".ssl_eval"
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature|x-amz-[a-z-]+)=)[^&\s]+")
+
+
+def redact(uri: str | None) -> str | None:
+    """A URI without credentials (user:password@, token/key/secret query values), for
+    logs, messages and MLflow tags."""
+    if uri is None:
+        return None
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", uri))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import family_rows, rows_digest
-from ssl_eval.workspace import Workspace
+from ssl_eval.workspace import Workspace, redact
 
 KEY_TAG = "ssl_eval.key"
 CORR_STATS = ("spearman", "kendall", "pearson", "spearman_p", "kendall_p", "pearson_p", "spearman_late", "regret")
@@ -70,7 +70,7 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
     with workspace.lock("mlflow-sync"):
-        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=store)
+        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=redact(store) or "")
 
 
 def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str) -> dict[str, Any]:

@@ -35,3 +35,18 @@ def test_keys_separate_embedding_and_metric_changes():
     c = Config.model_validate({"data": {"n_eval": 100}})
     assert a.embedding_key() == b.embedding_key() != c.embedding_key()
     assert a.metrics_key() != b.metrics_key()
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("http://alice:s3cret@mlflow.example:5000", "http://***@mlflow.example:5000"),
+        ("s3://bucket/store?X-Amz-Signature=abc&x=1", "s3://bucket/store?X-Amz-Signature=***&x=1"),
+        ("sqlite:////data/mlflow.db", "sqlite:////data/mlflow.db"),
+        (None, None),
+    ],
+)
+def test_redact_removes_credentials(uri, expected):
+    from ssl_eval.workspace import redact
+
+    assert redact(uri) == expected
