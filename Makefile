@@ -8,7 +8,7 @@ DEMO_STORE ?= $(WORKDIR)/demo_store
 DEMO_EPOCHS ?= 8
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench ui clean
+.PHONY: venv demo test bench serve ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/metrics.py
+
+serve: venv
+	$(BIN)/ssl-eval serve $(DEMO_STORE) --workdir $(WORKDIR) --interval 60
 
 ui: venv
 	$(BIN)/ssl-eval ui --workdir $(WORKDIR)
