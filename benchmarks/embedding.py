@@ -15,6 +15,7 @@ Goal: ssl-eval / bare >= 0.9.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 
@@ -29,7 +30,8 @@ from ssl_eval.store.embeddings import EmbeddingStore
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:
     """The loop a user would write: uint8 -> float in [0, 1] -> model, outputs to numpy."""
     outputs = []
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(images[start : start + batch_size]).to(device)
             x = x.permute(0, 3, 1, 2).float().div(255.0)

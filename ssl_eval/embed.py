@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from typing import Any, Callable
@@ -84,7 +85,7 @@ def embed_images(
     model = model.to(device).eval()
     if cuda:
         model = model.to(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and amp)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
     out: torch.Tensor | None = None
     with torch.inference_mode(), autocast:
         for start in range(0, n, batch_size):
@@ -92,7 +93,7 @@ def embed_images(
             features = model(_to_input(images[start:stop], device, options)).reshape(stop - start, -1)
             if out is None:  # the output width is known after the first batch
                 out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
-            out[start:stop].copy_(features, non_blocking=cuda)
+            out[start:stop].copy_(features.float(), non_blocking=cuda)  # bf16 -> fp32 on the device
             if progress is not None:
                 progress(stop, n)
     if cuda:
@@ -161,20 +162,24 @@ def embed_checkpoint(
     return {"id": ref.id, "status": "embedded", "epoch": epoch, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def embed_or_record_failure(ref: CheckpointRef, config: Config, workspace: Workspace) -> dict[str, Any]:
+def embed_or_record_failure(
+    ref: CheckpointRef, config: Config, workspace: Workspace, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Like :func:`embed_checkpoint`, but one bad checkpoint never stops the others: its
     error is recorded (and reported) and it is retried only once its file changes."""
     with workspace.lock(f"embed/{ref.id}"):
-        return _embed_or_record_failure(ref, config, workspace)
+        return _embed_or_record_failure(ref, config, workspace, progress)
 
 
-def _embed_or_record_failure(ref: CheckpointRef, config: Config, workspace: Workspace) -> dict[str, Any]:
+def _embed_or_record_failure(
+    ref: CheckpointRef, config: Config, workspace: Workspace, progress: Callable[[int, int], None] | None
+) -> dict[str, Any]:
     records, key = workspace.records, config.embedding_key()
     failure = records.get(ref.id, "failure")
     if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
         return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}
     try:
-        return embed_checkpoint(ref, config, workspace)
+        return embed_checkpoint(ref, config, workspace, progress=progress)
     except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
         error = str(exc) if isinstance(exc, CheckpointError) else f"{ref.path}: {type(exc).__name__}: {exc}"
         records.put(
