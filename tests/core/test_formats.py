@@ -200,3 +200,21 @@ def test_mlp_from_state_dict_orders_blocks_and_adds_relu():
     torch.testing.assert_close(rebuilt(x), head(x))
     with pytest.raises(ValueError, match="neither Linear nor BatchNorm1d"):
         mlp_from_state_dict({"0.weight": torch.zeros(3, 3, 3, 3)})
+
+
+def tiny_encoder(in_channels: int = 1) -> nn.Module:
+    """A custom encoder reached through the import path tests.core.test_formats:tiny_encoder."""
+    return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def test_import_path_architecture(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_encoder(3).eval()
+    path = tmp_path / "ep2.pt"
+    torch.save({"state_dict": _prefixed("encoder.", model)}, path)
+    out, loaded = _embed(path, FamilyConfig(arch="tests.core.test_formats:tiny_encoder"))
+    assert loaded.prefix == "encoder."
+    with torch.inference_mode():
+        torch.testing.assert_close(out, model(X))
+    with pytest.raises(ValueError, match="cannot import 'nope'"):
+        build_backbone("tests.core.test_formats:nope", in_channels=3)
