@@ -3,15 +3,28 @@
 A checkpoint is identified by ``<family>/<run>/<stem>`` and fingerprinted by the hash of
 its bytes, so a rewritten file counts as new. A file still being written (modified within
 the last ``settle_seconds``, or a temp/partial name) is left for a later scan.
+
+A store may also be an fsspec URL (``s3://bucket/checkpoints``). There a checkpoint is
+fingerprinted by its object's ETag and size instead of its bytes (hashing would download
+every checkpoint on every scan); a rewritten object gets a new ETag, so it still counts as
+new. ``CheckpointRef.path`` is then the object's URL; :func:`open_checkpoint` reads it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import io
 import re
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Iterator
+
+from ssl_eval.store.urls import filesystem, is_url
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".pth.tar", ".tar")
 _PARTIAL = re.compile(r"(\.tmp|\.partial|\.part|~)$|^\.")
@@ -74,6 +87,8 @@ def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | Non
     ``<store>/<family>/<run>/<file>`` is the layout; ``<store>/<family>/<file>`` is read
     as run ``default``. Files younger than ``settle_seconds`` are skipped (still being written).
     """
+    if is_url(store):
+        return _discover_url(str(store), settle_seconds=settle_seconds, now=now)
     root = Path(store)
     if not root.exists():
         raise FileNotFoundError(f"checkpoint store {root} does not exist; pass the folder that holds <family>/<run>/<checkpoint> files.")
@@ -102,3 +117,71 @@ def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | Non
         )
     refs.sort(key=lambda r: (r.family, r.run, r.epoch if r.epoch is not None else -1, r.name))
     return refs
+
+
+def _mtime(info: dict) -> float:
+    value = info.get("LastModified") or info.get("mtime") or info.get("last_modified") or info.get("updated") or info.get("created") or 0
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return float(value)
+
+
+def _discover_url(url: str, *, settle_seconds: float, now: float | None) -> list[CheckpointRef]:
+    fs, base = filesystem(url)
+    if not fs.exists(base):
+        raise FileNotFoundError(f"checkpoint store {url} does not exist; pass the URL that holds <family>/<run>/<checkpoint> objects.")
+    now = time.time() if now is None else now
+    protocol = url.split("://", 1)[0]
+    refs: list[CheckpointRef] = []
+    for key, info in sorted(fs.find(base, detail=True).items()):
+        rel = key[len(base) + 1:].split("/")
+        name = rel[-1]
+        if len(rel) not in (2, 3) or any(part.startswith(".") for part in rel):
+            continue
+        if not name.endswith(CHECKPOINT_SUFFIXES) or _PARTIAL.search(name) or now - _mtime(info) < settle_seconds:
+            continue
+        tag = str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("crc32c") or _mtime(info))
+        family, run = rel[0], (rel[1] if len(rel) == 3 else "default")
+        refs.append(
+            CheckpointRef(
+                family=_SAFE.sub("_", family),
+                run=_SAFE.sub("_", run),
+                name=checkpoint_stem(name),
+                path=f"{protocol}://{key}",
+                epoch=epoch_from_name(name),
+                fingerprint=hashlib.blake2b(f"{tag.strip(chr(34))}:{info['size']}".encode(), digest_size=16).hexdigest(),
+                size=int(info["size"]),
+            )
+        )
+    refs.sort(key=lambda r: (r.family, r.run, r.epoch if r.epoch is not None else -1, r.name))
+    return refs
+
+
+def open_checkpoint(location: str | Path) -> io.BytesIO:
+    """A checkpoint's bytes as a file object (``torch.load`` takes it), from a local path
+    or an fsspec URL. Raises FileNotFoundError when the file or object is gone."""
+    if not is_url(location):
+        return io.BytesIO(Path(location).read_bytes())
+    fs, key = filesystem(str(location))
+    return io.BytesIO(fs.cat_file(key))
+
+
+@contextlib.contextmanager
+def local_copy(ref: CheckpointRef, folder: str | Path) -> Iterator[CheckpointRef]:
+    """``ref`` itself when it is a local file; for a URL, a copy downloaded into
+    ``folder`` (deleted afterwards) under the same id and fingerprint, so loaders that
+    take a path work unchanged."""
+    if not is_url(ref.path):
+        yield ref
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = next((s for s in sorted(CHECKPOINT_SUFFIXES, key=len, reverse=True) if ref.path.endswith(s)), ".ckpt")
+    target = folder / f"{ref.fingerprint}-{uuid.uuid4().hex[:8]}{suffix}"
+    target.write_bytes(open_checkpoint(ref.path).getvalue())
+    try:
+        yield dataclasses.replace(ref, path=str(target))
+    finally:
+        target.unlink(missing_ok=True)

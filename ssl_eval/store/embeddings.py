@@ -11,6 +11,20 @@ A checkpoint's arrays are written into a staging group and moved into place with
 ``os.replace``: a reader sees the whole group or none of it, and a process killed while
 writing leaves only staging debris, never a group that looks complete. The group's
 ``attrs`` hold provenance (fingerprint, embedding key, epoch, source file).
+
+On an fsspec URL (``s3://bucket/prefix/embeddings.zarr``) there is no atomic rename, so
+the commit is a marker written last::
+
+    <root>/<checkpoint id>/<fingerprint>-<embedding key>/   # zarr group: arrays, then attrs
+    <root>/<checkpoint id>/commit.json                      # {"version": ..., "attributes": ...}
+
+The arrays go to a path named for exactly this file and data configuration; only when all
+of them are written is ``commit.json`` put (one object PUT: whole or absent). Readers trust
+only the version the marker names, so a half-written version is never read; a killed
+writer's version is overwritten by the next attempt (same name) and older versions are
+deleted after a new marker lands. Two writers of the same checkpoint write the same bytes
+to the same keys (the embedding is deterministic for a file and configuration): duplicate
+work wastes time but never mixes versions. Records are single-object PUTs too.
 """
 
 from __future__ import annotations
@@ -25,7 +39,15 @@ from typing import Any, Mapping
 import numpy as np
 import zarr
 
+from ssl_eval.store.urls import filesystem, is_url, join, storage_options
+
 SPLITS = ("eval", "probe_train", "probe_test")
+COMMIT = "commit.json"
+
+
+def open_store(root: str | Path) -> "EmbeddingStore":
+    """An embedding store at a local path or an fsspec URL."""
+    return UrlEmbeddingStore(str(root)) if is_url(root) else EmbeddingStore(root)
 
 
 class EmbeddingStore:
@@ -129,6 +151,75 @@ def _ensure_group(node: Path) -> None:
         pass  # another writer created it at the same moment
 
 
+class UrlEmbeddingStore(EmbeddingStore):
+    """The embedding store on an fsspec URL: version paths and a commit marker written
+    last (see the module docstring). Same methods as :class:`EmbeddingStore`."""
+
+    def __init__(self, root: str) -> None:  # noqa: D107 - no directories to create on an object store
+        self.root = root.rstrip("/")
+        self.fs, self._base = filesystem(self.root)
+        self.options = storage_options(self.root)
+
+    def _marker(self, checkpoint_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.fs.cat_file(join(self._base, checkpoint_id, COMMIT)))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def path(self, checkpoint_id: str) -> str:  # type: ignore[override]
+        """URL of the committed version (of the checkpoint's folder when none is committed)."""
+        marker = self._marker(checkpoint_id)
+        return join(self.root, checkpoint_id, marker["version"]) if marker else join(self.root, checkpoint_id)
+
+    def provenance(self, checkpoint_id: str) -> dict[str, Any] | None:
+        marker = self._marker(checkpoint_id)
+        return dict(marker["attributes"]) if marker else None
+
+    def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:  # type: ignore[override]
+        version = f"{attrs.get('fingerprint', 'nofp')}-{attrs.get('embedding_key', 'nokey')}"
+        url = join(self.root, checkpoint_id, version)
+        group = zarr.open_group(url, mode="w", storage_options=self.options)  # clears a killed writer's debris
+        for name, array in arrays.items():
+            rows = max(1, min(len(array), 4096))
+            group.create_array(name, data=np.ascontiguousarray(array), chunks=(rows,) + tuple(array.shape[1:]))
+        group.attrs.update(dict(attrs))
+        marker = json.dumps({"version": version, "attributes": dict(attrs)}, default=_jsonable).encode()
+        self.fs.pipe_file(join(self._base, checkpoint_id, COMMIT), marker)  # the commit
+        for entry in self.fs.ls(join(self._base, checkpoint_id), detail=False):
+            if entry.rstrip("/").rsplit("/", 1)[-1] not in (version, COMMIT):
+                self.fs.rm(entry, recursive=True)  # older versions, no longer named by the marker
+        return url
+
+    def _group(self, checkpoint_id: str):
+        marker = self._marker(checkpoint_id)
+        if marker is None:
+            raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings in {self.root}; embed the checkpoint first.")
+        return zarr.open_group(join(self.root, checkpoint_id, marker["version"]), mode="r", use_consolidated=False, storage_options=self.options)
+
+    def read(self, checkpoint_id: str, name: str) -> np.ndarray:
+        group = self._group(checkpoint_id)
+        if name not in group:
+            raise KeyError(f"{checkpoint_id}: no array {name!r} in the embedding store (have {sorted(group.array_keys())}).")
+        return np.asarray(group[name][:])
+
+    def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
+        group = self._group(checkpoint_id)
+        return np.asarray(group[name][:]) if name in group else None
+
+    def dask_array(self, checkpoint_id: str, name: str):
+        import dask.array as da
+
+        return da.from_zarr(self.path(checkpoint_id), component=name, storage_options=self.options)
+
+    def clean_staging(self) -> int:
+        """Nothing to do: an uncommitted version is invisible and rewritten by the next attempt."""
+        return 0
+
+
+def open_records(root: str | Path) -> "RecordStore":
+    return UrlRecordStore(str(root)) if is_url(root) else RecordStore(root)
+
+
 class RecordStore:
     """Small JSON records beside the arrays: the source of truth for computed results."""
 
@@ -167,6 +258,45 @@ class RecordStore:
 
     def checkpoint_ids(self) -> list[str]:
         return self.ids_with("checkpoint")
+
+
+class UrlRecordStore(RecordStore):
+    """Records on an fsspec URL: each record is one object PUT (whole or absent)."""
+
+    def __init__(self, root: str) -> None:  # noqa: D107
+        self.root = root.rstrip("/")  # type: ignore[assignment]
+        self.fs, self._base = filesystem(self.root)
+
+    def path(self, key: str, part: str) -> str:  # type: ignore[override]
+        return join(self.root, key, f"{part}.json")
+
+    def _key(self, key: str, part: str) -> str:
+        return join(self._base, key, f"{part}.json")
+
+    def get(self, key: str, part: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.fs.cat_file(self._key(key, part)))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # never trust a damaged record: it is recomputed
+
+    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        self.fs.pipe_file(self._key(key, part), json.dumps(record, indent=1, sort_keys=True, default=_jsonable).encode())
+
+    def delete(self, key: str, part: str) -> None:
+        try:
+            self.fs.rm(self._key(key, part))
+        except FileNotFoundError:
+            pass
+
+    def parts(self, key: str, prefix: str = "") -> list[str]:
+        found = self.fs.glob(join(self._base, key, f"{prefix}*.json"))
+        return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in found)
+
+    def ids_with(self, part: str) -> list[str]:
+        found = self.fs.glob(join(self._base, "*", "*", "*", f"{part}.json"))
+        return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
 
 
 def _jsonable(value: Any) -> Any:

@@ -135,3 +135,63 @@ def test_record_store_ignores_damaged_records(tmp_path):
     assert np.isnan(records.get("f/r/c", "probe")["values"]["linear_acc"])
     records.path("f/r/c", "probe").write_text('{"values": ')
     assert records.get("f/r/c", "probe") is None
+
+
+def test_url_embedding_store_trusts_only_the_commit_marker():
+    import fsspec
+
+    from ssl_eval.store.embeddings import open_store
+
+    store = open_store("memory://url-store/e.zarr")
+    fs = fsspec.filesystem("memory")
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    # a writer killed after its arrays but before the marker: nothing is committed
+    zarr_group = __import__("zarr").open_group("memory://url-store/e.zarr/f/r/c/a-k", mode="w")
+    zarr_group.create_array("eval", data=x)
+    zarr_group.attrs.update({"fingerprint": "a", "embedding_key": "k"})
+    assert store.provenance("f/r/c") is None and not store.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    with pytest.raises(FileNotFoundError, match="no committed embeddings"):
+        store.read("f/r/c", "eval")
+    store.write("f/r/c", {"eval": x}, {"fingerprint": "a", "embedding_key": "k", "epoch": 0})
+    assert store.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x)
+    assert store.read_optional("f/r/c", "eval_labels") is None
+    store.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 0})
+    np.testing.assert_array_equal(store.dask_array("f/r/c", "eval").compute(), x * 2)
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/url-store/e.zarr/f/r/c", detail=False)) == ["b-k", "commit.json"]
+    assert store.clean_staging() == 0
+
+
+def test_url_record_store_round_trip_and_listing():
+    from ssl_eval.store.embeddings import open_records
+
+    records = open_records("memory://url-records/records")
+    records.put("f/r/c", "checkpoint", {"epoch": np.int64(3)})
+    records.put("f/r/c", "metrics-spectral", {"values": {}})
+    records.put("f/r/d", "checkpoint", {"epoch": 4})
+    assert records.get("f/r/c", "checkpoint") == {"epoch": 3} and records.get("f/r/x", "probe") is None
+    assert records.parts("f/r/c", "metrics-") == ["metrics-spectral"]
+    assert records.checkpoint_ids() == ["f/r/c", "f/r/d"]
+    records.delete("f/r/c", "checkpoint")
+    records.delete("f/r/c", "checkpoint")  # deleting what is gone is fine
+    assert records.checkpoint_ids() == ["f/r/d"]
+
+
+def test_discover_on_a_url_store_fingerprints_by_etag_and_reads_back(tmp_path):
+    import fsspec
+
+    from ssl_eval.store.checkpoints import local_copy, open_checkpoint
+
+    path = write_checkpoint(tmp_path / "c.ckpt", epoch=2, seed=0)
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/url-ckpts/simclr/run-0/epoch=02.ckpt", path.read_bytes())
+    fs.pipe_file("/url-ckpts/simclr/run-0/epoch=03.ckpt.tmp", b"partial")
+    (ref,) = discover("memory://url-ckpts", settle_seconds=0)
+    assert (ref.id, ref.epoch, ref.size) == ("simclr/run-0/epoch=02", 2, path.stat().st_size)
+    assert discover("memory://url-ckpts", settle_seconds=3600) == []  # just written: not settled
+    assert torch.load(open_checkpoint(ref.path), weights_only=True)["epoch"] == 2
+    with local_copy(ref, tmp_path / "cache") as local:
+        assert load_checkpoint(local.path, FamilyConfig()).meta["epoch"] == 2 and local.id == ref.id
+    assert not any((tmp_path / "cache").iterdir())
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        discover("memory://no-such-store")
