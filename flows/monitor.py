@@ -4,6 +4,12 @@ Run ad hoc (``ssl-eval evaluate``) or on a schedule (``ssl-eval serve``, deploym
 Flows only compose: the plan says what is new or stale, and only that is submitted, so a
 rerun with nothing new runs one task. Each checkpoint's measurements start as soon as it
 is embedded; a family is analysed once all its checkpoints are measured.
+
+With ``embed_deployment`` (e.g. ``embed-checkpoints/gpu``) the new checkpoints are embedded
+by that deployment's flow on its own work pool (GPU machines), and this flow waits for it;
+the metric tasks still run on this flow's Dask cluster. ``store_url`` puts the embeddings
+and records on a shared fsspec URL that both reach. The deployment entrypoint is
+:func:`monitor`, which picks the Dask cluster at run time (parameter, ``[dask] address``).
 """
 
 
@@ -12,13 +18,14 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
 
 from ssl_eval.config import Config
 from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
-from tasks.embed import embed, plan_work
+from tasks.embed import embed, embed_outcomes, plan_work
 from tasks.measure import measure
 from tasks.track import track
 
@@ -61,20 +68,37 @@ def monitor_store(
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
     track_mlflow: bool = True,
+    store_url: str | None = None,
+    embed_deployment: str | None = None,
 ) -> dict[str, Any]:
     """``tracking_uri`` None means the work dir's own sqlite MLflow store."""
-    tracking_uri = (tracking_uri or Workspace.at(workdir).mlflow_uri) if track_mlflow else None
-    work = plan_work(store, workdir, config, tracking_uri, settle_seconds)
+    store_url = store_url or None
+    tracking_uri = (tracking_uri or Workspace.at(workdir, store_url=store_url).mlflow_uri) if track_mlflow else None
+    work = plan_work(store, workdir, config, tracking_uri, settle_seconds, store_url)
+    remote: dict[str, dict] = {}
+    to_embed = [item.ref for item in work.items if item.embed]
+    if embed_deployment and to_embed:
+        run = run_deployment(
+            embed_deployment, timeout=None, flow_run_name=f"embed {len(to_embed)} checkpoint(s)",
+            parameters={"refs": to_embed, "workdir": workdir, "config": config, "store_url": store_url},
+        )
+        remote = embed_outcomes(to_embed, workdir, config, store_url, run.state.name if run.state else "unknown")
     embedded, measured = [], defaultdict(list)
     for item in work.items:
-        emb = embed.submit(item.ref, workdir, config) if item.embed else {"id": item.ref.id, "status": "cached"}
+        if not item.embed:
+            emb = {"id": item.ref.id, "status": "cached"}
+        else:
+            emb = remote.get(item.ref.id) or embed.submit(item.ref, workdir, config, store_url)
         embedded.append(emb)
-        measured[item.ref.family] += [measure.submit(emb, part, workdir, config) for part in item.parts]
+        measured[item.ref.family] += [measure.submit(emb, part, workdir, config, store_url) for part in item.parts]
     analyses = {f: analyze.submit(f, workdir, config, wait_for=measured[f]) for f in work.families}
-    tracked = {f: track.submit(f, workdir, tracking_uri, store, wait_for=[a]) for f, a in analyses.items() if tracking_uri}
+    tracked = {
+        f: track.submit(f, workdir, tracking_uri, store, store_url, wait_for=[a]) for f, a in analyses.items() if tracking_uri
+    }
     outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
-    for future in [f for futures in measured.values() for f in futures]:
-        future.result()
+    measures = [future.result() for futures in measured.values() for future in futures]
+    workers = sorted({m["worker"] for m in measures if m.get("worker")})
+    get_run_logger().info("metric tasks ran on Dask worker(s): %s", ", ".join(workers) or "none")
     # MLflow is a mirror: when it is down the results stay in the records, the run still
     # completes, and the next run syncs what is missing.
     tracking_errors = {family: error for family, t in tracked.items() if (error := _error_of(t))}
@@ -87,15 +111,39 @@ def monitor_store(
         "analyses": {family: a.result() for family, a in analyses.items()},
         "tracking_uri": tracking_uri,
         "tracking_errors": tracking_errors,
+        "dask_workers": workers,
     }
 
 
 def run_monitor(
     store: str, workdir: str, config: Config, *, dask_address: str | None = None, tracking_uri: str | None = None,
-    settle_seconds: float = 2.0, track_mlflow: bool = True,
+    settle_seconds: float = 2.0, track_mlflow: bool = True, store_url: str | None = None,
+    embed_deployment: str | None = None,
 ) -> dict[str, Any]:
-    """One ad-hoc run of the monitor flow on the given Dask cluster (or a local one)."""
-    return monitor_store.with_options(task_runner=dask_runner(dask_address))(
+    """One ad-hoc run of the monitor flow on the given Dask cluster (else the config's
+    ``[dask] address``, else a local one)."""
+    address = dask_address or config.dask.address
+    return monitor_store.with_options(task_runner=dask_runner(address))(
         store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds,
-        track_mlflow=track_mlflow,
+        track_mlflow=track_mlflow, store_url=store_url, embed_deployment=embed_deployment,
+    )
+
+
+@flow(name="monitor", flow_run_name="monitor {store}")
+def monitor(
+    store: str,
+    workdir: str,
+    config: Config,
+    tracking_uri: str | None = None,
+    settle_seconds: float = 2.0,
+    store_url: str | None = None,
+    dask_address: str | None = None,
+    embed_deployment: str | None = None,
+) -> dict[str, Any]:
+    """The deployment entrypoint: the monitor flow on the Dask cluster chosen at run time
+    (``dask_address``, else ``[dask] address``, else a LocalCluster). Empty strings (unset
+    template variables in prefect.yaml) mean "not given"."""
+    return run_monitor(
+        store, workdir or None, config, dask_address=dask_address or None, tracking_uri=tracking_uri or None,
+        settle_seconds=settle_seconds, store_url=store_url or None, embed_deployment=embed_deployment or None,
     )

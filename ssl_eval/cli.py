@@ -16,10 +16,45 @@ from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace, redact
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
 
 WorkdirOption = typer.Option(None, "--workdir", help=f"Work dir for embeddings, records, MLflow and Prefect (default ./{DEFAULT_WORKDIR}).")
+StoreUrlOption = typer.Option(
+    None, "--store-url", envvar="SSL_EVAL_STORE_URL",
+    help="fsspec URL (s3://bucket/prefix) for the embeddings and records shared by remote workers; "
+    "credentials from AWS_* environment variables, never in the URL. Default: inside the work dir.",
+)
 
 
-def _workspace(workdir: Optional[Path]) -> Workspace:
-    ws = Workspace.at(workdir)
+def _store_location(store: str) -> str:
+    """A local store as an absolute path (it must be a folder); a URL as given."""
+    from ssl_eval.store.urls import is_url
+
+    if is_url(store):
+        return store.rstrip("/")
+    path = Path(store)
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
+    return str(path.resolve())
+
+
+def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Optional[Path]:
+    """``--config``, else a URL store's ssl_eval.toml fetched into the work dir (a local
+    store's own file is found by load_config)."""
+    from ssl_eval.config import CONFIG_FILE
+    from ssl_eval.store.urls import filesystem, is_url, join
+
+    if config_file is not None or not is_url(store):
+        return config_file
+    fs, base = filesystem(store)
+    try:
+        text = fs.cat_file(join(base, CONFIG_FILE))
+    except FileNotFoundError:
+        return None
+    local = ws.root / "store-config.toml"
+    local.write_bytes(text)
+    return local
+
+
+def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
+    ws = Workspace.at(workdir, store_url=store_url)
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws
@@ -55,12 +90,13 @@ def make_demo_store_cmd(
 
 @app.command()
 def evaluate(
-    store: Path = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>."),
+    store: str = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>, a folder or an fsspec URL."),
     workdir: Optional[Path] = WorkdirOption,
+    store_url: Optional[str] = StoreUrlOption,
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluation data set (digits, mnist, fashion-mnist, npz:PATH)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", help="Folder holding the data set's files."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config (default: <store>/ssl_eval.toml if present)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of an existing Dask scheduler."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS", help="tcp://HOST:PORT of an existing Dask scheduler (else [dask] address, else a local cluster)."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: the work dir's sqlite store)."),
     n_eval: Optional[int] = typer.Option(None, "--n-eval", help="Evaluation images (label-free metrics)."),
     n_probe_train: Optional[int] = typer.Option(None, "--n-probe-train"),
@@ -70,20 +106,20 @@ def evaluate(
     """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir)
+    ws = _workspace(workdir, store_url)
     try:
+        location = _store_location(store)
         config = load_config(
-            config_file, store=store, **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
-                                         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test},
+            _config_file(config_file, location, ws), store=None if "://" in location else location,
+            **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+               "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address},
         )
-        if not store.is_dir():
-            raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(redact(str(exc)))
     from flows.monitor import run_monitor
 
     summary = run_monitor(
-        str(store.resolve()), str(ws.root), config, dask_address=dask_address, tracking_uri=mlflow_uri or ws.mlflow_uri
+        location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
     )
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
@@ -98,17 +134,18 @@ def evaluate(
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:
-        report(workdir=ws.root, fmt="table")
+        report(workdir=ws.root, store_url=ws.store_url, fmt="table")
 
 
 @app.command()
 def serve(
-    store: Path = typer.Argument(..., help="Checkpoint store to watch."),
+    store: str = typer.Argument(..., help="Checkpoint store to watch (a folder or an fsspec URL)."),
     interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans."),
     workdir: Optional[Path] = WorkdirOption,
+    store_url: Optional[str] = StoreUrlOption,
     dataset: Optional[str] = typer.Option(None, "--dataset"),
     config_file: Optional[Path] = typer.Option(None, "--config"),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address"),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS"),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI"),
     settle_seconds: float = typer.Option(2.0, "--settle-seconds", help="A file modified more recently is left for the next scan."),
 ) -> None:
@@ -117,19 +154,22 @@ def serve(
     Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir)
+    ws = _workspace(workdir, store_url)
     try:
-        if not store.is_dir():
-            raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; create it or fix the path.")
-        config = load_config(config_file, store=store, **{"data.name": dataset})
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        location = _store_location(store)
+        config = load_config(
+            _config_file(config_file, location, ws), store=None if "://" in location else location,
+            **{"data.name": dataset, "dask.address": dask_address},
+        )
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(redact(str(exc)))
     from deployments.serve import serve as serve_deployment
 
     try:
         serve_deployment(
-            str(store.resolve()), str(ws.root), config.model_dump(mode="json"), interval=interval,
-            tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=dask_address, settle_seconds=settle_seconds,
+            location, str(ws.root), config.model_dump(mode="json"), interval=interval,
+            tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=config.dask.address, settle_seconds=settle_seconds,
+            store_url=ws.store_url,
         )
     except KeyboardInterrupt:
         typer.echo("stopped")
@@ -139,17 +179,26 @@ def serve(
 def report(
     workdir: Optional[Path] = WorkdirOption,
     fmt: str = typer.Option("table", "--format", help="table or json"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
     """Print every family's correlations of label-free metrics with the linear probe."""
     from ssl_eval.report import collect, render_table
 
     if fmt not in ("table", "json"):
         _fail(f"--format must be 'table' or 'json', got {fmt!r}.")
-    doc = collect(Workspace.at(workdir))
+    doc = collect(_workspace(workdir) if html_out else Workspace.at(workdir))
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=1, default=float))
     else:
         render_table(doc)
+    if html_out:
+        from ssl_eval.html_report import write_html
+
+        try:
+            path = write_html(doc, html_out)
+        except OSError as exc:
+            _fail(f"cannot write the HTML report to {html_out} ({exc}); pass a writable file path.")
+        typer.echo(f"wrote {path}", err=fmt == "json")
 
 
 @app.command()

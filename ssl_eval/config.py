@@ -75,12 +75,20 @@ class AnalysisConfig(_Strict):
     late_fraction: float = Field(0.5, ge=0.0, le=1.0)
 
 
+class DaskConfig(_Strict):
+    """``address = "tcp://HOST:PORT"``: run the metric tasks on that Dask scheduler's
+    workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1."""
+
+    address: str | None = None
+
+
 class Config(_Strict):
     data: DataConfig = DataConfig()
     families: dict[str, FamilyConfig] = {}
     metrics: MetricsConfig = MetricsConfig()
     probe: ProbeConfig = ProbeConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    dask: DaskConfig = DaskConfig()
 
     def family(self, name: str) -> FamilyConfig:
         return self.families.get(name, FamilyConfig())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -9,24 +10,52 @@ from prefect import get_run_logger, task
 from ssl_eval.config import Config
 from ssl_eval.embed import embed_or_record_failure
 from ssl_eval.planning import Plan, plan
-from ssl_eval.store.checkpoints import CheckpointRef, discover
-from ssl_eval.workspace import Workspace
+from ssl_eval.store.checkpoints import CheckpointRef, discover, local_copy
+from ssl_eval.workspace import Workspace, redact
 
 
 @task(name="plan", task_run_name="plan {store}")
-def plan_work(store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
+def plan_work(
+    store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0, store_url: str | None = None
+) -> Plan:
     refs = discover(store, settle_seconds=settle_seconds)
-    work = plan(refs, config, Workspace.at(workdir), tracking_uri=tracking_uri)
+    work = plan(refs, config, Workspace.at(workdir, store_url=store_url), tracking_uri=tracking_uri)
     get_run_logger().info(
         "%d checkpoint(s) in %s: %d to embed, %d to measure, families to refresh: %s",
-        len(refs), store, sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",
+        len(refs), redact(store), sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",
     )
     return work
 
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
-def embed(ref: CheckpointRef, workdir: str, config: Config) -> dict[str, Any]:
-    result = embed_or_record_failure(ref, config, Workspace.at(workdir))
+def embed(ref: CheckpointRef, workdir: str, config: Config, store_url: str | None = None) -> dict[str, Any]:
+    workspace = Workspace.at(workdir, store_url=store_url)
+    try:  # a checkpoint on an object store is read through a local copy, deleted afterwards
+        with local_copy(ref, workspace.root / "checkpoint-cache") as local:
+            result = embed_or_record_failure(local, config, workspace)
+    except OSError as exc:  # gone or unreachable since discovery: retried on the next scan
+        result = {"id": ref.id, "status": "failed", "error": f"{redact(ref.path)}: {type(exc).__name__}: {exc}"}
+        workspace.records.put(ref.id, "failure", {
+            "fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(), "error": result["error"],
+            "path": redact(ref.path), "time": time.time(), "permanent": False,
+        })
     if result["status"] == "failed":
         get_run_logger().warning("checkpoint %s failed: %s", ref.id, result["error"])
     return result
+
+
+@task(name="embed-outcomes", task_run_name="embedded? ({state})")
+def embed_outcomes(
+    refs: list[CheckpointRef], workdir: str, config: Config, store_url: str | None, state: str
+) -> dict[str, dict[str, Any]]:
+    """What the embedding deployment left in the shared store, per checkpoint id: embedded,
+    or failed with the recorded error (or the deployment run's final state)."""
+    workspace, key = Workspace.at(workdir, store_url=store_url), config.embedding_key()
+    out = {}
+    for ref in refs:
+        if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
+            out[ref.id] = {"id": ref.id, "status": "embedded"}
+        else:
+            failure = workspace.records.get(ref.id, "failure") or {}
+            out[ref.id] = {"id": ref.id, "status": "failed", "error": failure.get("error") or f"embedding run ended {state}"}
+    return out
