@@ -1,10 +1,19 @@
-"""Per-family analysis: how well each label-free metric tracks the linear probe.
+"""Per-family and pooled analysis: how well each label-free metric tracks the linear probe.
 
-For every label-free metric of a family: Spearman, Kendall and Pearson correlation with the
-probe accuracy over all the family's checkpoints (with p-values), Spearman over the late
-window (epochs at or after ``late_fraction`` of the last), and selection regret: the probe
-accuracy of the best checkpoint minus that of the checkpoint the metric would pick, reading
-the metric's direction from the registry.
+For every label-free metric of a family, over all the family's checkpoints (every run):
+
+* Spearman, Kendall (tau-b) and Pearson correlation with the probe accuracy, with p-values
+  (scipy) and bootstrap 95% percentile intervals (:func:`bootstrap_ci`);
+* the same over the late window: epochs at or after ``late_fraction`` of the family's last
+  epoch (the paper finds entropy unreliable early in training and stable later);
+* ``<stat>_signed`` = the correlation times +1 if the registry says higher is better, else -1:
+  positive means "the metric, read in its documented direction, rises with the probe";
+* selection: the checkpoint the metric would pick among all the family's checkpoints (every
+  run together) and its regret, the best probe accuracy minus the pick's.
+
+:func:`analyze_pooled` does the same over all families' checkpoints at once (the paper's
+question whether a metric compares different SSL methods/architectures), plus a variant on
+within-family ranks. :func:`alerts` lists collapsed and non-finite checkpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +31,16 @@ from ssl_eval.metrics import METRICS, label_free_metrics
 from ssl_eval.workspace import Workspace
 
 PROBE_TARGET = "linear_acc"
+STATS = ("spearman", "kendall", "pearson")
+#: Bumped when the analysis record gains fields: an older stored record is recomputed.
+ANALYSIS_VERSION = 2
+N_BOOTSTRAP = 1000
+CONFIDENCE = 0.95
+#: A checkpoint with RankMe below this raises a collapse alert: fewer than two effective
+#: dimensions. A fully collapsed embedding (all rows equal, or one direction) has RankMe
+#: about 1; the healthy demo CNNs of docs/replication.md stay far above it.
+RANKME_COLLAPSE_THRESHOLD = 2.0
+POOLED_KEY = "_pooled"
 
 
 def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
@@ -89,6 +108,66 @@ def correlate(x: list[float], y: list[float]) -> dict[str, float]:
     return out
 
 
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``a`` with the same row of ``b``; NaN where a row is constant."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=1) / denom
+    return np.where(denom > 0, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def _kendall_rows(a: np.ndarray, b: np.ndarray, *, block_elements: int = 4_000_000) -> np.ndarray:
+    """Kendall tau-b of each row pair (ties handled as scipy does), in blocks of rows so
+    that no more than ``block_elements`` pair signs are held at once."""
+    n_rows, n = a.shape
+    out = np.empty(n_rows)
+    step = max(1, block_elements // max(1, n * n))
+    for start in range(0, n_rows, step):
+        sa = np.sign(a[start:start + step, :, None] - a[start:start + step, None, :])
+        sb = np.sign(b[start:start + step, :, None] - b[start:start + step, None, :])
+        denom = np.sqrt(np.abs(sa).sum(axis=(1, 2)) * np.abs(sb).sum(axis=(1, 2)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + step] = np.where(denom > 0, (sa * sb).sum(axis=(1, 2)) / denom, np.nan)
+    return out
+
+
+def bootstrap_ci(x: list[float], y: list[float], *, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
+                 random_state: int | np.random.Generator | None = 0) -> dict[str, float]:
+    """Percentile bootstrap intervals of Spearman, Kendall and Pearson.
+
+    The finite (x, y) pairs (checkpoints) are resampled with replacement ``n_boot`` times;
+    each draw's three statistics are computed (ties from repeated checkpoints handled as
+    scipy does: average ranks, tau-b); draws where a statistic is undefined (a constant
+    resample) are dropped; the interval is the ``(1 - confidence) / 2`` and ``(1 + confidence)
+    / 2`` percentiles of the rest. NaN when n < 3 or fewer than half the draws are defined.
+    Returns ``<stat>_ci_low`` and ``<stat>_ci_high`` for each statistic.
+    """
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}; 1000 draws is the usual choice.")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}; use 0.95 for a 95% interval.")
+    a, b = _finite_pairs(x, y)
+    out = {f"{s}_ci_{side}": math.nan for s in STATS for side in ("low", "high")}
+    if len(a) < 3:
+        return out
+    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    index = rng.integers(0, len(a), size=(n_boot, len(a)))
+    xa, yb = a[index], b[index]
+    draws = {
+        "pearson": _pearson_rows(xa, yb),
+        "spearman": _pearson_rows(stats.rankdata(xa, axis=1), stats.rankdata(yb, axis=1)),
+        "kendall": _kendall_rows(xa, yb),
+    }
+    q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
+    for name, values in draws.items():
+        values = values[np.isfinite(values)]
+        if len(values) >= n_boot / 2:
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (float(v) for v in np.percentile(values, q))
+    return out
+
+
 def selection_regret(metric: list[float], probe: list[float], *, higher_is_better: bool) -> tuple[int | None, float]:
     """Index the metric would pick, and best probe accuracy minus the pick's accuracy."""
     m, p = np.asarray(metric, dtype=float), np.asarray(probe, dtype=float)
@@ -100,33 +179,130 @@ def selection_regret(metric: list[float], probe: list[float], *, higher_is_bette
     return pick, float(np.nanmax(np.where(valid, p, np.nan)) - p[pick])
 
 
-def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> dict[str, Any]:
+def _stats_block(values: list[float], probe: list[float], *, suffix: str, sign: float, random_state: int) -> dict[str, float]:
+    """Correlations, p-values, CIs and signed correlations, each key ending in ``suffix``."""
+    corr = {**correlate(values, probe), **bootstrap_ci(values, probe, random_state=random_state)}
+    out = {}
+    for key, value in corr.items():
+        name, _, rest = key.partition("_")
+        out[f"{name}{suffix}{'_' + rest if rest else ''}"] = value
+    for name in STATS:
+        out[f"{name}{suffix}_signed"] = sign * corr[name]
+    return out
+
+
+def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0) -> dict[str, Any]:
+    """Every label-free metric's statistics against the probe over ``rows`` (see module doc)."""
+    if not 0.0 <= late_fraction <= 1.0:
+        raise ValueError(f"late_fraction must be in [0, 1], got {late_fraction!r}; 0.5 keeps the second half of training.")
     labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
     probe = [r["probe"][PROBE_TARGET] for r in labelled]
     last_epoch = max((r["epoch"] for r in labelled), default=0)
     late = [i for i, r in enumerate(labelled) if r["epoch"] >= late_fraction * last_epoch]
-    result: dict[str, Any] = {"n_checkpoints": len(rows), "n_with_probe": len(labelled), "metrics": {}}
+    best = int(np.nanargmax(probe)) if probe and np.isfinite(probe).any() else None
+    table: dict[str, Any] = {}
     for name in label_free_metrics():
         values = [r["metrics"].get(name, math.nan) for r in labelled]
         if all(not np.isfinite(v) for v in values):
             continue
-        corr = correlate(values, probe)
-        late_corr = correlate([values[i] for i in late], [probe[i] for i in late])
-        pick, regret = selection_regret(values, probe, higher_is_better=METRICS[name].higher_is_better)
-        result["metrics"][name] = {
-            **corr,
-            "spearman_late": late_corr["spearman"],
-            "n_late": late_corr["n"],
-            "higher_is_better": METRICS[name].higher_is_better,
+        hib = METRICS[name].higher_is_better
+        sign = 1.0 if hib else -1.0
+        pick, regret = selection_regret(values, probe, higher_is_better=hib)
+        table[name] = {
+            **_stats_block(values, probe, suffix="", sign=sign, random_state=random_state),
+            **_stats_block([values[i] for i in late], [probe[i] for i in late], suffix="_late", sign=sign,
+                           random_state=random_state),
+            "higher_is_better": hib,
             "pick": labelled[pick]["id"] if pick is not None else None,
+            "pick_probe": probe[pick] if pick is not None else math.nan,
+            "best": labelled[best]["id"] if best is not None else None,
             "regret": regret,
         }
-    return result
+    return table
+
+
+def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0) -> dict[str, Any]:
+    labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
+    return {
+        "n_checkpoints": len(rows),
+        "n_with_probe": len(labelled),
+        "late_fraction": late_fraction,
+        "late_from_epoch": late_fraction * max((r["epoch"] for r in labelled), default=0),
+        "n_bootstrap": N_BOOTSTRAP,
+        "confidence": CONFIDENCE,
+        "alerts": alerts(rows),
+        "metrics": correlation_table(rows, late_fraction=late_fraction, random_state=random_state),
+    }
 
 
 def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5) -> dict[str, Any]:
     """Analyse one family from its records and store the result as its correlations record."""
     rows = family_rows(workspace, family)
-    analysis = {"family": family, "inputs_digest": rows_digest(rows), **analyze_rows(rows, late_fraction=late_fraction)}
+    analysis = {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
+                **analyze_rows(rows, late_fraction=late_fraction)}
     workspace.records.put(family, "correlations", analysis)
     return analysis
+
+
+def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``rows`` whose metric values and probe accuracy are replaced by their rank
+    within the row's family, scaled to [0, 1] (average ranks for ties; NaN stays NaN)."""
+    out = [{**r, "metrics": dict(r["metrics"]), "probe": dict(r["probe"])} for r in rows]
+    for family in {r["family"] for r in rows}:
+        mine = [r for r in out if r["family"] == family]
+        for part, names in (("metrics", label_free_metrics()), ("probe", [PROBE_TARGET])):
+            for name in names:
+                values = np.array([r[part].get(name, math.nan) for r in mine], dtype=float)
+                finite = np.isfinite(values)
+                if not finite.any():
+                    continue
+                ranks = np.full(len(values), math.nan)
+                ranks[finite] = (stats.rankdata(values[finite]) - 1) / max(1, finite.sum() - 1)
+                for r, v in zip(mine, ranks):
+                    if name in r[part]:
+                        r[part][name] = float(v)
+    return out
+
+
+def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
+    """All families' checkpoints together, stored as the ``_pooled`` correlations record.
+
+    ``raw``: every statistic of :func:`correlation_table` over the pooled checkpoints as they
+    are; a metric that compares different methods/architectures correlates here and its pick
+    (the checkpoint of any family) has a small regret. ``within_family_rank``: metric and
+    probe replaced by their within-family ranks first, which removes the differences between
+    families and leaves how consistently the metric tracks the probe inside each one (no
+    pick or regret there: ranks of different families are not comparable accuracies).
+    """
+    rows = [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]
+    pooled = {
+        "version": ANALYSIS_VERSION,
+        "inputs_digest": rows_digest(rows),
+        "families": families(workspace),
+        "archs": sorted({str(r.get("arch")) for r in rows}),
+        "n_checkpoints": len(rows),
+        "late_fraction": late_fraction,
+        "raw": correlation_table(rows, late_fraction=late_fraction),
+        "within_family_rank": {
+            name: {k: v for k, v in c.items() if k not in ("pick", "pick_probe", "best", "regret")}
+            for name, c in correlation_table(_within_family_ranks(rows), late_fraction=late_fraction).items()
+        },
+    }
+    workspace.records.put(POOLED_KEY, "correlations", pooled)
+    return pooled
+
+
+def alerts(rows: list[dict[str, Any]], *, rankme_threshold: float = RANKME_COLLAPSE_THRESHOLD) -> dict[str, list[str]]:
+    """Checkpoint ids that need a look: ``collapse`` (flag "collapsed" from any metric group,
+    e.g. geometry's normalised std below 0.1/sqrt(D), or RankMe below ``rankme_threshold``)
+    and ``non_finite`` (flag "non_finite": the embeddings hold NaN or inf)."""
+    collapse = [r["id"] for r in rows if "collapsed" in r.get("flags", ())
+                or r.get("metrics", {}).get("rankme", math.inf) < rankme_threshold]
+    non_finite = [r["id"] for r in rows if "non_finite" in r.get("flags", ())]
+    return {"collapse": collapse, "non_finite": non_finite}
+
+
+def alert_tag(found: dict[str, list[str]]) -> str:
+    """The MLflow tag value for :func:`alerts`' result: "collapse", "non_finite", both
+    joined by a comma, or "none"."""
+    return ",".join(kind for kind in ("collapse", "non_finite") if found.get(kind)) or "none"

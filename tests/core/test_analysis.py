@@ -41,3 +41,72 @@ def test_analyze_rows_late_window():
     assert out["n"] == 6 and out["n_late"] == 3
     assert out["spearman_late"] == pytest.approx(stats.spearmanr([5, 4, 6], [0.5, 0.6, 0.7]).statistic)
     assert out["pick"] == "f/r/e5" and out["regret"] == 0.0
+
+
+def test_bootstrap_statistics_match_scipy_with_ties():
+    from ssl_eval.analysis import _kendall_rows, _pearson_rows
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 4, size=(30, 9)).astype(float)  # ties, as repeated checkpoints give
+    b = rng.normal(size=(30, 9))
+    b[:, :3] = b[:, :1]
+    a[0] = 1.0  # a constant row: undefined
+    assert np.allclose(_kendall_rows(a, b, block_elements=200), [stats.kendalltau(x, y).statistic for x, y in zip(a, b)], equal_nan=True)
+    spearman = _pearson_rows(stats.rankdata(a, axis=1), stats.rankdata(b, axis=1))
+    assert np.allclose(spearman, [stats.spearmanr(x, y).statistic for x, y in zip(a, b)], equal_nan=True)
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():
+    from ssl_eval.analysis import bootstrap_ci
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=20)
+    y = x + 0.5 * rng.normal(size=20)
+    ci = bootstrap_ci(list(x), list(y), random_state=3)
+    assert ci == bootstrap_ci(list(x), list(y), random_state=3)
+    point = correlate(list(x), list(y))
+    for stat in ("spearman", "kendall", "pearson"):
+        assert -1 <= ci[f"{stat}_ci_low"] <= point[stat] <= ci[f"{stat}_ci_high"] <= 1
+    # the percentile interval of a hand-rolled bootstrap with the same draws
+    index = np.random.default_rng(3).integers(0, 20, size=(1000, 20))
+    draws = [stats.pearsonr(x[i], y[i]).statistic for i in index]
+    assert ci["pearson_ci_low"] == pytest.approx(np.percentile(draws, 2.5))
+    assert math.isnan(bootstrap_ci([1, 2], [1, 2])["spearman_ci_low"])
+    with pytest.raises(ValueError, match="confidence must be in"):
+        bootstrap_ci(list(x), list(y), confidence=95)
+
+
+def test_signed_and_late_statistics_read_direction():
+    rows = [
+        {"id": f"f/r/e{e}", "run": "r", "epoch": e, "flags": [], "probe": {"linear_acc": 0.1 * e},
+         "metrics": {"entropy_gaussian": -float(e) + (0.5 if e == 4 else 0.0), "rankme": float(e)}}
+        for e in range(8)
+    ]
+    out = analyze_rows(rows, late_fraction=0.5)
+    ent = out["metrics"]["entropy_gaussian"]
+    assert ent["higher_is_better"] is False
+    assert ent["spearman"] == pytest.approx(-1.0) and ent["spearman_signed"] == pytest.approx(1.0)
+    late = [4, 5, 6, 7]  # epochs >= 0.5 * 7
+    assert ent["n_late"] == 4
+    assert ent["kendall_late"] == pytest.approx(stats.kendalltau([-e + (0.5 if e == 4 else 0) for e in late], late).statistic)
+    assert ent["pearson_late_signed"] == pytest.approx(-ent["pearson_late"])
+    assert ent["pick"] == "f/r/e7" and ent["best"] == "f/r/e7"
+    assert out["late_from_epoch"] == 3.5 and out["alerts"] == {"collapse": ["f/r/e0", "f/r/e1"], "non_finite": []}
+    with pytest.raises(ValueError, match="late_fraction must be in"):
+        analyze_rows(rows, late_fraction=1.5)
+
+
+def test_alerts_collapse_and_non_finite():
+    from ssl_eval.analysis import alert_tag, alerts
+
+    rows = [
+        {"id": "f/r/a", "flags": [], "metrics": {"rankme": 40.0}},
+        {"id": "f/r/b", "flags": ["collapsed"], "metrics": {"rankme": 40.0}},  # geometry's norm_std check
+        {"id": "f/r/c", "flags": [], "metrics": {"rankme": 1.2}},  # RankMe below the threshold
+        {"id": "f/r/d", "flags": ["non_finite"], "metrics": {"rankme": float("nan")}},
+    ]
+    found = alerts(rows)
+    assert found == {"collapse": ["f/r/b", "f/r/c"], "non_finite": ["f/r/d"]}
+    assert alert_tag(found) == "collapse,non_finite"
+    assert alerts(rows, rankme_threshold=1.0)["collapse"] == ["f/r/b"]
+    assert alert_tag(alerts(rows[:1])) == "none"
