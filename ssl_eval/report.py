@@ -1,7 +1,9 @@
 """The report: every family's checkpoints, metrics, probe accuracy and correlations.
 
-``collect`` builds the JSON document documented in the README; ``render_table`` prints the
-per-family correlation table with rich.
+``collect`` builds the JSON document documented in the README (refreshing a family's or
+the pooled analysis record first when it is missing, stale or from an older analysis
+version); ``render_table`` prints the per-family correlation table with rich;
+:mod:`ssl_eval.html_report` writes the same as one self-contained HTML page with figures.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ssl_eval.analysis import families, family_rows
+from ssl_eval.analysis import (
+    ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
+)
 from ssl_eval.metrics import METRICS
 from ssl_eval.workspace import Workspace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def failures(workspace: Workspace) -> list[dict[str, Any]]:
@@ -21,55 +25,106 @@ def failures(workspace: Workspace) -> list[dict[str, Any]]:
     return [{"id": key, **rec} for key in records.ids_with("failure") if (rec := records.get(key, "failure"))]
 
 
+def _current(record: dict[str, Any] | None, digest: str) -> bool:
+    return bool(record) and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
+
+
 def collect(workspace: Workspace) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
+    late_fractions = []
     for family in families(workspace):
-        analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
+        rows = family_rows(workspace, family)
+        analysis = workspace.records.get(family, "correlations")
+        if not _current(analysis, rows_digest(rows)):
+            late = (analysis or {}).get("late_fraction", 0.5)
+            analysis = analyze_family(workspace, family, late_fraction=late)
+        late_fractions.append(analysis.get("late_fraction", 0.5))
         doc["families"][family] = {
-            "checkpoints": family_rows(workspace, family),
+            "checkpoints": rows,
+            "late_fraction": analysis.get("late_fraction"),
+            "alerts": analysis.get("alerts") or alerts(rows),
             "correlations": analysis.get("metrics", {}),
         }
+    pooled: dict[str, Any] = {}
+    if doc["families"]:
+        pooled_rows = [{**r, "family": f} for f, data in doc["families"].items() for r in data["checkpoints"]]
+        pooled = workspace.records.get(POOLED_KEY, "correlations") or {}
+        if not _current(pooled, rows_digest(pooled_rows)):
+            pooled = analyze_pooled(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
+    doc["pooled"] = {k: pooled[k] for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank")
+                     if k in pooled}
     doc["failures"] = failures(workspace)
     return doc
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:+.2f}" if isinstance(value, float) else str(value)
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value: two significant digits, ``<1e-4`` below that."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return "<1e-4" if value < 1e-4 else f"{value:.2g}"
+
+
+def with_ci(c: dict[str, Any], stat: str) -> str:
+    """``+0.85 [+0.60, +0.95]``: a statistic with its bootstrap interval."""
+    low, high = c.get(f"{stat}_ci_low"), c.get(f"{stat}_ci_high")
+    if low is None or (isinstance(low, float) and math.isnan(low)):
+        return fmt(c.get(stat))
+    return f"{fmt(c.get(stat))} [{fmt(low)}, {fmt(high)}]"
+
+
+def regret_text(c: dict[str, Any]) -> str:
+    return "-" if c.get("regret") is None or math.isnan(c["regret"]) else f"{c['regret']:.3f}"
+
+
+def probe_span(rows: list[dict[str, Any]]) -> str:
+    probes = [r for r in rows if "linear_acc" in r["probe"]]
+    if not probes:
+        return f"{len(rows)} checkpoints, no probe"
+    first, best = min(probes, key=lambda r: r["epoch"]), max(probes, key=lambda r: r["probe"]["linear_acc"])
+    return (f"{len(rows)} checkpoints, linear probe {first['probe']['linear_acc']:.3f} at epoch {first['epoch']}, "
+            f"best {best['probe']['linear_acc']:.3f} ({best['id'].split('/', 1)[-1]})")
 
 
 def render_table(doc: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=max(Console().width, 118))
+    console = console or Console(width=max(Console().width, 140))
     if not doc["families"]:
         console.print(f"No evaluated checkpoints in {doc['workdir']}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():
-        rows = data["checkpoints"]
-        probes = [r["probe"].get("linear_acc") for r in rows if r["probe"]]
-        span = ""
-        if probes:
-            first, last = rows[0], rows[-1]
-            span = (
-                f" — {len(rows)} checkpoints, linear probe {first['probe'].get('linear_acc', math.nan):.3f} "
-                f"(epoch {first['epoch']}) -> {last['probe'].get('linear_acc', math.nan):.3f} (epoch {last['epoch']})"
-            )
-        table = Table(title=f"{family}{span}", title_justify="left")
-        for col in ("metric", "better", "spearman", "kendall", "pearson", "spearman late", "regret", "pick"):
+        table = Table(title=f"{family} — {probe_span(data['checkpoints'])}", title_justify="left",
+                      caption="spearman/kendall/pearson with the linear probe \\[bootstrap 95% CI]; "
+                              "late: epochs >= late_fraction x last; signed: x(+1 higher-is-better, -1 lower)",
+                      caption_justify="left")
+        for col in ("metric", "better", "spearman", "kendall", "pearson", "signed ρ", "signed ρ late", "regret", "pick"):
             table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
         for name, c in data["correlations"].items():
             table.add_row(
-                name,
-                "higher" if METRICS[name].higher_is_better else "lower",
-                _fmt(c.get("spearman")),
-                _fmt(c.get("kendall")),
-                _fmt(c.get("pearson")),
-                _fmt(c.get("spearman_late")),
-                "-" if c.get("regret") is None or math.isnan(c["regret"]) else f"{c['regret']:.3f}",
-                (c.get("pick") or "-").split("/", 1)[-1],
+                name, "higher" if METRICS[name].higher_is_better else "lower", with_ci(c, "spearman"),
+                fmt(c.get("kendall")), fmt(c.get("pearson")), fmt(c.get("spearman_signed")),
+                fmt(c.get("spearman_late_signed")), regret_text(c), (c.get("pick") or "-").split("/", 1)[-1],
             )
+        console.print(table)
+        for kind, ids in data.get("alerts", {}).items():
+            if ids:
+                console.print(f"[yellow]alert {kind}: {', '.join(ids)}[/yellow]")
+    pooled = doc.get("pooled") or {}
+    if pooled.get("raw") and len(pooled.get("families", [])) > 1:
+        table = Table(title=f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)",
+                      title_justify="left")
+        for col in ("metric", "signed ρ pooled", "signed ρ within-family ranks", "regret", "pick"):
+            table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
+        for name, c in pooled["raw"].items():
+            ranked = pooled.get("within_family_rank", {}).get(name, {})
+            table.add_row(name, fmt(c.get("spearman_signed")), fmt(ranked.get("spearman_signed")), regret_text(c),
+                          c.get("pick") or "-")
         console.print(table)
     if doc["failures"]:
         table = Table(title="Failed checkpoints (retried when the file changes)", title_justify="left")

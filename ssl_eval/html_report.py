@@ -1,0 +1,127 @@
+"""``ssl-eval report --html OUT.html``: one self-contained page (figures embedded as base64
+PNG data URIs, inline CSS, no script, nothing fetched) answering, per family, which
+label-free metric tracks the linear probe and which checkpoint it would pick."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from ssl_eval.metrics import METRICS
+from ssl_eval.report import fmt, fmt_p, probe_span, regret_text, with_ci
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
+h1{font-size:24px}h2{font-size:19px;border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
+h3{font-size:15px;margin-top:20px}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0 16px}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+td.pos{background:#e3f0fa}td.neg{background:#fbe5e1}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:6px 0}
+.note{color:#555;font-size:13px;max-width:1000px}
+.alert{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px;margin:8px 0;font-size:13px}
+.ok{color:#2a7a2a;font-size:13px}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def _signed_cell(value: Any) -> str:
+    cls = "" if not isinstance(value, float) or math.isnan(value) else (" pos" if value > 0.3 else " neg" if value < -0.3 else "")
+    return f'<td class="{cls.strip()}">{fmt(value)}</td>'
+
+
+def _table(head: list[str], rows: list[str]) -> str:
+    cells = "".join(f'<th class="{"l" if i == 0 else ""}">{html.escape(h)}</th>' for i, h in enumerate(head))
+    return f"<table><tr>{cells}</tr>{''.join(rows)}</table>"
+
+
+def _correlation_rows(correlations: dict[str, Any]) -> list[str]:
+    out = []
+    for name, c in correlations.items():
+        out.append(
+            f'<tr><td class="l">{html.escape(name)}</td><td>{"higher" if METRICS[name].higher_is_better else "lower"}</td>'
+            f"<td>{with_ci(c, 'spearman')}</td><td>{fmt_p(c.get('spearman_p'))}</td><td>{with_ci(c, 'kendall')}</td>"
+            f"<td>{with_ci(c, 'pearson')}</td>{_signed_cell(c.get('spearman_signed'))}"
+            f"<td>{with_ci(c, 'spearman_late')}</td>{_signed_cell(c.get('spearman_late_signed'))}"
+            f"<td>{regret_text(c)}</td><td class=\"l\">{html.escape((c.get('pick') or '-').split('/', 1)[-1])}</td></tr>"
+        )
+    return out
+
+
+def _alerts(found: dict[str, list[str]]) -> str:
+    shown = [f'<div class="alert"><b>{html.escape(kind)}</b>: {html.escape(", ".join(ids))}</div>'
+             for kind, ids in found.items() if ids]
+    return "".join(shown) or '<p class="ok">No collapse or non-finite embeddings.</p>'
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The page for ``doc`` (the document of :func:`ssl_eval.report.collect`)."""
+    from ssl_eval import plots
+
+    parts = [f"<h1>ssl-eval report</h1><p class=note>Work dir <code>{html.escape(doc['workdir'])}</code>. "
+             "For every model family: how each label-free metric tracks the linear-probe accuracy over all "
+             "its checkpoints (every training run), with bootstrap 95% percentile intervals (1000 resamples of "
+             "checkpoints), the late window (epochs at or after late_fraction × the last epoch), and the "
+             "checkpoint each metric would pick with its regret (best probe accuracy minus the pick's). "
+             "<b>Signed</b> correlations are multiplied by −1 for lower-is-better metrics: positive means the "
+             "metric, read in its documented direction, agrees with the probe.</p>"]
+    if not doc["families"]:
+        parts.append("<p>No evaluated checkpoints yet; run <code>ssl-eval evaluate STORE</code> first.</p>")
+    columns = {f: data["correlations"] for f, data in doc["families"].items()}
+    pooled = doc.get("pooled") or {}
+    if pooled.get("raw") and len(columns) > 1:
+        columns = {**columns, "pooled": pooled["raw"], "pooled (ranks)": pooled.get("within_family_rank", {})}
+    if doc["families"]:
+        parts.append("<h2>Overview</h2>")
+        parts.append(_img(plots.figure_png(plots.correlation_heatmap(columns)), "signed Spearman heatmap"))
+        late = {f: data["correlations"] for f, data in doc["families"].items()}
+        parts.append(_img(plots.figure_png(plots.correlation_heatmap(
+            late, stat="spearman_late_signed", title="Signed Spearman, late window")), "late-window heatmap"))
+    head = ["metric", "better", "spearman [95% CI]", "p", "kendall [95% CI]", "pearson [95% CI]", "signed ρ",
+            "spearman late [95% CI]", "signed ρ late", "regret", "pick"]
+    for family, data in doc["families"].items():
+        rows = data["checkpoints"]
+        parts.append(f"<h2>{html.escape(family)}</h2><p class=note>{html.escape(probe_span(rows))}; late window "
+                     f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>")
+        parts.append(_alerts(data.get("alerts", {})))
+        parts.append(_table(head, _correlation_rows(data["correlations"])))
+        parts.append(_img(plots.figure_png(plots.trajectories(rows, family)), f"{family} trajectories"))
+        parts.append(_img(plots.figure_png(plots.metric_vs_probe(rows, family, data["correlations"])), f"{family} scatter"))
+    if pooled.get("raw") and len(doc["families"]) > 1:
+        parts.append(f"<h2>Across families (pooled)</h2><p class=note>All {pooled['n_checkpoints']} checkpoints of "
+                     f"{html.escape(', '.join(pooled['families']))} (architectures: {html.escape(', '.join(pooled['archs']))}) "
+                     "together. <i>Pooled</i>: values as they are, so a metric must put different methods on one "
+                     "scale (the paper: entropy may, clustering metrics may not); its pick is any family's checkpoint. "
+                     "<i>Within-family ranks</i>: metric and probe replaced by their rank inside each family first.</p>")
+        pooled_rows = []
+        for name, c in pooled["raw"].items():
+            ranked = pooled.get("within_family_rank", {}).get(name, {})
+            pooled_rows.append(
+                f'<tr><td class="l">{html.escape(name)}</td><td>{with_ci(c, "spearman")}</td>{_signed_cell(c.get("spearman_signed"))}'
+                f'<td>{with_ci(ranked, "spearman")}</td>{_signed_cell(ranked.get("spearman_signed"))}'
+                f'<td>{regret_text(c)}</td><td class="l">{html.escape(c.get("pick") or "-")}</td></tr>')
+        parts.append(_table(["metric", "pooled spearman [95% CI]", "signed", "within-family-rank spearman [95% CI]",
+                             "signed", "regret", "pick"], pooled_rows))
+    parts.append("<h2>Failed checkpoints</h2>")
+    if doc["failures"]:
+        parts.append(_table(["checkpoint", "reason"], [
+            f'<tr><td class="l">{html.escape(f["id"])}</td><td class="l" style="white-space:normal">'
+            f'{html.escape(str(f.get("error", "")))}</td></tr>' for f in doc["failures"]]))
+    else:
+        parts.append('<p class="ok">None.</p>')
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ssl-eval report</title>'
+            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def write_html(doc: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(doc), encoding="utf-8")
+    return path
