@@ -16,11 +16,16 @@ from typing import Any, Iterable
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import family_rows, rows_digest
+from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
 from ssl_eval.workspace import Workspace, redact
 
 KEY_TAG = "ssl_eval.key"
-CORR_STATS = ("spearman", "kendall", "pearson", "spearman_p", "kendall_p", "pearson_p", "spearman_late", "regret")
+ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
+FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
+CORR_STATS = tuple(
+    f"{stat}{window}{part}" for stat in ("spearman", "kendall", "pearson") for window in ("", "_late")
+    for part in ("", "_p", "_ci_low", "_ci_high", "_signed")
+) + ("regret",)
 
 
 def _experiment(client: MlflowClient, name: str, artifacts: Path) -> str:
@@ -66,6 +71,27 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
     return len(new)
 
 
+def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
+    """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis
+    they show changed (tag ``ssl_eval.figures_digest``)."""
+    digest = str(analysis.get("inputs_digest", ""))
+    if not rows or client.get_run(run_id).data.tags.get(FIGURES_TAG) == digest:
+        return
+    from ssl_eval import plots
+
+    metrics = analysis.get("metrics", {})
+    figures = {
+        "figures/trajectories.png": plots.trajectories(rows, family),
+        "figures/metric_vs_probe.png": plots.metric_vs_probe(rows, family, metrics),
+        "figures/signed_correlations.png": plots.correlation_heatmap(
+            {"all epochs": metrics, "late window": {n: {"spearman_signed": c.get("spearman_late_signed")} for n, c in metrics.items()}},
+            title=f"{family}: signed Spearman with the probe"),
+    }
+    for name, fig in figures.items():
+        client.log_figure(run_id, fig, name)
+    client.set_tag(run_id, FIGURES_TAG, digest)
+
+
 def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "") -> dict[str, Any]:
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
@@ -88,6 +114,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
             # failed checkpoints, listed with reasons by `ssl-eval report`
             "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
+            ALERT_TAG: alert_tag(alerts(mine)),
         }
         if mine:
             prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
@@ -110,8 +137,10 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
         for stat in CORR_STATS
         if c.get(stat) is not None
     ]
-    corr_id = _run(client, exp_id, f"{family}/correlations", "correlations", {"family": family, "store": store})
+    corr_id = _run(client, exp_id, f"{family}/correlations", "correlations",
+                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows))})
     logged += _log_new(client, corr_id, corr_points)
+    _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
     summary_exp = _experiment(client, "ssl-eval/summary", workspace.mlflow_artifacts / "summary")
     summary_id = _run(client, summary_exp, f"summary/{family}", family, {"family": family, "store": store})
