@@ -8,6 +8,8 @@ values), the backbone keys are found, and the embedding equals the source model'
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torchvision
@@ -20,7 +22,9 @@ from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
 X = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
 
-def _cifar_resnet18(seed: int) -> nn.Module:
+@functools.lru_cache(maxsize=1)
+def _cifar_resnet18(seed: int = 0) -> nn.Module:
+    """Built once per session (tests only read it)."""
     torch.manual_seed(seed)
     model = build_backbone("resnet18-cifar", in_channels=3)
     with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode is really used
@@ -64,7 +68,7 @@ def _lightning_extras(model: nn.Module) -> dict:
 
 
 def test_solo_learn_lightning_ckpt(tmp_path):
-    backbone = _cifar_resnet18(1)
+    backbone = _cifar_resnet18()
     projector = nn.Sequential(nn.Linear(512, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 16)).eval()
     projector[1].running_mean.uniform_(-0.1, 0.1)
     state = {
@@ -142,10 +146,9 @@ def test_simsiam_reference_checkpoint(tmp_path):
         torch.testing.assert_close(out, encoder(X))
 
 
-@pytest.mark.parametrize("suffix", [".pt", ".pth"])
-def test_plain_state_dict(tmp_path, suffix):
+def test_plain_state_dict(tmp_path):
     model = torchvision.models.resnet18(weights=None).eval()
-    path = tmp_path / f"ep5{suffix}"
+    path = tmp_path / "ep5.pth"  # .pt below
     torch.save(model.state_dict(), path)  # fc.* (the classifier) is dropped
     out, loaded = _embed(path, FamilyConfig(arch="resnet18"))
     assert loaded.prefix == "" and loaded.meta == {}
@@ -155,7 +158,7 @@ def test_plain_state_dict(tmp_path, suffix):
 
 
 def test_dataparallel_plain_state_dict_strips_module(tmp_path):
-    model = _cifar_resnet18(3)
+    model = _cifar_resnet18()
     path = tmp_path / "ep1.pt"
     torch.save(_prefixed("module.", model), path)
     out, loaded = _embed(path, FamilyConfig(arch="resnet18-cifar"))
@@ -164,7 +167,7 @@ def test_dataparallel_plain_state_dict_strips_module(tmp_path):
 
 def test_architecture_mismatch_lists_keys_and_shapes(tmp_path):
     path = tmp_path / "epoch=01.ckpt"
-    torch.save({"state_dict": _prefixed("backbone.", _cifar_resnet18(0))}, path)
+    torch.save({"state_dict": _prefixed("backbone.", _cifar_resnet18())}, path)
     loaded = load_checkpoint(path, FamilyConfig(arch="resnet18"))
     with pytest.raises(CheckpointError, match=r"epoch=01\.ckpt.*'resnet18'.*conv1\.weight: checkpoint \(64, 3, 3, 3\) vs model \(64, 3, 7, 7\)"):
         build_model(loaded, FamilyConfig(arch="resnet18"), in_channels=3, path=path)
