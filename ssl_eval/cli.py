@@ -178,15 +178,18 @@ def serve(
 @app.command()
 def report(
     workdir: Optional[Path] = WorkdirOption,
+    store_url: Optional[str] = StoreUrlOption,
     fmt: str = typer.Option("table", "--format", help="table or json"),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
     """Print every family's correlations of label-free metrics with the linear probe."""
     from ssl_eval.report import collect, render_table
 
+    if not isinstance(html_out, (str, Path)):  # called as a function (by evaluate) without it
+        html_out = None
     if fmt not in ("table", "json"):
         _fail(f"--format must be 'table' or 'json', got {fmt!r}.")
-    doc = collect(_workspace(workdir) if html_out else Workspace.at(workdir))
+    doc = collect(_workspace(workdir, store_url))
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=1, default=float))
     else:
