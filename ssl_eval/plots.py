@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ssl_eval.analysis import PROBE_TARGET
 from ssl_eval.metrics import METRICS
@@ -61,6 +62,7 @@ def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
         title = "linear probe acc." if name == PROBE_TARGET else f"{name}\n({_direction(name)})"
         ax.set_title(title, fontsize=9, fontweight="bold" if name == PROBE_TARGET else "normal")
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch", fontsize=7)
     if runs:
         fig.axes[0].legend(fontsize=7, frameon=False)
@@ -83,6 +85,7 @@ def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: d
         rho = correlations.get(name, {}).get("spearman_signed", math.nan)
         ax.set_title(f"{name}\nsigned ρ = {rho:+.2f}" if np.isfinite(rho) else name, fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # long tick labels (0.015) must not run together
         ax.set_ylabel("probe acc.", fontsize=7)
     if scatter is not None:
         fig.colorbar(scatter, ax=fig.axes, shrink=0.6, label="epoch")

@@ -29,6 +29,11 @@ def _current(record: dict[str, Any] | None, digest: str) -> bool:
     return bool(record) and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
 
 
+def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
+    """Metrics in the registry's order (records store keys sorted alphabetically)."""
+    return {name: correlations[name] for name in METRICS if name in correlations}
+
+
 def collect(workspace: Workspace) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
     late_fractions = []
@@ -43,7 +48,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
             "checkpoints": rows,
             "late_fraction": analysis.get("late_fraction"),
             "alerts": analysis.get("alerts") or alerts(rows),
-            "correlations": analysis.get("metrics", {}),
+            "correlations": _registry_order(analysis.get("metrics", {})),
         }
     pooled: dict[str, Any] = {}
     if doc["families"]:
@@ -51,8 +56,8 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         pooled = workspace.records.get(POOLED_KEY, "correlations") or {}
         if not _current(pooled, rows_digest(pooled_rows)):
             pooled = analyze_pooled(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
-    doc["pooled"] = {k: pooled[k] for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank")
-                     if k in pooled}
+    doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
+                     for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank") if k in pooled}
     doc["failures"] = failures(workspace)
     return doc
 
