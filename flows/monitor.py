@@ -63,7 +63,7 @@ def _error_of(future) -> str | None:
 @flow(name="monitor-store", flow_run_name="monitor {store}", task_runner=dask_runner())
 def monitor_store(
     store: str,
-    workdir: str,
+    workdir: str | None,
     config: Config,
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
@@ -132,7 +132,7 @@ def run_monitor(
 @flow(name="monitor", flow_run_name="monitor {store}")
 def monitor(
     store: str,
-    workdir: str,
+    workdir: str | None,
     config: Config,
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
