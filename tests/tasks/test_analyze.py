@@ -1,0 +1,30 @@
+"""The analyze task's alert warning, called without a Prefect server (logger and artifact stubbed)."""
+
+from __future__ import annotations
+
+import tasks.analyze as analyze_task
+from ssl_eval.analysis import POOLED_KEY
+from ssl_eval.config import Config
+from tests.core.test_report import synthetic_workspace
+
+
+class _Logger:
+    def __init__(self):
+        self.warnings = []
+
+    def warning(self, message, *args):
+        self.warnings.append(message % args)
+
+
+def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
+    ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1, collapse_at="simclr/run-0/epoch=01")
+    logger, artifacts = _Logger(), []
+    monkeypatch.setattr(analyze_task, "get_run_logger", lambda: logger)
+    monkeypatch.setattr(analyze_task, "create_markdown_artifact", lambda text, key: artifacts.append((key, text)))
+    out = analyze_task.analyze.fn("simclr", str(ws.root), Config())
+    assert out["alerts"] == {"collapse": 1, "non_finite": 0}
+    assert logger.warnings == ["collapse alert in simclr: 1 checkpoint(s): simclr/run-0/epoch=01"]
+    assert artifacts[0][0] == "correlations-simclr" and "| silhouette |" in artifacts[0][1]
+    assert ws.records.get(POOLED_KEY, "correlations")["n_checkpoints"] == 8
+    analyze_task.analyze.fn("simsiam", str(ws.root), Config())
+    assert len(logger.warnings) == 1  # no alert in simsiam
