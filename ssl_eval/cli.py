@@ -72,7 +72,7 @@ def make_demo_store_cmd(
     seed: int = typer.Option(0, "--seed"),
     dataset: str = typer.Option("mnist", "--dataset"),
     arch: str = typer.Option("democnn", "--arch"),
-    n_train: int = typer.Option(5000, "--n-train", min=16),
+    n_train: int = typer.Option(10000, "--n-train", min=16, help="Training images per method."),
     runs: int = typer.Option(1, "--runs", min=1),
 ) -> None:
     """Train SimCLR, MoCo-v2 and SimSiam on a real data set and save a checkpoint per epoch."""
