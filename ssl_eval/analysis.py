@@ -41,6 +41,9 @@ CONFIDENCE = 0.95
 #: about 1; the healthy demo CNNs of docs/replication.md stay far above it.
 RANKME_COLLAPSE_THRESHOLD = 2.0
 POOLED_KEY = "_pooled"
+#: Kendall's bootstrap costs n_boot * n^2 sign comparisons; above this many checkpoints its
+#: interval is left NaN (Spearman's and Pearson's are still bootstrapped).
+KENDALL_BOOTSTRAP_MAX_N = 300
 
 
 def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
@@ -141,7 +144,8 @@ def bootstrap_ci(x: list[float], y: list[float], *, n_boot: int = N_BOOTSTRAP, c
     each draw's three statistics are computed (ties from repeated checkpoints handled as
     scipy does: average ranks, tau-b); draws where a statistic is undefined (a constant
     resample) are dropped; the interval is the ``(1 - confidence) / 2`` and ``(1 + confidence)
-    / 2`` percentiles of the rest. NaN when n < 3 or fewer than half the draws are defined.
+    / 2`` percentiles of the rest. NaN when n < 3 or fewer than half the draws are defined,
+    and Kendall's when n > ``KENDALL_BOOTSTRAP_MAX_N`` (its cost grows with n^2).
     Returns ``<stat>_ci_low`` and ``<stat>_ci_high`` for each statistic.
     """
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
@@ -158,8 +162,9 @@ def bootstrap_ci(x: list[float], y: list[float], *, n_boot: int = N_BOOTSTRAP, c
     draws = {
         "pearson": _pearson_rows(xa, yb),
         "spearman": _pearson_rows(stats.rankdata(xa, axis=1), stats.rankdata(yb, axis=1)),
-        "kendall": _kendall_rows(xa, yb),
     }
+    if len(a) <= KENDALL_BOOTSTRAP_MAX_N:
+        draws["kendall"] = _kendall_rows(xa, yb)
     q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
     for name, values in draws.items():
         values = values[np.isfinite(values)]

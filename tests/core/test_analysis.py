@@ -110,3 +110,12 @@ def test_alerts_collapse_and_non_finite():
     assert alert_tag(found) == "collapse,non_finite"
     assert alerts(rows, rankme_threshold=1.0)["collapse"] == ["f/r/b"]
     assert alert_tag(alerts(rows[:1])) == "none"
+
+
+def test_bootstrap_skips_kendall_above_its_size_limit(monkeypatch):
+    import ssl_eval.analysis as analysis
+
+    monkeypatch.setattr(analysis, "KENDALL_BOOTSTRAP_MAX_N", 5)
+    x = list(range(8))
+    ci = analysis.bootstrap_ci(x, [v + (v % 3) for v in x])
+    assert math.isnan(ci["kendall_ci_low"]) and not math.isnan(ci["spearman_ci_low"])
