@@ -16,6 +16,7 @@ from ssl_eval.models import DemoCNN
 _TEST_HOME = Path(tempfile.mkdtemp(prefix="ssl-eval-tests-"))
 os.environ.setdefault("PREFECT_HOME", str(_TEST_HOME / "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("DASK_TEMPORARY_DIRECTORY", str(_TEST_HOME / "dask"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TEST_HOME / "matplotlib"))
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")

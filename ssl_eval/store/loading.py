@@ -43,7 +43,8 @@ class LoadedCheckpoint:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: file is gone (deleted or replaced after discovery); it will be retried on the next scan.")
+        # Not a bad file: nothing to hold against its fingerprint, so it is no CheckpointError.
+        raise FileNotFoundError(f"{path}: file is gone (deleted or moved after discovery); it will be retried on the next scan.")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file; re-save the checkpoint.")
     try:
