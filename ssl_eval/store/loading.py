@@ -40,6 +40,36 @@ class LoadedCheckpoint:
     projector_prefix: str = ""
 
 
+# torch.save writes its zip archive uncompressed, so what an entry declares it unpacks to is
+# about its stored size. A much larger declared size is a zip bomb.
+MAX_EXPANSION = 4.0
+MAX_CHECKPOINT_BYTES = 64 << 30
+
+
+def check_archive(path: Path) -> None:
+    """Refuse, before unpacking anything, files torch would read unbounded: anything not in
+    torch's zip format (a legacy pickle allocates whatever sizes it declares), zip bombs,
+    and archives that declare more than ``MAX_CHECKPOINT_BYTES``."""
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint: not in torch's zip format (corrupt, truncated, "
+            "or written by torch<1.6, whose legacy format allocates whatever sizes it declares). "
+            "Re-save it with a current torch.save."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+    if declared > MAX_CHECKPOINT_BYTES or declared > MAX_EXPANSION * size + (1 << 20):
+        raise CheckpointError(
+            f"{path}: refused: its archive declares {declared:,} bytes unpacked from {size:,} on disk "
+            f"(limits: {MAX_EXPANSION:g}x the file, {MAX_CHECKPOINT_BYTES:,} bytes); a torch checkpoint "
+            "is stored uncompressed, so this is a zip bomb or a damaged file."
+        )
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -47,8 +77,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: file is gone (deleted or moved after discovery); it will be retried on the next scan.")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file; re-save the checkpoint.")
+    check_archive(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensor storages are mapped from the file, not allocated, so memory use is
+        # bounded by the (already checked) archive size.
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found is None:  # not a refusal: the bytes are no pickle torch can read

@@ -195,3 +195,25 @@ def test_discover_on_a_url_store_fingerprints_by_etag_and_reads_back(tmp_path):
     assert not any((tmp_path / "cache").iterdir())
     with pytest.raises(FileNotFoundError, match="does not exist"):
         discover("memory://no-such-store")
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path):
+    import zipfile
+
+    good = write_checkpoint(tmp_path / "good.ckpt", epoch=0, seed=0)
+    bomb = tmp_path / "bomb.ckpt"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info.filename))
+        # 256 MB of zeros deflate to a few hundred KB
+        dst.writestr("good/data/bomb", b"\0" * (256 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < (4 << 20)
+    with pytest.raises(CheckpointError, match="zip bomb"):
+        load_checkpoint(bomb, FamilyConfig())
+
+
+def test_legacy_format_is_refused(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"state_dict": {"backbone.w": torch.zeros(2)}}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="legacy format"):
+        load_checkpoint(path, FamilyConfig())
