@@ -23,7 +23,7 @@ from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
 
 from ssl_eval.config import Config
-from ssl_eval.workspace import Workspace
+from ssl_eval.workspace import STORE_URL_ENV, Workspace
 from tasks.analyze import analyze
 from tasks.embed import embed, embed_outcomes, plan_work
 from tasks.measure import measure
@@ -123,6 +123,8 @@ def run_monitor(
     """One ad-hoc run of the monitor flow on the given Dask cluster (else the config's
     ``[dask] address``, else a local one)."""
     address = dask_address or config.dask.address
+    if store_url:  # the analysis task finds the shared store through the environment (in-process workers)
+        os.environ[STORE_URL_ENV] = store_url
     return monitor_store.with_options(task_runner=dask_runner(address))(
         store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds,
         track_mlflow=track_mlflow, store_url=store_url, embed_deployment=embed_deployment,
