@@ -93,13 +93,14 @@ class Config(_Strict):
     def family(self, name: str) -> FamilyConfig:
         return self.families.get(name, FamilyConfig())
 
-    def embedding_key(self) -> str:
-        """Hash of everything that changes the embeddings (not the metrics)."""
-        return _digest(self.data.model_dump(exclude={"batch_size"}))
+    def embedding_key(self, family: str) -> str:
+        """Hash of everything that changes a family's embeddings (not the metrics): the data
+        configuration and how the family's checkpoints are read (arch, prefix, layer, ...)."""
+        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": self.family(family).model_dump()})
 
-    def metrics_key(self) -> str:
-        """Hash of everything that changes metric or probe values."""
-        return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key()})
+    def metrics_key(self, family: str) -> str:
+        """Hash of everything that changes a family's metric or probe values."""
+        return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key(family)})
 
 
 def _digest(payload: Any) -> str:

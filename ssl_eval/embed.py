@@ -112,7 +112,7 @@ def embed_checkpoint(
     ``views_b``) unless the store already holds this exact file's embeddings for this data
     configuration. ``progress(done, total)`` counts images over all splits. Returns a small
     summary dict."""
-    store, key = workspace.embeddings, config.embedding_key()
+    store, key = workspace.embeddings, config.embedding_key(ref.family)
     if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
         return {"id": ref.id, "status": "cached", "epoch": store.provenance(ref.id)["epoch"]}
     started = time.perf_counter()
@@ -174,7 +174,7 @@ def embed_or_record_failure(
 def _embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, progress: Callable[[int, int], None] | None
 ) -> dict[str, Any]:
-    records, key = workspace.records, config.embedding_key()
+    records, key = workspace.records, config.embedding_key(ref.family)
     failure = records.get(ref.id, "failure")
     if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
         return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}

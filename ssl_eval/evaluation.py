@@ -33,7 +33,7 @@ def _current(workspace: Workspace, checkpoint_id: str, part: str, config: Config
     prov = workspace.embeddings.provenance(checkpoint_id)
     if prov is None:
         raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
-    stamp = {"fingerprint": prov["fingerprint"], "metrics_key": config.metrics_key()}
+    stamp = {"fingerprint": prov["fingerprint"], "metrics_key": config.metrics_key(checkpoint_id.split("/")[0])}
     record = workspace.records.get(checkpoint_id, part)
     if record and all(record.get(k) == v for k, v in stamp.items()):
         return record, stamp

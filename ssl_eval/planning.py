@@ -39,7 +39,7 @@ class Plan:
 
 
 def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config) -> tuple[str, ...]:
-    key = config.metrics_key()
+    key = config.metrics_key(ref.family)
     out = []
     for part in PARTS:
         record = workspace.records.get(ref.id, part)
@@ -51,8 +51,8 @@ def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config) -> t
 def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tracking_uri: str | None) -> Plan:
     workspace.embeddings.clean_staging()
     items, skipped = [], []
-    key = config.embedding_key()
     for ref in refs:
+        key = config.embedding_key(ref.family)
         failure = workspace.records.get(ref.id, "failure")
         if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
             skipped.append(ref.id)

@@ -36,7 +36,7 @@ def embed(ref: CheckpointRef, workdir: str, config: Config, store_url: str | Non
     except OSError as exc:  # gone or unreachable since discovery: retried on the next scan
         result = {"id": ref.id, "status": "failed", "error": f"{redact(ref.path)}: {type(exc).__name__}: {exc}"}
         workspace.records.put(ref.id, "failure", {
-            "fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(), "error": result["error"],
+            "fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(ref.family), "error": result["error"],
             "path": redact(ref.path), "time": time.time(), "permanent": False,
         })
     if result["status"] == "failed":
@@ -50,10 +50,10 @@ def embed_outcomes(
 ) -> dict[str, dict[str, Any]]:
     """What the embedding deployment left in the shared store, per checkpoint id: embedded,
     or failed with the recorded error (or the deployment run's final state)."""
-    workspace, key = Workspace.at(workdir, store_url=store_url), config.embedding_key()
+    workspace = Workspace.at(workdir, store_url=store_url)
     out = {}
     for ref in refs:
-        if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
+        if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):
             out[ref.id] = {"id": ref.id, "status": "embedded"}
         else:
             failure = workspace.records.get(ref.id, "failure") or {}

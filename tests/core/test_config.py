@@ -33,8 +33,11 @@ def test_keys_separate_embedding_and_metric_changes():
     a = Config()
     b = Config.model_validate({"metrics": {"k": 5}})
     c = Config.model_validate({"data": {"n_eval": 100}})
-    assert a.embedding_key() == b.embedding_key() != c.embedding_key()
-    assert a.metrics_key() != b.metrics_key()
+    assert a.embedding_key("f") == b.embedding_key("f") != c.embedding_key("f")
+    assert a.metrics_key("f") != b.metrics_key("f")
+    # how a family is read changes its embeddings, and only that family's
+    d = Config.model_validate({"families": {"f": {"layer": "projector"}}})
+    assert d.embedding_key("f") != a.embedding_key("f") and d.embedding_key("g") == a.embedding_key("g")
 
 
 @pytest.mark.parametrize(
