@@ -55,6 +55,8 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
 
 def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
     ws = Workspace.at(workdir, store_url=store_url)
+    if ws.store_url:  # tasks that open the work dir by path alone find the shared store too
+        os.environ["SSL_EVAL_STORE_URL"] = ws.store_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws

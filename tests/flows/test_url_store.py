@@ -13,7 +13,7 @@ from ssl_eval.workspace import STORE_URL_ENV, Workspace
 
 
 def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_config, tmp_path, monkeypatch):
-    monkeypatch.delenv(STORE_URL_ENV, raising=False)
+    monkeypatch.setenv(STORE_URL_ENV, "")  # run_monitor sets it; restored (unset) after the test
     fs = fsspec.filesystem("memory")
     for path in tiny_store.rglob("*.ckpt"):
         fs.pipe_file(f"/flow-ckpts/{path.relative_to(tiny_store).as_posix()}", path.read_bytes())
