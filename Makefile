@@ -8,7 +8,7 @@ DEMO_STORE ?= $(WORKDIR)/demo_store
 DEMO_EPOCHS ?= 8
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench serve ui clean
+.PHONY: venv demo demo-fashion test bench serve ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,15 @@ demo: venv
 	@echo
 	@echo "Open the MLflow UI to compare families: make ui   (or: $(BIN)/ssl-eval ui --workdir $(WORKDIR))"
 	@echo "then browse http://127.0.0.1:5000"
+
+# A heavier store: resnet18-cifar on Fashion-MNIST (Debian package dataset-fashion-mnist).
+FASHION_ROOT := /usr/share/datasets/fashion-mnist
+demo-fashion: venv
+	@test -f $(FASHION_ROOT)/train-images-idx3-ubyte.gz || { apt-get update && apt-get install -y dataset-fashion-mnist; }
+	@test -f $(WORKDIR)/fashion_store/.complete || { \
+	  $(BIN)/ssl-eval make-demo-store --out $(WORKDIR)/fashion_store --dataset fashion-mnist --arch resnet18-cifar \
+	    --epochs 3 --n-train 2000 && touch $(WORKDIR)/fashion_store/.complete; }
+	$(BIN)/ssl-eval evaluate $(WORKDIR)/fashion_store --workdir $(WORKDIR)/fashion --dataset fashion-mnist
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
