@@ -34,8 +34,9 @@ demo-fashion: venv
 	@test -f $(FASHION_ROOT)/train-images-idx3-ubyte.gz || { apt-get update && apt-get install -y dataset-fashion-mnist; }
 	@test -f $(WORKDIR)/fashion_store/.complete || { \
 	  $(BIN)/ssl-eval make-demo-store --out $(WORKDIR)/fashion_store --dataset fashion-mnist --arch resnet18-cifar \
-	    --epochs 3 --n-train 2000 && touch $(WORKDIR)/fashion_store/.complete; }
-	$(BIN)/ssl-eval evaluate $(WORKDIR)/fashion_store --workdir $(WORKDIR)/fashion --dataset fashion-mnist
+	    --epochs 2 --n-train 1000 && touch $(WORKDIR)/fashion_store/.complete; }
+	$(BIN)/ssl-eval evaluate $(WORKDIR)/fashion_store --workdir $(WORKDIR)/fashion --dataset fashion-mnist \
+	  --n-eval 1000 --n-probe-train 2000 --n-probe-test 1000
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
