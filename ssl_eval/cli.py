@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace, redact
+from ssl_eval.store.urls import redact
+from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
 

@@ -15,6 +15,7 @@ from ssl_eval.augment import fixed_views
 from ssl_eval.data import EvalSplits, eval_splits, preprocess, to_float_tensor
 from ssl_eval.store.checkpoints import CheckpointRef
 from ssl_eval.store.embeddings import SPLITS
+from ssl_eval.store.urls import redact
 from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
 from ssl_eval.workspace import Workspace
 
@@ -145,7 +146,7 @@ def embed_checkpoint(
         "run": ref.run,
         "checkpoint": ref.name,
         "epoch": epoch,
-        "source": ref.path,
+        "source": redact(ref.path),
         "method": str(loaded.meta.get("method", family.method or ref.family)),
         "arch": str(family.arch or loaded.meta.get("arch", "")),
         "dataset": config.data.name,
@@ -181,7 +182,7 @@ def _embed_or_record_failure(
     try:
         return embed_checkpoint(ref, config, workspace, progress=progress)
     except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
-        error = str(exc) if isinstance(exc, CheckpointError) else f"{ref.path}: {type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
         records.put(
             ref.id,
             "failure",
@@ -189,7 +190,7 @@ def _embed_or_record_failure(
                 "fingerprint": ref.fingerprint,
                 "embedding_key": key,
                 "error": error,
-                "path": ref.path,
+                "path": redact(ref.path),
                 "time": time.time(),
                 # a bad file stays bad until it changes; anything else is retried next run
                 "permanent": isinstance(exc, CheckpointError),

@@ -10,7 +10,6 @@ and GPU workers on other machines read and write the same arrays and records.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,16 +19,6 @@ from ssl_eval.store.urls import join
 DEFAULT_WORKDIR = ".ssl_eval"
 STORE_URL_ENV = "SSL_EVAL_STORE_URL"
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature|x-amz-[a-z-]+)=)[^&\s]+")
-
-
-def redact(uri: str | None) -> str | None:
-    """A URI without credentials (user:password@, token/key/secret query values), for
-    logs, messages and MLflow tags."""
-    if uri is None:
-        return None
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", uri))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -10,8 +9,9 @@ from prefect import get_run_logger, task
 from ssl_eval.config import Config
 from ssl_eval.embed import embed_or_record_failure
 from ssl_eval.planning import Plan, plan
-from ssl_eval.store.checkpoints import CheckpointRef, discover, local_copy
-from ssl_eval.workspace import Workspace, redact
+from ssl_eval.store.checkpoints import CheckpointRef, discover
+from ssl_eval.store.urls import redact
+from ssl_eval.workspace import Workspace
 
 
 @task(name="plan", task_run_name="plan {store}")
@@ -29,16 +29,8 @@ def plan_work(
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
 def embed(ref: CheckpointRef, workdir: str, config: Config, store_url: str | None = None) -> dict[str, Any]:
-    workspace = Workspace.at(workdir, store_url=store_url)
-    try:  # a checkpoint on an object store is read through a local copy, deleted afterwards
-        with local_copy(ref, workspace.root / "checkpoint-cache") as local:
-            result = embed_or_record_failure(local, config, workspace)
-    except OSError as exc:  # gone or unreachable since discovery: retried on the next scan
-        result = {"id": ref.id, "status": "failed", "error": f"{redact(ref.path)}: {type(exc).__name__}: {exc}"}
-        workspace.records.put(ref.id, "failure", {
-            "fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(ref.family), "error": result["error"],
-            "path": redact(ref.path), "time": time.time(), "permanent": False,
-        })
+    # the core reads local files and fsspec URLs alike, and records any failure
+    result = embed_or_record_failure(ref, config, Workspace.at(workdir, store_url=store_url))
     if result["status"] == "failed":
         get_run_logger().warning("checkpoint %s failed: %s", ref.id, result["error"])
     return result

@@ -17,7 +17,8 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
-from ssl_eval.workspace import Workspace, redact
+from ssl_eval.store.urls import redact
+from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"

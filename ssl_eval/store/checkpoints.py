@@ -12,17 +12,13 @@ new. ``CheckpointRef.path`` is then the object's URL; :func:`open_checkpoint` re
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import io
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from ssl_eval.store.urls import filesystem, is_url
 
@@ -166,22 +162,3 @@ def open_checkpoint(location: str | Path) -> io.BytesIO:
         return io.BytesIO(Path(location).read_bytes())
     fs, key = filesystem(str(location))
     return io.BytesIO(fs.cat_file(key))
-
-
-@contextlib.contextmanager
-def local_copy(ref: CheckpointRef, folder: str | Path) -> Iterator[CheckpointRef]:
-    """``ref`` itself when it is a local file; for a URL, a copy downloaded into
-    ``folder`` (deleted afterwards) under the same id and fingerprint, so loaders that
-    take a path work unchanged."""
-    if not is_url(ref.path):
-        yield ref
-        return
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = next((s for s in sorted(CHECKPOINT_SUFFIXES, key=len, reverse=True) if ref.path.endswith(s)), ".ckpt")
-    target = folder / f"{ref.fingerprint}-{uuid.uuid4().hex[:8]}{suffix}"
-    target.write_bytes(open_checkpoint(ref.path).getvalue())
-    try:
-        yield dataclasses.replace(ref, path=str(target))
-    finally:
-        target.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ is a :class:`CheckpointError` naming the file, what was wrong and what to do.
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import zipfile
@@ -18,6 +19,8 @@ from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import build_backbone, mlp_from_state_dict
+from ssl_eval.store.checkpoints import open_checkpoint
+from ssl_eval.store.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.).
@@ -46,14 +49,13 @@ MAX_EXPANSION = 4.0
 MAX_CHECKPOINT_BYTES = 64 << 30
 
 
-def check_archive(path: Path) -> None:
+def check_archive(path: Path | io.BytesIO, size: int, label: str) -> None:
     """Refuse, before unpacking anything, files torch would read unbounded: anything not in
     torch's zip format (a legacy pickle allocates whatever sizes it declares), zip bombs,
     and archives that declare more than ``MAX_CHECKPOINT_BYTES``."""
-    size = path.stat().st_size
     if not zipfile.is_zipfile(path):
         raise CheckpointError(
-            f"{path}: not a readable torch checkpoint: not in torch's zip format (corrupt, truncated, "
+            f"{label}: not a readable torch checkpoint: not in torch's zip format (corrupt, truncated, "
             "or written by torch<1.6, whose legacy format allocates whatever sizes it declares). "
             "Re-save it with a current torch.save."
         )
@@ -61,27 +63,45 @@ def check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             declared = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+        raise CheckpointError(f"{label}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
     if declared > MAX_CHECKPOINT_BYTES or declared > MAX_EXPANSION * size + (1 << 20):
         raise CheckpointError(
-            f"{path}: refused: its archive declares {declared:,} bytes unpacked from {size:,} on disk "
+            f"{label}: refused: its archive declares {declared:,} bytes unpacked from {size:,} on disk "
             f"(limits: {MAX_EXPANSION:g}x the file, {MAX_CHECKPOINT_BYTES:,} bytes); a torch checkpoint "
             "is stored uncompressed, so this is a zip bomb or a damaged file."
         )
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+def _source(location: str | Path) -> tuple[Path | io.BytesIO, int]:
+    """A local file as a path, an fsspec URL as its bytes; with the size."""
+    gone = f"{redact(str(location))}: file is gone (deleted or moved after discovery); it will be retried on the next scan."
+    if is_url(location):
+        try:
+            data = open_checkpoint(location)
+        except FileNotFoundError:
+            raise FileNotFoundError(gone) from None
+        return data, len(data.getbuffer())
+    path = Path(location)
     if not path.is_file():
         # Not a bad file: nothing to hold against its fingerprint, so it is no CheckpointError.
-        raise FileNotFoundError(f"{path}: file is gone (deleted or moved after discovery); it will be retried on the next scan.")
-    if path.stat().st_size == 0:
+        raise FileNotFoundError(gone)
+    return path, path.stat().st_size
+
+
+def read_checkpoint(location: str | Path) -> dict[str, Any]:
+    """The checkpoint's dict, read with ``torch.load(weights_only=True)`` from a local path
+    or an fsspec URL, after :func:`check_archive`."""
+    path = redact(str(location))  # the name every message uses
+    source, size = _source(location)
+    if size == 0:
         raise CheckpointError(f"{path}: empty file; re-save the checkpoint.")
-    check_archive(path)
+    check_archive(source, size, path)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)  # the archive check read from it
     try:
-        # mmap: tensor storages are mapped from the file, not allocated, so memory use is
-        # bounded by the (already checked) archive size.
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # mmap (local files): tensor storages are mapped from the file, not allocated, so
+        # memory use is bounded by the (already checked) archive size.
+        obj = torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found is None:  # not a refusal: the bytes are no pickle torch can read
@@ -174,8 +194,8 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     """Read ``path`` safely and keep the backbone weights (and the projector's, when
     ``family.layer == "projector"``). ``prefix_source`` says whether the prefix was
     configured or detected."""
-    path = Path(path)
     obj = read_checkpoint(path)
+    path = redact(str(path))
     full = _select_state_dict(obj, family.state_dict_key, path)
     explicit = "prefix" in family.model_fields_set
     state, prefix = _strip_prefix(full, family.prefix, explicit, path)

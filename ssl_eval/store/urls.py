@@ -9,6 +9,7 @@ endpoint explicitly, so an S3-compatible server (MinIO, moto, Ceph) works with e
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import fsspec
@@ -41,3 +42,15 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature|x-amz-[a-z-]+)=)[^&\s]+")
+
+
+def redact(uri: str | None) -> str | None:
+    """A URI without credentials (user:password@, token/key/secret query values), for
+    logs, messages and MLflow tags."""
+    if uri is None:
+        return None
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", uri))

@@ -26,7 +26,7 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_c
     assert len(shared.records.checkpoint_ids()) == 6
     assert shared.records.get("simclr", "correlations")["n_checkpoints"] == 3
     assert not (tmp_path / "work" / "records").exists()  # nothing shared was written locally
-    assert not any((tmp_path / "work" / "checkpoint-cache").iterdir())  # downloaded copies are gone
+    assert shared.embeddings.provenance("simclr/run-0/epoch=00")["source"].endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
     local = Workspace.at(tmp_path / "local", store_url="")
     ref = next(r for r in discover(tiny_store) if r.id == "simsiam/run-0/epoch=02")
     embed_checkpoint(ref, tiny_config, local)
