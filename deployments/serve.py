@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,13 +62,32 @@ def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | Non
         wait_healthy(api_url, process=process)
         yield api_url
     finally:
-        process.terminate()
+        # The server runs in its own session with child processes (uvicorn, services):
+        # stop the whole group, then make sure the port is really closed.
+        _signal_group(process, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait()
+        deadline = time.monotonic() + 20
+        while _listening(host, port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _listening(host, port):
+            _signal_group(process, signal.SIGKILL)
         log.close()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
 
 
 def serve_monitor(
