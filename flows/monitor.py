@@ -90,7 +90,7 @@ def monitor_store(
         else:
             emb = remote.get(item.ref.id) or embed.submit(item.ref, workdir, config, store_url)
         embedded.append(emb)
-        measured[item.ref.family] += [measure.submit(emb, part, workdir, config, store_url) for part in item.parts]
+        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workdir, config, store_url))
     analyses = {f: analyze.submit(f, workdir, config, wait_for=measured[f]) for f in work.families}
     tracked = {
         f: track.submit(f, workdir, tracking_uri, store, store_url, wait_for=[a]) for f, a in analyses.items() if tracking_uri

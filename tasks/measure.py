@@ -1,4 +1,8 @@
-"""Prefect task: one record part (a metric group, or the probes) for one embedded checkpoint."""
+"""Prefect task: the pending record parts (metric groups, probes) of one embedded checkpoint.
+
+One task per checkpoint, not per part: a part takes a second or less on small stores, where
+a task run per part cost more in Prefect bookkeeping than the computation (measured by
+benchmarks/orchestration.py). Checkpoints still run in parallel across the Dask workers."""
 
 from __future__ import annotations
 
@@ -23,11 +27,15 @@ def _dask_worker() -> str | None:
         return None
 
 
-@task(name="measure", task_run_name="{part} {embedded[id]}")
-def measure(embedded: dict[str, Any], part: str, workdir: str, config: Config, store_url: str | None = None) -> dict[str, Any]:
+@task(name="measure", task_run_name="measure {embedded[id]}")
+def measure(
+    embedded: dict[str, Any], parts: list[str], workdir: str, config: Config, store_url: str | None = None
+) -> dict[str, Any]:
     if embedded["status"] not in EMBEDDED:
-        return {"id": embedded["id"], "part": part, "status": "skipped"}
-    result = compute_part(Workspace.at(workdir, store_url=store_url), embedded["id"], part, config)
-    if result.get("flags"):
-        get_run_logger().warning("%s %s: flags %s", embedded["id"], part, result["flags"])
-    return {**result, "part": part, "worker": _dask_worker()}
+        return {"id": embedded["id"], "parts": {part: "skipped" for part in parts}}
+    workspace = Workspace.at(workdir, store_url=store_url)
+    results = {part: compute_part(workspace, embedded["id"], part, config) for part in parts}
+    flags = sorted({flag for r in results.values() for flag in r.get("flags", [])})
+    if flags:
+        get_run_logger().warning("%s: flags %s", embedded["id"], flags)
+    return {"id": embedded["id"], "parts": {p: r["status"] for p, r in results.items()}, "flags": flags, "worker": _dask_worker()}
