@@ -1,6 +1,6 @@
 """Safe checkpoint loading: ``torch.load(weights_only=True)``, format adapters, key prefixes.
 
-A checkpoint never runs code: there is no fallback to ``weights_only=False``. Every error
+A checkpoint never runs code: loading never falls back to unrestricted unpickling. Every error
 is a :class:`CheckpointError` naming the file, what was wrong and what to do.
 """
 
