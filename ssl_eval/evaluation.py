@@ -1,8 +1,8 @@
 """Metric and probe computations over stored embeddings, recorded beside the arrays.
 
-Each call reads one checkpoint's arrays from the embedding store, computes one metric
-group (or the probes), and writes a record keyed by the checkpoint's fingerprint and the
-metric configuration. A record that is already current is returned as is: a rerun
+Each call reads one checkpoint's arrays from the embedding store once, computes the asked
+record parts (metric groups, probes), and writes a record per part keyed by the
+checkpoint's fingerprint and the metric configuration. A record that is already current is returned as is: a rerun
 computes nothing, and a changed metric configuration recomputes from the stored arrays.
 """
 
@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ssl_eval.config import Config
-from ssl_eval.metrics import METRICS, MetricOptions, compute_group
+from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.workspace import Workspace
 
@@ -29,83 +29,89 @@ def metric_options(config: Config) -> MetricOptions:
     )
 
 
-def _current(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> tuple[dict | None, dict]:
-    prov = workspace.embeddings.provenance(checkpoint_id)
-    if prov is None:
-        raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
-    stamp = {"fingerprint": prov["fingerprint"], "metrics_key": config.metrics_key(checkpoint_id.split("/")[0])}
-    record = workspace.records.get(checkpoint_id, part)
-    if record and all(record.get(k) == v for k, v in stamp.items()):
-        return record, stamp
-    return None, stamp
+class _StoredCheckpoint:
+    """One checkpoint's committed arrays and provenance, each read from the store at most
+    once however many record parts are computed from them."""
+
+    def __init__(self, workspace: Workspace, checkpoint_id: str) -> None:
+        self.id, self.store = checkpoint_id, workspace.embeddings
+        self.provenance = self.store.provenance(checkpoint_id)
+        if self.provenance is None:
+            raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
+        self._arrays: dict[str, Any] = {}
+
+    def get(self, name: str):
+        """The array ``name``, or None when the checkpoint has none (e.g. no labels)."""
+        if name not in self._arrays:
+            self._arrays[name] = self.store.read_optional(self.id, name)
+        return self._arrays[name]
 
 
-def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
-    """Compute one metric group for one checkpoint and record it (or return the record)."""
-    with workspace.lock(f"{checkpoint_id}/metrics-{group}"):
-        return _compute_metric_group(workspace, checkpoint_id, group, config)
-
-
-def _compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
-    part = f"metrics-{group}"
-    record, stamp = _current(workspace, checkpoint_id, part, config)
-    if record is not None:
-        return {"id": checkpoint_id, "group": group, "status": "cached", "flags": record["flags"]}
-    started = time.perf_counter()
-    store = workspace.embeddings
-    X = store.read(checkpoint_id, "eval")
-    labels = store.read_optional(checkpoint_id, "eval_labels")
+def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
     options = metric_options(config)
-    if options.k is None:
-        num_classes = store.provenance(checkpoint_id).get("num_classes")
-        if num_classes:
-            options = dataclasses.replace(options, k=int(num_classes))
+    if options.k is None and ckpt.provenance.get("num_classes"):
+        options = dataclasses.replace(options, k=int(ckpt.provenance["num_classes"]))
     views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
     if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
-        views_a = store.read_optional(checkpoint_id, "views_a")
-        views_b = store.read_optional(checkpoint_id, "views_b")
+        views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
         views = (views_a, views_b) if views_a is not None and views_b is not None else None
-    result = compute_group(group, X, labels=labels, views=views, options=options, random_state=config.metrics.seed)
-    seconds = round(time.perf_counter() - started, 3)
-    workspace.records.put(
-        checkpoint_id, part, {**stamp, "values": result.values, "flags": list(result.flags), "seconds": seconds}
+    result = compute_group(
+        group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views, options=options,
+        random_state=config.metrics.seed,
     )
-    return {"id": checkpoint_id, "group": group, "status": "computed", "flags": list(result.flags), "seconds": seconds}
+    return {"values": result.values, "flags": list(result.flags)}
 
 
-def compute_probes(workspace: Workspace, checkpoint_id: str, config: Config) -> dict[str, Any]:
-    """Linear and kNN probe accuracy (probe_train -> probe_test), where labels exist."""
-    with workspace.lock(f"{checkpoint_id}/probe"):
-        return _compute_probes(workspace, checkpoint_id, config)
-
-
-def _compute_probes(workspace: Workspace, checkpoint_id: str, config: Config) -> dict[str, Any]:
-    record, stamp = _current(workspace, checkpoint_id, "probe", config)
-    if record is not None:
-        return {"id": checkpoint_id, "status": "cached", **record["values"]}
-    store = workspace.embeddings
-    train_y = store.read_optional(checkpoint_id, "probe_train_labels")
-    test_y = store.read_optional(checkpoint_id, "probe_test_labels")
+def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
+    train_y, test_y = ckpt.get("probe_train_labels"), ckpt.get("probe_test_labels")
     if train_y is None or test_y is None:  # recorded too, so a rerun does not try again
-        workspace.records.put(checkpoint_id, "probe", {**stamp, "values": {}, "seconds": 0.0})
-        return {"id": checkpoint_id, "status": "no_labels"}
-    started = time.perf_counter()
-    train_X, test_X = store.read(checkpoint_id, "probe_train"), store.read(checkpoint_id, "probe_test")
-    values = {
-        "linear_acc": linear_probe(
-            train_X, train_y, test_X, test_y, random_state=config.probe.seed, max_iter=config.probe.max_iter
-        ),
-        "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
+        return {"values": {}}
+    train_X, test_X = ckpt.get("probe_train"), ckpt.get("probe_test")
+    return {
+        "values": {
+            "linear_acc": linear_probe(
+                train_X, train_y, test_X, test_y, random_state=config.probe.seed, max_iter=config.probe.max_iter
+            ),
+            "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
+        }
     }
-    seconds = round(time.perf_counter() - started, 3)
-    workspace.records.put(checkpoint_id, "probe", {**stamp, "values": values, "seconds": seconds})
-    return {"id": checkpoint_id, "status": "computed", **values}
+
+
+def _summary(checkpoint_id: str, part: str, status: str, record: dict[str, Any]) -> dict[str, Any]:
+    if part == "probe":
+        return {"id": checkpoint_id, "status": status if record["values"] else "no_labels", **record["values"]}
+    return {"id": checkpoint_id, "group": part.removeprefix("metrics-"), "status": status, "flags": record["flags"]}
+
+
+def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, dict[str, Any]]:
+    """Compute (or return the current record of) each of ``parts`` -- ``metrics-<group>``
+    or ``probe`` -- for one checkpoint, reading its arrays once. Each part is computed
+    under its own lock and recorded with the checkpoint's fingerprint and metric key."""
+    for part in parts:
+        if part != "probe" and part.removeprefix("metrics-") not in GROUPS:
+            raise ValueError(f"unknown record part {part!r}; expected 'probe' or one of {[f'metrics-{g}' for g in GROUPS]}.")
+    ckpt = _StoredCheckpoint(workspace, checkpoint_id)
+    stamp = {"fingerprint": ckpt.provenance["fingerprint"], "metrics_key": config.metrics_key(checkpoint_id.split("/")[0])}
+    out = {}
+    for part in parts:
+        with workspace.lock(f"{checkpoint_id}/{part}"):
+            record = workspace.records.get(checkpoint_id, part)
+            if record and all(record.get(k) == v for k, v in stamp.items()):
+                out[part] = _summary(checkpoint_id, part, "cached", record)
+                continue
+            started = time.perf_counter()
+            result = _probes(ckpt, config) if part == "probe" else _metric_group(ckpt, part.removeprefix("metrics-"), config)
+            record = {**stamp, **result, "seconds": round(time.perf_counter() - started, 3)}
+            workspace.records.put(checkpoint_id, part, record)
+            out[part] = {**_summary(checkpoint_id, part, "computed", record), "seconds": record["seconds"]}
+    return out
 
 
 def compute_part(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> dict[str, Any]:
     """Compute one record part: ``metrics-<group>`` or ``probe``."""
-    if part == "probe":
-        return compute_probes(workspace, checkpoint_id, config)
-    if part.startswith("metrics-"):
-        return compute_metric_group(workspace, checkpoint_id, part.removeprefix("metrics-"), config)
-    raise ValueError(f"unknown record part {part!r}; expected 'probe' or 'metrics-<group>'.")
+    return compute_parts(workspace, checkpoint_id, [part], config)[part]
+
+
+def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
+    """Compute one metric group for one checkpoint and record it (or return the record)."""
+    return compute_part(workspace, checkpoint_id, f"metrics-{group}", config)

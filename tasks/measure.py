@@ -11,7 +11,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.evaluation import compute_part
+from ssl_eval.evaluation import compute_parts
 from ssl_eval.workspace import Workspace
 
 EMBEDDED = ("embedded", "cached")
@@ -34,7 +34,7 @@ def measure(
     if embedded["status"] not in EMBEDDED:
         return {"id": embedded["id"], "parts": {part: "skipped" for part in parts}}
     workspace = Workspace.at(workdir, store_url=store_url)
-    results = {part: compute_part(workspace, embedded["id"], part, config) for part in parts}
+    results = compute_parts(workspace, embedded["id"], parts, config)
     flags = sorted({flag for r in results.values() for flag in r.get("flags", [])})
     if flags:
         get_run_logger().warning("%s: flags %s", embedded["id"], flags)
