@@ -77,13 +77,20 @@ def make_demo_store_cmd(
     arch: str = typer.Option("democnn", "--arch"),
     n_train: int = typer.Option(10000, "--n-train", min=16, help="Training images per method."),
     runs: int = typer.Option(1, "--runs", min=1),
+    methods: Optional[str] = typer.Option(
+        None, "--methods",
+        help="Comma-separated SSL methods (simclr, mocov2, simsiam, byol, barlowtwins, vicreg); default: the paper's three.",
+    ),
 ) -> None:
     """Train SimCLR, MoCo-v2 and SimSiam on a real data set and save a checkpoint per epoch."""
+    from ssl_eval.demo.methods import PAPER_METHODS
     from ssl_eval.demo.train import make_demo_store
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else PAPER_METHODS
 
     try:
         paths = make_demo_store(
-            out, dataset=dataset, epochs=epochs, seed=seed, arch=arch, n_train=n_train, runs=runs,
+            out, dataset=dataset, epochs=epochs, seed=seed, arch=arch, n_train=n_train, runs=runs, methods=chosen,
             progress=lambda line: typer.echo(line),
         )
     except (ValueError, FileNotFoundError) as exc:

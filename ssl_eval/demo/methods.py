@@ -17,7 +17,9 @@ import copy
 import torch
 from torch import nn
 
-METHODS = ("simclr", "mocov2", "simsiam")
+METHODS = ("simclr", "mocov2", "simsiam", "byol", "barlowtwins", "vicreg")
+"""Every method the demo trains; the default store trains the first three (the paper's)."""
+PAPER_METHODS = ("simclr", "mocov2", "simsiam")
 
 
 class SimCLR(nn.Module):
@@ -112,9 +114,87 @@ class SimSiam(nn.Module):
         pass
 
 
+class BYOL(nn.Module):
+    """BYOL: online projection + prediction, momentum target encoder, symmetric negative cosine."""
+
+    momentum = 0.99
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import NegativeCosineSimilarity
+        from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
+        from lightly.models.utils import deactivate_requires_grad
+
+        self.backbone = backbone
+        self.projection_head = BYOLProjectionHead(feature_dim, 256, 128)
+        self.prediction_head = BYOLPredictionHead(128, 256, 128)
+        self.backbone_momentum = copy.deepcopy(self.backbone)
+        self.projection_head_momentum = copy.deepcopy(self.projection_head)
+        deactivate_requires_grad(self.backbone_momentum)
+        deactivate_requires_grad(self.projection_head_momentum)
+        self.criterion = NegativeCosineSimilarity()
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        p0 = self.prediction_head(self.projection_head(self.backbone(x0)))
+        p1 = self.prediction_head(self.projection_head(self.backbone(x1)))
+        with torch.no_grad():
+            z0 = self.projection_head_momentum(self.backbone_momentum(x0))
+            z1 = self.projection_head_momentum(self.backbone_momentum(x1))
+        return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
+
+    def after_step(self, progress: float) -> None:
+        from lightly.models.utils import update_momentum
+        from lightly.utils.scheduler import cosine_schedule
+
+        m = cosine_schedule(int(progress * 1000), 1000, self.momentum, 1.0)
+        update_momentum(self.backbone, self.backbone_momentum, m=m)
+        update_momentum(self.projection_head, self.projection_head_momentum, m=m)
+
+
+class BarlowTwins(nn.Module):
+    """Barlow Twins: projection head, cross-correlation of the two views pushed to identity."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import BarlowTwinsLoss
+        from lightly.models.modules import BarlowTwinsProjectionHead
+
+        self.backbone = backbone
+        self.projection_head = BarlowTwinsProjectionHead(feature_dim, 512, 512)
+        self.criterion = BarlowTwinsLoss()
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
+
+    def after_step(self, progress: float) -> None:
+        pass
+
+
+class VICReg(nn.Module):
+    """VICReg: projection head, invariance + variance + covariance terms."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import VICRegLoss
+        from lightly.models.modules.heads import VICRegProjectionHead
+
+        self.backbone = backbone
+        self.projection_head = VICRegProjectionHead(feature_dim, 512, 512)
+        self.criterion = VICRegLoss()
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
+
+    def after_step(self, progress: float) -> None:
+        pass
+
+
 def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Module:
     """The SSL module for ``method`` (one of :data:`METHODS`) around ``backbone``."""
-    classes = {"simclr": SimCLR, "mocov2": MoCoV2, "simsiam": SimSiam}
+    classes = {
+        "simclr": SimCLR, "mocov2": MoCoV2, "simsiam": SimSiam,
+        "byol": BYOL, "barlowtwins": BarlowTwins, "vicreg": VICReg,
+    }
     if method not in classes:
         raise ValueError(f"unknown SSL method {method!r}; choose from {list(METHODS)}.")
     return classes[method](backbone, feature_dim)
@@ -128,5 +208,8 @@ def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Modul
 #   (temperature 0.2 / 0.3 and AdamW were no better);
 #   MoCo-v2 batch 256 lr 0.1 -> 0.951; batch 128 lr 0.05 -> 0.9525, lr 0.2 -> 0.951
 #   (lr 0.3 with a 4,096 queue: 0.93-0.94). SimSiam batch 256 lr 0.05 -> 0.9345.
-LEARNING_RATES = {"simclr": 0.15, "mocov2": 0.1, "simsiam": 0.05}
+LEARNING_RATES = {
+    "simclr": 0.15, "mocov2": 0.1, "simsiam": 0.05,
+    "byol": 0.1, "barlowtwins": 0.02, "vicreg": 0.02,
+}
 WEIGHT_DECAY = 5e-4

@@ -36,7 +36,7 @@ from torch import nn
 
 from ssl_eval.data import load_split, to_float_tensor
 from ssl_eval.augment import random_views
-from ssl_eval.demo.methods import LEARNING_RATES, METHODS, WEIGHT_DECAY, build_method
+from ssl_eval.demo.methods import LEARNING_RATES, METHODS, PAPER_METHODS, WEIGHT_DECAY, build_method
 from ssl_eval.models import build_backbone
 
 
@@ -51,7 +51,7 @@ def make_demo_store(
     dataset: str = "mnist",
     epochs: int = 8,
     seed: int = 0,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = PAPER_METHODS,
     arch: str = "democnn",
     n_train: int = 10000,
     batch_size: int = 128,
