@@ -106,7 +106,7 @@ def monitor_store(
         "checkpoints_new_or_stale": len(work.items),
         "families": list(work.families),
         "embedded": [o["id"] for o in outcomes if o["status"] == "embedded"],
-        "failed": {o["id"]: o["error"] for o in outcomes if o["status"] == "failed"},
+        "failed": {o["id"]: o["error"] for o in [*outcomes, *measures] if o.get("status") == "failed" or o.get("error")},
         "known_failed": list(work.skipped_failed),
         "analyses": {family: a.result() for family, a in analyses.items()},
         "tracking_uri": tracking_uri,

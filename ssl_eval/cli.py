@@ -127,10 +127,14 @@ def evaluate(
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
     from flows.monitor import run_monitor
+    from ssl_eval.store.errors import InfrastructureError
 
-    summary = run_monitor(
-        location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
-    )
+    try:
+        summary = run_monitor(
+            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
+        )
+    except InfrastructureError as exc:
+        _fail(f"the run stopped: {redact(str(exc))}")
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
         f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "

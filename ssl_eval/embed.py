@@ -15,8 +15,9 @@ from ssl_eval.augment import fixed_views
 from ssl_eval.data import EvalSplits, eval_splits, preprocess, to_float_tensor
 from ssl_eval.store.checkpoints import CheckpointRef
 from ssl_eval.store.embeddings import SPLITS
-from ssl_eval.store.urls import redact
+from ssl_eval.store.errors import DataSetError, InfrastructureError, is_transient
 from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.store.urls import redact, redact_text
 from ssl_eval.workspace import Workspace
 
 
@@ -34,13 +35,24 @@ def cached_splits(data: DataConfig) -> EvalSplits:
     )
 
 
+def data_splits(data: DataConfig) -> EvalSplits:
+    """The evaluation splits, or DataSetError naming the data set: a data set that cannot
+    be read is the data set's fault, reported once, never recorded against each checkpoint."""
+    try:
+        return cached_splits(data)
+    except InfrastructureError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader error is the data set's
+        raise DataSetError(f"evaluation data set {data.name!r} cannot be read: {redact_text(str(exc))}") from exc
+
+
 @functools.lru_cache(maxsize=4)
 def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """Two augmented views (uint8) of the first ``data.n_views`` eval images, drawn from
     ``data.seed``: the same images and the same random maps for every checkpoint."""
     if data.n_views == 0:
         return None
-    return fixed_views(cached_splits(data).eval.images, data.n_views, seed=data.seed)
+    return fixed_views(data_splits(data).eval.images, data.n_views, seed=data.seed)
 
 
 def default_device() -> torch.device:
@@ -118,7 +130,7 @@ def embed_checkpoint(
         return {"id": ref.id, "status": "cached", "epoch": store.provenance(ref.id)["epoch"]}
     started = time.perf_counter()
     family = config.family(ref.family)
-    splits = cached_splits(config.data)
+    splits = data_splits(config.data)
     views = cached_views(config.data)
     loaded = load_checkpoint(ref.path, family)
     model = build_model(loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path)
@@ -179,21 +191,36 @@ def _embed_or_record_failure(
     failure = records.get(ref.id, "failure")
     if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
         return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}
+    data_splits(config.data)  # a data set that cannot be read stops the run once, blamed on the data set
     try:
-        return embed_checkpoint(ref, config, workspace, progress=progress)
-    except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
-        error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
-        records.put(
-            ref.id,
-            "failure",
-            {
-                "fingerprint": ref.fingerprint,
-                "embedding_key": key,
-                "error": error,
-                "path": redact(ref.path),
-                "time": time.time(),
-                # a bad file stays bad until it changes; anything else is retried next run
-                "permanent": isinstance(exc, CheckpointError),
-            },
-        )
-        return {"id": ref.id, "status": "failed", "error": error}
+        result = embed_checkpoint(ref, config, workspace, progress=progress)
+    except InfrastructureError:
+        raise  # the work dir or the data set: no checkpoint's fault, the run stops with its message
+    except Exception as exc:  # noqa: BLE001 - whatever one checkpoint does is that checkpoint's failure
+        return record_failure(workspace, ref, exc, embedding_key=key, stage="embed")
+    if failure and failure.get("stage") != "measure":  # e.g. a good file restored over a bad one: no longer failed
+        records.delete(ref.id, "failure")
+    return result
+
+
+def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException, *, embedding_key: str, stage: str) -> dict[str, Any]:
+    """Record ``exc`` as the failure of checkpoint ``ref`` (its type and message, naming
+    the file) and return the task's summary. A bad file stays bad until it changes; a
+    transient error (I/O, memory, device) is retried on the next scan."""
+    error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
+    error = redact_text(error)
+    workspace.records.put(
+        ref.id,
+        "failure",
+        {
+            "fingerprint": ref.fingerprint,
+            "embedding_key": embedding_key,
+            "error": error,
+            "type": type(exc).__name__,
+            "stage": stage,
+            "path": redact(ref.path),
+            "time": time.time(),
+            "permanent": not is_transient(exc),
+        },
+    )
+    return {"id": ref.id, "status": "failed", "error": error}

@@ -15,6 +15,8 @@ from typing import Any
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
 from ssl_eval.probe import knn_probe, linear_probe
+from ssl_eval.store.errors import InfrastructureError
+from ssl_eval.store.urls import redact_text
 from ssl_eval.workspace import Workspace
 
 
@@ -104,6 +106,33 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
             record = {**stamp, **result, "seconds": round(time.perf_counter() - started, 3)}
             workspace.records.put(checkpoint_id, part, record)
             out[part] = {**_summary(checkpoint_id, part, "computed", record), "seconds": record["seconds"]}
+    return out
+
+
+def compute_parts_or_record_failure(
+    workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config
+) -> dict[str, dict[str, Any]]:
+    """Like :func:`compute_parts`, but whatever goes wrong with one checkpoint's stored
+    embeddings (any exception but an infrastructure failure) becomes that checkpoint's
+    recorded failure, with its type and message, and every part reads ``failed``; the
+    other checkpoints go on. The failure is retried on the next scan."""
+    try:
+        out = compute_parts(workspace, checkpoint_id, parts, config)
+    except InfrastructureError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one checkpoint's fault, never the run's
+        prov = workspace.embeddings.provenance(checkpoint_id) or {}
+        error = redact_text(f"{prov.get('source', checkpoint_id)}: measuring failed: {type(exc).__name__}: {exc}")
+        workspace.records.put(checkpoint_id, "failure", {
+            "fingerprint": prov.get("fingerprint"), "embedding_key": prov.get("embedding_key"), "error": error,
+            "type": type(exc).__name__, "stage": "measure", "path": prov.get("source"), "time": time.time(),
+            # computed from stored arrays: retried next scan (the cause may be a fixed bug or a transient read)
+            "permanent": False,
+        })
+        return {part: {"id": checkpoint_id, "status": "failed", "error": error} for part in parts}
+    failure = workspace.records.get(checkpoint_id, "failure")
+    if failure and failure.get("stage") == "measure":  # measured now: an earlier measuring failure is over
+        workspace.records.delete(checkpoint_id, "failure")
     return out
 
 

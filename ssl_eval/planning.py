@@ -59,6 +59,9 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
             continue
         embed = not workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key)
         parts = PARTS if embed else pending_parts(workspace, ref, config)
+        # a failure that no longer holds for this file (restored, transient, a measuring
+        # error) goes through the embed step again, which clears it when the file is good
+        embed = embed or failure is not None
         if embed or parts:
             items.append(WorkItem(ref, embed, parts))
     changed = {item.ref.family for item in items}

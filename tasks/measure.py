@@ -11,7 +11,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.evaluation import compute_parts
+from ssl_eval.evaluation import compute_parts_or_record_failure
 from ssl_eval.workspace import Workspace
 
 EMBEDDED = ("embedded", "cached")
@@ -34,7 +34,11 @@ def measure(
     if embedded["status"] not in EMBEDDED:
         return {"id": embedded["id"], "parts": {part: "skipped" for part in parts}}
     workspace = Workspace.at(workdir, store_url=store_url)
-    results = compute_parts(workspace, embedded["id"], parts, config)
+    results = compute_parts_or_record_failure(workspace, embedded["id"], parts, config)
+    error = next((r["error"] for r in results.values() if r["status"] == "failed"), None)
+    if error:
+        get_run_logger().warning("checkpoint %s failed: %s", embedded["id"], error)
+        return {"id": embedded["id"], "parts": {p: "failed" for p in results}, "error": error}
     flags = sorted({flag for r in results.values() for flag in r.get("flags", [])})
     if flags:
         get_run_logger().warning("%s: flags %s", embedded["id"], flags)

@@ -39,7 +39,8 @@ from typing import Any, Mapping
 import numpy as np
 import zarr
 
-from ssl_eval.store.urls import filesystem, is_url, join, storage_options
+from ssl_eval.store.errors import WorkdirError
+from ssl_eval.store.urls import filesystem, is_url, join, redact, storage_options
 
 SPLITS = ("eval", "probe_train", "probe_test")
 COMMIT = "commit.json"
@@ -71,7 +72,14 @@ class EmbeddingStore:
         return bool(prov) and prov.get("fingerprint") == fingerprint and prov.get("embedding_key") == embedding_key
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
-        """Write all arrays of one checkpoint, then commit them with one rename."""
+        """Write all arrays of one checkpoint, then commit them with one rename. A write
+        the file system refuses (full, read-only, no permission) raises WorkdirError."""
+        try:
+            return self._write(checkpoint_id, arrays, attrs)
+        except OSError as exc:
+            raise WorkdirError.writing(redact(str(self.root)), exc) from exc
+
+    def _write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
         staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -175,7 +183,7 @@ class UrlEmbeddingStore(EmbeddingStore):
         marker = self._marker(checkpoint_id)
         return dict(marker["attributes"]) if marker else None
 
-    def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:  # type: ignore[override]
+    def _write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:  # type: ignore[override]
         version = f"{attrs.get('fingerprint', 'nofp')}-{attrs.get('embedding_key', 'nokey')}"
         url = join(self.root, checkpoint_id, version)
         group = zarr.open_group(url, mode="w", storage_options=self.options)  # clears a killed writer's debris
@@ -239,11 +247,23 @@ class RecordStore:
             return None  # never trust a damaged record: it is recomputed
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        """Write one record whole (or not at all). A write the file system refuses raises
+        WorkdirError: results that cannot be kept stop the run."""
+        text = json.dumps(record, indent=1, sort_keys=True, default=_jsonable)
+        try:
+            self._put(key, part, text)
+        except OSError as exc:
+            raise WorkdirError.writing(redact(str(self.root)), exc) from exc
+
+    def _put(self, key: str, part: str, text: str) -> None:
         file = self.path(key, part)
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=_jsonable))
-        os.replace(tmp, file)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, file)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def delete(self, key: str, part: str) -> None:
         self.path(key, part).unlink(missing_ok=True)
@@ -281,8 +301,8 @@ class UrlRecordStore(RecordStore):
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # never trust a damaged record: it is recomputed
 
-    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
-        self.fs.pipe_file(self._key(key, part), json.dumps(record, indent=1, sort_keys=True, default=_jsonable).encode())
+    def _put(self, key: str, part: str, text: str) -> None:
+        self.fs.pipe_file(self._key(key, part), text.encode())
 
     def delete(self, key: str, part: str) -> None:
         try:

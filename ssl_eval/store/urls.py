@@ -44,13 +44,32 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature|x-amz-[a-z-]+)=)[^&\s]+")
+# user:password@ up to the authority's last "@" (a password may hold "@"), and, where a
+# "user:" is followed by a "/" before an "@", up to that "@" too (an unescaped "/" in a
+# password): over-redacting a path is harmless, leaking a password is not.
+_USERINFO = re.compile(r"(?<=://)(?:[^/?#\s@]*@)+|(?<=://)[^/?#\s:@]+:[^\s@]*@")
+# a query, fragment or key=value pair whose name says secret: token, api_token,
+# access_token, key, apikey, secret, password, pwd, sig, signature, credential, auth,
+# session, X-Amz-Signature, X-Amz-Security-Token, X-Amz-Credential, ...
+_SECRET_NAME = r"[^=&#;\s?]*(?:token|key|secret|pass|pwd|sig|credential|auth|session|x-amz-)[^=&#;\s]*"
+_SECRET_QUERY = re.compile(rf"(?i)((?:^|[?&#;\s,(\[{{'\"])(?:{_SECRET_NAME})=)[^&#;\s'\")\]}}]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every credential in it replaced by ``***``: the user:password@ part of
+    any URL in it, and the value of any parameter named like a secret (``?api_token=``,
+    ``&X-Amz-Signature=``, ``#access_token=``, ``password=``). For messages, logs and
+    records that may quote a URL."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", text))
 
 
 def redact(uri: str | None) -> str | None:
-    """A URI without credentials (user:password@, token/key/secret query values), for
-    logs, messages and MLflow tags."""
+    """A URI without credentials (see :func:`redact_text`), for logs, messages, records,
+    MLflow tags and flow parameters."""
     if uri is None:
         return None
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", uri))
+    return redact_text(uri)
+
+
+def has_credentials(uri: str | None) -> bool:
+    return uri is not None and redact(uri) != uri

@@ -15,6 +15,7 @@ from ssl_eval.embed import embed_or_record_failure
 from ssl_eval.planning import plan
 from ssl_eval.report import collect
 from ssl_eval.store.checkpoints import discover
+from ssl_eval.store.errors import WorkdirError
 from ssl_eval.workspace import Workspace
 from tests.conftest import write_checkpoint
 
@@ -73,9 +74,10 @@ def test_disk_full_while_writing_zarr(tiny_store, tiny_config, tmp_path, monkeyp
         return original(self, name, *args, **kwargs)
 
     monkeypatch.setattr(zarr.Group, "create_array", full)
-    out = embed_or_record_failure(refs[1], tiny_config, ws)
-    assert out["status"] == "failed" and "No space left on device" in out["error"]
-    assert not ws.records.get(refs[1].id, "failure")["permanent"]
+    # a full disk is no checkpoint's fault: the run stops, naming the path and why
+    with pytest.raises(WorkdirError, match=rf"cannot write {ws.embeddings.root} \(No space left on device\); free space"):
+        embed_or_record_failure(refs[1], tiny_config, ws)
+    assert ws.records.get(refs[1].id, "failure") is None
     # the store is still readable, with nothing half-written in it
     assert ws.embeddings.provenance(refs[1].id) is None
     assert ws.embeddings.read(refs[0].id, "eval").shape == (200, 128)

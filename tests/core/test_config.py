@@ -47,6 +47,17 @@ def test_keys_separate_embedding_and_metric_changes():
         ("s3://bucket/store?X-Amz-Signature=abc&x=1", "s3://bucket/store?X-Amz-Signature=***&x=1"),
         ("sqlite:////data/mlflow.db", "sqlite:////data/mlflow.db"),
         (None, None),
+        # a password holding "@" or an unescaped "/"
+        ("http://alice:p@ss@host/x", "http://***@host/x"),
+        ("https://u:pa/ss@host:443/api", "https://***@host:443/api"),
+        # token query parameters of every common spelling, in a query or a fragment
+        ("http://h/?api_token=T1&access_token=T2&token=T3&keep=1", "http://h/?api_token=***&access_token=***&token=***&keep=1"),
+        ("https://b.blob.core.windows.net/c?sv=2020&sig=S1", "https://b.blob.core.windows.net/c?sv=2020&sig=***"),
+        ("https://s3/k?X-Amz-Credential=AK%2F1&X-Amz-Security-Token=S2", "https://s3/k?X-Amz-Credential=***&X-Amz-Security-Token=***"),
+        ("http://h/cb#access_token=T4&state=1", "http://h/cb#access_token=***&state=1"),
+        ("http://h/?apikey=A&client_secret=B&password=C&pwd=D", "http://h/?apikey=***&client_secret=***&password=***&pwd=***"),
+        # URLs quoted inside a message
+        ("API request to http://bob:pw@h:5000/api failed (token=T5)", "API request to http://***@h:5000/api failed (token=***)"),
     ],
 )
 def test_redact_removes_credentials(uri, expected):

@@ -1,0 +1,45 @@
+"""Failures of the tool's own infrastructure, as opposed to failures of one checkpoint.
+
+Anything that goes wrong while one checkpoint is read, embedded or measured is that
+checkpoint's recorded failure, and the others go on. Only a failure that no checkpoint can
+get past stops a run: the work dir (or the results URL) cannot be written, the disk is
+full, the evaluation data set cannot be read. Those raise :class:`InfrastructureError`,
+whose message names the path and says why, so the run ends once with that message instead
+of recording the same fault against every checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+
+
+class InfrastructureError(Exception):
+    """A failure that stops the whole run: not the fault of any one checkpoint."""
+
+
+class WorkdirError(InfrastructureError):
+    """The work dir or the results URL cannot be written (permissions, read-only, full)."""
+
+    @classmethod
+    def writing(cls, path: object, exc: BaseException) -> "WorkdirError":
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        hint = {
+            errno.ENOSPC: "free space there or pass another --workdir",
+            errno.EDQUOT: "free space there or pass another --workdir",
+            errno.EROFS: "the file system is read-only; pass a writable --workdir",
+        }.get(getattr(exc, "errno", None), "make it writable or pass another --workdir / --store-url")
+        return cls(f"cannot write {path} ({reason}); {hint}. The run stopped: this is not the fault of any checkpoint.")
+
+
+class DataSetError(InfrastructureError):
+    """The evaluation data set cannot be read: every checkpoint would fail the same way."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a checkpoint's failure may go away without its file changing (I/O, memory,
+    device errors): such a checkpoint is retried on every scan. Anything else a file does
+    (bad content, a factory raising TypeError, ...) happens again for the same bytes and
+    is retried only once the file changes."""
+    if isinstance(exc, (RecursionError, NotImplementedError)):  # RuntimeErrors that the bytes decide
+        return False
+    return isinstance(exc, (OSError, MemoryError, RuntimeError, TimeoutError))
