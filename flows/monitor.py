@@ -23,6 +23,7 @@ from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
 
 from ssl_eval.config import Config
+from ssl_eval.store.urls import install_log_redaction
 from ssl_eval.workspace import STORE_URL_ENV, Workspace
 from tasks.analyze import analyze
 from tasks.embed import embed, embed_outcomes, plan_work
@@ -32,6 +33,8 @@ from tasks.track import track
 
 # Dask's INFO lines (cluster start and stop) drown the flow's own log.
 logging.getLogger("distributed").setLevel(logging.WARNING)
+# No credential reaches a log record of a flow run, in the CLI's process or a served child.
+install_log_redaction()
 
 
 def dask_runner(address: str | None = None) -> DaskTaskRunner:

@@ -46,8 +46,13 @@ POOLED_KEY = "_pooled"
 KENDALL_BOOTSTRAP_MAX_N = 300
 
 
-def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
-    """One row per evaluated checkpoint of ``family``: epoch, metric values, probe accuracies."""
+def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False) -> list[dict[str, Any]]:
+    """One row per evaluated checkpoint of ``family``: epoch, metric values, probe accuracies.
+
+    A checkpoint whose current file failed (a ``failure`` record) has no row: its older
+    results no longer describe the file. One deleted from the store (a ``gone`` record)
+    has none either unless ``include_gone`` (its history, for the MLflow mirror); such rows
+    carry ``"gone": True``."""
     rows = []
     records = workspace.records
     for checkpoint_id in records.checkpoint_ids():
@@ -55,6 +60,11 @@ def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
             continue
         ckpt = records.get(checkpoint_id, "checkpoint")
         if ckpt is None or workspace.embeddings.provenance(checkpoint_id) is None:
+            continue
+        if records.get(checkpoint_id, "failure") is not None:
+            continue
+        gone = records.get(checkpoint_id, "gone") is not None
+        if gone and not include_gone:
             continue
         metrics: dict[str, float] = {}
         flags: set[str] = set()
@@ -74,6 +84,7 @@ def family_rows(workspace: Workspace, family: str) -> list[dict[str, Any]]:
                 "metrics": metrics,
                 "probe": probe["values"] if probe and probe.get("fingerprint") == ckpt["fingerprint"] else {},
                 "flags": sorted(flags),
+                **({"gone": True} if gone else {}),
             }
         )
     rows.sort(key=lambda r: (r["run"], r["epoch"]))

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.store.urls import redact
+from ssl_eval.store.urls import hold_credentials, redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
@@ -24,11 +24,25 @@ StoreUrlOption = typer.Option(
 )
 
 
+def _no_credentials(url: Optional[str], what: str) -> None:
+    """Store and results URLs travel as flow parameters (kept in Prefect's database): one
+    that carries credentials is refused, with a redacted message."""
+    from ssl_eval.store.urls import has_credentials
+
+    if has_credentials(url):
+        raise ValueError(
+            f"the {what} {redact(url)} carries credentials (user:password@ or a token parameter); "
+            "give them through the environment instead (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "FSSPEC_<PROTOCOL>_<KEY>, ...): they never become flow parameters."
+        )
+
+
 def _store_location(store: str) -> str:
     """A local store as an absolute path (it must be a folder); a URL as given."""
     from ssl_eval.store.urls import is_url
 
     if is_url(store):
+        _no_credentials(store, "checkpoint store URL")
         return store.rstrip("/")
     path = Path(store)
     if not path.is_dir():
@@ -54,8 +68,23 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     return local
 
 
-def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
-    ws = Workspace.at(workdir, store_url=store_url)
+def _workspace(workdir: Optional[Path], store_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
+    """The work dir, its environment set. ``writing``: check, before anything starts, that
+    every place a run writes can be written (else exit 2 naming the path and why)."""
+    from ssl_eval.store.errors import WorkdirError
+    from ssl_eval.store.urls import install_log_redaction
+
+    install_log_redaction()
+    try:
+        _no_credentials(store_url, "results URL (--store-url)")
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        ws = Workspace.at(workdir, store_url=store_url)
+        if writing:
+            ws.check_writable()
+    except WorkdirError as exc:
+        _fail(f"the work dir cannot be used: {exc}")
     if ws.store_url:  # tasks that open the work dir by path alone find the shared store too
         os.environ["SSL_EVAL_STORE_URL"] = ws.store_url
     for key, value in ws.runtime_env().items():
@@ -98,6 +127,13 @@ def make_demo_store_cmd(
     typer.echo(f"wrote {len(paths)} checkpoints under {out}")
 
 
+AllowModuleOption = typer.Option(
+    None, "--allow-module",
+    help="Allow import-path architectures (package.module:factory) of this module when the store's own "
+    "ssl_eval.toml or a checkpoint's arch entry names them (repeatable; also SSL_EVAL_ALLOW_MODULES).",
+)
+
+
 @app.command()
 def evaluate(
     store: str = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>, a folder or an fsspec URL."),
@@ -112,26 +148,31 @@ def evaluate(
     n_probe_train: Optional[int] = typer.Option(None, "--n-probe-train"),
     n_probe_test: Optional[int] = typer.Option(None, "--n-probe-test"),
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, store_url, writing=True)
     try:
         location = _store_location(store)
         config = load_config(
             _config_file(config_file, location, ws), store=None if "://" in location else location,
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None,
             **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
                "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address},
         )
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
     from flows.monitor import run_monitor
+    from ssl_eval.lifetime import start_reaper
     from ssl_eval.store.errors import InfrastructureError
 
+    start_reaper()  # the temporary Prefect server and Dask never outlive this command, even a kill -9
+
     try:
-        summary = run_monitor(
-            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
+        summary = run_monitor(  # the tracking URI's credentials are held here, never passed to Prefect
+            location, str(ws.root), config, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), store_url=ws.store_url,
         )
     except InfrastructureError as exc:
         _fail(f"the run stopped: {redact(str(exc))}")
@@ -162,27 +203,32 @@ def serve(
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS"),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI"),
     settle_seconds: float = typer.Option(2.0, "--settle-seconds", help="A file modified more recently is left for the next scan."),
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
     Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, store_url, writing=True)
     try:
         location = _store_location(store)
         config = load_config(
             _config_file(config_file, location, ws), store=None if "://" in location else location,
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None,
             **{"data.name": dataset, "dask.address": dask_address},
         )
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
     from deployments.serve import serve as serve_deployment
+    from ssl_eval.lifetime import start_reaper
+
+    start_reaper()
 
     try:
         serve_deployment(
             location, str(ws.root), config.model_dump(mode="json"), interval=interval,
-            tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=config.dask.address, settle_seconds=settle_seconds,
+            tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), dask_address=config.dask.address, settle_seconds=settle_seconds,
             store_url=ws.store_url,
         )
     except KeyboardInterrupt:

@@ -7,9 +7,12 @@ themselves are read by :mod:`ssl_eval.datasets`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+_log = logging.getLogger(__name__)
 
 from ssl_eval.datasets import DATASETS, ImageArrays, Split, load_split
 
@@ -42,8 +45,14 @@ def eval_splits(
     train = load_split(name, "train", root=root, image_size=image_size)
     test = load_split(name, "test", root=root, image_size=image_size)
     test_order = rng.permutation(len(test))
+    asked = {"n_eval": n_eval, "n_probe_test": n_probe_test, "n_probe_train": n_probe_train}
     n_eval = min(n_eval, len(test) // 2)
     n_probe_test = min(n_probe_test, len(test) - n_eval)
+    capped = {"n_eval": n_eval, "n_probe_test": n_probe_test, "n_probe_train": min(n_probe_train, len(train))}
+    for key, size in capped.items():
+        if size < asked[key]:  # once per process and data configuration: the splits are cached
+            _log.warning("data.%s = %d is more than data set %r holds for it; using %d images "
+                         "(recorded as %s in each checkpoint's provenance).", key, asked[key], name, size, key)
     index = {
         "eval": np.sort(test_order[:n_eval]),
         "probe_test": np.sort(test_order[n_eval : n_eval + n_probe_test]),

@@ -16,7 +16,7 @@ from ssl_eval.data import EvalSplits, eval_splits, preprocess, to_float_tensor
 from ssl_eval.store.checkpoints import CheckpointRef
 from ssl_eval.store.embeddings import SPLITS
 from ssl_eval.store.errors import DataSetError, InfrastructureError, is_transient
-from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint, pool_of
 from ssl_eval.store.urls import redact, redact_text
 from ssl_eval.workspace import Workspace
 
@@ -125,6 +125,11 @@ def embed_checkpoint(
     ``views_b``) unless the store already holds this exact file's embeddings for this data
     configuration. ``progress(done, total)`` counts images over all splits. Returns a small
     summary dict."""
+    if ref.conflicts:
+        raise CheckpointError(
+            f"{len(ref.conflicts)} files map to one checkpoint id {ref.id!r}: "
+            f"{', '.join(redact(p) or p for p in ref.conflicts)}; none of them is evaluated until all but one are renamed or moved."
+        )
     store, key = workspace.embeddings, config.embedding_key(ref.family)
     if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
         return {"id": ref.id, "status": "cached", "epoch": store.provenance(ref.id)["epoch"]}
@@ -133,7 +138,10 @@ def embed_checkpoint(
     splits = data_splits(config.data)
     views = cached_views(config.data)
     loaded = load_checkpoint(ref.path, family)
-    model = build_model(loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path)
+    model = build_model(
+        loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
+        allowed_modules=config.allow_modules,
+    )
     inputs = {split: getattr(splits, split).images for split in SPLITS}
     if views is not None:
         inputs["views_a"], inputs["views_b"] = views
@@ -167,7 +175,11 @@ def embed_checkpoint(
         "prefix": loaded.prefix,
         "prefix_source": loaded.prefix_source,  # "config" or "detected"
         "layer": family.layer,
+        "pool": pool_of(model),  # "cls" or "mean" for a ViT, None for a CNN
+        "format": loaded.format,
         "n_views": 0 if views is None else int(len(views[0])),
+        # the sizes used, which the data set may have capped below what was asked
+        **{f"n_{split}": int(len(getattr(splits, split).images)) for split in SPLITS},
     }
     store.write(ref.id, arrays, provenance)
     workspace.records.put(ref.id, "checkpoint", provenance)

@@ -9,12 +9,15 @@ the records changed since the last successful sync (so MLflow catches up after a
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ssl_eval.analysis import family_rows, rows_digest
+from ssl_eval.analysis import families, family_rows, rows_digest
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS
 from ssl_eval.store.checkpoints import CheckpointRef
+from ssl_eval.store.urls import filesystem, is_url
 from ssl_eval.workspace import Workspace
 
 PARTS = tuple(f"metrics-{g}" for g in GROUPS) + ("probe",)
@@ -48,6 +51,33 @@ def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config) -> t
     return tuple(out)
 
 
+def _exists(location: str) -> bool:
+    if is_url(location):
+        fs, key = filesystem(location)
+        return bool(fs.exists(key))
+    return Path(location).exists()
+
+
+def mark_gone(workspace: Workspace, refs: list[CheckpointRef]) -> set[str]:
+    """Record checkpoints deleted from the store (``gone``: reported, tagged in MLflow, left
+    out of analyses, their history kept) and unmark those back in it. A checkpoint merely
+    not listed this scan (a file being rewritten) is not gone while its file exists.
+    Returns the families whose set of checkpoints changed."""
+    found, changed = {ref.id for ref in refs}, set()
+    for checkpoint_id in workspace.records.checkpoint_ids():
+        marked = workspace.records.get(checkpoint_id, "gone") is not None
+        if checkpoint_id in found:
+            if marked:
+                workspace.records.delete(checkpoint_id, "gone")
+                changed.add(checkpoint_id.split("/")[0])
+            continue
+        source = (workspace.records.get(checkpoint_id, "checkpoint") or {}).get("source")
+        if not marked and source and not _exists(source):
+            workspace.records.put(checkpoint_id, "gone", {"source": source, "time": time.time()})
+            changed.add(checkpoint_id.split("/")[0])
+    return changed
+
+
 def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tracking_uri: str | None) -> Plan:
     workspace.embeddings.clean_staging()
     items, skipped = [], []
@@ -64,8 +94,8 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
         embed = embed or failure is not None
         if embed or parts:
             items.append(WorkItem(ref, embed, parts))
-    changed = {item.ref.family for item in items}
-    for family in sorted({ref.family for ref in refs} - changed):
+    changed = {item.ref.family for item in items} | mark_gone(workspace, refs)
+    for family in sorted(({ref.family for ref in refs} | set(families(workspace))) - changed):
         digest = rows_digest(family_rows(workspace, family))
         analysis = workspace.records.get(family, "correlations") or {}
         synced = workspace.records.get(family, "mlflow") or {}

@@ -25,6 +25,12 @@ def failures(workspace: Workspace) -> list[dict[str, Any]]:
     return [{"id": key, **rec} for key in records.ids_with("failure") if (rec := records.get(key, "failure"))]
 
 
+def gone(workspace: Workspace) -> list[dict[str, Any]]:
+    """Checkpoints deleted from the store: left out of the analyses, their records kept."""
+    records = workspace.records
+    return [{"id": key, **rec} for key in records.ids_with("gone") if (rec := records.get(key, "gone"))]
+
+
 def _current(record: dict[str, Any] | None, digest: str) -> bool:
     return bool(record) and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
 
@@ -59,6 +65,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
     doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
                      for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank") if k in pooled}
     doc["failures"] = failures(workspace)
+    doc["gone"] = gone(workspace)
     return doc
 
 
@@ -96,16 +103,37 @@ def probe_span(rows: list[dict[str, Any]]) -> str:
             f"best {best['probe']['linear_acc']:.3f} ({best['id'].split('/', 1)[-1]})")
 
 
+def _plain_table(table_class, text_class):
+    """A rich Table whose string titles, captions and cells are plain Text, never markup."""
+
+    def plain(value):
+        return text_class(value) if isinstance(value, str) else value
+
+    class PlainTable(table_class):
+        def __init__(self, *columns, title=None, caption=None, **kwargs):
+            super().__init__(*columns, title=plain(title), caption=plain(caption), **kwargs)
+
+        def add_row(self, *cells, **kwargs):
+            super().add_row(*(plain(c) for c in cells), **kwargs)
+
+    return PlainTable
+
+
 def render_table(doc: dict[str, Any], console=None) -> None:
+    """Print the report with rich. Names, ids and messages come from the store's files, so
+    no text here is read as rich markup (``[/x]`` in a checkpoint's key prints as it is):
+    the console is made without markup, and every cell and line is a plain Text."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = console or Console(width=max(Console().width, 140))
+    console = console or Console(width=max(Console().width, 140), markup=False, highlight=False)
+    Table = _plain_table(Table, Text)
     if not doc["families"]:
-        console.print(f"No evaluated checkpoints in {doc['workdir']}; run `ssl-eval evaluate STORE` first.")
+        console.print(Text(f"No evaluated checkpoints in {doc['workdir']}; run `ssl-eval evaluate STORE` first."))
     for family, data in doc["families"].items():
         table = Table(title=f"{family} — {probe_span(data['checkpoints'])}", title_justify="left",
-                      caption="spearman/kendall/pearson with the linear probe \\[bootstrap 95% CI]; "
+                      caption="spearman/kendall/pearson with the linear probe [bootstrap 95% CI]; "
                               "late: epochs >= late_fraction x last; signed: x(+1 higher-is-better, -1 lower)",
                       caption_justify="left")
         for col in ("metric", "better", "spearman", "kendall", "pearson", "signed ρ", "signed ρ late", "regret", "pick"):
@@ -119,7 +147,7 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         console.print(table)
         for kind, ids in data.get("alerts", {}).items():
             if ids:
-                console.print(f"[yellow]alert {kind}: {', '.join(ids)}[/yellow]")
+                console.print(Text(f"alert {kind}: {', '.join(ids)}", style="yellow"))
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
         table = Table(title=f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)",
@@ -137,4 +165,11 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         table.add_column("reason")
         for f in doc["failures"]:
             table.add_row(f["id"], f.get("error", ""))
+        console.print(table)
+    if doc.get("gone"):
+        table = Table(title="Deleted from the store (left out of the analyses; history kept)", title_justify="left")
+        table.add_column("checkpoint")
+        table.add_column("was")
+        for g in doc["gone"]:
+            table.add_row(g["id"], g.get("source", ""))
         console.print(table)

@@ -10,11 +10,13 @@ and GPU workers on other machines read and write the same arrays and records.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from ssl_eval.store.embeddings import EmbeddingStore, RecordStore, open_records, open_store
-from ssl_eval.store.urls import join
+from ssl_eval.store.errors import WorkdirError
+from ssl_eval.store.urls import filesystem, join, redact
 
 DEFAULT_WORKDIR = ".ssl_eval"
 STORE_URL_ENV = "SSL_EVAL_STORE_URL"
@@ -29,11 +31,36 @@ class Workspace:
     @classmethod
     def at(cls, path: str | Path | None = None, *, store_url: str | None = None) -> "Workspace":
         """The work dir at ``path`` (local). ``store_url`` (else $SSL_EVAL_STORE_URL) puts
-        the embeddings and records on an fsspec URL; "" or None keeps them in the work dir."""
+        the embeddings and records on an fsspec URL; "" or None keeps them in the work dir.
+        A work dir that cannot be created raises WorkdirError naming it and why."""
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkdirError.writing(root, exc, then="Nothing was started.") from exc
         url = store_url if store_url is not None else os.environ.get(STORE_URL_ENV)
         return cls(root, url.rstrip("/") if url else None)
+
+    def check_writable(self) -> None:
+        """Before anything starts: every place a run writes (the work dir, PREFECT_HOME, the
+        records and embeddings, locally or at the store URL) takes a small file, or
+        WorkdirError says which path and why."""
+        places: list[str | Path] = [self.root, self.prefect_home, self.root / "locks"]
+        places += [join(self.store_url, "records"), join(self.store_url, "embeddings.zarr")] if self.store_url else [
+            self.root / "records", self.root / "embeddings.zarr"]
+        for place in places:
+            probe = f".write-check-{os.getpid()}-{uuid.uuid4().hex}"
+            try:
+                if isinstance(place, Path):
+                    place.mkdir(parents=True, exist_ok=True)
+                    (place / probe).write_bytes(b"")
+                    (place / probe).unlink()
+                else:
+                    fs, base = filesystem(place)
+                    fs.pipe_file(join(base, probe), b"")
+                    fs.rm(join(base, probe))
+            except Exception as exc:  # noqa: BLE001 - whatever the file system says, name the place
+                raise WorkdirError.writing(redact(str(place)), exc, then="Nothing was started.") from exc
 
     @property
     def shared_root(self) -> str:
@@ -75,7 +102,8 @@ class Workspace:
         each record are single-object PUTs)."""
         from filelock import FileLock
 
-        path = self.root / "locks" / (key.replace("/", "__") + ".lock")
+        # "~2F" never occurs in an escaped id part (a name cannot hold "/"): one key, one file
+        path = self.root / "locks" / (key.replace("/", "~2F") + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path), timeout=timeout)
 

@@ -17,11 +17,17 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
-from ssl_eval.store.urls import redact
+from ssl_eval.store.urls import hold_credentials, redact, with_credentials
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
+# The tool's own MLflow names start with "_", which no escaped store name does
+# (ssl_eval/store/checkpoints.py: escape_name): a family called "summary" or a run called
+# "correlations" never shares the tool's experiment, run key or artifact folder.
+SUMMARY_EXPERIMENT = "ssl-eval/_summary"
+CORRELATIONS_KEY = "_correlations"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
+GONE_TAG = "ssl_eval.gone"  # checkpoints deleted from the store, comma-joined, or "none"
 FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
 CORR_STATS = tuple(
     f"{stat}{window}{part}" for stat in ("spearman", "kendall", "pearson") for window in ("", "_late")
@@ -72,6 +78,19 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
     return len(new)
 
 
+def _stale_points(client: MlflowClient, run_id: str, points: list[tuple[str, float, int]]) -> bool:
+    """Whether the run holds a point that is not among ``points``: another value at a step,
+    a second point at a step, or a step (or key) that no longer has a value."""
+    wanted = {(key, int(step)): float(value) for key, value, step in points}
+    for key in client.get_run(run_id).data.metrics:
+        seen: set[int] = set()
+        for m in client.get_metric_history(run_id, key):
+            if m.step in seen or (key, m.step) not in wanted or not _same(m.value, wanted[(key, m.step)]):
+                return True
+            seen.add(m.step)
+    return False
+
+
 def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
     """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis
     they show changed (tag ``ssl_eval.figures_digest``)."""
@@ -97,15 +116,16 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
     with workspace.lock("mlflow-sync"):
-        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=redact(store) or "")
+        return _sync_family(workspace, family, tracking_uri=hold_credentials(tracking_uri) or "", store=redact(store) or "")
 
 
 def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str) -> dict[str, Any]:
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(with_credentials(tracking_uri))  # the parameter is redacted; credentials are held outside Prefect
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
-    rows = family_rows(workspace, family)
+    history = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
+    rows = [r for r in history if not r.get("gone")]
     failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
-    logged, runs = 0, sorted({r["run"] for r in rows} | {cid.split("/")[1] for cid in failed})
+    logged, runs = 0, sorted({r["run"] for r in history} | {cid.split("/")[1] for cid in failed})
     for run in runs:
         mine = [r for r in rows if r["run"] == run]
         tags = {
@@ -116,6 +136,8 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             # failed checkpoints, listed with reasons by `ssl-eval report`
             "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
             ALERT_TAG: alert_tag(alerts(mine)),
+            # checkpoints deleted from the store: their points stay, the analyses leave them out
+            GONE_TAG: ",".join(r["id"].split("/")[2] for r in history if r["run"] == run and r.get("gone")) or "none",
         }
         if mine:
             prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
@@ -123,12 +145,17 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                         dataset=str(prov.get("dataset", "")))
         run_id = _run(client, exp_id, f"{family}/{run}", run, tags)
         points = []
-        for r in mine:
+        for r in (r for r in history if r["run"] == run):
             for name, value in r["metrics"].items():
                 prefix = "reference" if name == "ami_ground_truth" else "label_free"
                 points.append((f"{prefix}/{name}", value, r["epoch"]))
             for name, value in r["probe"].items():
                 points.append((f"probe/{name}", value, r["epoch"]))
+        if _stale_points(client, run_id, points):
+            # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
+            # cannot delete a point, so the run is rewritten whole, never given a second point at a step
+            client.delete_run(run_id)
+            run_id = _run(client, exp_id, f"{family}/{run}", run, tags)
         logged += _log_new(client, run_id, points)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
     analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
@@ -138,12 +165,12 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
         for stat in CORR_STATS
         if c.get(stat) is not None
     ]
-    corr_id = _run(client, exp_id, f"{family}/correlations", "correlations",
+    corr_id = _run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", "correlations",
                    {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows))})
     logged += _log_new(client, corr_id, corr_points)
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
-    summary_exp = _experiment(client, "ssl-eval/summary", workspace.mlflow_artifacts / "summary")
+    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary")
     summary_id = _run(client, summary_exp, f"summary/{family}", family, {"family": family, "store": store})
     best = max((r["probe"].get("linear_acc", math.nan) for r in rows), default=math.nan)
     logged += _log_new(client, summary_id, corr_points + [("probe/best_linear_acc", best, 0)])

@@ -1,7 +1,14 @@
 """Discover checkpoints in a store laid out as ``<store>/<family>/<run>/<file>``.
 
 A checkpoint is identified by ``<family>/<run>/<stem>`` and fingerprinted by the hash of
-its bytes, so a rewritten file counts as new. A file still being written (modified within
+its bytes, so a rewritten file counts as new. Each part of the id is the store's name
+escaped by :func:`escape_name`, a one-to-one map onto ``[A-Za-z0-9_=-]`` and ``~HH``
+escapes that never yields a ``.`` or a leading ``_``: two different names never share an id
+part, and no id part is ever one of the tool's own names (``correlations.json``,
+``zarr.json``, ``.staging``, ``_pooled``: the tool's names hold a ``.`` or start with
+``_``). Two files that still share an id (``epoch=01.ckpt`` beside ``epoch=01.pt``, or
+``<family>/epoch=01.ckpt`` beside ``<family>/default/epoch=01.ckpt``) are one ref whose
+``conflicts`` lists them all: it fails, naming both files, until one is renamed. A file still being written (modified within
 the last ``settle_seconds``, or a temp/partial name) is left for a later scan.
 
 A store may also be an fsspec URL (``s3://bucket/checkpoints``). There a checkpoint is
@@ -16,7 +23,7 @@ import hashlib
 import io
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +37,9 @@ _EPOCH_PATTERNS = (
     re.compile(r"checkpoint[_-](\d+)", re.I),
     re.compile(r"(?:^|[_-])ep?(\d+)(?:\D|$)", re.I),
 )
-_SAFE = re.compile(r"[^A-Za-z0-9_.=-]")
+_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=-")
+_MAX_PART = 200  # escaped parts are file and zarr node names: stay well under 255 bytes
+DEFAULT_RUN = "default"  # the run of files directly under <family>/
 
 
 @dataclass(frozen=True)
@@ -42,10 +51,28 @@ class CheckpointRef:
     epoch: int | None
     fingerprint: str
     size: int
+    conflicts: tuple[str, ...] = ()  # every file of the store that maps to this id, when more than one
 
     @property
     def id(self) -> str:
         return f"{self.family}/{self.run}/{self.name}"
+
+
+def escape_name(name: str) -> str:
+    """A store name as an id part: ``[A-Za-z0-9_=-]`` kept (but a leading ``_``), every
+    other byte of its UTF-8 form written ``~HH``. One-to-one, so different names never
+    collide; never empty, never holding ``.`` or starting with ``_``, so never one of the
+    tool's own names. A very long result keeps its start and a hash of the whole."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch in _KEEP and not (i == 0 and ch == "_"):
+            out.append(ch)
+        else:
+            out.extend(f"~{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))
+    escaped = "".join(out) or "~"
+    if len(escaped) > _MAX_PART:  # "~~" never comes out of the escaping above
+        escaped = escaped[:150] + "~~" + hashlib.blake2b(escaped.encode(), digest_size=16).hexdigest()
+    return escaped
 
 
 def checkpoint_stem(filename: str) -> str:
@@ -53,7 +80,26 @@ def checkpoint_stem(filename: str) -> str:
         if filename.endswith(suffix):
             filename = filename[: -len(suffix)]
             break
-    return _SAFE.sub("_", filename)
+    return escape_name(filename)
+
+
+def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
+    """One ref per id, sorted by family, run and epoch. Files that share an id become one
+    ref naming all of them in ``conflicts`` (fingerprinted by all of them, so it is retried
+    as soon as any of them changes or goes)."""
+    by_id: dict[str, list[CheckpointRef]] = {}
+    for ref in refs:
+        by_id.setdefault(ref.id, []).append(ref)
+    out = []
+    for same in by_id.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        same.sort(key=lambda r: r.path)
+        joint = hashlib.blake2b("|".join(f"{r.path}:{r.fingerprint}" for r in same).encode(), digest_size=16).hexdigest()
+        out.append(replace(same[0], fingerprint=joint, conflicts=tuple(r.path for r in same)))
+    out.sort(key=lambda r: (r.family, r.run, r.epoch if r.epoch is not None else -1, r.name))
+    return out
 
 
 def epoch_from_name(filename: str) -> int | None:
@@ -99,11 +145,11 @@ def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | Non
         stat = path.stat()
         if now - stat.st_mtime < settle_seconds:
             continue
-        family, run = rel[0], (rel[1] if len(rel) == 3 else "default")
+        family, run = rel[0], (rel[1] if len(rel) == 3 else DEFAULT_RUN)
         refs.append(
             CheckpointRef(
-                family=_SAFE.sub("_", family),
-                run=_SAFE.sub("_", run),
+                family=escape_name(family),
+                run=escape_name(run),
                 name=checkpoint_stem(path.name),
                 path=str(path.resolve()),
                 epoch=epoch_from_name(path.name),
@@ -111,8 +157,7 @@ def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | Non
                 size=stat.st_size,
             )
         )
-    refs.sort(key=lambda r: (r.family, r.run, r.epoch if r.epoch is not None else -1, r.name))
-    return refs
+    return _with_conflicts(refs)
 
 
 def _mtime(info: dict) -> float:
@@ -139,11 +184,11 @@ def _discover_url(url: str, *, settle_seconds: float, now: float | None) -> list
         if not name.endswith(CHECKPOINT_SUFFIXES) or _PARTIAL.search(name) or now - _mtime(info) < settle_seconds:
             continue
         tag = str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("crc32c") or _mtime(info))
-        family, run = rel[0], (rel[1] if len(rel) == 3 else "default")
+        family, run = rel[0], (rel[1] if len(rel) == 3 else DEFAULT_RUN)
         refs.append(
             CheckpointRef(
-                family=_SAFE.sub("_", family),
-                run=_SAFE.sub("_", run),
+                family=escape_name(family),
+                run=escape_name(run),
                 name=checkpoint_stem(name),
                 path=f"{protocol}://{key}",
                 epoch=epoch_from_name(name),
@@ -151,8 +196,7 @@ def _discover_url(url: str, *, settle_seconds: float, now: float | None) -> list
                 size=int(info["size"]),
             )
         )
-    refs.sort(key=lambda r: (r.family, r.run, r.epoch if r.epoch is not None else -1, r.name))
-    return refs
+    return _with_conflicts(refs)
 
 
 def open_checkpoint(location: str | Path) -> io.BytesIO:

@@ -21,14 +21,14 @@ class WorkdirError(InfrastructureError):
     """The work dir or the results URL cannot be written (permissions, read-only, full)."""
 
     @classmethod
-    def writing(cls, path: object, exc: BaseException) -> "WorkdirError":
+    def writing(cls, path: object, exc: BaseException, *, then: str = "The run stopped: this is not the fault of any checkpoint.") -> "WorkdirError":
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
         hint = {
             errno.ENOSPC: "free space there or pass another --workdir",
             errno.EDQUOT: "free space there or pass another --workdir",
             errno.EROFS: "the file system is read-only; pass a writable --workdir",
         }.get(getattr(exc, "errno", None), "make it writable or pass another --workdir / --store-url")
-        return cls(f"cannot write {path} ({reason}); {hint}. The run stopped: this is not the fault of any checkpoint.")
+        return cls(f"cannot write {path} ({reason}); {hint}. {then}")
 
 
 class DataSetError(InfrastructureError):

@@ -8,6 +8,7 @@ endpoint explicitly, so an S3-compatible server (MinIO, moto, Ceph) works with e
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -73,3 +74,52 @@ def redact(uri: str | None) -> str | None:
 
 def has_credentials(uri: str | None) -> bool:
     return uri is not None and redact(uri) != uri
+
+
+#: Where the CLI holds a tracking URI that carries credentials, so that flows and tasks get
+#: only its redacted form as a parameter (Prefect stores parameters in its database) and the
+#: task that talks to MLflow reads the real one here, in the process that uses it (served
+#: flow runs are child processes and inherit it).
+HELD_URI_ENV = "SSL_EVAL_HELD_TRACKING_URI"
+
+
+def hold_credentials(uri: str | None) -> str | None:
+    """The form of ``uri`` safe to pass as a flow or task parameter: ``uri`` itself when it
+    carries no credentials; else its redacted form, the full URI held in this process's
+    environment for :func:`with_credentials`."""
+    if uri is None or not has_credentials(uri):
+        return uri
+    os.environ[HELD_URI_ENV] = uri
+    return redact(uri)
+
+
+def with_credentials(public: str | None) -> str | None:
+    """The held URI whose redacted form is ``public``, else ``public`` as it is."""
+    held = os.environ.get(HELD_URI_ENV)
+    return held if held and public is not None and redact(held) == public else public
+
+
+def install_log_redaction() -> None:
+    """Redact credentials (:func:`redact_text`) from every log record this process makes,
+    message and traceback, before any handler (terminal, Prefect's API log handler, files)
+    sees it. Idempotent."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_credentials", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logging module's to report
+            return record
+        if redact_text(message) != message:
+            record.msg, record.args = redact_text(message), ()
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            if redact_text(text) != text:
+                record.exc_text = redact_text(text)
+        return record
+
+    factory.redacts_credentials = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

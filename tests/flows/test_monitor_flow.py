@@ -54,7 +54,7 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     # MLflow: experiment per family, run per training run with metrics at step=epoch, correlations run
     client = MlflowClient(ws.mlflow_uri)
     names = {e.name for e in client.search_experiments()}
-    assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/summary"} <= names
+    assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/_summary"} <= names
     before = _points(client)
     assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "label_free/silhouette")]] == [0, 1, 2]
     assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "probe/linear_acc")]] == [0, 1, 2]
