@@ -11,14 +11,14 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.store.urls import redact
+from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
 
 WorkdirOption = typer.Option(None, "--workdir", help=f"Work dir for embeddings, records, MLflow and Prefect (default ./{DEFAULT_WORKDIR}).")
 StoreUrlOption = typer.Option(
-    None, "--store-url", envvar="SSL_EVAL_STORE_URL",
+    None, "--results-url", envvar="SSL_EVAL_RESULTS_URL",
     help="fsspec URL (s3://bucket/prefix) for the embeddings and records shared by remote workers; "
     "credentials from AWS_* environment variables, never in the URL. Default: inside the work dir.",
 )
@@ -26,7 +26,7 @@ StoreUrlOption = typer.Option(
 
 def _store_location(store: str) -> str:
     """A local store as an absolute path (it must be a folder); a URL as given."""
-    from ssl_eval.store.urls import is_url
+    from ssl_eval.storage.urls import is_url
 
     if is_url(store):
         return store.rstrip("/")
@@ -40,7 +40,7 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     """``--config``, else a URL store's ssl_eval.toml fetched into the work dir (a local
     store's own file is found by load_config)."""
     from ssl_eval.config import CONFIG_FILE
-    from ssl_eval.store.urls import filesystem, is_url, join
+    from ssl_eval.storage.urls import filesystem, is_url, join
 
     if config_file is not None or not is_url(store):
         return config_file
@@ -54,10 +54,10 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     return local
 
 
-def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
-    ws = Workspace.at(workdir, store_url=store_url)
-    if ws.store_url:  # tasks that open the work dir by path alone find the shared store too
-        os.environ["SSL_EVAL_STORE_URL"] = ws.store_url
+def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Workspace:
+    ws = Workspace.at(workdir, results_url=results_url)
+    if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
+        os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws
@@ -102,7 +102,7 @@ def make_demo_store_cmd(
 def evaluate(
     store: str = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>, a folder or an fsspec URL."),
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = StoreUrlOption,
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluation data set (digits, mnist, fashion-mnist, npz:PATH)."),
     data_root: Optional[str] = typer.Option(None, "--data-root", help="Folder holding the data set's files."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config (default: <store>/ssl_eval.toml if present)."),
@@ -116,7 +116,7 @@ def evaluate(
     """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, results_url)
     try:
         location = _store_location(store)
         config = load_config(
@@ -129,7 +129,7 @@ def evaluate(
     from flows.monitor import run_monitor
 
     summary = run_monitor(
-        location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
+        location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
     )
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
@@ -144,7 +144,7 @@ def evaluate(
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:
-        report(workdir=ws.root, store_url=ws.store_url, fmt="table")
+        report(workdir=ws.root, results_url=ws.results_url, fmt="table")
 
 
 @app.command()
@@ -152,7 +152,7 @@ def serve(
     store: str = typer.Argument(..., help="Checkpoint store to watch (a folder or an fsspec URL)."),
     interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans."),
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = StoreUrlOption,
     dataset: Optional[str] = typer.Option(None, "--dataset"),
     config_file: Optional[Path] = typer.Option(None, "--config"),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS"),
@@ -164,7 +164,7 @@ def serve(
     Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, results_url)
     try:
         location = _store_location(store)
         config = load_config(
@@ -179,7 +179,7 @@ def serve(
         serve_deployment(
             location, str(ws.root), config.model_dump(mode="json"), interval=interval,
             tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=config.dask.address, settle_seconds=settle_seconds,
-            store_url=ws.store_url,
+            results_url=ws.results_url,
         )
     except KeyboardInterrupt:
         typer.echo("stopped")
@@ -188,7 +188,7 @@ def serve(
 @app.command()
 def report(
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = StoreUrlOption,
     fmt: str = typer.Option("table", "--format", help="table or json"),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
@@ -199,7 +199,7 @@ def report(
         html_out = None
     if fmt not in ("table", "json"):
         _fail(f"--format must be 'table' or 'json', got {fmt!r}.")
-    doc = collect(_workspace(workdir, store_url))
+    doc = collect(_workspace(workdir, results_url))
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=1, default=float))
     else:

@@ -19,8 +19,8 @@ from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import build_backbone, mlp_from_state_dict
-from ssl_eval.store.checkpoints import open_checkpoint
-from ssl_eval.store.urls import is_url, redact
+from ssl_eval.storage.checkpoints import open_checkpoint
+from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.).
