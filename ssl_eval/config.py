@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Strict(BaseModel):
@@ -75,6 +75,45 @@ class AnalysisConfig(_Strict):
     late_fraction: float = Field(0.5, ge=0.0, le=1.0)
 
 
+class VerdictConfig(_Strict):
+    """The rules that turn a family's records into answers (docs/verdicts.md explains each).
+
+    Progress: a trend test (Theil-Sen slope, Mann-Kendall p-value) over the last ``window``
+    checkpoints of a run; a signal improves or degrades when ``p <= alpha`` and its fitted
+    change over the window is at least ``min_change`` of the range it has covered in the run
+    so far. Stop: ``patience`` consecutive progress tests with no improvement. Trust: at least
+    ``trust_min_checkpoints`` checkpoints with a probe; trusted when the signed Spearman's
+    bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
+    when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
+    overrides the whole-run reading when it is decisive. ``default_signals``: read when no
+    signal is trusted or borrowed. Collapse: centered RankMe below ``collapse_rank_floor``,
+    or norm_std below ``collapse_history_fraction`` of the run's best earlier value.
+    """
+
+    window: int = Field(6, ge=3)
+    alpha: float = Field(0.1, gt=0.0, lt=1.0)
+    min_change: float = Field(0.05, ge=0.0, le=1.0)
+    patience: int = Field(2, ge=1)
+    trust_min_checkpoints: int = Field(8, ge=3)
+    trust_min_rho: float = Field(0.5, ge=0.0, le=1.0)
+    late_min_checkpoints: int = Field(5, ge=3)
+    default_signals: tuple[str, ...] = ("rankme",)
+    collapse_rank_floor: float = Field(2.0, ge=1.0)
+    collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    @field_validator("default_signals")
+    @classmethod
+    def _known_label_free(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ssl_eval.metrics import label_free_metrics
+
+        allowed = label_free_metrics()
+        unknown = [name for name in value if name not in allowed]
+        if unknown or not value:
+            raise ValueError(f"default_signals must be a non-empty list of label-free metric names, "
+                             f"got unknown {unknown or value!r}; choose from {allowed}")
+        return value
+
+
 class DaskConfig(_Strict):
     """``address = "tcp://HOST:PORT"``: run the metric tasks on that Dask scheduler's
     workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1."""
@@ -88,6 +127,7 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     probe: ProbeConfig = ProbeConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    verdict: VerdictConfig = VerdictConfig()
     dask: DaskConfig = DaskConfig()
 
     def family(self, name: str) -> FamilyConfig:
