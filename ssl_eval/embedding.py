@@ -17,7 +17,7 @@ from ssl_eval.splits import EvalSplits, eval_splits
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.storage.embeddings import SPLITS
 from ssl_eval.storage.urls import redact
-from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint, pool_of
 from ssl_eval.workspace import Workspace
 
 
@@ -122,7 +122,10 @@ def embed_checkpoint(
     splits = cached_splits(config.data)
     views = cached_views(config.data)
     loaded = load_checkpoint(ref.path, family)
-    model = build_model(loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path)
+    model = build_model(
+        loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
+        allowed_modules=config.allow_modules,
+    )
     inputs = {split: getattr(splits, split).images for split in SPLITS}
     if views is not None:
         inputs["views_a"], inputs["views_b"] = views
@@ -156,6 +159,8 @@ def embed_checkpoint(
         "prefix": loaded.prefix,
         "prefix_source": loaded.prefix_source,  # "config" or "detected"
         "layer": family.layer,
+        "pool": pool_of(model),  # "cls" or "mean" for a ViT, None for a CNN
+        "format": loaded.format,
         "n_views": 0 if views is None else int(len(views[0])),
     }
     store.write(ref.id, arrays, provenance)
