@@ -98,6 +98,13 @@ def make_demo_store_cmd(
     typer.echo(f"wrote {len(paths)} checkpoints under {out}")
 
 
+AllowModuleOption = typer.Option(
+    None, "--allow-module",
+    help="Allow import-path architectures (package.module:factory) of this module when the store's own "
+    "ssl_eval.toml or a checkpoint's arch entry names them (repeatable; also SSL_EVAL_ALLOW_MODULES).",
+)
+
+
 @app.command()
 def evaluate(
     store: str = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>, a folder or an fsspec URL."),
@@ -112,6 +119,7 @@ def evaluate(
     n_probe_train: Optional[int] = typer.Option(None, "--n-probe-train"),
     n_probe_test: Optional[int] = typer.Option(None, "--n-probe-test"),
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
     from ssl_eval.config import load_config
@@ -121,6 +129,7 @@ def evaluate(
         location = _store_location(store)
         config = load_config(
             _config_file(config_file, location, ws), store=None if "://" in location else location,
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None,
             **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
                "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address},
         )
@@ -158,6 +167,7 @@ def serve(
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS"),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI"),
     settle_seconds: float = typer.Option(2.0, "--settle-seconds", help="A file modified more recently is left for the next scan."),
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
@@ -169,6 +179,7 @@ def serve(
         location = _store_location(store)
         config = load_config(
             _config_file(config_file, location, ws), store=None if "://" in location else location,
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None,
             **{"data.name": dataset, "dask.address": dask_address},
         )
     except (ValueError, FileNotFoundError, OSError) as exc:
