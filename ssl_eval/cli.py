@@ -175,13 +175,23 @@ def make_demo_store_cmd(
     typer.echo(f"wrote {len(paths)} checkpoints under {out}")
 
 
-def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrides: dict):
+AllowModuleOption = typer.Option(
+    None, "--allow-module",
+    help="Allow import-path architectures (package.module:factory) of this module when the store's own "
+    "ssl_eval.toml or a checkpoint's arch entry names them (repeatable; also SSL_EVAL_ALLOW_MODULES).",
+)
+
+
+def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]] = None):
     """(store location, Config) or a usage error (exit 2) naming what is wrong."""
     from ssl_eval.config import load_config
 
     try:
         location = _store_location(store)
-        config = load_config(_config_file(config_file, location, ws), store=None if "://" in location else location, **overrides)
+        config = load_config(
+            _config_file(config_file, location, ws), store=None if "://" in location else location,
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None, **overrides,
+        )
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
     return location, config
@@ -201,6 +211,7 @@ def evaluate(
     n_probe_train: Optional[int] = NProbeTrainOption,
     n_probe_test: Optional[int] = NProbeTestOption,
     settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
 ) -> None:
     """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
@@ -211,7 +222,7 @@ def evaluate(
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
-    })
+    }, allow_module)
     from flows.monitor import run_monitor
 
     try:
@@ -256,6 +267,7 @@ def serve(
     n_probe_train: Optional[int] = NProbeTrainOption,
     n_probe_test: Optional[int] = NProbeTestOption,
     settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
@@ -267,7 +279,7 @@ def serve(
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
-    })
+    }, allow_module)
     from deployments.serve import serve as serve_deployment
 
     try:

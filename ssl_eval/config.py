@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Strict(BaseModel):
@@ -46,9 +46,17 @@ class FamilyConfig(_Strict):
     checkpoint holds (see ``ssl_eval.store.loading``); set it (``""`` for a plain backbone
     state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
     the projection head stored under ``projector_prefix`` instead of the backbone output.
+
+    ``arch_args`` are constructor arguments for the architecture (``timm:<model>`` or an
+    import path), e.g. ``{img_size = 28, patch_size = 4}``. ``pool`` picks a Vision
+    Transformer's output token: ``"cls"`` (the default for ViTs, as the linear-probe
+    protocols of DINO and MAE) or ``"mean"`` of the patch tokens; unset on a CNN.
+    A DINO/iBOT file's teacher is read unless ``state_dict_key = "student"``.
     """
 
     arch: str | None = None
+    arch_args: dict[str, int | float | bool | str | tuple[int, ...] | None] = {}
+    pool: Literal["cls", "mean"] | None = None
     state_dict_key: str | None = "state_dict"
     prefix: str | None = "backbone."
     method: str | None = None
@@ -75,6 +83,45 @@ class AnalysisConfig(_Strict):
     late_fraction: float = Field(0.5, ge=0.0, le=1.0)
 
 
+class VerdictConfig(_Strict):
+    """The rules that turn a family's records into answers (docs/verdicts.md explains each).
+
+    Progress: a trend test (Theil-Sen slope, Mann-Kendall p-value) over the last ``window``
+    checkpoints of a run; a signal improves or degrades when ``p <= alpha`` and its fitted
+    change over the window is at least ``min_change`` of the range it has covered in the run
+    so far. Stop: ``patience`` consecutive progress tests with no improvement. Trust: at least
+    ``trust_min_checkpoints`` checkpoints with a probe; trusted when the signed Spearman's
+    bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
+    when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
+    overrides the whole-run reading when it is decisive. ``default_signals``: read when no
+    signal is trusted or borrowed. Collapse: centered RankMe below ``collapse_rank_floor``,
+    or norm_std below ``collapse_history_fraction`` of the run's best earlier value.
+    """
+
+    window: int = Field(6, ge=3)
+    alpha: float = Field(0.1, gt=0.0, lt=1.0)
+    min_change: float = Field(0.05, ge=0.0, le=1.0)
+    patience: int = Field(2, ge=1)
+    trust_min_checkpoints: int = Field(8, ge=3)
+    trust_min_rho: float = Field(0.5, ge=0.0, le=1.0)
+    late_min_checkpoints: int = Field(5, ge=3)
+    default_signals: tuple[str, ...] = ("rankme",)
+    collapse_rank_floor: float = Field(2.0, ge=1.0)
+    collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    @field_validator("default_signals")
+    @classmethod
+    def _known_label_free(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ssl_eval.metrics import label_free_metrics
+
+        allowed = label_free_metrics()
+        unknown = [name for name in value if name not in allowed]
+        if unknown or not value:
+            raise ValueError(f"default_signals must be a non-empty list of label-free metric names, "
+                             f"got unknown {unknown or value!r}; choose from {allowed}")
+        return value
+
+
 class DaskConfig(_Strict):
     """``address = "tcp://HOST:PORT"``: run the metric tasks on that Dask scheduler's
     workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1."""
@@ -88,7 +135,11 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     probe: ProbeConfig = ProbeConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    verdict: VerdictConfig = VerdictConfig()
     dask: DaskConfig = DaskConfig()
+    # Modules whose ``package.module:factory`` store content may name (see ssl_eval.arch_policy);
+    # set by the operator only: refused in a store's own ssl_eval.toml.
+    allow_modules: tuple[str, ...] = ()
 
     def family(self, name: str) -> FamilyConfig:
         return self.families.get(name, FamilyConfig())
@@ -96,11 +147,18 @@ class Config(_Strict):
     def embedding_key(self, family: str) -> str:
         """Hash of everything that changes a family's embeddings (not the metrics): the data
         configuration and how the family's checkpoints are read (arch, prefix, layer, ...)."""
-        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": self.family(family).model_dump()})
+        read = self.family(family).model_dump()
+        for name in _NEWER_FAMILY_FIELDS:  # left out at their defaults: keys of earlier versions stay valid
+            if read[name] == FamilyConfig.model_fields[name].default:
+                del read[name]
+        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
         """Hash of everything that changes a family's metric or probe values."""
         return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key(family)})
+
+
+_NEWER_FAMILY_FIELDS = ("arch_args", "pool")
 
 
 def _digest(payload: Any) -> str:
@@ -110,12 +168,27 @@ def _digest(payload: Any) -> str:
 CONFIG_FILE = "ssl_eval.toml"
 
 
-def load_config(path: str | Path | None = None, *, store: str | Path | None = None, **overrides: Any) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    *,
+    store: str | Path | None = None,
+    allow_modules: tuple[str, ...] | list[str] = (),
+    from_store: bool | None = None,
+    **overrides: Any,
+) -> Config:
     """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists) and apply dotted overrides,
-    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored."""
+    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored.
+
+    ``allow_modules`` (the operator's ``--allow-module``) and ``SSL_EVAL_ALLOW_MODULES`` name
+    the modules whose import paths store content may use. A file found in the store (or
+    ``from_store=True``: a URL store's file fetched by the caller) is the store writer's: its
+    import-path architectures need that consent and it may not set ``allow_modules``."""
+    from ssl_eval.arch_policy import allowed_modules_from_env
+
     raw: dict[str, Any] = {}
     source = "defaults"
     file = Path(path) if path else (Path(store) / CONFIG_FILE if store else None)
+    from_store = (not path) if from_store is None else from_store
     if path and not file.is_file():
         raise FileNotFoundError(f"config file {file} does not exist; fix --config or drop it.")
     if file is not None and file.is_file():
@@ -124,6 +197,12 @@ def load_config(path: str | Path | None = None, *, store: str | Path | None = No
             raw = tomllib.loads(file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{file} is not valid TOML: {exc}") from exc
+        if from_store:
+            _check_store_file(raw, file, (*allow_modules, *allowed_modules_from_env()))
+    granted = [*allow_modules, *allowed_modules_from_env()]
+    if granted:
+        existing = raw.get("allow_modules", [])
+        raw["allow_modules"] = [*(existing if isinstance(existing, list) else [existing]), *granted]
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -145,6 +224,23 @@ def load_config(path: str | Path | None = None, *, store: str | Path | None = No
             else:
                 problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
         raise ValueError(f"invalid configuration in {source}:\n  " + "\n  ".join(problems)) from None
+
+
+def _check_store_file(raw: dict[str, Any], file: Path, allowed: tuple[str, ...]) -> None:
+    """Refuse what a store's own file may not do: grant itself consent, or name an import
+    path of a module the operator did not allow."""
+    from ssl_eval.arch_policy import refusal, store_may_name
+
+    if "allow_modules" in raw:
+        raise ValueError(
+            f"{file}: 'allow_modules' is refused in a store's own ssl_eval.toml: only the operator allows modules "
+            "(--allow-module, SSL_EVAL_ALLOW_MODULES, or a file passed with --config)."
+        )
+    families = raw.get("families", {})
+    for name, family in (families.items() if isinstance(families, dict) else ()):
+        arch = family.get("arch") if isinstance(family, dict) else None
+        if isinstance(arch, str) and not store_may_name(arch, allowed):
+            raise ValueError(refusal(arch, f"{file} (families.{name}.arch)"))
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
