@@ -66,8 +66,10 @@ class FamilyConfig(_Strict):
 
 class MetricsConfig(_Strict):
     k: int | None = Field(None, gt=0)
-    reduce: Literal["none", "pca"] = "none"
+    reduce: Literal["none", "pca", "umap"] = "none"
     pca_dims: int = Field(32, gt=0)
+    umap_dims: int = Field(3, gt=0)
+    z3_reduction: Literal["pca", "umap"] = "pca"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
     seed: int = 0
