@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ssl_eval.analysis import (
-    ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
+    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.workspace import Workspace
@@ -42,7 +42,8 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         analysis = workspace.records.get(family, "correlations")
         if not _current(analysis, rows_digest(rows)):
             late = (analysis or {}).get("late_fraction", 0.5)
-            analysis = analyze_family(workspace, family, late_fraction=late)
+            analysis = analyze_family(workspace, family, late_fraction=late,
+                                      collapse_rule=(analysis or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
         doc["families"][family] = {
             "checkpoints": rows,
@@ -96,8 +97,16 @@ def probe_span(rows: list[dict[str, Any]]) -> str:
             f"best {best['probe']['linear_acc']:.3f} ({best['id'].split('/', 1)[-1]})")
 
 
+def alert_lines(found: dict[str, Any]) -> list[str]:
+    """One line per alerted checkpoint: ``collapse: <id>: <reason>``."""
+    reasons = found.get("reasons", {})
+    return [f"{kind}: {cid}" + (f": {reasons[cid]}" if cid in reasons else "")
+            for kind in ALERT_KINDS for cid in found.get(kind, [])]
+
+
 def render_table(doc: dict[str, Any], console=None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console(width=max(Console().width, 140))
@@ -117,9 +126,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
                 fmt(c.get("spearman_late_signed")), regret_text(c), (c.get("pick") or "-").split("/", 1)[-1],
             )
         console.print(table)
-        for kind, ids in data.get("alerts", {}).items():
-            if ids:
-                console.print(f"[yellow]alert {kind}: {', '.join(ids)}[/yellow]")
+        for line in alert_lines(data.get("alerts", {})):
+            console.print(f"[yellow]{escape(line)}[/yellow]")
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
         table = Table(title=f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)",
