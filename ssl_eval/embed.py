@@ -16,7 +16,7 @@ from ssl_eval.data import EvalSplits, eval_splits, preprocess, to_float_tensor
 from ssl_eval.store.checkpoints import CheckpointRef
 from ssl_eval.store.embeddings import SPLITS
 from ssl_eval.store.urls import redact
-from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint, pool_of
 from ssl_eval.workspace import Workspace
 
 
@@ -121,7 +121,10 @@ def embed_checkpoint(
     splits = cached_splits(config.data)
     views = cached_views(config.data)
     loaded = load_checkpoint(ref.path, family)
-    model = build_model(loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path)
+    model = build_model(
+        loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
+        allowed_modules=config.allow_modules,
+    )
     inputs = {split: getattr(splits, split).images for split in SPLITS}
     if views is not None:
         inputs["views_a"], inputs["views_b"] = views
@@ -155,6 +158,8 @@ def embed_checkpoint(
         "prefix": loaded.prefix,
         "prefix_source": loaded.prefix_source,  # "config" or "detected"
         "layer": family.layer,
+        "pool": pool_of(model),  # "cls" or "mean" for a ViT, None for a CNN
+        "format": loaded.format,
         "n_views": 0 if views is None else int(len(views[0])),
     }
     store.write(ref.id, arrays, provenance)

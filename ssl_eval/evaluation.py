@@ -24,6 +24,8 @@ def metric_options(config: Config) -> MetricOptions:
         k=m.k,
         reduce=m.reduce,
         pca_dims=m.pca_dims,
+        umap_dims=m.umap_dims,
+        z3_reduction=m.z3_reduction,
         silhouette_sample_size=m.silhouette_sample_size,
         entropy_knn_k=m.entropy_knn_k,
     )
@@ -59,7 +61,10 @@ def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[s
         group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views, options=options,
         random_state=config.metrics.seed,
     )
-    return {"values": result.values, "flags": list(result.flags)}
+    record = {"values": result.values, "flags": list(result.flags)}
+    if result.details:
+        record["details"] = dict(result.details)
+    return record
 
 
 def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
