@@ -96,8 +96,9 @@ class VerdictConfig(_Strict):
     bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
     when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
     overrides the whole-run reading when it is decisive. ``default_signals``: read when no
-    signal is trusted or borrowed. Collapse: centered RankMe below ``collapse_rank_floor``,
-    or norm_std below ``collapse_history_fraction`` of the run's best earlier value.
+    signal is trusted or borrowed. Collapse (``ssl_eval.collapse``): identical embeddings,
+    centered RankMe below ``collapse_rank_floor``, norm_std below ``collapse_norm_std_floor``,
+    or below ``collapse_history_fraction`` of the run's best earlier value.
     """
 
     window: int = Field(6, ge=3)
@@ -109,7 +110,13 @@ class VerdictConfig(_Strict):
     late_min_checkpoints: int = Field(5, ge=3)
     default_signals: tuple[str, ...] = ("rankme",)
     collapse_rank_floor: float = Field(2.0, ge=1.0)
+    collapse_norm_std_floor: float = Field(1e-4, ge=0.0)
     collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    def collapse_rule(self) -> dict[str, float]:
+        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``."""
+        return {"rank_floor": self.collapse_rank_floor, "norm_std_floor": self.collapse_norm_std_floor,
+                "history_fraction": self.collapse_history_fraction}
 
     @field_validator("default_signals")
     @classmethod
