@@ -19,7 +19,7 @@ from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import build_backbone, pooled
-from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint, pool_of
+from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint, pool_of
 
 ARGS = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}
 VIT = FamilyConfig(arch="timm:vit_tiny_patch16_224", arch_args=ARGS)

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.data import preprocess, to_float_tensor
-from ssl_eval.embed import cached_splits, embed_checkpoint, preprocess_options
+from ssl_eval.preprocess import preprocess, to_float_tensor
+from ssl_eval.embedding import cached_splits, embed_checkpoint, preprocess_options
 from ssl_eval.evaluation import compute_parts
 from ssl_eval.metrics import GROUPS
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 from tests.core.test_vit_formats import DINOHead, MultiCropWrapper, _namespace
 
