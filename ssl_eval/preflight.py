@@ -3,7 +3,7 @@
 A configuration that cannot work (an unknown data set, its files missing, a configured
 architecture that does not build) is an error here, once, with the fix; sizes larger than
 the data set are warnings saying what will be used. The evaluation splits loaded here are
-the ones every checkpoint reuses (``ssl_eval.embed.cached_splits``), so an in-process run
+the ones every checkpoint reuses (``ssl_eval.embedding.cached_splits``), so an in-process run
 pays for the data set once.
 """
 
@@ -15,7 +15,7 @@ from ssl_eval.config import Config
 def check_data(config: Config) -> list[str]:
     """Load the evaluation splits; ValueError/FileNotFoundError when the data set cannot be
     read. Returns warnings for sizes capped by what the data set holds."""
-    from ssl_eval.embed import cached_splits
+    from ssl_eval.embedding import cached_splits
 
     data = config.data
     try:
@@ -54,7 +54,7 @@ def check_architectures(config: Config, *, in_channels: int) -> None:
 def preflight(config: Config) -> list[str]:
     """Everything checkable before starting; raises on an error, returns the warnings."""
     warnings = check_data(config)
-    from ssl_eval.embed import cached_splits
+    from ssl_eval.embedding import cached_splits
 
     check_architectures(config, in_channels=config.data.channels or cached_splits(config.data).eval.channels)
     return warnings

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ssl_eval.analysis import (
-    ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
+    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.workspace import Workspace
@@ -42,7 +42,8 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         analysis = workspace.records.get(family, "correlations")
         if not _current(analysis, rows_digest(rows)):
             late = (analysis or {}).get("late_fraction", 0.5)
-            analysis = analyze_family(workspace, family, late_fraction=late)
+            analysis = analyze_family(workspace, family, late_fraction=late,
+                                      collapse_rule=(analysis or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
         doc["families"][family] = {
             "checkpoints": rows,
@@ -94,6 +95,13 @@ def probe_span(rows: list[dict[str, Any]]) -> str:
     first, best = min(probes, key=lambda r: r["epoch"]), max(probes, key=lambda r: r["probe"]["linear_acc"])
     return (f"{len(rows)} checkpoints, linear probe {first['probe']['linear_acc']:.3f} at epoch {first['epoch']}, "
             f"best {best['probe']['linear_acc']:.3f} ({best['id'].split('/', 1)[-1]})")
+
+
+def alert_lines(found: dict[str, Any]) -> list[str]:
+    """One line per alerted checkpoint: ``collapse: <id>: <reason>``."""
+    reasons = found.get("reasons", {})
+    return [f"{kind}: {cid}" + (f": {reasons[cid]}" if cid in reasons else "")
+            for kind in ALERT_KINDS for cid in found.get(kind, [])]
 
 
 # Family table columns, and the order in which they are left out when the terminal is
@@ -160,9 +168,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         console.print(f"No evaluated checkpoints in {escape(doc['workdir'])}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():
         console.print(fitted_family_table(family, data, console.width))
-        for kind, ids in data.get("alerts", {}).items():
-            if ids:
-                console.print(f"[yellow]alert {kind}: {escape(', '.join(ids))}[/yellow]")
+        for line in alert_lines(data.get("alerts", {})):
+            console.print(f"[yellow]{escape(line)}[/yellow]")
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
         table = Table(title=f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)",

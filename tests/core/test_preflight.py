@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.preflight import check_architectures, check_data
-from ssl_eval.store.layout import layout_problems
+from ssl_eval.storage.layout import layout_problems
 from tests.conftest import make_store
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ssl_eval.store.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 
 EXPECTED = "STORE/<family>/<run>/<checkpoint file>, e.g. STORE/simclr/run-0/epoch=03.ckpt"
 # Folder names that name a training run (seed, version, run), not an SSL method.
