@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from ssl_eval.datasets import DATASETS
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
@@ -197,6 +198,35 @@ def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrid
     return location, config
 
 
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            _warn(problem)
+        if not readable and not watching:
+            _fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            _warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        _warn(warning)
+
+
 @command()
 def evaluate(
     store: str = StoreArgument,
@@ -223,6 +253,7 @@ def evaluate(
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=False)
     from flows.monitor import run_monitor
 
     try:
@@ -280,6 +311,7 @@ def serve(
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=True)
     from deployments.serve import serve as serve_deployment
 
     try:
