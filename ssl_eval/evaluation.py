@@ -15,8 +15,8 @@ from typing import Any
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.store.errors import InfrastructureError
-from ssl_eval.store.urls import redact_text
+from ssl_eval.storage.errors import InfrastructureError
+from ssl_eval.storage.urls import redact_text
 from ssl_eval.workspace import Workspace
 
 
@@ -26,6 +26,8 @@ def metric_options(config: Config) -> MetricOptions:
         k=m.k,
         reduce=m.reduce,
         pca_dims=m.pca_dims,
+        umap_dims=m.umap_dims,
+        z3_reduction=m.z3_reduction,
         silhouette_sample_size=m.silhouette_sample_size,
         entropy_knn_k=m.entropy_knn_k,
     )
@@ -59,9 +61,12 @@ def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[s
         views = (views_a, views_b) if views_a is not None and views_b is not None else None
     result = compute_group(
         group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views, options=options,
-        random_state=config.metrics.seed,
+        random_state=config.metrics.random_state,
     )
-    return {"values": result.values, "flags": list(result.flags)}
+    record = {"values": result.values, "flags": list(result.flags)}
+    if result.details:
+        record["details"] = dict(result.details)
+    return record
 
 
 def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
@@ -72,7 +77,7 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
     return {
         "values": {
             "linear_acc": linear_probe(
-                train_X, train_y, test_X, test_y, random_state=config.probe.seed, max_iter=config.probe.max_iter
+                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter
             ),
             "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
         }

@@ -16,8 +16,8 @@ from pathlib import Path
 from ssl_eval.analysis import families, family_rows, rows_digest
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS
-from ssl_eval.store.checkpoints import CheckpointRef
-from ssl_eval.store.urls import filesystem, is_url
+from ssl_eval.storage.checkpoints import CheckpointRef
+from ssl_eval.storage.urls import filesystem, is_url
 from ssl_eval.workspace import Workspace
 
 PARTS = tuple(f"metrics-{g}" for g in GROUPS) + ("probe",)

@@ -9,14 +9,14 @@ import stat
 import numpy as np
 import pytest
 
-import ssl_eval.embed as embed_module
+import ssl_eval.embedding as embed_module
 import ssl_eval.evaluation as evaluation_module
-from ssl_eval.embed import embed_or_record_failure
+from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_parts_or_record_failure
 from ssl_eval.planning import PARTS, plan
 from ssl_eval.report import collect
-from ssl_eval.store.checkpoints import discover
-from ssl_eval.store.errors import DataSetError, WorkdirError
+from ssl_eval.storage.checkpoints import discover
+from ssl_eval.storage.errors import DataSetError, WorkdirError
 from ssl_eval.workspace import Workspace
 
 
@@ -126,7 +126,7 @@ NAMES = ["a", "a_", "a ", "a.b", "a~2Eb", "a~", "_a", "~5Fa", "__x", "é", "e\u0
 
 
 def test_escaped_names_are_one_to_one_and_never_the_tools_own():
-    from ssl_eval.store.checkpoints import escape_name
+    from ssl_eval.storage.checkpoints import escape_name
 
     escaped = [escape_name(n) for n in NAMES]
     assert len(set(escaped)) == len(NAMES)
@@ -220,7 +220,7 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
         bad = work / "records"
     else:
         bad = "http://127.0.0.1:9/results/records"
-        args += ["--store-url", "http://127.0.0.1:9/results"]
+        args += ["--results-url", "http://127.0.0.1:9/results"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert f"error: the work dir cannot be used: cannot write {bad} (" in result.output
@@ -253,7 +253,7 @@ def _history(client, family="simclr", run="run-0"):
 def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_duplicate_results(tmp_path, tiny_config):
     from mlflow.tracking import MlflowClient
 
-    from tasks.tracking import sync_family
+    from tasks.mlflow_mirror import sync_family
     from tests.conftest import make_store, write_checkpoint
 
     store = make_store(tmp_path / "store", {"simclr": 3})
@@ -327,7 +327,7 @@ def test_text_from_files_never_acts_as_rich_markup():
     out = io.StringIO()
     render_table(doc, console=Console(file=out, width=400, markup=True))  # even on a console that reads markup
     text = out.getvalue()
-    assert text.count(hostile) == 5 and "unexpected key 'layer.[/x]'" in text
+    assert text.count(hostile) == 6 and "unexpected key 'layer.[/x]'" in text
 
 
 def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
@@ -339,10 +339,10 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
 
 
 def test_an_oversized_n_eval_warns_once_and_records_the_size_used(tiny_store, tiny_config, tmp_path, caplog):
-    data = tiny_config.data.model_copy(update={"n_eval": 10**23, "seed": 8675309})  # a seed no other test caches
+    data = tiny_config.data.model_copy(update={"n_eval": 10**23, "random_state": 8675309})  # a seed no other test caches
     config = tiny_config.model_copy(update={"data": data})
     ws = Workspace.at(tmp_path / "w")
-    with caplog.at_level("WARNING", logger="ssl_eval.data"):
+    with caplog.at_level("WARNING", logger="ssl_eval.splits"):
         for ref in discover(tiny_store)[:2]:
             assert embed_or_record_failure(ref, config, ws)["status"] == "embedded"
     warnings = [r.getMessage() for r in caplog.records if "data.n_eval" in r.getMessage()]

@@ -3,7 +3,7 @@ checkpoint's exception of any type never stops the run or the other checkpoints.
 
 from __future__ import annotations
 
-import ssl_eval.embed as embed_module
+import ssl_eval.embedding as embed_module
 import ssl_eval.evaluation as evaluation_module
 from flows.monitor import run_monitor
 from ssl_eval.workspace import Workspace

@@ -45,7 +45,7 @@ def test_store_and_results_urls_with_credentials_are_refused_redacted(tmp_path):
 
     from ssl_eval.cli import app
 
-    for args in (["evaluate", "s3://AKIA:SECRET-5@bucket/store"], ["evaluate", str(tmp_path), "--store-url", "s3://bucket/r?X-Amz-Security-Token=SECRET-5"]):
+    for args in (["evaluate", "s3://AKIA:SECRET-5@bucket/store"], ["evaluate", str(tmp_path), "--results-url", "s3://bucket/r?X-Amz-Security-Token=SECRET-5"]):
         result = CliRunner().invoke(app, [*args, "--workdir", str(tmp_path / "w")])
         assert result.exit_code == 2 and "carries credentials" in result.output, result.output
         assert "SECRET-5" not in result.output

@@ -1,6 +1,9 @@
 """Idempotent mirror of the records into MLflow (the records stay the source of truth).
 
-Scheme (DESIGN.md): experiment ``ssl-eval/<family>``; one run per training run, found by
+Not a task itself: the ``track-family`` task (tasks/track.py) calls :func:`sync_family`. It
+lives beside the tasks because the core never imports mlflow.
+
+Scheme (README, "MLflow"): experiment ``ssl-eval/<family>``; one run per training run, found by
 its ``ssl_eval.key`` tag, metrics at ``step=epoch``; one ``correlations`` run per family;
 experiment ``ssl-eval/summary`` with one run per family. A point already in MLflow with
 the same step and value is never logged again, so a rerun adds nothing.
@@ -17,12 +20,12 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
-from ssl_eval.store.urls import hold_credentials, redact, with_credentials
+from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
 # The tool's own MLflow names start with "_", which no escaped store name does
-# (ssl_eval/store/checkpoints.py: escape_name): a family called "summary" or a run called
+# (ssl_eval/storage/checkpoints.py: escape_name): a family called "summary" or a run called
 # "correlations" never shares the tool's experiment, run key or artifact folder.
 SUMMARY_EXPERIMENT = "ssl-eval/_summary"
 CORRELATIONS_KEY = "_correlations"

@@ -25,9 +25,9 @@ from torch import nn
 from ssl_eval.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
-from ssl_eval.store.formats import FormatError, encoder_only, pick_network
-from ssl_eval.store.checkpoints import open_checkpoint
-from ssl_eval.store.urls import is_url, redact
+from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
+from ssl_eval.storage.checkpoints import open_checkpoint
+from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),
@@ -51,7 +51,7 @@ class LoadedCheckpoint:
     meta: dict[str, Any]  # plain values from the file: epoch, global_step, method, arch, ...
     prefix: str  # the backbone prefix used ("" for a plain state dict)
     prefix_source: str = "config"  # "config" or "detected"
-    format: str = "state-dict"  # which network of which file format (ssl_eval.store.formats)
+    format: str = "state-dict"  # which network of which file format (ssl_eval.storage.formats)
     projector: dict[str, torch.Tensor] = field(default_factory=dict)  # projector weights, prefix stripped
     projector_prefix: str = ""
 
@@ -126,8 +126,11 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
             "which would run code on loading. ssl-eval never runs code from a checkpoint; re-save it "
             "as a dict of tensors (e.g. {'state_dict': model.state_dict()})."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed pickle raises whatever the unpickler meets
+        # (TypeError from a crafted __class__ assignment in an allowed class's state, KeyError, ...)
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint (truncated, corrupt or crafted?): {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict (a state dict or {{'state_dict': ...}}), got {type(obj).__name__}.")
     return obj

@@ -27,7 +27,7 @@ class WorkdirError(InfrastructureError):
             errno.ENOSPC: "free space there or pass another --workdir",
             errno.EDQUOT: "free space there or pass another --workdir",
             errno.EROFS: "the file system is read-only; pass a writable --workdir",
-        }.get(getattr(exc, "errno", None), "make it writable or pass another --workdir / --store-url")
+        }.get(getattr(exc, "errno", None), "make it writable or pass another --workdir / --results-url")
         return cls(f"cannot write {path} ({reason}); {hint}. {then}")
 
 
