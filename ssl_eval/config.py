@@ -25,7 +25,7 @@ class DataConfig(_Strict):
     n_eval: int = Field(2000, gt=1)
     n_probe_train: int = Field(5000, gt=1)
     n_probe_test: int = Field(2000, gt=1)
-    seed: int = 0
+    random_state: int = 0
     batch_size: int = Field(512, gt=0)
     # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
     # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
@@ -35,7 +35,7 @@ class DataConfig(_Strict):
     std: tuple[float, ...] | None = None
     channels: int | None = Field(None, gt=0)
     # Augmented views for alignment and LiDAR: 2 views of the first ``n_views`` eval images
-    # (0 = none), drawn from ``seed``, the same for every checkpoint.
+    # (0 = none), drawn from ``random_state``, the same for every checkpoint.
     n_views: int = Field(512, ge=0)
 
 
@@ -43,7 +43,7 @@ class FamilyConfig(_Strict):
     """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
 
     ``prefix`` left unset: ``backbone.`` if present, else the one known prefix that the
-    checkpoint holds (see ``ssl_eval.store.loading``); set it (``""`` for a plain backbone
+    checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain backbone
     state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
     the projection head stored under ``projector_prefix`` instead of the backbone output.
 
@@ -73,13 +73,13 @@ class MetricsConfig(_Strict):
     convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class ProbeConfig(_Strict):
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class AnalysisConfig(_Strict):
@@ -97,8 +97,9 @@ class VerdictConfig(_Strict):
     bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
     when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
     overrides the whole-run reading when it is decisive. ``default_signals``: read when no
-    signal is trusted or borrowed. Collapse: centered RankMe below ``collapse_rank_floor``,
-    or norm_std below ``collapse_history_fraction`` of the run's best earlier value.
+    signal is trusted or borrowed. Collapse (``ssl_eval.collapse``): identical embeddings,
+    centered RankMe below ``collapse_rank_floor``, norm_std below ``collapse_norm_std_floor``,
+    or below ``collapse_history_fraction`` of the run's best earlier value.
     """
 
     window: int = Field(6, ge=3)
@@ -110,7 +111,13 @@ class VerdictConfig(_Strict):
     late_min_checkpoints: int = Field(5, ge=3)
     default_signals: tuple[str, ...] = ("rankme",)
     collapse_rank_floor: float = Field(2.0, ge=1.0)
+    collapse_norm_std_floor: float = Field(1e-4, ge=0.0)
     collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    def collapse_rule(self) -> dict[str, float]:
+        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``."""
+        return {"rank_floor": self.collapse_rank_floor, "norm_std_floor": self.collapse_norm_std_floor,
+                "history_fraction": self.collapse_history_fraction}
 
     @field_validator("default_signals")
     @classmethod

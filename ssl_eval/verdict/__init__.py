@@ -39,7 +39,7 @@ def method_of(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
 def _collapse(analysis: Mapping[str, Any]) -> dict[str, str]:
     alerts = analysis.get("alerts") or {}
-    reasons = alerts.get("collapse_reasons") or {}
+    reasons = alerts.get("reasons") or {}
     return {cid: str(reasons.get(cid, "collapse alert")) for cid in alerts.get("collapse", [])}
 
 
