@@ -130,7 +130,6 @@ def _family_cells(name: str, c: dict[str, Any], *, ci: bool) -> dict[str, str]:
 def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
     from rich.markup import escape
     from rich.table import Table
-    from rich.text import Text
 
     hidden = [c for c in FAMILY_COLUMNS if c not in columns]
     caption = ("spearman/kendall/pearson with the linear probe" + (" \\[bootstrap 95% CI]" if ci else "")
