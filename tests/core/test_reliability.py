@@ -36,10 +36,10 @@ def test_any_exception_of_one_checkpoint_is_its_recorded_failure(exc, tiny_store
     bad = refs[1]
     real = embed_module.build_model
 
-    def build(loaded, family, *, in_channels, path):
+    def build(loaded, family, *, path, **kwargs):
         if path == bad.path:
             raise exc
-        return real(loaded, family, in_channels=in_channels, path=path)
+        return real(loaded, family, path=path, **kwargs)
 
     monkeypatch.setattr(embed_module, "build_model", build)
     out = {ref.id: embed_or_record_failure(ref, tiny_config, ws) for ref in refs}
