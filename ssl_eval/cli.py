@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperCommand
 
 from ssl_eval.datasets import DATASETS
-from ssl_eval.store.urls import redact
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
 app = typer.Typer(
@@ -37,8 +38,8 @@ DATASET_HELP = (
 
 # The options both entry points share, defined once so `evaluate` and `serve` take the same.
 WorkdirOption = typer.Option(None, "--workdir", help=f"Work dir for embeddings, records, MLflow and Prefect (default ./{DEFAULT_WORKDIR}).")
-StoreUrlOption = typer.Option(
-    None, "--store-url", envvar="SSL_EVAL_STORE_URL",
+ResultsUrlOption = typer.Option(
+    None, "--results-url", envvar="SSL_EVAL_RESULTS_URL",
     help="fsspec URL (s3://bucket/prefix) for the embeddings and records shared by remote workers; "
     "credentials from AWS_* environment variables, never in the URL. Default: inside the work dir.",
 )
@@ -89,7 +90,7 @@ def _main(
 
 def _store_location(store: str) -> str:
     """A local store as an absolute path (it must be a folder); a URL as given."""
-    from ssl_eval.store.urls import is_url
+    from ssl_eval.storage.urls import is_url
 
     if is_url(store):
         return store.rstrip("/")
@@ -103,7 +104,7 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     """``--config``, else a URL store's ssl_eval.toml fetched into the work dir (a local
     store's own file is found by load_config)."""
     from ssl_eval.config import CONFIG_FILE
-    from ssl_eval.store.urls import filesystem, is_url, join
+    from ssl_eval.storage.urls import filesystem, is_url, join
 
     if config_file is not None or not is_url(store):
         return config_file
@@ -117,19 +118,19 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     return local
 
 
-def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
-    ws = Workspace.at(workdir, store_url=store_url)
-    if ws.store_url:  # tasks that open the work dir by path alone find the shared store too
-        os.environ["SSL_EVAL_STORE_URL"] = ws.store_url
+def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Workspace:
+    ws = Workspace.at(workdir, results_url=results_url)
+    if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
+        os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws
 
 
-def _existing_workdir(workdir: Optional[Path], store_url: Optional[str] = None) -> None:
+def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
     """Commands that only read (report, ui) refuse a work dir that does not exist rather
     than create an empty one: a mistyped --workdir is an error, not an empty report."""
-    if store_url or os.environ.get("SSL_EVAL_STORE_URL"):
+    if results_url or os.environ.get("SSL_EVAL_RESULTS_URL"):
         return
     path = Path(workdir or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR))
     if not path.is_dir():
@@ -197,11 +198,40 @@ def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrid
     return location, config
 
 
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            _warn(problem)
+        if not readable and not watching:
+            _fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            _warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        _warn(warning)
+
+
 @command()
 def evaluate(
     store: str = StoreArgument,
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = ResultsUrlOption,
     dataset: Optional[str] = DatasetOption,
     data_root: Optional[str] = DataRootOption,
     config_file: Optional[Path] = ConfigOption,
@@ -218,16 +248,17 @@ def evaluate(
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, results_url)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=False)
     from flows.monitor import run_monitor
 
     try:
         summary = run_monitor(
-            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
+            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
             settle_seconds=settle_seconds,
         )
     except KeyboardInterrupt:
@@ -257,7 +288,7 @@ def serve(
     store: str = StoreArgument,
     interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans of STORE."),
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = ResultsUrlOption,
     dataset: Optional[str] = DatasetOption,
     data_root: Optional[str] = DataRootOption,
     config_file: Optional[Path] = ConfigOption,
@@ -275,18 +306,19 @@ def serve(
 
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
-    ws = _workspace(workdir, store_url)
+    ws = _workspace(workdir, results_url)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=True)
     from deployments.serve import serve as serve_deployment
 
     try:
         serve_deployment(
             location, str(ws.root), config.model_dump(mode="json"), interval=interval,
             tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=config.dask.address, settle_seconds=settle_seconds,
-            store_url=ws.store_url,
+            results_url=ws.results_url,
         )
     except KeyboardInterrupt:
         typer.echo("stopped")
@@ -314,7 +346,7 @@ def _print_report(ws: Workspace, fmt: str) -> dict:
 @command()
 def report(
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
+    results_url: Optional[str] = ResultsUrlOption,
     fmt: str = typer.Option("table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
@@ -324,8 +356,8 @@ def report(
     """
     if fmt not in REPORT_FORMATS:
         _fail(f"--format must be one of {', '.join(REPORT_FORMATS)}; got {fmt!r}.")
-    _existing_workdir(workdir, store_url)
-    doc = _print_report(_workspace(workdir, store_url), fmt)
+    _existing_workdir(workdir, results_url)
+    doc = _print_report(_workspace(workdir, results_url), fmt)
     if html_out:
         from ssl_eval.html_report import write_html
 

@@ -25,7 +25,7 @@ class DataConfig(_Strict):
     n_eval: int = Field(2000, gt=1)
     n_probe_train: int = Field(5000, gt=1)
     n_probe_test: int = Field(2000, gt=1)
-    seed: int = 0
+    random_state: int = 0
     batch_size: int = Field(512, gt=0)
     # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
     # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
@@ -35,7 +35,7 @@ class DataConfig(_Strict):
     std: tuple[float, ...] | None = None
     channels: int | None = Field(None, gt=0)
     # Augmented views for alignment and LiDAR: 2 views of the first ``n_views`` eval images
-    # (0 = none), drawn from ``seed``, the same for every checkpoint.
+    # (0 = none), drawn from ``random_state``, the same for every checkpoint.
     n_views: int = Field(512, ge=0)
 
 
@@ -43,7 +43,7 @@ class FamilyConfig(_Strict):
     """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
 
     ``prefix`` left unset: ``backbone.`` if present, else the one known prefix that the
-    checkpoint holds (see ``ssl_eval.store.loading``); set it (``""`` for a plain backbone
+    checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain backbone
     state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
     the projection head stored under ``projector_prefix`` instead of the backbone output.
 
@@ -72,13 +72,13 @@ class MetricsConfig(_Strict):
     z3_reduction: Literal["pca", "umap"] = "pca"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class ProbeConfig(_Strict):
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class AnalysisConfig(_Strict):

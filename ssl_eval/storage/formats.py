@@ -10,7 +10,7 @@ Detected from the file alone where it is unambiguous:
   plain state dicts: the ``state_dict``/``model`` entry or the file itself.
 
 The backbone key prefix (``backbone.``, ``module.base_encoder.``, ...) is found afterwards
-by ``ssl_eval.store.loading.detect_prefix``.
+by ``ssl_eval.storage.loading.detect_prefix``.
 """
 
 from __future__ import annotations

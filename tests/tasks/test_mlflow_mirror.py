@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 from ssl_eval.analysis import analyze_family
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict.records import store_verdict
-from tasks.tracking import ALERT_TAG, FIGURES_TAG, sync_family
+from tasks.mlflow_mirror import ALERT_TAG, FIGURES_TAG, sync_family
 from tests.core.test_report import synthetic_workspace
 
 

@@ -25,9 +25,9 @@ from torch import nn
 from ssl_eval.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
-from ssl_eval.store.formats import FormatError, encoder_only, pick_network
-from ssl_eval.store.checkpoints import open_checkpoint
-from ssl_eval.store.urls import is_url, redact
+from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
+from ssl_eval.storage.checkpoints import open_checkpoint
+from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),
@@ -51,7 +51,7 @@ class LoadedCheckpoint:
     meta: dict[str, Any]  # plain values from the file: epoch, global_step, method, arch, ...
     prefix: str  # the backbone prefix used ("" for a plain state dict)
     prefix_source: str = "config"  # "config" or "detected"
-    format: str = "state-dict"  # which network of which file format (ssl_eval.store.formats)
+    format: str = "state-dict"  # which network of which file format (ssl_eval.storage.formats)
     projector: dict[str, torch.Tensor] = field(default_factory=dict)  # projector weights, prefix stripped
     projector_prefix: str = ""
 
