@@ -22,9 +22,9 @@ import time
 import numpy as np
 import torch
 
-from ssl_eval.embed import embed_images
+from ssl_eval.embedding import embed_images
 from ssl_eval.models import build_backbone
-from ssl_eval.store.embeddings import EmbeddingStore
+from ssl_eval.storage.embeddings import EmbeddingStore
 
 
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distributed import Client, LocalCluster  # noqa: E402
 
 from ssl_eval.config import Config, DataConfig  # noqa: E402
-from ssl_eval.embed import embed_checkpoint  # noqa: E402
+from ssl_eval.embedding import embed_checkpoint  # noqa: E402
 from ssl_eval.evaluation import compute_part  # noqa: E402
 from ssl_eval.planning import PARTS  # noqa: E402
-from ssl_eval.store.checkpoints import discover  # noqa: E402
+from ssl_eval.storage.checkpoints import discover  # noqa: E402
 from ssl_eval.workspace import Workspace  # noqa: E402
 from ssl_eval.demo.stores import make_store  # noqa: E402
 
@@ -42,7 +42,7 @@ def _unit(workdir: str, checkpoint_id: str, part: str, config: Config) -> tuple[
 
     torch.set_num_threads(1)
     started, cpu = time.perf_counter(), time.process_time()
-    compute_part(Workspace.at(workdir, store_url=""), checkpoint_id, part, config)
+    compute_part(Workspace.at(workdir, results_url=""), checkpoint_id, part, config)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -75,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ssl-eval-scaling-") as tmp:
         families = {"simclr": args.checkpoints // 2, "simsiam": args.checkpoints - args.checkpoints // 2}
         store = make_store(Path(tmp) / "store", families)
-        ws = Workspace.at(Path(tmp) / "work", store_url="")
+        ws = Workspace.at(Path(tmp) / "work", results_url="")
         refs = discover(store)
         for ref in refs:
             embed_checkpoint(ref, config, ws)

@@ -92,7 +92,7 @@ def _listening(host: str, port: int) -> bool:
 
 def serve_monitor(
     store: str, workdir: str, config_json: dict, *, interval: float, tracking_uri: str | None,
-    dask_address: str | None = None, settle_seconds: float = 2.0, store_url: str | None = None,
+    dask_address: str | None = None, settle_seconds: float = 2.0, results_url: str | None = None,
 ) -> None:
     """Register and serve the monitor deployment (blocks until interrupted)."""
     from prefect.deployments.runner import EntrypointType
@@ -105,7 +105,7 @@ def serve_monitor(
         interval=interval,
         parameters={
             "store": store, "workdir": workdir, "config": config_json,
-            "tracking_uri": tracking_uri, "settle_seconds": settle_seconds, "store_url": store_url,
+            "tracking_uri": tracking_uri, "settle_seconds": settle_seconds, "results_url": results_url,
         },
         description="Evaluate new or changed checkpoints of the store and mirror them to MLflow.",
         entrypoint_type=EntrypointType.MODULE_PATH,

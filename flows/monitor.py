@@ -7,7 +7,7 @@ is embedded; a family is analysed once all its checkpoints are measured.
 
 With ``embed_deployment`` (e.g. ``embed-checkpoints/gpu``) the new checkpoints are embedded
 by that deployment's flow on its own work pool (GPU machines), and this flow waits for it;
-the metric tasks still run on this flow's Dask cluster. ``store_url`` puts the embeddings
+the metric tasks still run on this flow's Dask cluster. ``results_url`` puts the embeddings
 and records on a shared fsspec URL that both reach. The deployment entrypoint is
 :func:`monitor`, which picks the Dask cluster at run time (parameter, ``[dask] address``).
 """
@@ -23,9 +23,10 @@ from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
 
 from ssl_eval.config import Config
-from ssl_eval.workspace import STORE_URL_ENV, Workspace
+from ssl_eval.workspace import RESULTS_URL_ENV, Workspace
 from tasks.analyze import analyze
-from tasks.embed import embed, embed_outcomes, plan_work
+from tasks.embed_checkpoint import embed, embed_outcomes
+from tasks.plan import plan_work
 from tasks.measure import measure
 from tasks.track import track
 
@@ -68,32 +69,32 @@ def monitor_store(
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
     track_mlflow: bool = True,
-    store_url: str | None = None,
+    results_url: str | None = None,
     embed_deployment: str | None = None,
 ) -> dict[str, Any]:
     """``tracking_uri`` None means the work dir's own sqlite MLflow store."""
-    store_url = store_url or None
-    tracking_uri = (tracking_uri or Workspace.at(workdir, store_url=store_url).mlflow_uri) if track_mlflow else None
-    work = plan_work(store, workdir, config, tracking_uri, settle_seconds, store_url)
+    results_url = results_url or None
+    tracking_uri = (tracking_uri or Workspace.at(workdir, results_url=results_url).mlflow_uri) if track_mlflow else None
+    work = plan_work(store, workdir, config, tracking_uri, settle_seconds, results_url)
     remote: dict[str, dict] = {}
     to_embed = [item.ref for item in work.items if item.embed]
     if embed_deployment and to_embed:
         run = run_deployment(
             embed_deployment, timeout=None, flow_run_name=f"embed {len(to_embed)} checkpoint(s)",
-            parameters={"refs": to_embed, "workdir": workdir, "config": config, "store_url": store_url},
+            parameters={"refs": to_embed, "workdir": workdir, "config": config, "results_url": results_url},
         )
-        remote = embed_outcomes(to_embed, workdir, config, store_url, run.state.name if run.state else "unknown")
+        remote = embed_outcomes(to_embed, workdir, config, results_url, run.state.name if run.state else "unknown")
     embedded, measured = [], defaultdict(list)
     for item in work.items:
         if not item.embed:
             emb = {"id": item.ref.id, "status": "cached"}
         else:
-            emb = remote.get(item.ref.id) or embed.submit(item.ref, workdir, config, store_url)
+            emb = remote.get(item.ref.id) or embed.submit(item.ref, workdir, config, results_url)
         embedded.append(emb)
-        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workdir, config, store_url))
+        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workdir, config, results_url))
     analyses = {f: analyze.submit(f, workdir, config, wait_for=measured[f]) for f in work.families}
     tracked = {
-        f: track.submit(f, workdir, tracking_uri, store, store_url, wait_for=[a]) for f, a in analyses.items() if tracking_uri
+        f: track.submit(f, workdir, tracking_uri, store, results_url, wait_for=[a]) for f, a in analyses.items() if tracking_uri
     }
     outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
     measures = [future.result() for futures in measured.values() for future in futures]
@@ -117,17 +118,17 @@ def monitor_store(
 
 def run_monitor(
     store: str, workdir: str, config: Config, *, dask_address: str | None = None, tracking_uri: str | None = None,
-    settle_seconds: float = 2.0, track_mlflow: bool = True, store_url: str | None = None,
+    settle_seconds: float = 2.0, track_mlflow: bool = True, results_url: str | None = None,
     embed_deployment: str | None = None,
 ) -> dict[str, Any]:
     """One ad-hoc run of the monitor flow on the given Dask cluster (else the config's
     ``[dask] address``, else a local one)."""
     address = dask_address or config.dask.address
-    if store_url:  # the analysis task finds the shared store through the environment (in-process workers)
-        os.environ[STORE_URL_ENV] = store_url
+    if results_url:  # the analysis task finds the shared results through the environment (in-process workers)
+        os.environ[RESULTS_URL_ENV] = results_url
     return monitor_store.with_options(task_runner=dask_runner(address))(
         store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds,
-        track_mlflow=track_mlflow, store_url=store_url, embed_deployment=embed_deployment,
+        track_mlflow=track_mlflow, results_url=results_url, embed_deployment=embed_deployment,
     )
 
 
@@ -138,7 +139,7 @@ def monitor(
     config: Config,
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
-    store_url: str | None = None,
+    results_url: str | None = None,
     dask_address: str | None = None,
     embed_deployment: str | None = None,
 ) -> dict[str, Any]:
@@ -147,5 +148,5 @@ def monitor(
     template variables in prefect.yaml) mean "not given"."""
     return run_monitor(
         store, workdir or None, config, dask_address=dask_address or None, tracking_uri=tracking_uri or None,
-        settle_seconds=settle_seconds, store_url=store_url or None, embed_deployment=embed_deployment or None,
+        settle_seconds=settle_seconds, results_url=results_url or None, embed_deployment=embed_deployment or None,
     )

@@ -27,20 +27,19 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ssl_eval.collapse import collapse_reasons
 from ssl_eval.metrics import METRICS, label_free_metrics
 from ssl_eval.workspace import Workspace
 
 PROBE_TARGET = "linear_acc"
 STATS = ("spearman", "kendall", "pearson")
 #: Bumped when the analysis record gains fields: an older stored record is recomputed.
-ANALYSIS_VERSION = 2
+#: 3: collapse alerts by ssl_eval.collapse (with reasons), the rule stored as ``collapse_rule``.
+ANALYSIS_VERSION = 3
 N_BOOTSTRAP = 1000
 CONFIDENCE = 0.95
-#: A checkpoint with RankMe below this raises a collapse alert: fewer than two effective
-#: dimensions. A fully collapsed embedding (all rows equal, or one direction) has RankMe
-#: about 1; the healthy demo CNNs of docs/replication.md stay far above it.
-RANKME_COLLAPSE_THRESHOLD = 2.0
 POOLED_KEY = "_pooled"
+ALERT_KINDS = ("collapse", "non_finite")
 #: Kendall's bootstrap costs n_boot * n^2 sign comparisons; above this many checkpoints its
 #: interval is left NaN (Spearman's and Pearson's are still bootstrapped).
 KENDALL_BOOTSTRAP_MAX_N = 300
@@ -226,7 +225,9 @@ def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5,
     return table
 
 
-def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0) -> dict[str, Any]:
+def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0,
+                 collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
+    """``collapse_rule``: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`."""
     labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
     return {
         "n_checkpoints": len(rows),
@@ -235,16 +236,18 @@ def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, rand
         "late_from_epoch": late_fraction * max((r["epoch"] for r in labelled), default=0),
         "n_bootstrap": N_BOOTSTRAP,
         "confidence": CONFIDENCE,
-        "alerts": alerts(rows),
+        "collapse_rule": dict(collapse_rule or {}),
+        "alerts": alerts(rows, **(collapse_rule or {})),
         "metrics": correlation_table(rows, late_fraction=late_fraction, random_state=random_state),
     }
 
 
-def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5) -> dict[str, Any]:
+def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
+                   collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
     """Analyse one family from its records and store the result as its correlations record."""
     rows = family_rows(workspace, family)
     analysis = {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
-                **analyze_rows(rows, late_fraction=late_fraction)}
+                **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)}
     workspace.records.put(family, "correlations", analysis)
     return analysis
 
@@ -297,17 +300,16 @@ def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[
     return pooled
 
 
-def alerts(rows: list[dict[str, Any]], *, rankme_threshold: float = RANKME_COLLAPSE_THRESHOLD) -> dict[str, list[str]]:
-    """Checkpoint ids that need a look: ``collapse`` (flag "collapsed" from any metric group,
-    e.g. geometry's normalised std below 0.1/sqrt(D), or RankMe below ``rankme_threshold``)
-    and ``non_finite`` (flag "non_finite": the embeddings hold NaN or inf)."""
-    collapse = [r["id"] for r in rows if "collapsed" in r.get("flags", ())
-                or r.get("metrics", {}).get("rankme", math.inf) < rankme_threshold]
+def alerts(rows: list[dict[str, Any]], **collapse_rule: float) -> dict[str, Any]:
+    """Checkpoints that need a look: ``collapse`` (ids judged collapsed by
+    :func:`ssl_eval.collapse.collapse_reasons` with ``collapse_rule``; their reasons in
+    ``reasons``) and ``non_finite`` (flag "non_finite": the embeddings hold NaN or inf)."""
+    reasons = collapse_reasons(rows, **collapse_rule)
     non_finite = [r["id"] for r in rows if "non_finite" in r.get("flags", ())]
-    return {"collapse": collapse, "non_finite": non_finite}
+    return {"collapse": sorted(reasons), "non_finite": non_finite, "reasons": reasons}
 
 
 def alert_tag(found: dict[str, list[str]]) -> str:
     """The MLflow tag value for :func:`alerts`' result: "collapse", "non_finite", both
     joined by a comma, or "none"."""
-    return ",".join(kind for kind in ("collapse", "non_finite") if found.get(kind)) or "none"
+    return ",".join(kind for kind in ALERT_KINDS if found.get(kind)) or "none"

@@ -110,16 +110,16 @@ def random_views(
     return out.clamp_(0.0, 1.0)
 
 
-def fixed_views(images, n_views: int, *, seed: int, config: AugmentConfig = AugmentConfig()):
+def fixed_views(images, n_views: int, *, random_state: int, config: AugmentConfig = AugmentConfig()):
     """Two augmented views (uint8, same layout as ``images``) of the first ``n_views`` uint8
-    images (N, H, W[, C]), drawn from ``seed`` alone: the same for every checkpoint."""
+    images (N, H, W[, C]), drawn from ``random_state`` alone: the same for every checkpoint."""
     import numpy as np
 
-    from ssl_eval.data import to_float_tensor
+    from ssl_eval.preprocess import to_float_tensor
 
     part = images[: min(n_views, len(images))]
     x = to_float_tensor(part)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(random_state)
     views = []
     for _ in range(2):
         v = random_views(x, generator, config).mul_(255.0).round_().to(torch.uint8)

@@ -10,23 +10,87 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
-from ssl_eval.store.urls import redact
+from ssl_eval.datasets import DATASETS
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Label-free monitoring of self-supervised learning.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+    help="Label-free monitoring of self-supervised learning: watch a checkpoint store, measure every "
+    "checkpoint, and say which label-free signals track the linear probe.\n\n"
+    "Start with: ssl-eval evaluate STORE   (STORE holds <family>/<run>/<checkpoint> files)",
+)
 
+# Exit codes (README, "Exit codes"): what a script or a scheduler can rely on.
+EXIT_OK = 0  # everything new was evaluated (or nothing was new)
+EXIT_NOTHING_EVALUATED = 1  # the run finished but every new checkpoint failed; or an unexpected error
+EXIT_USAGE = 2  # bad command line, configuration, store or work dir: found before anything started
+EXIT_SOME_FAILED = 3  # some checkpoints failed, the others were evaluated and their results kept
+EXIT_INTERRUPTED = 130  # stopped with Ctrl-C
+
+DATASET_HELP = (
+    f"Evaluation data set: {', '.join(DATASETS)}, npz:PATH or imagefolder:PATH "
+    "(default: the config's \\[data] name, else mnist)."
+)
+
+# The options both entry points share, defined once so `evaluate` and `serve` take the same.
 WorkdirOption = typer.Option(None, "--workdir", help=f"Work dir for embeddings, records, MLflow and Prefect (default ./{DEFAULT_WORKDIR}).")
-StoreUrlOption = typer.Option(
-    None, "--store-url", envvar="SSL_EVAL_STORE_URL",
+ResultsUrlOption = typer.Option(
+    None, "--results-url", envvar="SSL_EVAL_RESULTS_URL",
     help="fsspec URL (s3://bucket/prefix) for the embeddings and records shared by remote workers; "
     "credentials from AWS_* environment variables, never in the URL. Default: inside the work dir.",
 )
+StoreArgument = typer.Argument(
+    ..., metavar="STORE", show_default=False,
+    help="Checkpoint store: a folder (or fsspec URL) laid out as STORE/<family>/<run>/<checkpoint file>.",
+)
+DatasetOption = typer.Option(None, "--dataset", help=DATASET_HELP)
+DataRootOption = typer.Option(None, "--data-root", help="Folder holding the data set's files (never downloaded).")
+ConfigOption = typer.Option(None, "--config", help="TOML configuration (default: STORE/ssl_eval.toml when present).")
+DaskOption = typer.Option(
+    None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS",
+    help="tcp://HOST:PORT of an existing Dask scheduler (else the config's \\[dask] address, else a local cluster).",
+)
+MlflowOption = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: the work dir's sqlite store).")
+NEvalOption = typer.Option(None, "--n-eval", min=2, help="Test images the label-free metrics are computed on (default 2000).")
+NProbeTrainOption = typer.Option(None, "--n-probe-train", min=2, help="Train images the linear probe is fitted on (default 5000).")
+NProbeTestOption = typer.Option(None, "--n-probe-test", min=2, help="Test images the probe is scored on, disjoint from --n-eval's (default 2000).")
+SettleOption = typer.Option(2.0, "--settle-seconds", min=0.0, help="A checkpoint modified more recently than this is left for the next scan.")
+
+
+class _Command(TyperCommand):
+    """Usage lines name arguments plainly (``STORE``), as the help text does, not ``{STORE}``."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def command(name: Optional[str] = None):
+    return app.command(name, cls=_Command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ssl_eval import __version__
+
+        typer.echo(f"ssl-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Label-free monitoring of self-supervised learning."""
 
 
 def _store_location(store: str) -> str:
     """A local store as an absolute path (it must be a folder); a URL as given."""
-    from ssl_eval.store.urls import is_url
+    from ssl_eval.storage.urls import is_url
 
     if is_url(store):
         return store.rstrip("/")
@@ -40,7 +104,7 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     """``--config``, else a URL store's ssl_eval.toml fetched into the work dir (a local
     store's own file is found by load_config)."""
     from ssl_eval.config import CONFIG_FILE
-    from ssl_eval.store.urls import filesystem, is_url, join
+    from ssl_eval.storage.urls import filesystem, is_url, join
 
     if config_file is not None or not is_url(store):
         return config_file
@@ -54,35 +118,49 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     return local
 
 
-def _workspace(workdir: Optional[Path], store_url: Optional[str] = None) -> Workspace:
-    ws = Workspace.at(workdir, store_url=store_url)
-    if ws.store_url:  # tasks that open the work dir by path alone find the shared store too
-        os.environ["SSL_EVAL_STORE_URL"] = ws.store_url
+def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Workspace:
+    ws = Workspace.at(workdir, results_url=results_url)
+    if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
+        os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws
 
 
+def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
+    """Commands that only read (report, ui) refuse a work dir that does not exist rather
+    than create an empty one: a mistyped --workdir is an error, not an empty report."""
+    if results_url or os.environ.get("SSL_EVAL_RESULTS_URL"):
+        return
+    path = Path(workdir or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR))
+    if not path.is_dir():
+        _fail(f"work dir {path} does not exist; pass the --workdir that `ssl-eval evaluate` wrote to "
+              f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_USAGE)
 
 
-@app.command("make-demo-store")
+@command("make-demo-store")
 def make_demo_store_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write <method>/run-<r>/epoch=NN.ckpt into."),
-    epochs: int = typer.Option(8, "--epochs", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    dataset: str = typer.Option("mnist", "--dataset"),
-    arch: str = typer.Option("democnn", "--arch"),
+    epochs: int = typer.Option(8, "--epochs", min=1, help="Training epochs per run; a checkpoint is saved before training and after each."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first run (run r uses seed + r)."),
+    dataset: str = typer.Option("mnist", "--dataset", help="Training data set: mnist, fashion-mnist or digits (installed offline)."),
+    arch: str = typer.Option("democnn", "--arch", help="Backbone: democnn (fast on a CPU), resnet18-cifar, resnet18, ..."),
     n_train: int = typer.Option(10000, "--n-train", min=16, help="Training images per method."),
-    runs: int = typer.Option(1, "--runs", min=1),
+    runs: int = typer.Option(1, "--runs", min=1, help="Training runs (seeds) per method: <method>/run-0, run-1, ..."),
     methods: Optional[str] = typer.Option(
         None, "--methods",
         help="Comma-separated SSL methods (simclr, mocov2, simsiam, byol, barlowtwins, vicreg); default: the paper's three.",
     ),
 ) -> None:
-    """Train SimCLR, MoCo-v2 and SimSiam on a real data set and save a checkpoint per epoch."""
+    """Train SimCLR, MoCo-v2 and SimSiam on a real data set and save a checkpoint per epoch.
+
+    Example: ssl-eval make-demo-store --out demo_store --epochs 4
+    """
     from ssl_eval.demo.methods import PAPER_METHODS
     from ssl_eval.demo.train import make_demo_store
 
@@ -98,112 +176,188 @@ def make_demo_store_cmd(
     typer.echo(f"wrote {len(paths)} checkpoints under {out}")
 
 
-@app.command()
-def evaluate(
-    store: str = typer.Argument(..., help="Checkpoint store: <store>/<family>/<run>/<checkpoint>, a folder or an fsspec URL."),
-    workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluation data set (digits, mnist, fashion-mnist, npz:PATH)."),
-    data_root: Optional[str] = typer.Option(None, "--data-root", help="Folder holding the data set's files."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config (default: <store>/ssl_eval.toml if present)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS", help="tcp://HOST:PORT of an existing Dask scheduler (else [dask] address, else a local cluster)."),
-    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: the work dir's sqlite store)."),
-    n_eval: Optional[int] = typer.Option(None, "--n-eval", help="Evaluation images (label-free metrics)."),
-    n_probe_train: Optional[int] = typer.Option(None, "--n-probe-train"),
-    n_probe_test: Optional[int] = typer.Option(None, "--n-probe-test"),
-    quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
-) -> None:
-    """Evaluate every checkpoint of STORE as an ad-hoc Prefect flow run."""
+AllowModuleOption = typer.Option(
+    None, "--allow-module",
+    help="Allow import-path architectures (package.module:factory) of this module when the store's own "
+    "ssl_eval.toml or a checkpoint's arch entry names them (repeatable; also SSL_EVAL_ALLOW_MODULES).",
+)
+
+
+def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]] = None):
+    """(store location, Config) or a usage error (exit 2) naming what is wrong."""
     from ssl_eval.config import load_config
 
-    ws = _workspace(workdir, store_url)
     try:
         location = _store_location(store)
         config = load_config(
             _config_file(config_file, location, ws), store=None if "://" in location else location,
-            **{"data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
-               "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address},
+            allow_modules=tuple(allow_module or ()), from_store=config_file is None, **overrides,
         )
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
+    return location, config
+
+
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            _warn(problem)
+        if not readable and not watching:
+            _fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            _warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        _warn(warning)
+
+
+@command()
+def evaluate(
+    store: str = StoreArgument,
+    workdir: Optional[Path] = WorkdirOption,
+    results_url: Optional[str] = ResultsUrlOption,
+    dataset: Optional[str] = DatasetOption,
+    data_root: Optional[str] = DataRootOption,
+    config_file: Optional[Path] = ConfigOption,
+    dask_address: Optional[str] = DaskOption,
+    mlflow_uri: Optional[str] = MlflowOption,
+    n_eval: Optional[int] = NEvalOption,
+    n_probe_train: Optional[int] = NProbeTrainOption,
+    n_probe_test: Optional[int] = NProbeTestOption,
+    settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+) -> None:
+    """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
+
+    Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
+    """
+    ws = _workspace(workdir, results_url)
+    location, config = _load_config(store, ws, config_file, {
+        "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+        "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+    }, allow_module)
+    _check_before_start(location, config, watching=False)
     from flows.monitor import run_monitor
 
-    summary = run_monitor(
-        location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, store_url=ws.store_url,
-    )
+    try:
+        summary = run_monitor(
+            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
+            settle_seconds=settle_seconds,
+        )
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
         f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "
         f"families refreshed: {', '.join(summary['families']) or 'none'}"
     )
-    for checkpoint_id, error in summary["failed"].items():
-        typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
+    if quiet:  # else the report's table of failed checkpoints lists them
+        for checkpoint_id, error in summary["failed"].items():
+            typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
     for family, error in summary["tracking_errors"].items():
         typer.secho(
             f"  MLflow sync of {family} to {redact(summary['tracking_uri'])} failed ({error.splitlines()[0][:300]}); "
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:
-        report(workdir=ws.root, store_url=ws.store_url, fmt="table")
+        _print_report(ws, "table")
+    if summary["failed"]:
+        raise typer.Exit(EXIT_SOME_FAILED if summary["embedded"] else EXIT_NOTHING_EVALUATED)
 
 
-@app.command()
+@command()
 def serve(
-    store: str = typer.Argument(..., help="Checkpoint store to watch (a folder or an fsspec URL)."),
-    interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans."),
+    store: str = StoreArgument,
+    interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans of STORE."),
     workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
-    dataset: Optional[str] = typer.Option(None, "--dataset"),
-    config_file: Optional[Path] = typer.Option(None, "--config"),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS"),
-    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI"),
-    settle_seconds: float = typer.Option(2.0, "--settle-seconds", help="A file modified more recently is left for the next scan."),
+    results_url: Optional[str] = ResultsUrlOption,
+    dataset: Optional[str] = DatasetOption,
+    data_root: Optional[str] = DataRootOption,
+    config_file: Optional[Path] = ConfigOption,
+    dask_address: Optional[str] = DaskOption,
+    mlflow_uri: Optional[str] = MlflowOption,
+    n_eval: Optional[int] = NEvalOption,
+    n_probe_train: Optional[int] = NProbeTrainOption,
+    n_probe_test: Optional[int] = NProbeTestOption,
+    settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
-    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit."""
-    from ssl_eval.config import load_config
+    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit.
 
-    ws = _workspace(workdir, store_url)
-    try:
-        location = _store_location(store)
-        config = load_config(
-            _config_file(config_file, location, ws), store=None if "://" in location else location,
-            **{"data.name": dataset, "dask.address": dask_address},
-        )
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        _fail(redact(str(exc)))
+    Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
+    """
+    ws = _workspace(workdir, results_url)
+    location, config = _load_config(store, ws, config_file, {
+        "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+        "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+    }, allow_module)
+    _check_before_start(location, config, watching=True)
     from deployments.serve import serve as serve_deployment
 
     try:
         serve_deployment(
             location, str(ws.root), config.model_dump(mode="json"), interval=interval,
             tracking_uri=mlflow_uri or ws.mlflow_uri, dask_address=config.dask.address, settle_seconds=settle_seconds,
-            store_url=ws.store_url,
+            results_url=ws.results_url,
         )
     except KeyboardInterrupt:
         typer.echo("stopped")
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
-@app.command()
-def report(
-    workdir: Optional[Path] = WorkdirOption,
-    store_url: Optional[str] = StoreUrlOption,
-    fmt: str = typer.Option("table", "--format", help="table or json"),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
-) -> None:
-    """Print every family's correlations of label-free metrics with the linear probe."""
+REPORT_FORMATS = ("table", "json", "csv")
+
+
+def _print_report(ws: Workspace, fmt: str) -> dict:
     from ssl_eval.report import collect, render_table
 
-    if not isinstance(html_out, (str, Path)):  # called as a function (by evaluate) without it
-        html_out = None
-    if fmt not in ("table", "json"):
-        _fail(f"--format must be 'table' or 'json', got {fmt!r}.")
-    doc = collect(_workspace(workdir, store_url))
+    doc = collect(ws)
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=1, default=float))
+    elif fmt == "csv":
+        from ssl_eval.report_csv import to_csv
+
+        typer.echo(to_csv(doc), nl=False)
     else:
         render_table(doc)
+    return doc
+
+
+@command()
+def report(
+    workdir: Optional[Path] = WorkdirOption,
+    results_url: Optional[str] = ResultsUrlOption,
+    fmt: str = typer.Option("table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
+) -> None:
+    """Print every family's correlations of label-free metrics with the linear probe.
+
+    Example: ssl-eval report --workdir ./.ssl_eval --format csv > checkpoints.csv
+    """
+    if fmt not in REPORT_FORMATS:
+        _fail(f"--format must be one of {', '.join(REPORT_FORMATS)}; got {fmt!r}.")
+    _existing_workdir(workdir, results_url)
+    doc = _print_report(_workspace(workdir, results_url), fmt)
     if html_out:
         from ssl_eval.html_report import write_html
 
@@ -211,21 +365,24 @@ def report(
             path = write_html(doc, html_out)
         except OSError as exc:
             _fail(f"cannot write the HTML report to {html_out} ({exc}); pass a writable file path.")
-        typer.echo(f"wrote {path}", err=fmt == "json")
+        typer.echo(f"wrote {path}", err=fmt != "table")
 
 
-@app.command()
+@command()
 def metrics(
-    embeddings: Path = typer.Argument(..., help="A saved (N, D) float array (.npy)."),
+    embeddings: Path = typer.Argument(..., metavar="EMBEDDINGS.npy", show_default=False, help="A saved (N, D) float array (.npy)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="(N,) integer labels (.npy) for AMI with ground truth."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="Clusters for k-means (default: label count, else 10)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="random_state of k-means and of any subsampling."),
     fmt: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
-    """Compute every registry metric that applies to a saved embedding array."""
+    """Compute every registry metric that applies to a saved embedding array.
+
+    Example: ssl-eval metrics emb.npy --labels y.npy --format json
+    """
     import numpy as np
 
-    from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
+    from ssl_eval.metrics import METRICS, MetricOptions, compute_all
 
     def load(path: Path, what: str) -> np.ndarray:
         try:
@@ -239,36 +396,42 @@ def metrics(
         _fail(f"{embeddings}: expected an (N, D) array, got shape {X.shape}; reshape to one row per image.")
     if y is not None and y.shape != (X.shape[0],):
         _fail(f"{labels}: expected ({X.shape[0]},) labels to match {embeddings}, got shape {y.shape}.")
-    values: dict[str, float] = {}
-    flags: list[str] = []
-    for group in GROUPS:
-        result = compute_group(group, X, labels=y, options=MetricOptions(k=k), random_state=seed)
-        values.update(result.values)
-        flags += [f for f in result.flags if f not in flags]
+    result = compute_all(X, labels=y, options=MetricOptions(k=k), random_state=seed)
+    values, flags = result.values, list(result.flags)
     if fmt == "json":
-        typer.echo(json.dumps({"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": values, "flags": flags}, indent=1))
+        doc = {"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": {n: _finite_or_none(v) for n, v in values.items()}, "flags": flags}
+        typer.echo(json.dumps(doc, indent=1, allow_nan=False))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{embeddings.name}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
+    table = Table(title=f"{escape(embeddings.name)}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
     for col in ("metric", "value", "better", "definition"):
         table.add_column(col)
     for name, value in values.items():
         spec = METRICS[name]
         table.add_row(name, f"{value:.4g}", "higher" if spec.higher_is_better else "lower", spec.definition)
-    Console(width=160).print(table)
+    Console().print(table)
     if flags:
         typer.secho(f"flags: {', '.join(flags)}", fg="yellow")
 
 
-@app.command()
+def _finite_or_none(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None
+
+
+@command()
 def ui(
     workdir: Optional[Path] = WorkdirOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 127.0.0.1 unless you mean to share it."),
-    port: int = typer.Option(5000, "--port"),
+    port: int = typer.Option(5000, "--port", help="Port of the MLflow UI."),
 ) -> None:
-    """Start the MLflow UI over the work dir's tracking store."""
+    """Start the MLflow UI over the work dir's tracking store.
+
+    Example: ssl-eval ui --workdir ./.ssl_eval --port 5000
+    """
+    _existing_workdir(workdir)
     ws = Workspace.at(workdir)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     args = [

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Strict(BaseModel):
@@ -25,7 +25,7 @@ class DataConfig(_Strict):
     n_eval: int = Field(2000, gt=1)
     n_probe_train: int = Field(5000, gt=1)
     n_probe_test: int = Field(2000, gt=1)
-    seed: int = 0
+    random_state: int = 0
     batch_size: int = Field(512, gt=0)
     # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
     # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
@@ -35,7 +35,7 @@ class DataConfig(_Strict):
     std: tuple[float, ...] | None = None
     channels: int | None = Field(None, gt=0)
     # Augmented views for alignment and LiDAR: 2 views of the first ``n_views`` eval images
-    # (0 = none), drawn from ``seed``, the same for every checkpoint.
+    # (0 = none), drawn from ``random_state``, the same for every checkpoint.
     n_views: int = Field(512, ge=0)
 
 
@@ -43,12 +43,20 @@ class FamilyConfig(_Strict):
     """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
 
     ``prefix`` left unset: ``backbone.`` if present, else the one known prefix that the
-    checkpoint holds (see ``ssl_eval.store.loading``); set it (``""`` for a plain backbone
+    checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain backbone
     state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
     the projection head stored under ``projector_prefix`` instead of the backbone output.
+
+    ``arch_args`` are constructor arguments for the architecture (``timm:<model>`` or an
+    import path), e.g. ``{img_size = 28, patch_size = 4}``. ``pool`` picks a Vision
+    Transformer's output token: ``"cls"`` (the default for ViTs, as the linear-probe
+    protocols of DINO and MAE) or ``"mean"`` of the patch tokens; unset on a CNN.
+    A DINO/iBOT file's teacher is read unless ``state_dict_key = "student"``.
     """
 
     arch: str | None = None
+    arch_args: dict[str, int | float | bool | str | tuple[int, ...] | None] = {}
+    pool: Literal["cls", "mean"] | None = None
     state_dict_key: str | None = "state_dict"
     prefix: str | None = "backbone."
     method: str | None = None
@@ -58,11 +66,13 @@ class FamilyConfig(_Strict):
 
 class MetricsConfig(_Strict):
     k: int | None = Field(None, gt=0)
-    reduce: Literal["none", "pca"] = "none"
+    reduce: Literal["none", "pca", "umap"] = "none"
     pca_dims: int = Field(32, gt=0)
+    umap_dims: int = Field(3, gt=0)
+    z3_reduction: Literal["pca", "umap"] = "pca"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class ProbeConfig(_Strict):
@@ -71,11 +81,57 @@ class ProbeConfig(_Strict):
     solver: Literal["torch", "sklearn"] = "torch"
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
-    seed: int = 0
+    random_state: int = 0
 
 
 class AnalysisConfig(_Strict):
     late_fraction: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class VerdictConfig(_Strict):
+    """The rules that turn a family's records into answers (docs/verdicts.md explains each).
+
+    Progress: a trend test (Theil-Sen slope, Mann-Kendall p-value) over the last ``window``
+    checkpoints of a run; a signal improves or degrades when ``p <= alpha`` and its fitted
+    change over the window is at least ``min_change`` of the range it has covered in the run
+    so far. Stop: ``patience`` consecutive progress tests with no improvement. Trust: at least
+    ``trust_min_checkpoints`` checkpoints with a probe; trusted when the signed Spearman's
+    bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
+    when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
+    overrides the whole-run reading when it is decisive. ``default_signals``: read when no
+    signal is trusted or borrowed. Collapse (``ssl_eval.collapse``): identical embeddings,
+    centered RankMe below ``collapse_rank_floor``, norm_std below ``collapse_norm_std_floor``,
+    or below ``collapse_history_fraction`` of the run's best earlier value.
+    """
+
+    window: int = Field(6, ge=3)
+    alpha: float = Field(0.1, gt=0.0, lt=1.0)
+    min_change: float = Field(0.05, ge=0.0, le=1.0)
+    patience: int = Field(2, ge=1)
+    trust_min_checkpoints: int = Field(8, ge=3)
+    trust_min_rho: float = Field(0.5, ge=0.0, le=1.0)
+    late_min_checkpoints: int = Field(5, ge=3)
+    default_signals: tuple[str, ...] = ("rankme",)
+    collapse_rank_floor: float = Field(2.0, ge=1.0)
+    collapse_norm_std_floor: float = Field(1e-4, ge=0.0)
+    collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+    def collapse_rule(self) -> dict[str, float]:
+        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``."""
+        return {"rank_floor": self.collapse_rank_floor, "norm_std_floor": self.collapse_norm_std_floor,
+                "history_fraction": self.collapse_history_fraction}
+
+    @field_validator("default_signals")
+    @classmethod
+    def _known_label_free(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ssl_eval.metrics import label_free_metrics
+
+        allowed = label_free_metrics()
+        unknown = [name for name in value if name not in allowed]
+        if unknown or not value:
+            raise ValueError(f"default_signals must be a non-empty list of label-free metric names, "
+                             f"got unknown {unknown or value!r}; choose from {allowed}")
+        return value
 
 
 class DaskConfig(_Strict):
@@ -91,7 +147,11 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     probe: ProbeConfig = ProbeConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    verdict: VerdictConfig = VerdictConfig()
     dask: DaskConfig = DaskConfig()
+    # Modules whose ``package.module:factory`` store content may name (see ssl_eval.arch_policy);
+    # set by the operator only: refused in a store's own ssl_eval.toml.
+    allow_modules: tuple[str, ...] = ()
 
     def family(self, name: str) -> FamilyConfig:
         return self.families.get(name, FamilyConfig())
@@ -99,11 +159,18 @@ class Config(_Strict):
     def embedding_key(self, family: str) -> str:
         """Hash of everything that changes a family's embeddings (not the metrics): the data
         configuration and how the family's checkpoints are read (arch, prefix, layer, ...)."""
-        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": self.family(family).model_dump()})
+        read = self.family(family).model_dump()
+        for name in _NEWER_FAMILY_FIELDS:  # left out at their defaults: keys of earlier versions stay valid
+            if read[name] == FamilyConfig.model_fields[name].default:
+                del read[name]
+        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
         """Hash of everything that changes a family's metric or probe values."""
         return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key(family)})
+
+
+_NEWER_FAMILY_FIELDS = ("arch_args", "pool")
 
 
 def _digest(payload: Any) -> str:
@@ -113,12 +180,27 @@ def _digest(payload: Any) -> str:
 CONFIG_FILE = "ssl_eval.toml"
 
 
-def load_config(path: str | Path | None = None, *, store: str | Path | None = None, **overrides: Any) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    *,
+    store: str | Path | None = None,
+    allow_modules: tuple[str, ...] | list[str] = (),
+    from_store: bool | None = None,
+    **overrides: Any,
+) -> Config:
     """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists) and apply dotted overrides,
-    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored."""
+    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored.
+
+    ``allow_modules`` (the operator's ``--allow-module``) and ``SSL_EVAL_ALLOW_MODULES`` name
+    the modules whose import paths store content may use. A file found in the store (or
+    ``from_store=True``: a URL store's file fetched by the caller) is the store writer's: its
+    import-path architectures need that consent and it may not set ``allow_modules``."""
+    from ssl_eval.arch_policy import allowed_modules_from_env
+
     raw: dict[str, Any] = {}
     source = "defaults"
     file = Path(path) if path else (Path(store) / CONFIG_FILE if store else None)
+    from_store = (not path) if from_store is None else from_store
     if path and not file.is_file():
         raise FileNotFoundError(f"config file {file} does not exist; fix --config or drop it.")
     if file is not None and file.is_file():
@@ -127,6 +209,12 @@ def load_config(path: str | Path | None = None, *, store: str | Path | None = No
             raw = tomllib.loads(file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{file} is not valid TOML: {exc}") from exc
+        if from_store:
+            _check_store_file(raw, file, (*allow_modules, *allowed_modules_from_env()))
+    granted = [*allow_modules, *allowed_modules_from_env()]
+    if granted:
+        existing = raw.get("allow_modules", [])
+        raw["allow_modules"] = [*(existing if isinstance(existing, list) else [existing]), *granted]
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -148,6 +236,23 @@ def load_config(path: str | Path | None = None, *, store: str | Path | None = No
             else:
                 problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
         raise ValueError(f"invalid configuration in {source}:\n  " + "\n  ".join(problems)) from None
+
+
+def _check_store_file(raw: dict[str, Any], file: Path, allowed: tuple[str, ...]) -> None:
+    """Refuse what a store's own file may not do: grant itself consent, or name an import
+    path of a module the operator did not allow."""
+    from ssl_eval.arch_policy import refusal, store_may_name
+
+    if "allow_modules" in raw:
+        raise ValueError(
+            f"{file}: 'allow_modules' is refused in a store's own ssl_eval.toml: only the operator allows modules "
+            "(--allow-module, SSL_EVAL_ALLOW_MODULES, or a file passed with --config)."
+        )
+    families = raw.get("families", {})
+    for name, family in (families.items() if isinstance(families, dict) else ()):
+        arch = family.get("arch") if isinstance(family, dict) else None
+        if isinstance(arch, str) and not store_may_name(arch, allowed):
+            raise ValueError(refusal(arch, f"{file} (families.{name}.arch)"))
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

@@ -3,7 +3,7 @@
 Every loader returns :class:`ImageArrays` (uint8 images ``(N, H, W)`` or ``(N, H, W, C)``
 plus integer labels where they exist), reading each format from local files. Nothing here
 downloads: a data set that is not on disk is a clear error saying which package or folder
-provides it. ``ssl_eval.data`` builds the evaluation splits on top of :func:`load_split`.
+provides it. ``ssl_eval.splits`` builds the evaluation splits on top of :func:`load_split`.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ def metric_options(config: Config) -> MetricOptions:
         k=m.k,
         reduce=m.reduce,
         pca_dims=m.pca_dims,
+        umap_dims=m.umap_dims,
+        z3_reduction=m.z3_reduction,
         silhouette_sample_size=m.silhouette_sample_size,
         entropy_knn_k=m.entropy_knn_k,
     )
@@ -57,9 +59,12 @@ def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[s
         views = (views_a, views_b) if views_a is not None and views_b is not None else None
     result = compute_group(
         group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views, options=options,
-        random_state=config.metrics.seed,
+        random_state=config.metrics.random_state,
     )
-    return {"values": result.values, "flags": list(result.flags)}
+    record = {"values": result.values, "flags": list(result.flags)}
+    if result.details:
+        record["details"] = dict(result.details)
+    return record
 
 
 def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
     return {
         "values": {
             "linear_acc": linear_probe(
-                train_X, train_y, test_X, test_y, random_state=config.probe.seed, max_iter=config.probe.max_iter,
+                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter,
                 solver=config.probe.solver,
             ),
             "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),

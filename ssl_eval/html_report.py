@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_eval.metrics import METRICS
-from ssl_eval.report import fmt, fmt_p, probe_span, regret_text, with_ci
+from ssl_eval.report import alert_lines, fmt, fmt_p, probe_span, regret_text, with_ci
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
@@ -55,9 +55,8 @@ def _correlation_rows(correlations: dict[str, Any]) -> list[str]:
     return out
 
 
-def _alerts(found: dict[str, list[str]]) -> str:
-    shown = [f'<div class="alert"><b>{html.escape(kind)}</b>: {html.escape(", ".join(ids))}</div>'
-             for kind, ids in found.items() if ids]
+def _alerts(found: dict[str, Any]) -> str:
+    shown = [f'<div class="alert">{html.escape(line)}</div>' for line in alert_lines(found)]
     return "".join(shown) or '<p class="ok">No collapse or non-finite embeddings.</p>'
 
 

@@ -1,8 +1,11 @@
 """Architecture registry: a name -> a backbone ``nn.Module`` mapping images to (N, D) features.
 
 Names: ``democnn`` (the demo store's small CNN), torchvision ResNets ``resnet18|34|50``
-with a ``-cifar`` variant (3x3 stem, no max-pool, for 28-32 px images), and any import
-path ``package.module:factory`` whose factory takes ``in_channels`` and returns a module.
+with a ``-cifar`` variant (3x3 stem, no max-pool, for 28-32 px images), ``timm:<model>``
+(any model in timm's registry, built without weights: the checkpoint supplies them), and
+import paths ``package.module:factory``. Constructor arguments (``arch_args``) go to timm
+or the factory; a factory gets only the arguments its signature accepts and must return
+an ``nn.Module``. Which names store content may choose is ``ssl_eval.arch_policy``'s rule.
 
 :func:`mlp_from_state_dict` rebuilds a projection head (lightly's ``ProjectionHead``,
 solo-learn's ``projector``, the MoCo-v2 reference repo's ``fc`` MLP) from its weights alone.
@@ -11,11 +14,14 @@ solo-learn's ``projector``, the MoCo-v2 reference repo's ``fc`` MLP) from its we
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
+
+from ssl_eval.arch_policy import TIMM_PREFIX, is_import_path
 
 
 class DemoCNN(nn.Module):
@@ -70,21 +76,116 @@ for _depth in (18, 34, 50):
     ARCHITECTURES[f"resnet{_depth}-cifar"] = _resnet(_depth, cifar=True)
 
 
-def build_backbone(arch: str, *, in_channels: int) -> nn.Module:
-    """Build an untrained backbone by registry name or ``package.module:factory``."""
+# Constructor arguments that would fetch or read weights: a checkpoint supplies the weights.
+_WEIGHT_ARGS = frozenset({"pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path", "cache_dir", "weights"})
+
+
+def _timm(name: str, in_channels: int, arch_args: Mapping[str, Any]) -> nn.Module:
+    import timm
+
+    if not name or any(c in name for c in ":/\\") or not timm.is_model(name):
+        raise ValueError(
+            f"architecture {TIMM_PREFIX + name!r}: {name!r} is not a model in timm's registry (timm "
+            f"{timm.__version__}); use a name from timm.list_models(), e.g. 'timm:vit_small_patch16_224'."
+        )
+    kwargs = {"in_chans": in_channels, "num_classes": 0, **arch_args}
+    try:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"architecture {TIMM_PREFIX + name!r}: constructor arguments {dict(arch_args)} do not fit: {exc}. Fix families.<family>.arch_args.") from None
+
+
+def _accepted(factory: Callable[..., Any], arch: str, in_channels: int, arch_args: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``factory`` is called with: ``in_channels`` only when its
+    signature takes it; an ``arch_args`` entry it does not take is an error."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: call it as documented
+        return {"in_channels": in_channels, **arch_args}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {n for n, p in params.items() if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    unknown = sorted(set(arch_args) - named) if not takes_any else []
+    if unknown:
+        raise ValueError(
+            f"architecture {arch!r}: the factory takes no argument(s) {unknown}; it accepts {sorted(named)}. "
+            "Fix families.<family>.arch_args."
+        )
+    kwargs = dict(arch_args)
+    if takes_any or "in_channels" in named:
+        kwargs.setdefault("in_channels", in_channels)
+    return kwargs
+
+
+def build_backbone(arch: str, *, in_channels: int, arch_args: Mapping[str, Any] | None = None) -> nn.Module:
+    """Build an untrained backbone by registry name, ``timm:<model>`` or ``package.module:factory``.
+
+    Whether ``arch`` may be imported at all is decided before (``ssl_eval.arch_policy``):
+    this function trusts its caller."""
+    arch_args = dict(arch_args or {})
+    refused = sorted(_WEIGHT_ARGS & set(arch_args))
+    if refused:
+        raise ValueError(f"architecture {arch!r}: arch_args {refused} would load weights; the checkpoint supplies them. Remove them.")
     if arch in ARCHITECTURES:
-        return ARCHITECTURES[arch](in_channels=in_channels)
-    if ":" in arch:
+        factory: Callable[..., Any] = ARCHITECTURES[arch]
+        model = factory(**_accepted(factory, arch, in_channels, arch_args))
+    elif arch.startswith(TIMM_PREFIX):
+        model = _timm(arch[len(TIMM_PREFIX):], in_channels, arch_args)
+    elif is_import_path(arch):
         module_name, _, attr = arch.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise ValueError(f"architecture {arch!r}: cannot import {attr!r} from {module_name!r} ({exc}).") from exc
-        return factory(in_channels=in_channels)
-    raise ValueError(
-        f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)} "
-        "or give an import path 'package.module:factory'."
-    )
+        if not callable(factory):
+            raise ValueError(f"architecture {arch!r}: {attr!r} is a {type(factory).__name__}, not a callable factory.")
+        model = factory(**_accepted(factory, arch, in_channels, arch_args))
+    else:
+        raise ValueError(
+            f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}, 'timm:<model name>', "
+            "or give an import path 'package.module:factory'."
+        )
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"architecture {arch!r}: the factory returned a {type(model).__name__}, not a torch.nn.Module; return the backbone module.")
+    return model
+
+
+class TokenPooled(nn.Module):
+    """A Vision Transformer read at one token: ``"cls"`` (the class token) or ``"mean"``
+    (the mean of the patch tokens, register and class tokens left out) of the final,
+    normalised tokens of ``forward_features``, as the linear-probe protocols read them."""
+
+    def __init__(self, model: nn.Module, pool: str) -> None:
+        super().__init__()
+        self.model, self.pool = model, pool
+        self.prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.model.forward_features(x)
+        return tokens[:, 0] if self.pool == "cls" else tokens[:, self.prefix_tokens:].mean(dim=1)
+
+
+def is_token_model(model: nn.Module) -> bool:
+    """A timm-style Vision Transformer: ``forward_features`` gives (N, tokens, D) and
+    ``num_prefix_tokens`` says how many of them are not patches."""
+    return hasattr(model, "forward_features") and isinstance(getattr(model, "num_prefix_tokens", None), int)
+
+
+def pooled(model: nn.Module, pool: str | None, arch: str) -> nn.Module:
+    """``model`` read at ``pool`` (default ``"cls"`` for a ViT with a class token, ``"mean"``
+    without one); a model without tokens (a CNN) is returned as it is when ``pool`` is unset."""
+    if not is_token_model(model):
+        if pool is not None:
+            raise ValueError(
+                f"families.<family>.pool = {pool!r} applies to Vision Transformers (timm-style, with "
+                f"forward_features and num_prefix_tokens); {arch!r} is not one. Remove pool for this family."
+            )
+        return model
+    has_cls = getattr(model, "cls_token", None) is not None
+    if pool is None:
+        pool = "cls" if has_cls else "mean"
+    if pool == "cls" and not has_cls:
+        raise ValueError(f"families.<family>.pool = 'cls', but {arch!r} has no class token; use pool = 'mean'.")
+    return TokenPooled(model, pool)
 
 
 def mlp_from_state_dict(state: dict[str, torch.Tensor]) -> nn.Sequential:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ssl_eval.analysis import family_rows, rows_digest
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS
-from ssl_eval.store.checkpoints import CheckpointRef
+from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
 
 PARTS = tuple(f"metrics-{g}" for g in GROUPS) + ("probe",)

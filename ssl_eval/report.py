@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ssl_eval.analysis import (
-    ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
+    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.workspace import Workspace
@@ -42,7 +42,8 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         analysis = workspace.records.get(family, "correlations")
         if not _current(analysis, rows_digest(rows)):
             late = (analysis or {}).get("late_fraction", 0.5)
-            analysis = analyze_family(workspace, family, late_fraction=late)
+            analysis = analyze_family(workspace, family, late_fraction=late,
+                                      collapse_rule=(analysis or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
         doc["families"][family] = {
             "checkpoints": rows,
@@ -96,30 +97,79 @@ def probe_span(rows: list[dict[str, Any]]) -> str:
             f"best {best['probe']['linear_acc']:.3f} ({best['id'].split('/', 1)[-1]})")
 
 
-def render_table(doc: dict[str, Any], console=None) -> None:
-    from rich.console import Console
+def alert_lines(found: dict[str, Any]) -> list[str]:
+    """One line per alerted checkpoint: ``collapse: <id>: <reason>``."""
+    reasons = found.get("reasons", {})
+    return [f"{kind}: {cid}" + (f": {reasons[cid]}" if cid in reasons else "")
+            for kind in ALERT_KINDS for cid in found.get(kind, [])]
+
+
+# Family table columns, and the order in which they are left out when the terminal is
+# too narrow (the JSON and CSV formats always hold everything).
+FAMILY_COLUMNS = ("metric", "better", "spearman", "kendall", "pearson", "signed ρ", "signed ρ late", "regret", "pick")
+DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick")
+
+
+def _family_cells(name: str, c: dict[str, Any], *, ci: bool) -> dict[str, str]:
+    return {
+        "metric": name, "better": "higher" if METRICS[name].higher_is_better else "lower",
+        "spearman": with_ci(c, "spearman") if ci else fmt(c.get("spearman")),
+        "kendall": fmt(c.get("kendall")), "pearson": fmt(c.get("pearson")), "signed ρ": fmt(c.get("spearman_signed")),
+        "signed ρ late": fmt(c.get("spearman_late_signed")), "regret": regret_text(c),
+        "pick": (c.get("pick") or "-").split("/", 1)[-1],
+    }
+
+
+def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
+    from rich.markup import escape
     from rich.table import Table
 
-    console = console or Console(width=max(Console().width, 140))
+    hidden = [c for c in FAMILY_COLUMNS if c not in columns]
+    caption = ("spearman/kendall/pearson with the linear probe" + (" \\[bootstrap 95% CI]" if ci else "")
+               + "; late: epochs >= late_fraction x last; signed: x(+1 higher-is-better, -1 lower)")
+    if hidden or not ci:
+        caption += f"; {'CIs, ' if not ci else ''}{', '.join(hidden)} left out for the terminal's width (--format json or csv has all)"
+    table = Table(title=escape(f"{family} — {probe_span(data['checkpoints'])}"), title_justify="left",
+                  caption=caption, caption_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
+    for name, c in data["correlations"].items():
+        cells = _family_cells(name, c, ci=ci)
+        table.add_row(*(escape(cells[col]) for col in columns))
+    return table
+
+
+def fitted_family_table(family: str, data: dict[str, Any], width: int):
+    """The family's table with as many columns as fit ``width`` characters: the least
+    important columns go first (DROP_ORDER), then the confidence intervals."""
+    from rich.console import Console
+
+    measure = Console(width=10_000)
+    columns = FAMILY_COLUMNS
+    for ci in (True, False):
+        for drop in (None, *DROP_ORDER):
+            if drop is not None:
+                columns = tuple(c for c in columns if c != drop)
+            table = _family_table(family, data, columns, ci=ci)
+            if measure.measure(table).maximum <= width:
+                return table
+        columns = FAMILY_COLUMNS if ci else columns
+    return table
+
+
+def render_table(doc: dict[str, Any], console=None) -> None:
+    """Print the report as tables that fit the console's width (the terminal's, else 80)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
     if not doc["families"]:
-        console.print(f"No evaluated checkpoints in {doc['workdir']}; run `ssl-eval evaluate STORE` first.")
+        console.print(f"No evaluated checkpoints in {escape(doc['workdir'])}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():
-        table = Table(title=f"{family} — {probe_span(data['checkpoints'])}", title_justify="left",
-                      caption="spearman/kendall/pearson with the linear probe \\[bootstrap 95% CI]; "
-                              "late: epochs >= late_fraction x last; signed: x(+1 higher-is-better, -1 lower)",
-                      caption_justify="left")
-        for col in ("metric", "better", "spearman", "kendall", "pearson", "signed ρ", "signed ρ late", "regret", "pick"):
-            table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
-        for name, c in data["correlations"].items():
-            table.add_row(
-                name, "higher" if METRICS[name].higher_is_better else "lower", with_ci(c, "spearman"),
-                fmt(c.get("kendall")), fmt(c.get("pearson")), fmt(c.get("spearman_signed")),
-                fmt(c.get("spearman_late_signed")), regret_text(c), (c.get("pick") or "-").split("/", 1)[-1],
-            )
-        console.print(table)
-        for kind, ids in data.get("alerts", {}).items():
-            if ids:
-                console.print(f"[yellow]alert {kind}: {', '.join(ids)}[/yellow]")
+        console.print(fitted_family_table(family, data, console.width))
+        for line in alert_lines(data.get("alerts", {})):
+            console.print(f"[yellow]{escape(line)}[/yellow]")
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
         table = Table(title=f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)",

@@ -1,9 +1,8 @@
-"""The work dir: where the embedding store, records, MLflow store and PREFECT_HOME live.
+"""The work dir: where the embeddings, records, MLflow database and PREFECT_HOME live.
 
 The work dir is always a local folder: PREFECT_HOME, the default sqlite MLflow store, Dask
-scratch and the file locks stay on the machine that runs the process. With a store URL
-(``--store-url s3://bucket/prefix``, ``SSL_EVAL_STORE_URL``, or ``[store] url``) the shared
-results, ``embeddings.zarr`` and ``records``, live under that URL instead, so Dask workers
+scratch and the file locks stay on the machine that runs the process. With a results URL
+(``--results-url s3://bucket/prefix``) the shared results, ``embeddings.zarr`` and ``records``, live under that URL instead, so Dask workers
 and GPU workers on other machines read and write the same arrays and records.
 """
 
@@ -13,43 +12,44 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssl_eval.store.embeddings import EmbeddingStore, RecordStore, open_records, open_store
-from ssl_eval.store.urls import join
+from ssl_eval.storage.embeddings import EmbeddingStore, open_store
+from ssl_eval.storage.records import RecordStore, open_records
+from ssl_eval.storage.urls import join
 
 DEFAULT_WORKDIR = ".ssl_eval"
-STORE_URL_ENV = "SSL_EVAL_STORE_URL"
+RESULTS_URL_ENV = "SSL_EVAL_RESULTS_URL"
 
 
 
 @dataclass(frozen=True)
 class Workspace:
     root: Path
-    store_url: str | None = None  # where embeddings.zarr and records live, when not under root
+    results_url: str | None = None  # where embeddings.zarr and records live, when not under root
 
     @classmethod
-    def at(cls, path: str | Path | None = None, *, store_url: str | None = None) -> "Workspace":
-        """The work dir at ``path`` (local). ``store_url`` (else $SSL_EVAL_STORE_URL) puts
+    def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> "Workspace":
+        """The work dir at ``path`` (local). ``results_url`` (else $SSL_EVAL_RESULTS_URL) puts
         the embeddings and records on an fsspec URL; "" or None keeps them in the work dir."""
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        url = store_url if store_url is not None else os.environ.get(STORE_URL_ENV)
+        url = results_url if results_url is not None else os.environ.get(RESULTS_URL_ENV)
         return cls(root, url.rstrip("/") if url else None)
 
     @property
     def shared_root(self) -> str:
-        """Where the shared results live: the store URL, or the work dir."""
-        return self.store_url or str(self.root)
+        """Where the shared results live: the results URL, or the work dir."""
+        return self.results_url or str(self.root)
 
     @property
     def embeddings(self) -> EmbeddingStore:
-        if self.store_url:
-            return open_store(join(self.store_url, "embeddings.zarr"))
+        if self.results_url:
+            return open_store(join(self.results_url, "embeddings.zarr"))
         return EmbeddingStore(self.root / "embeddings.zarr")
 
     @property
     def records(self) -> RecordStore:
-        if self.store_url:
-            return open_records(join(self.store_url, "records"))
+        if self.results_url:
+            return open_records(join(self.results_url, "records"))
         return RecordStore(self.root / "records")
 
     @property
@@ -68,7 +68,7 @@ class Workspace:
         """An inter-process lock for one unit of work (a checkpoint id, a record part):
         two monitor runs at once never compute the same thing twice on this machine.
 
-        A file lock does not reach other machines. With a store URL, duplicate work across
+        A file lock does not reach other machines. With a results URL, duplicate work across
         machines is prevented upstream (the monitor deployment's concurrency limit of 1, and
         one task per checkpoint and part in a run) and is harmless if it happens anyway:
         writes are idempotent (same bytes to the same version path; the commit marker and

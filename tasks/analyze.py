@@ -10,7 +10,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from ssl_eval.analysis import analyze_family, analyze_pooled
+from ssl_eval.analysis import ALERT_KINDS, analyze_family, analyze_pooled
 from ssl_eval.config import Config
 from ssl_eval.workspace import Workspace
 
@@ -26,10 +26,14 @@ def _ci(c: dict[str, Any], stat: str) -> str:
 @task(name="analyze-family", task_run_name="analyze {family}")
 def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
     ws = Workspace.at(workdir)
-    analysis = analyze_family(ws, family, late_fraction=config.analysis.late_fraction)
-    for kind, ids in analysis["alerts"].items():
-        if ids:
-            get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(ids), ", ".join(ids))
+    analysis = analyze_family(ws, family, late_fraction=config.analysis.late_fraction,
+                              collapse_rule=config.verdict.collapse_rule())
+    found = analysis["alerts"]
+    for kind in ALERT_KINDS:
+        if found[kind]:
+            listed = ", ".join(f"{cid} ({found['reasons'][cid]})" if cid in found.get("reasons", {}) else cid
+                               for cid in found[kind])
+            get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(found[kind]), listed)
     with ws.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
         analyze_pooled(ws, late_fraction=config.analysis.late_fraction)
     lines = [
@@ -47,4 +51,4 @@ def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
         )
     create_markdown_artifact("\n".join(lines), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()))
     return {"family": family, "n_checkpoints": analysis["n_checkpoints"], "metrics": len(analysis["metrics"]),
-            "alerts": {kind: len(ids) for kind, ids in analysis["alerts"].items()}}
+            "alerts": {kind: len(found[kind]) for kind in ALERT_KINDS}}

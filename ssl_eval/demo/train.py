@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_eval.data import load_split, to_float_tensor
+from ssl_eval.datasets import load_split
+from ssl_eval.preprocess import to_float_tensor
 from ssl_eval.augment import random_views
 from ssl_eval.demo.methods import LEARNING_RATES, METHODS, PAPER_METHODS, WEIGHT_DECAY, build_method
 from ssl_eval.models import build_backbone

@@ -1,6 +1,11 @@
-"""Label-free metrics of SSL embeddings, driven by one registry (see registry.py)."""
+"""Label-free metrics of SSL embeddings, driven by one registry (see registry.py).
 
-from ssl_eval.metrics import registry
+From a notebook: ``compute_all(X, labels=None, views=None)`` for every metric, or one
+metric by its registry name (``rankme(X)``, ``silhouette(X)``); see notebook.py.
+"""
+
+from ssl_eval.metrics import notebook, registry
+from ssl_eval.metrics.notebook import *  # noqa: F401,F403  (compute_all and one function per metric)
 from ssl_eval.metrics.registry import (  # noqa: F401  (the public names, listed once in registry.__all__)
     GROUPS,
     METRICS,
@@ -11,4 +16,4 @@ from ssl_eval.metrics.registry import (  # noqa: F401  (the public names, listed
     label_free_metrics,
 )
 
-__all__ = registry.__all__
+__all__ = registry.__all__ + notebook.__all__

@@ -14,6 +14,10 @@ Choices (stated here and in the registry):
 * k-means finds a single cluster -> silhouette and agreement are NaN (flag
   ``"single_cluster"``); AMI with the labels keeps scikit-learn's value.
 * fewer distinct clusters found than k -> flag ``"clusters_lt_k"`` (values still computed).
+* ``reduce="pca"`` clusters the top ``pca_dims`` principal components; ``reduce="umap"``
+  clusters a seeded UMAP to ``umap_dims`` dimensions (see ``reduction``), and falls back to
+  PCA with flag ``"umap_unavailable"`` where umap-learn is not installed. The silhouette is
+  then measured in the reduced space too.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
+
+from ssl_eval.metrics.reduction import reduce as reduce_rows
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
 
@@ -155,6 +161,7 @@ def kmeans_labels(X: np.ndarray, k: int, *, random_state: int) -> np.ndarray:
 
 def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
                        k: int | None = None, reduce: str = "none", pca_dims: int = 32,
+                       umap_dims: int = 3,
                        silhouette_sample_size: int | None = None,
                        max_points: int | None = None,
                        random_state: int = 0) -> tuple[dict[str, float], list[str]]:
@@ -183,6 +190,10 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
     if reduce == "pca":
         dims = min(pca_dims, n, X.shape[1])
         X = PCA(n_components=dims, random_state=random_state).fit_transform(X)
+    elif reduce == "umap":
+        X, used = reduce_rows(X, "umap", umap_dims, random_state=random_state)
+        if used != "umap":
+            flags.append("umap_unavailable")
     c1 = kmeans_labels(X, k, random_state=random_state)
     c2 = kmeans_labels(X, k, random_state=random_state + 1)
     found = int(np.unique(c1).size)

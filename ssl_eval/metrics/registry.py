@@ -17,11 +17,12 @@ Edge cases never crash inside a library; they give NaN values and a flag:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ssl_eval.metrics import clustering, entropy, geometry, spectral
+from ssl_eval.metrics.reduction import REDUCTIONS
 
 __all__ = [
     "GROUPS",
@@ -54,7 +55,13 @@ class MetricOptions:
     """Options shared by all groups (frozen, hashable; used in cache keys).
 
     k: clusters for k-means; None -> number of distinct labels if labels are given, else 10.
-    reduce: "none" or "pca" (PCA to ``pca_dims`` before clustering only).
+    reduce: "none", "pca" (PCA to ``pca_dims``) or "umap" (UMAP to ``umap_dims``, seeded
+        random_state; PCA to ``umap_dims`` where umap-learn is not installed), before
+        clustering only.
+    umap_dims: dimensions of the UMAP reduction used by ``reduce="umap"``; 3 = the space
+        Z_3 of entropy_z3, so that both read one UMAP fit.
+    z3_reduction: "pca" or "umap": how entropy_z3 reduces to 3 dimensions. "umap" falls
+        back to PCA where umap-learn is not installed; the record says which ran.
     silhouette_sample_size: None = exact silhouette; else silhouette on a random sample.
     entropy_knn_k: neighbours of the Kozachenko-Leonenko estimator.
     max_points: optional subsample cap for the expensive metrics (clustering, entropy_knn,
@@ -64,6 +71,8 @@ class MetricOptions:
     k: int | None = None
     reduce: str = "none"
     pca_dims: int = 32
+    umap_dims: int = 3
+    z3_reduction: str = "pca"
     silhouette_sample_size: int | None = None
     entropy_knn_k: int = 3
     max_points: int | None = None
@@ -72,9 +81,13 @@ class MetricOptions:
         if self.k is not None and (not isinstance(self.k, (int, np.integer)) or self.k < 1):
             raise ValueError(f"MetricOptions.k must be a positive int or None, got {self.k!r}; "
                              "pass e.g. k=10 or leave it None to use the label count.")
-        if self.reduce not in ("none", "pca"):
-            raise ValueError(f"MetricOptions.reduce must be 'none' or 'pca', got {self.reduce!r}.")
-        for name in ("pca_dims", "entropy_knn_k"):
+        if self.reduce not in ("none", *REDUCTIONS):
+            raise ValueError(f"MetricOptions.reduce must be 'none', 'pca' or 'umap', got "
+                             f"{self.reduce!r}.")
+        if self.z3_reduction not in REDUCTIONS:
+            raise ValueError(f"MetricOptions.z3_reduction must be 'pca' or 'umap', got "
+                             f"{self.z3_reduction!r}.")
+        for name in ("pca_dims", "umap_dims", "entropy_knn_k"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"MetricOptions.{name} must be a positive int, got {value!r}.")
@@ -87,10 +100,12 @@ class MetricOptions:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """Metric name -> Python float (NaN where undefined), and flags saying why."""
+    """Metric name -> Python float (NaN where undefined), flags saying why, and details:
+    short strings that say how a value was obtained (``entropy_z3_reduction``)."""
 
     values: dict[str, float]
     flags: tuple[str, ...]
+    details: dict[str, str] = field(default_factory=dict)
 
 
 _PAPER = "Xu, Lowe & Trappenberg, Label-free Monitoring of SSL Progress, arXiv 2409.06612"
@@ -117,6 +132,12 @@ _SPECS = (
                "Euclidean distance to the k-th neighbour, V_D = unit-ball volume; lower is "
                "better as for entropy_gaussian",
                f"Kozachenko & Leonenko 1987; {_PAPER}"),
+    MetricSpec("entropy_z3", "entropy", False, False, False,
+               "H(Z_3) in bits: Kozachenko-Leonenko entropy (entropy_knn_k neighbours) / ln 2 "
+               "of the embeddings reduced to 3 dimensions, by UMAP (seeded random_state) or "
+               "PCA as z3_reduction says (the record names the one used); the paper's "
+               "estimator inferred, see docs/metrics.md",
+               f"{_PAPER}, H(Z_3); McInnes et al. 2018, UMAP"),
     MetricSpec("rankme", "spectral", True, False, False,
                "exp(-sum p_k log p_k), p_k = s_k / sum(s) + 1e-7, s = singular values of the "
                "uncentered embedding matrix",
@@ -225,22 +246,24 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
         finite = finite and bool(np.isfinite(views[0]).all() and np.isfinite(views[1]).all())
     if not finite:
         return MetricResult({name: float("nan") for name in names}, ("non_finite",))
+    details: dict[str, str] = {}
 
     if group == "clustering":
         values, flags = clustering.clustering_metrics(
             X, labels=labels, k=options.k, reduce=options.reduce, pca_dims=options.pca_dims,
+            umap_dims=options.umap_dims,
             silhouette_sample_size=options.silhouette_sample_size,
             max_points=options.max_points, random_state=random_state)
     elif group == "entropy":
         values, flags = entropy.entropy_metrics(
             X, knn_k=options.entropy_knn_k, max_points=options.max_points,
-            random_state=random_state)
+            z3_reduction=options.z3_reduction, random_state=random_state, details=details)
     elif group == "spectral":
         values, flags = spectral.spectral_metrics(X)
     else:
         values, flags = geometry.geometry_metrics(
             X, views=views, max_points=options.max_points, random_state=random_state)
-    return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags))
+    return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags), details)
 
 
 def metrics_table_markdown() -> str:

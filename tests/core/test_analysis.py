@@ -91,7 +91,7 @@ def test_signed_and_late_statistics_read_direction():
     assert ent["kendall_late"] == pytest.approx(stats.kendalltau([-e + (0.5 if e == 4 else 0) for e in late], late).statistic)
     assert ent["pearson_late_signed"] == pytest.approx(-ent["pearson_late"])
     assert ent["pick"] == "f/r/e7" and ent["best"] == "f/r/e7"
-    assert out["late_from_epoch"] == 3.5 and out["alerts"] == {"collapse": ["f/r/e0", "f/r/e1"], "non_finite": []}
+    assert out["late_from_epoch"] == 3.5 and out["alerts"] == {"collapse": [], "non_finite": [], "reasons": {}}
     with pytest.raises(ValueError, match="late_fraction must be in"):
         analyze_rows(rows, late_fraction=1.5)
 
@@ -100,15 +100,16 @@ def test_alerts_collapse_and_non_finite():
     from ssl_eval.analysis import alert_tag, alerts
 
     rows = [
-        {"id": "f/r/a", "flags": [], "metrics": {"rankme": 40.0}},
-        {"id": "f/r/b", "flags": ["collapsed"], "metrics": {"rankme": 40.0}},  # geometry's norm_std check
-        {"id": "f/r/c", "flags": [], "metrics": {"rankme": 1.2}},  # RankMe below the threshold
-        {"id": "f/r/d", "flags": ["non_finite"], "metrics": {"rankme": float("nan")}},
+        {"id": "f/r/a", "run": "r", "epoch": 0, "flags": ["collapsed"],  # geometry's norm_std line alone: no alert
+         "metrics": {"rankme_centered": 40.0, "norm_std": 0.008}},
+        {"id": "f/r/c", "run": "r", "epoch": 1, "flags": [], "metrics": {"rankme_centered": 1.2}},
+        {"id": "f/r/d", "run": "r", "epoch": 2, "flags": ["non_finite"], "metrics": {"rankme_centered": float("nan")}},
     ]
     found = alerts(rows)
-    assert found == {"collapse": ["f/r/b", "f/r/c"], "non_finite": ["f/r/d"]}
+    assert found["collapse"] == ["f/r/c"] and found["non_finite"] == ["f/r/d"]
+    assert found["reasons"]["f/r/c"].startswith("centered RankMe 1.20 < 2")
     assert alert_tag(found) == "collapse,non_finite"
-    assert alerts(rows, rankme_threshold=1.0)["collapse"] == ["f/r/b"]
+    assert alerts(rows, rank_floor=1.0)["collapse"] == []
     assert alert_tag(alerts(rows[:1])) == "none"
 
 

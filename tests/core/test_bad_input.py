@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import zarr
 
-from ssl_eval.data import load_split
-from ssl_eval.embed import embed_or_record_failure
+from ssl_eval.datasets import load_split
+from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.planning import plan
 from ssl_eval.report import collect
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 from tests.conftest import write_checkpoint
 

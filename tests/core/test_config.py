@@ -50,6 +50,6 @@ def test_keys_separate_embedding_and_metric_changes():
     ],
 )
 def test_redact_removes_credentials(uri, expected):
-    from ssl_eval.store.urls import redact
+    from ssl_eval.storage.urls import redact
 
     assert redact(uri) == expected

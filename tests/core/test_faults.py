@@ -15,12 +15,12 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
-from ssl_eval.embed import embed_or_record_failure
+from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_part
 from ssl_eval.planning import plan
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
-from tasks.tracking import sync_family
+from tasks.mlflow_mirror import sync_family
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ PRELUDE = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 from ssl_eval.config import Config
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 config = Config.model_validate_json({config!r})
 ws = Workspace.at({work!r})
@@ -60,7 +60,7 @@ def test_killed_while_writing_embeddings(tiny_store, tiny_config, tmp_path):
     work = tmp_path / "w"
     body = """
     import zarr
-    from ssl_eval.embed import embed_or_record_failure
+    from ssl_eval.embedding import embed_or_record_failure
     original, calls = zarr.Group.create_array, []
     def create_array(self, *args, **kwargs):
         calls.append(1)
@@ -114,7 +114,7 @@ def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path):
     analyze_family(ws, "simclr")
     body = """
     from mlflow.tracking import MlflowClient
-    from tasks.tracking import sync_family
+    from tasks.mlflow_mirror import sync_family
     original, calls = MlflowClient.log_batch, []
     def log_batch(self, *args, **kwargs):
         calls.append(1)

@@ -11,14 +11,14 @@ from ssl_eval.metrics import (GROUPS, METRICS, MetricOptions, MetricResult, Metr
 
 EXPECTED_ORDER = [
     "silhouette", "ami_agreement", "ami_ground_truth",
-    "entropy_gaussian", "entropy_knn",
+    "entropy_gaussian", "entropy_knn", "entropy_z3",
     "rankme", "rankme_centered", "alpha_req", "alpha_req_r2", "nesum", "stable_rank",
     "uniformity", "norm_std", "alignment", "lidar",
 ]
 # Properties kept beside the registry, as scikit-learn's test_common does.
 LABEL_PERMUTATION_INVARIANT = {"silhouette", "ami_agreement", "ami_ground_truth"}
 ROTATION_INVARIANT = {"rankme", "rankme_centered", "nesum", "stable_rank", "alpha_req",
-                      "alpha_req_r2", "entropy_gaussian", "entropy_knn", "uniformity",
+                      "alpha_req_r2", "entropy_gaussian", "entropy_knn", "entropy_z3", "uniformity",
                       "alignment"}
 
 
@@ -47,7 +47,8 @@ def test_declared_directions_and_needs():
     needs_views = {n for n, s in METRICS.items() if s.needs_views}
     assert needs_views == {"alignment", "lidar"}
     lower = {n for n, s in METRICS.items() if not s.higher_is_better}
-    assert lower == {"entropy_gaussian", "entropy_knn", "alpha_req", "uniformity", "alignment"}
+    assert lower == {"entropy_gaussian", "entropy_knn", "entropy_z3", "alpha_req", "uniformity",
+                     "alignment"}
 
 
 def test_options_frozen_hashable_and_validated():
@@ -55,8 +56,12 @@ def test_options_frozen_hashable_and_validated():
     assert hash(opts) == hash(MetricOptions())
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.k = 3
-    with pytest.raises(ValueError, match="reduce must be 'none' or 'pca'"):
-        MetricOptions(reduce="umap")
+    with pytest.raises(ValueError, match="reduce must be 'none', 'pca' or 'umap', got 'tsne'"):
+        MetricOptions(reduce="tsne")
+    with pytest.raises(ValueError, match="z3_reduction must be 'pca' or 'umap', got 'none'"):
+        MetricOptions(z3_reduction="none")
+    with pytest.raises(ValueError, match="umap_dims must be a positive int"):
+        MetricOptions(umap_dims=0)
     with pytest.raises(ValueError, match="k must be a positive int"):
         MetricOptions(k=0)
     with pytest.raises(ValueError, match="max_points must be an int >= 2"):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import multiprocessing as mp
 
 from ssl_eval.config import Config
-from ssl_eval.embed import embed_or_record_failure
+from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_part
 from ssl_eval.planning import PARTS, plan
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 from tests.conftest import write_checkpoint
 

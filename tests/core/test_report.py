@@ -38,7 +38,8 @@ def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: st
                                                    "method": family, "arch": "democnn"})
                 ws.records.put(cid, "metrics-entropy", {"fingerprint": fp, "values": {"entropy_gaussian": entropy}, "flags": []})
                 ws.records.put(cid, "metrics-clustering", {"fingerprint": fp, "values": {"silhouette": silhouette}, "flags": flags})
-                ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": {"rankme": 1.5 if flags else 20.0 + epoch}, "flags": []})
+                ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": {"rankme": 1.5 if flags else 20.0 + epoch,
+                                                                                         "rankme_centered": 1.0 if flags else 30.0 + epoch}, "flags": []})
                 ws.records.put(cid, "probe", {"fingerprint": fp, "values": {"linear_acc": probe, "knn_acc": probe}})
     return ws
 
@@ -54,7 +55,9 @@ def test_collect_refreshes_analysis_and_adds_pooled(tmp_path):
     c = simclr["silhouette"]
     assert c["spearman_ci_low"] <= c["spearman"] <= c["spearman_ci_high"]
     assert {"kendall_late", "pearson_late", "kendall_late_ci_low", "pearson_late_signed"} <= set(c)
-    assert doc["families"]["simsiam"]["alerts"] == {"collapse": ["simsiam/run-1/epoch=03"], "non_finite": []}
+    alert = doc["families"]["simsiam"]["alerts"]
+    assert alert["collapse"] == ["simsiam/run-1/epoch=03"] and alert["non_finite"] == []
+    assert alert["reasons"]["simsiam/run-1/epoch=03"].startswith("centered RankMe 1.00 < 2")
     pooled = doc["pooled"]
     assert pooled["families"] == ["simclr", "simsiam"] and pooled["n_checkpoints"] == 28
     assert ws.records.get(POOLED_KEY, "correlations")["raw"].keys() == pooled["raw"].keys()
@@ -83,7 +86,7 @@ def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 2 + 2 * 2  # two heatmaps, then trajectories + scatter per family
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
-    for text in ("spearman [95% CI]", "Across families (pooled)", "collapse</b>: simclr/run-0/epoch=02", "Failed checkpoints"):
+    for text in ("spearman [95% CI]", "Across families (pooled)", "collapse: simclr/run-0/epoch=02: centered RankMe 1.00", "Failed checkpoints"):
         assert text in page
 
 

@@ -1,7 +1,7 @@
 """The distributed setup for real, every part started and stopped by this test on 127.0.0.1:
 
 - an S3 endpoint (moto's server mode) holding the checkpoint store and the shared
-  embeddings + records (``--store-url``-style ``s3://`` URL);
+  embeddings + records (``--results-url``-style ``s3://`` URL);
 - a ``dask scheduler`` with two ``dask worker`` processes (1 thread, 2 GB each);
 - a Prefect server, the two deployments of deployments/prefect.yaml, a worker on the
   ``ssl-eval-process`` pool (``--run-once``) and one on the ``ssl-eval-gpu`` pool;
@@ -81,7 +81,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
     ports = {name: _free_port() for name in ("s3", "prefect", "mlflow", "dask")}
     s3, api = f"http://127.0.0.1:{ports['s3']}", f"http://127.0.0.1:{ports['prefect']}/api"
     mlflow_uri, scheduler = f"http://127.0.0.1:{ports['mlflow']}", f"tcp://127.0.0.1:{ports['dask']}"
-    store, store_url = "s3://ckpts/store", "s3://shared/ssl-eval"
+    store, results_url = "s3://ckpts/store", "s3://shared/ssl-eval"
     secret = "sslEvalS3cretKey0123456789"
     aws = {"AWS_ACCESS_KEY_ID": "SSLEVALKEYID", "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3}
     for key, value in aws.items():
@@ -95,7 +95,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         "PWD": str(REPO), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     })
     client_env = {
-        **env, "PREFECT_API_URL": api, "SSL_EVAL_STORE": store, "SSL_EVAL_STORE_URL": store_url,
+        **env, "PREFECT_API_URL": api, "SSL_EVAL_STORE": store, "SSL_EVAL_RESULTS_URL": results_url,
         "SSL_EVAL_WORKDIR": str(tmp_path / "work"), "SSL_EVAL_DASK_ADDRESS": scheduler, "MLFLOW_TRACKING_URI": mlflow_uri,
     }
     logs: dict[str, Path] = {}
@@ -168,15 +168,15 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         # results live in S3, and equal what the embedded default computes from the local files
         from ssl_eval.config import Config, DataConfig
         from ssl_eval.evaluation import compute_part
-        from ssl_eval.embed import embed_checkpoint
-        from ssl_eval.store.checkpoints import discover
+        from ssl_eval.embedding import embed_checkpoint
+        from ssl_eval.storage.checkpoints import discover
         from ssl_eval.workspace import Workspace
 
-        shared = Workspace.at(tmp_path / "reader", store_url=store_url)
+        shared = Workspace.at(tmp_path / "reader", results_url=results_url)
         assert len(shared.records.checkpoint_ids()) == 5
         assert shared.embeddings.read("simsiam/run-0/epoch=01", "eval").shape == (200, 128)
         config = Config(data=DataConfig(**DATA))
-        default = Workspace.at(tmp_path / "default", store_url="")
+        default = Workspace.at(tmp_path / "default", results_url="")
         ref = next(r for r in discover(local) if r.id == "simclr/run-0/epoch=01")
         embed_checkpoint(ref, config, default)
         for part in ("metrics-clustering", "metrics-spectral", "probe"):

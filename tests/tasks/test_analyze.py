@@ -23,7 +23,8 @@ def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setattr(analyze_task, "create_markdown_artifact", lambda text, key: artifacts.append((key, text)))
     out = analyze_task.analyze.fn("simclr", str(ws.root), Config())
     assert out["alerts"] == {"collapse": 1, "non_finite": 0}
-    assert logger.warnings == ["collapse alert in simclr: 1 checkpoint(s): simclr/run-0/epoch=01"]
+    assert logger.warnings == ["collapse alert in simclr: 1 checkpoint(s): simclr/run-0/epoch=01 "
+                               "(centered RankMe 1.00 < 2: the embeddings vary along about one direction)"]
     assert artifacts[0][0] == "correlations-simclr" and "| silhouette |" in artifacts[0][1]
     assert ws.records.get(POOLED_KEY, "correlations")["n_checkpoints"] == 8
     analyze_task.analyze.fn("simsiam", str(ws.root), Config())

@@ -1,5 +1,5 @@
 """The embedding flow, deployed on its own work pool (GPU machines): embed the given
-checkpoints into the shared store, one at a time (one model on the accelerator at once).
+checkpoints into the shared results, one at a time (one model on the accelerator at once).
 
 The monitor flow calls it through ``run_deployment("embed-checkpoints/gpu", ...)`` when
 ``embed_deployment`` is set; it can also be run by hand for a list of checkpoint refs.
@@ -12,13 +12,13 @@ from typing import Any
 from prefect import flow
 
 from ssl_eval.config import Config
-from ssl_eval.store.checkpoints import CheckpointRef
-from tasks.embed import embed
+from ssl_eval.storage.checkpoints import CheckpointRef
+from tasks.embed_checkpoint import embed
 
 
 @flow(name="embed-checkpoints", flow_run_name="embed {workdir}")
 def embed_checkpoints(
-    refs: list[CheckpointRef], workdir: str | None = None, config: Config | None = None, store_url: str | None = None
+    refs: list[CheckpointRef], workdir: str | None = None, config: Config | None = None, results_url: str | None = None
 ) -> list[dict[str, Any]]:
     config = config or Config()
-    return [embed(ref, workdir, config, store_url or None) for ref in refs]
+    return [embed(ref, workdir, config, results_url or None) for ref in refs]

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_eval.data import eval_splits, load_split, preprocess, to_float_tensor
+from ssl_eval.datasets import load_split
+from ssl_eval.preprocess import preprocess, to_float_tensor
+from ssl_eval.splits import eval_splits
 
 
 def _write_cifar(root, name: str, n_per_file: int = 6):

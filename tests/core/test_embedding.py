@@ -8,11 +8,11 @@ import torch
 
 from ssl_eval.augment import fixed_views
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.data import to_float_tensor
-from ssl_eval.embed import cached_views, embed_checkpoint, embed_images
+from ssl_eval.preprocess import to_float_tensor
+from ssl_eval.embedding import cached_views, embed_checkpoint, embed_images
 from ssl_eval.evaluation import compute_metric_group
 from ssl_eval.models import DemoCNN
-from ssl_eval.store.checkpoints import discover
+from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 from tests.conftest import make_store
 
@@ -44,13 +44,13 @@ def test_embed_images_applies_configured_preprocessing():
 
 def test_fixed_views_depend_only_on_the_seed():
     images = np.random.default_rng(2).integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
-    a1, b1 = fixed_views(images, 6, seed=5)
-    a2, b2 = fixed_views(images, 6, seed=5)
+    a1, b1 = fixed_views(images, 6, random_state=5)
+    a2, b2 = fixed_views(images, 6, random_state=5)
     assert a1.shape == (6, 8, 8, 3) and a1.dtype == np.uint8
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(b1, b2)
     assert not np.array_equal(a1, b1)
-    assert not np.array_equal(a1, fixed_views(images, 6, seed=6)[0])
+    assert not np.array_equal(a1, fixed_views(images, 6, random_state=6)[0])
 
 
 def test_views_are_embedded_and_view_metrics_are_recorded(tmp_path):

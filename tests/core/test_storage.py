@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.store.checkpoints import discover, epoch_from_name
-from ssl_eval.store.embeddings import EmbeddingStore, RecordStore
-from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.storage.checkpoints import discover, epoch_from_name
+from ssl_eval.storage.embeddings import EmbeddingStore
+from ssl_eval.storage.records import RecordStore
+from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
 from tests.conftest import write_checkpoint
 
 
@@ -140,7 +141,7 @@ def test_record_store_ignores_damaged_records(tmp_path):
 def test_url_embedding_store_trusts_only_the_commit_marker():
     import fsspec
 
-    from ssl_eval.store.embeddings import open_store
+    from ssl_eval.storage.embeddings import open_store
 
     store = open_store("memory://url-store/e.zarr")
     fs = fsspec.filesystem("memory")
@@ -163,7 +164,7 @@ def test_url_embedding_store_trusts_only_the_commit_marker():
 
 
 def test_url_record_store_round_trip_and_listing():
-    from ssl_eval.store.embeddings import open_records
+    from ssl_eval.storage.records import open_records
 
     records = open_records("memory://url-records/records")
     records.put("f/r/c", "checkpoint", {"epoch": np.int64(3)})
@@ -180,7 +181,7 @@ def test_url_record_store_round_trip_and_listing():
 def test_discover_on_a_url_store_fingerprints_by_etag_and_reads_back(tmp_path):
     import fsspec
 
-    from ssl_eval.store.checkpoints import open_checkpoint
+    from ssl_eval.storage.checkpoints import open_checkpoint
 
     path = write_checkpoint(tmp_path / "c.ckpt", epoch=2, seed=0)
     fs = fsspec.filesystem("memory")

@@ -1,11 +1,16 @@
 """Safe checkpoint loading: ``torch.load(weights_only=True)``, format adapters, key prefixes.
 
-A checkpoint never runs code: loading never falls back to unrestricted unpickling. Every error
-is a :class:`CheckpointError` naming the file, what was wrong and what to do.
+A checkpoint never runs code: loading never falls back to unrestricted unpickling. The one
+class allowed beside tensors and plain containers is ``argparse.Namespace`` (DINO, iBOT and
+MAE pickle their command-line arguments): exactly that class, whose state is set as a plain
+``__dict__``; any other class is still refused. Every error is a :class:`CheckpointError`
+naming the file, what was wrong and what to do. A checkpoint's own ``arch`` entry chooses
+code only within ``ssl_eval.arch_policy``'s rule.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import pickle
 import re
@@ -17,14 +22,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_eval.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
-from ssl_eval.models import build_backbone, mlp_from_state_dict
-from ssl_eval.store.checkpoints import open_checkpoint
-from ssl_eval.store.urls import is_url, redact
+from ssl_eval.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
+from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
+from ssl_eval.storage.checkpoints import open_checkpoint
+from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
-# the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.).
-KNOWN_PREFIXES = ("backbone.", "module.encoder_q.", "module.encoder.", "encoder.", "model.backbone.")
+# the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),
+# MoCo v3 (module.base_encoder.; its momentum encoder and predictor are other prefixes), a
+# DataParallel-wrapped DINO/iBOT teacher or student (module.backbone.).
+KNOWN_PREFIXES = (
+    "backbone.", "module.encoder_q.", "module.encoder.", "encoder.", "model.backbone.",
+    "module.base_encoder.", "base_encoder.", "module.backbone.",
+)
 # Classifier heads that reference repositories keep inside the encoder.
 _HEAD_KEYS = ("fc.", "head.", "classifier.")
 
@@ -39,6 +51,7 @@ class LoadedCheckpoint:
     meta: dict[str, Any]  # plain values from the file: epoch, global_step, method, arch, ...
     prefix: str  # the backbone prefix used ("" for a plain state dict)
     prefix_source: str = "config"  # "config" or "detected"
+    format: str = "state-dict"  # which network of which file format (ssl_eval.storage.formats)
     projector: dict[str, torch.Tensor] = field(default_factory=dict)  # projector weights, prefix stripped
     projector_prefix: str = ""
 
@@ -101,7 +114,8 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
     try:
         # mmap (local files): tensor storages are mapped from the file, not allocated, so
         # memory use is bounded by the (already checked) archive size.
-        obj = torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found is None:  # not a refusal: the bytes are no pickle torch can read
@@ -112,25 +126,14 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
             "which would run code on loading. ssl-eval never runs code from a checkpoint; re-save it "
             "as a dict of tensors (e.g. {'state_dict': model.state_dict()})."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed pickle raises whatever the unpickler meets
+        # (TypeError from a crafted __class__ assignment in an allowed class's state, KeyError, ...)
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint (truncated, corrupt or crafted?): {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict (a state dict or {{'state_dict': ...}}), got {type(obj).__name__}.")
     return obj
-
-
-def _select_state_dict(obj: dict[str, Any], key: str | None, path: Path) -> dict[str, torch.Tensor]:
-    if key and key in obj and isinstance(obj[key], dict):
-        return obj[key]
-    for candidate in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj.get(candidate), dict):
-            return obj[candidate]
-    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return obj  # a plain state dict
-    raise CheckpointError(
-        f"{path}: no state dict found under {key!r}; top-level keys are {sorted(obj)[:20]}. "
-        "Set families.<family>.state_dict_key in ssl_eval.toml."
-    )
 
 
 def _matching(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -196,10 +199,14 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     configured or detected."""
     obj = read_checkpoint(path)
     path = redact(str(path))
-    full = _select_state_dict(obj, family.state_dict_key, path)
+    try:
+        network = pick_network(obj, family.state_dict_key, key_configured="state_dict_key" in family.model_fields_set)
+    except FormatError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    full = network.state
     explicit = "prefix" in family.model_fields_set
     state, prefix = _strip_prefix(full, family.prefix, explicit, path)
-    state = {k: v for k, v in state.items() if not k.startswith(_HEAD_KEYS)}
+    state = encoder_only(network, {k: v for k, v in state.items() if not k.startswith(_HEAD_KEYS)})
     projector: dict[str, torch.Tensor] = {}
     projector_prefix = ""
     if family.layer == "projector":
@@ -213,7 +220,7 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     meta = {k: v for k, v in obj.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
     return LoadedCheckpoint(
         state, meta, prefix,
-        prefix_source="config" if explicit else "detected",
+        prefix_source="config" if explicit else "detected", format=network.name,
         projector=projector, projector_prefix=projector_prefix,
     )
 
@@ -260,14 +267,46 @@ class ProjectedBackbone(nn.Module):
         return self.projector(self.backbone(x).flatten(1))
 
 
-def build_model(loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path) -> nn.Module:
-    """Build the family's architecture and load the backbone weights strictly (and the
-    projector, for ``layer = "projector"``). Any missing, unexpected or wrongly shaped key
-    is a :class:`CheckpointError` that lists them."""
-    arch = family.arch or loaded.meta.get("arch")
+def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules: tuple[str, ...], path: str | Path) -> tuple[str, str]:
+    """The architecture to build and who named it (``"config"`` or ``"checkpoint"``). A
+    checkpoint's own ``arch`` entry is store content: only built-in names, ``timm:<name>``,
+    and import paths of modules the operator allowed (``ssl_eval.arch_policy``)."""
+    if family.arch:
+        return family.arch, "config"
+    arch = loaded.meta.get("arch")
     if not arch:
         raise CheckpointError(f"{path}: the checkpoint has no 'arch' key; set families.<family>.arch in ssl_eval.toml.")
-    model = build_backbone(str(arch), in_channels=in_channels)
+    if not store_may_name(str(arch), allowed_modules):
+        raise CheckpointError(f"{path}: {refusal(str(arch), 'its own arch entry')}")
+    return str(arch), "checkpoint"
+
+
+def _check_size_before_building(arch: str, family: FamilyConfig, in_channels: int, loaded: LoadedCheckpoint, path: str | Path) -> None:
+    """A checkpoint that names a timm model could name a huge one: count its parameters on
+    the meta device (nothing allocated) and refuse one far bigger than the file's weights."""
+    with torch.device("meta"):
+        shape_only = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+    wanted = sum(p.numel() for p in shape_only.parameters())
+    held = sum(t.numel() for t in loaded.state_dict.values())
+    if wanted > 2 * held + (1 << 20):
+        raise CheckpointError(
+            f"{path}: its arch entry {arch!r} has {wanted:,} parameters but the file holds {held:,} backbone "
+            "weights; refused before building it. Set families.<family>.arch (and arch_args) in ssl_eval.toml."
+        )
+
+
+def build_model(
+    loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path, allowed_modules: tuple[str, ...] = ()
+) -> nn.Module:
+    """Build the family's architecture (``families.<family>.arch``, else the checkpoint's
+    ``arch`` entry within :func:`resolve_arch`'s rule) with its ``arch_args``, and load the
+    backbone weights strictly (and the projector, for ``layer = "projector"``). Any
+    missing, unexpected or wrongly shaped key is a :class:`CheckpointError` that lists them.
+    A Vision Transformer is read at ``family.pool`` (``TokenPooled``)."""
+    arch, named_by = resolve_arch(loaded, family, allowed_modules, path)
+    if named_by == "checkpoint" and arch.startswith("timm:"):
+        _check_size_before_building(arch, family, in_channels, loaded, path)
+    model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
     state = _adapt_sequential_resnet(loaded.state_dict, model)
     missing, unexpected, mismatched = _fit_report(model, state)
     if missing or unexpected or mismatched:
@@ -283,6 +322,7 @@ def build_model(loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: 
         # which also clears a sum that merely overflowed.
         if tensor.is_floating_point() and not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path}: weight {name!r} holds NaN or inf; the training run diverged at this checkpoint.")
+    model = pooled(model, family.pool, arch)
     if family.layer == "projector":
         try:
             projector = mlp_from_state_dict(loaded.projector)
@@ -290,3 +330,8 @@ def build_model(loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: 
             raise CheckpointError(f"{path}: projector under {loaded.projector_prefix!r}: {exc}") from None
         model = ProjectedBackbone(model, projector)
     return model.eval()
+
+
+def pool_of(model: nn.Module) -> str | None:
+    """The token a built model is read at (``"cls"``/``"mean"``), None for a CNN."""
+    return next((m.pool for m in model.modules() if isinstance(m, TokenPooled)), None)

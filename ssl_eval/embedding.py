@@ -12,11 +12,12 @@ import torch
 
 from ssl_eval.config import Config, DataConfig
 from ssl_eval.augment import fixed_views
-from ssl_eval.data import EvalSplits, eval_splits, preprocess, to_float_tensor
-from ssl_eval.store.checkpoints import CheckpointRef
-from ssl_eval.store.embeddings import SPLITS
-from ssl_eval.store.urls import redact
-from ssl_eval.store.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.preprocess import preprocess, to_float_tensor
+from ssl_eval.splits import EvalSplits, eval_splits
+from ssl_eval.storage.checkpoints import CheckpointRef
+from ssl_eval.storage.embeddings import SPLITS
+from ssl_eval.storage.urls import redact
+from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint, pool_of
 from ssl_eval.workspace import Workspace
 
 
@@ -28,7 +29,7 @@ def cached_splits(data: DataConfig) -> EvalSplits:
         n_eval=data.n_eval,
         n_probe_train=data.n_probe_train,
         n_probe_test=data.n_probe_test,
-        random_state=data.seed,
+        random_state=data.random_state,
         root=data.root,
         image_size=data.image_size,
     )
@@ -37,10 +38,10 @@ def cached_splits(data: DataConfig) -> EvalSplits:
 @functools.lru_cache(maxsize=4)
 def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """Two augmented views (uint8) of the first ``data.n_views`` eval images, drawn from
-    ``data.seed``: the same images and the same random maps for every checkpoint."""
+    ``data.random_state``: the same images and the same random maps for every checkpoint."""
     if data.n_views == 0:
         return None
-    return fixed_views(cached_splits(data).eval.images, data.n_views, seed=data.seed)
+    return fixed_views(cached_splits(data).eval.images, data.n_views, random_state=data.random_state)
 
 
 def default_device() -> torch.device:
@@ -121,7 +122,10 @@ def embed_checkpoint(
     splits = cached_splits(config.data)
     views = cached_views(config.data)
     loaded = load_checkpoint(ref.path, family)
-    model = build_model(loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path)
+    model = build_model(
+        loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
+        allowed_modules=config.allow_modules,
+    )
     inputs = {split: getattr(splits, split).images for split in SPLITS}
     if views is not None:
         inputs["views_a"], inputs["views_b"] = views
@@ -155,6 +159,8 @@ def embed_checkpoint(
         "prefix": loaded.prefix,
         "prefix_source": loaded.prefix_source,  # "config" or "detected"
         "layer": family.layer,
+        "pool": pool_of(model),  # "cls" or "mean" for a ViT, None for a CNN
+        "format": loaded.format,
         "n_views": 0 if views is None else int(len(views[0])),
     }
     store.write(ref.id, arrays, provenance)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ssl_eval.store.urls import filesystem, is_url
+from ssl_eval.storage.urls import filesystem, is_url
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".pth.tar", ".tar")
 _PARTIAL = re.compile(r"(\.tmp|\.partial|\.part|~)$|^\.")

@@ -1,6 +1,9 @@
 """Idempotent mirror of the records into MLflow (the records stay the source of truth).
 
-Scheme (DESIGN.md): experiment ``ssl-eval/<family>``; one run per training run, found by
+Not a task itself: the ``track-family`` task (tasks/track.py) calls :func:`sync_family`. It
+lives beside the tasks because the core never imports mlflow.
+
+Scheme (README, "MLflow"): experiment ``ssl-eval/<family>``; one run per training run, found by
 its ``ssl_eval.key`` tag, metrics at ``step=epoch``; one ``correlations`` run per family;
 experiment ``ssl-eval/summary`` with one run per family. A point already in MLflow with
 the same step and value is never logged again, so a rerun adds nothing.
@@ -17,7 +20,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
-from ssl_eval.store.urls import redact
+from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"

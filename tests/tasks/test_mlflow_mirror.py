@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
-from tasks.tracking import ALERT_TAG, FIGURES_TAG, sync_family
+from tasks.mlflow_mirror import ALERT_TAG, FIGURES_TAG, sync_family
 from tests.core.test_report import synthetic_workspace
 
 

@@ -6,28 +6,28 @@ from __future__ import annotations
 import fsspec
 
 from flows.monitor import run_monitor
-from ssl_eval.embed import embed_checkpoint
+from ssl_eval.embedding import embed_checkpoint
 from ssl_eval.evaluation import compute_part
-from ssl_eval.store.checkpoints import discover
-from ssl_eval.workspace import STORE_URL_ENV, Workspace
+from ssl_eval.storage.checkpoints import discover
+from ssl_eval.workspace import RESULTS_URL_ENV, Workspace
 
 
 def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_config, tmp_path, monkeypatch):
-    monkeypatch.setenv(STORE_URL_ENV, "")  # run_monitor sets it; restored (unset) after the test
+    monkeypatch.setenv(RESULTS_URL_ENV, "")  # run_monitor sets it; restored (unset) after the test
     fs = fsspec.filesystem("memory")
     for path in tiny_store.rglob("*.ckpt"):
         fs.pipe_file(f"/flow-ckpts/{path.relative_to(tiny_store).as_posix()}", path.read_bytes())
     summary = run_monitor(
-        "memory://flow-ckpts", str(tmp_path / "work"), tiny_config, store_url="memory://flow-shared",
+        "memory://flow-ckpts", str(tmp_path / "work"), tiny_config, results_url="memory://flow-shared",
         settle_seconds=0, track_mlflow=False,
     )
     assert len(summary["embedded"]) == 6 and summary["failed"] == {}
-    shared = Workspace.at(tmp_path / "reader", store_url="memory://flow-shared")
+    shared = Workspace.at(tmp_path / "reader", results_url="memory://flow-shared")
     assert len(shared.records.checkpoint_ids()) == 6
     assert shared.records.get("simclr", "correlations")["n_checkpoints"] == 3
     assert not (tmp_path / "work" / "records").exists()  # nothing shared was written locally
     assert shared.embeddings.provenance("simclr/run-0/epoch=00")["source"].endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
-    local = Workspace.at(tmp_path / "local", store_url="")
+    local = Workspace.at(tmp_path / "local", results_url="")
     ref = next(r for r in discover(tiny_store) if r.id == "simsiam/run-0/epoch=02")
     embed_checkpoint(ref, tiny_config, local)
     for part in ("metrics-clustering", "probe"):

@@ -1,0 +1,41 @@
+"""Model input: uint8 images -> float tensors, resized, repeated to RGB and normalised."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["preprocess", "to_float_tensor"]
+
+
+def to_float_tensor(images: np.ndarray):
+    """uint8 (N,H,W[,C]) -> float32 torch tensor (N,C,H,W) in [0, 1]."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    else:
+        x = x.permute(0, 3, 1, 2)
+    return x.float().div_(255.0)
+
+
+def preprocess(x, *, image_size: int | None = None, mean=None, std=None, channels: int | None = None):
+    """Float (N, C, H, W) in [0, 1] -> the model's input: grey repeated to ``channels``,
+    resized to ``image_size`` (bilinear, antialiased), normalised by ``mean``/``std``.
+    Each step only when asked: by default images are fed at native size in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    if channels is not None and x.shape[1] != channels:
+        if x.shape[1] != 1:
+            raise ValueError(f"data.channels={channels} but the images have {x.shape[1]} channels; only 1 -> N is supported.")
+        x = x.expand(-1, channels, -1, -1)
+    if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    if mean is not None or std is not None:
+        m = torch.as_tensor(mean if mean is not None else (0.0,), dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        s = torch.as_tensor(std if std is not None else (1.0,), dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        if m.shape[1] not in (1, x.shape[1]) or s.shape[1] not in (1, x.shape[1]):
+            raise ValueError(f"data.mean/std need 1 or {x.shape[1]} values; got {mean} and {std}.")
+        x = (x - m) / s
+    return x

@@ -1,0 +1,78 @@
+"""The command line as a new user meets it: -h, --version, help for every option, plain
+usage lines, an example per command, and the same evaluation options at evaluate and serve."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ssl_eval.cli import app
+from ssl_eval.datasets import DATASETS
+
+runner = CliRunner()
+COMMANDS = sorted(typer.main.get_command(app).commands)
+
+
+def _command(name: str):
+    return typer.main.get_command(app).commands[name]
+
+
+def test_version_matches_the_installed_package():
+    import ssl_eval
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"ssl-eval {version('ssl-eval')}" == f"ssl-eval {ssl_eval.__version__}"
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_short_and_long_help_at_top_and_per_command(flag):
+    top = runner.invoke(app, [flag])
+    assert top.exit_code == 0 and "evaluate" in top.output and "serve" in top.output
+    for name in COMMANDS:
+        result = runner.invoke(app, [name, flag], terminal_width=200)
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_has_help_and_every_command_an_example(name):
+    command = _command(name)
+    undocumented = [p.name for p in command.params if not getattr(p, "help", None)]
+    assert undocumented == [], f"{name}: options without help text: {undocumented}"
+    assert f"Example: ssl-eval {name} " in (command.help or "")
+
+
+def test_usage_line_names_the_store_plainly():
+    result = runner.invoke(app, ["evaluate", "-h"], env={"COLUMNS": "200"})
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    assert usage.rstrip().endswith("[OPTIONS] STORE") and "{" not in usage
+
+
+def test_help_shows_config_sections_and_every_data_set():
+    result = runner.invoke(app, ["evaluate", "-h"], env={"COLUMNS": "100"})
+    text = " ".join(result.output.replace("│", " ").split())  # the help's words, without its box
+    assert "[dask] address" in text and "[data] name" in text  # not eaten as rich markup
+    for name in DATASETS:
+        assert name in text
+
+
+def test_evaluate_and_serve_take_the_same_evaluation_options():
+    def options(name: str) -> set[str]:
+        return {opt for p in _command(name).params for opt in p.opts if opt.startswith("-")}
+
+    only_evaluate = options("evaluate") - options("serve")
+    only_serve = options("serve") - options("evaluate")
+    assert only_evaluate == {"--quiet"} and only_serve == {"--interval"}
+
+
+@pytest.mark.parametrize("command", [["report"], ["ui"]])
+def test_read_only_commands_refuse_a_missing_workdir(tmp_path, command):
+    missing = tmp_path / "typo"
+    result = runner.invoke(app, [*command, "--workdir", str(missing)])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "--workdir" in result.output
+    assert not missing.exists()  # nothing created behind the user's back
