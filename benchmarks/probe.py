@@ -48,10 +48,10 @@ def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separat
 
 def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np.ndarray, ...]]:
     from ssl_eval.config import FamilyConfig
-    from ssl_eval.data import eval_splits
-    from ssl_eval.embed import embed_images
+    from ssl_eval.splits import eval_splits
+    from ssl_eval.embedding import embed_images
     from ssl_eval.models import build_backbone
-    from ssl_eval.store.loading import build_model, load_checkpoint
+    from ssl_eval.storage.loading import build_model, load_checkpoint
 
     splits = eval_splits(dataset, n_eval=2, n_probe_train=5000, n_probe_test=2000, random_state=0)
     channels = splits.probe_train.channels
