@@ -70,6 +70,7 @@ class MetricsConfig(_Strict):
     pca_dims: int = Field(32, gt=0)
     umap_dims: int = Field(3, gt=0)
     z3_reduction: Literal["pca", "umap"] = "pca"
+    convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
     random_state: int = 0

@@ -26,6 +26,7 @@ def metric_options(config: Config) -> MetricOptions:
         pca_dims=m.pca_dims,
         umap_dims=m.umap_dims,
         z3_reduction=m.z3_reduction,
+        convention=m.convention,
         silhouette_sample_size=m.silhouette_sample_size,
         entropy_knn_k=m.entropy_knn_k,
     )
