@@ -3,6 +3,7 @@ inside the commands that need them, after the work dir's environment is set."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -243,6 +244,10 @@ def evaluate(
     settle_seconds: float = SettleOption,
     allow_module: Optional[list[str]] = AllowModuleOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Print Prefect's, Dask's and MLflow's full logs instead of the progress display (the Prefect UI keeps them either way).",
+    ),
 ) -> None:
     """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
 
@@ -254,13 +259,19 @@ def evaluate(
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
     _check_before_start(location, config, watching=False)
+    if not verbose:  # read when prefect and mlflow are first imported (just below)
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from flows.monitor import run_monitor
+    from flows.progress import ProgressDisplay, listening
 
+    display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
-        summary = run_monitor(
-            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
-            settle_seconds=settle_seconds,
-        )
+        with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
+            summary = run_monitor(
+                location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
+                settle_seconds=settle_seconds,
+            )
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -323,6 +334,9 @@ def serve(
     except KeyboardInterrupt:
         typer.echo("stopped")
         raise typer.Exit(EXIT_INTERRUPTED)
+    except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED)
 
 
 REPORT_FORMATS = ("table", "json", "csv")
