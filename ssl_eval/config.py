@@ -70,12 +70,16 @@ class MetricsConfig(_Strict):
     pca_dims: int = Field(32, gt=0)
     umap_dims: int = Field(3, gt=0)
     z3_reduction: Literal["pca", "umap"] = "pca"
+    convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
     random_state: int = 0
 
 
 class ProbeConfig(_Strict):
+    # "torch": preconditioned L-BFGS in float32 (GPU when present); "sklearn": the float64
+    # scikit-learn reference. Same objective (L2, C=1, standardised features).
+    solver: Literal["torch", "sklearn"] = "torch"
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
     random_state: int = 0
