@@ -29,6 +29,8 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _grid(fig: Figure, n: int):
+    if n == 0:  # nothing to plot yet (every checkpoint failed or was deleted): an empty figure, no panels
+        return []
     cols = min(PANEL_COLUMNS, max(1, n))
     rows = math.ceil(n / cols)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
