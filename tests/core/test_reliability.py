@@ -232,13 +232,13 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
 
 
 def _evaluate_all(store, config, ws):
-    """A monitor run without Prefect: plan, embed, probe; returns the plan."""
+    """A monitor run without Prefect: plan, embed, compute every planned part; returns the plan."""
     from ssl_eval.evaluation import compute_parts
 
     work = plan(discover(store), config, ws, tracking_uri=None)
     for item in work.items:
         if embed_or_record_failure(item.ref, config, ws)["status"] in ("embedded", "cached"):
-            compute_parts(ws, item.ref.id, ["probe"], config)
+            compute_parts(ws, item.ref.id, list(item.parts), config)
     return work
 
 
@@ -333,8 +333,10 @@ def test_text_from_files_never_acts_as_rich_markup():
 def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
     from ssl_eval.config import load_config
 
-    (tmp_path / "ssl_eval.toml").write_bytes(b'[data]\nname = "digits\xff"\n')
-    with pytest.raises(ValueError, match=rf"{tmp_path / 'ssl_eval.toml'} is not UTF-8 text \(byte 23: invalid start byte\); save it as UTF-8"):
+    text = b'[data]\nname = "digits\xff"\n'
+    (tmp_path / "ssl_eval.toml").write_bytes(text)
+    at = text.index(b"\xff")  # the offending byte's offset, which the message names
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'ssl_eval.toml'} is not UTF-8 text \(byte {at}: invalid start byte\); save it as UTF-8"):
         load_config(store=tmp_path)
 
 
