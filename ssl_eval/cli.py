@@ -129,13 +129,14 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     except FileNotFoundError:
         return None
     local = ws.root / "store-config.toml"
+    local.parent.mkdir(parents=True, exist_ok=True)
     local.write_bytes(text)
     return local
 
 
-def _workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
-    """The work dir, its environment set. ``writing``: check, before anything starts, that
-    every place a run writes can be written (else exit 2 naming the path and why)."""
+def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Workspace:
+    """The work dir (created), its environment set; whether a run can write everywhere it
+    needs is checked later, once the configuration is valid (:func:`_check_writable`)."""
     from ssl_eval.storage.errors import WorkdirError
     from ssl_eval.storage.urls import install_log_redaction
 
@@ -143,17 +144,26 @@ def _workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, wr
     try:
         _no_credentials(results_url, "results URL (--results-url)")
         ws = Workspace.at(workdir, results_url=results_url)
-        if writing:
-            ws.check_writable()
     except ValueError as exc:
         _fail(str(exc))
-    except WorkdirError as exc:
+    except WorkdirError as exc:  # the work dir itself cannot be created
         _fail(f"the work dir cannot be used: {exc}")
     if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
         os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
     return ws
+
+
+def _check_writable(ws: Workspace) -> None:
+    """Once the configuration is known to be valid and before anything starts: every place
+    a run writes can be written, else exit 2 naming the path and why."""
+    from ssl_eval.storage.errors import WorkdirError
+
+    try:
+        ws.check_writable()
+    except WorkdirError as exc:
+        _fail(f"the work dir cannot be used: {exc}")
 
 
 def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
@@ -281,12 +291,13 @@ def evaluate(
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
-    ws = _workspace(workdir, results_url, writing=True)
+    ws = _workspace(workdir, results_url)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
     _check_before_start(location, config, watching=False)
+    _check_writable(ws)
     if not verbose:  # read when prefect and mlflow are first imported (just below)
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -351,12 +362,13 @@ def serve(
 
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
-    ws = _workspace(workdir, results_url, writing=True)
+    ws = _workspace(workdir, results_url)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
     _check_before_start(location, config, watching=True)
+    _check_writable(ws)
     from deployments.serve import serve as serve_deployment
     from ssl_eval.lifetime import start_reaper
 
