@@ -134,9 +134,10 @@ def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Opti
     return local
 
 
-def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Workspace:
-    """The work dir (created), its environment set; whether a run can write everywhere it
-    needs is checked later, once the configuration is valid (:func:`_check_writable`)."""
+def _workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
+    """The work dir (created). For reading, the process is pointed at it at once; for a run
+    (``writing``), only once the configuration is valid and every place it writes can be
+    written (:func:`_check_writable`), so a refused run changes nothing."""
     from ssl_eval.storage.errors import WorkdirError
     from ssl_eval.storage.urls import install_log_redaction
 
@@ -148,11 +149,17 @@ def _workspace(workdir: Optional[Path], results_url: Optional[str] = None) -> Wo
         _fail(str(exc))
     except WorkdirError as exc:  # the work dir itself cannot be created
         _fail(f"the work dir cannot be used: {exc}")
+    if not writing:
+        _use(ws)
+    return ws
+
+
+def _use(ws: Workspace) -> None:
+    """Point this process at the work dir: Prefect's home and the shared results."""
     if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
         os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
-    return ws
 
 
 def _check_writable(ws: Workspace) -> None:
@@ -164,6 +171,7 @@ def _check_writable(ws: Workspace) -> None:
         ws.check_writable()
     except WorkdirError as exc:
         _fail(f"the work dir cannot be used: {exc}")
+    _use(ws)
 
 
 def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
@@ -291,7 +299,7 @@ def evaluate(
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
-    ws = _workspace(workdir, results_url)
+    ws = _workspace(workdir, results_url, writing=True)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
@@ -362,7 +370,7 @@ def serve(
 
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
-    ws = _workspace(workdir, results_url)
+    ws = _workspace(workdir, results_url, writing=True)
     location, config = _load_config(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
