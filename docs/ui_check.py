@@ -129,7 +129,7 @@ def main() -> int:
                              env=env, stdout=open(serve_log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         address = wait_for("serve prints its Prefect address",
-                           lambda: re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", serve_log.read_text()), 300, serve_log).group(1)
+                           lambda: re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", serve_log.read_text()), 900, serve_log).group(1)
         api = f"{address}/api"
         ui_api = get_json(f"{address}/ui-settings")["api_url"]  # type: ignore[index]
         results.append(("Prefect UI's /ui-settings api_url", f"{ui_api} ({'matches' if ui_api == api else 'WRONG: served at ' + api})"))
@@ -153,8 +153,8 @@ def main() -> int:
         results.append(("Ctrl-C during a run: serve exited after", f"{seconds:.1f} s, exit code {serve.returncode}"))
         results.append(("Ctrl-C: what serve said", " | ".join(said) or "NOTHING"))
     finally:
-        if serve.poll() is None:
-            stop_group(serve, signal.SIGKILL)
+        if serve.poll() is None:  # Ctrl-C first, so serve stops its Prefect server; SIGKILL after 120 s
+            stop_group(serve, signal.SIGINT, timeout=120)
 
     # 3. the MLflow UI over the same work dir
     from mlflow.tracking import MlflowClient

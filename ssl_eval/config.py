@@ -77,6 +77,9 @@ class MetricsConfig(_Strict):
 
 
 class ProbeConfig(_Strict):
+    # "torch": preconditioned L-BFGS in float32 (GPU when present); "sklearn": the float64
+    # scikit-learn reference. Same objective (L2, C=1, standardised features).
+    solver: Literal["torch", "sklearn"] = "torch"
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
     random_state: int = 0

@@ -76,7 +76,8 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
     return {
         "values": {
             "linear_acc": linear_probe(
-                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter
+                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter,
+                solver=config.probe.solver,
             ),
             "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
         }
