@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
 from tasks.mlflow_mirror import ALERT_TAG, FIGURES_TAG, sync_family
-from tests.core.test_report import synthetic_workspace
+from tests.helpers import synthetic_workspace
 
 
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
