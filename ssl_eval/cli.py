@@ -3,6 +3,7 @@ inside the commands that need them, after the work dir's environment is set."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from ssl_eval.datasets import DATASETS
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
@@ -197,6 +199,35 @@ def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrid
     return location, config
 
 
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            _warn(problem)
+        if not readable and not watching:
+            _fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            _warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        _warn(warning)
+
+
 @command()
 def evaluate(
     store: str = StoreArgument,
@@ -213,6 +244,10 @@ def evaluate(
     settle_seconds: float = SettleOption,
     allow_module: Optional[list[str]] = AllowModuleOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Print Prefect's, Dask's and MLflow's full logs instead of the progress display (the Prefect UI keeps them either way).",
+    ),
 ) -> None:
     """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
 
@@ -223,13 +258,20 @@ def evaluate(
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=False)
+    if not verbose:  # read when prefect and mlflow are first imported (just below)
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from flows.monitor import run_monitor
+    from flows.progress import ProgressDisplay, listening
 
+    display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
-        summary = run_monitor(
-            location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
-            settle_seconds=settle_seconds,
-        )
+        with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
+            summary = run_monitor(
+                location, str(ws.root), config, tracking_uri=mlflow_uri or ws.mlflow_uri, results_url=ws.results_url,
+                settle_seconds=settle_seconds,
+            )
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -280,6 +322,7 @@ def serve(
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module)
+    _check_before_start(location, config, watching=True)
     from deployments.serve import serve as serve_deployment
 
     try:
@@ -291,17 +334,20 @@ def serve(
     except KeyboardInterrupt:
         typer.echo("stopped")
         raise typer.Exit(EXIT_INTERRUPTED)
+    except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED)
 
 
 REPORT_FORMATS = ("table", "json", "csv")
 
 
 def _print_report(ws: Workspace, fmt: str) -> dict:
-    from ssl_eval.report import collect, render_table
+    from ssl_eval.report import collect, render_table, to_json
 
     doc = collect(ws)
     if fmt == "json":
-        typer.echo(json.dumps(doc, indent=1, default=float))
+        typer.echo(to_json(doc))
     elif fmt == "csv":
         from ssl_eval.report_csv import to_csv
 

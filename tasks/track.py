@@ -6,10 +6,13 @@ from typing import Any
 
 from prefect import task
 
+from ssl_eval.config import Config
 from ssl_eval.workspace import Workspace
 from tasks.mlflow_mirror import sync_family
 
 
 @task(name="track-family", task_run_name="mlflow {family}", retries=1, retry_delay_seconds=2)
-def track(family: str, workdir: str, tracking_uri: str, store: str, results_url: str | None = None) -> dict[str, Any]:
-    return sync_family(Workspace.at(workdir, results_url=results_url), family, tracking_uri=tracking_uri, store=store)
+def track(
+    family: str, workdir: str, tracking_uri: str, store: str, results_url: str | None = None, config: Config | None = None,
+) -> dict[str, Any]:
+    return sync_family(Workspace.at(workdir, results_url=results_url), family, tracking_uri=tracking_uri, store=store, config=config)

@@ -4,12 +4,14 @@ within two intervals; stopping serve stops the server too."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,11 @@ def test_serve_picks_up_new_checkpoints_and_stops_cleanly(tmp_path):
         assert "127.0.0.1" in (tmp_path / "serve.log").read_text()
         port = int((tmp_path / "serve.log").read_text().split("Prefect server on http://127.0.0.1:")[1].split()[0])
         assert _listening(port), server_log[-2000:]
+        # the UI served there finds its API there (not on Prefect's default port 4200)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as response:
+            assert json.loads(response.read())["api_url"] == f"http://127.0.0.1:{port}/api"
+        text = (tmp_path / "serve.log").read_text()
+        assert f"export PREFECT_API_URL=http://127.0.0.1:{port}/api" in text and "prefect deployment run 'monitor-store/monitor'" in text
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -79,5 +86,7 @@ def test_serve_picks_up_new_checkpoints_and_stops_cleanly(tmp_path):
             proc.wait()
         log.close()
     assert not _listening(port)
+    text = (tmp_path / "serve.log").read_text()
+    assert "stopping" in text and proc.returncode == 130, text[-3000:]  # Ctrl-C is acknowledged, exit code 130
     # nothing was evaluated twice: one embedding per checkpoint, one point per epoch
     assert _mlflow_steps(work / "mlflow.db") == [0, 1]
