@@ -162,6 +162,9 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if state["asked"]:
             print(f"stopping: serving stopped after {time.monotonic() - state['asked']:.1f} s.", flush=True)
+            # Prefect's graceful path swallows the interrupt and returns normally: the user
+            # stopped the command, so it must still end as interrupted (exit 130).
+            raise KeyboardInterrupt
 
 
 def _kill_flow_run_processes() -> None:

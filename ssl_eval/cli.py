@@ -343,11 +343,11 @@ REPORT_FORMATS = ("table", "json", "csv")
 
 
 def _print_report(ws: Workspace, fmt: str) -> dict:
-    from ssl_eval.report import collect, render_table
+    from ssl_eval.report import collect, render_table, to_json
 
     doc = collect(ws)
     if fmt == "json":
-        typer.echo(json.dumps(doc, indent=1, default=float))
+        typer.echo(to_json(doc))
     elif fmt == "csv":
         from ssl_eval.report_csv import to_csv
 

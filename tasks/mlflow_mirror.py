@@ -26,6 +26,8 @@ from mlflow.tracking import MlflowClient
 from ssl_eval.config import Config
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
 from ssl_eval.storage.urls import redact
+from ssl_eval.verdict.answers import verdict_tags
+from ssl_eval.verdict.records import VERDICT_PART
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
@@ -168,6 +170,8 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
     rows = family_rows(workspace, family)
     failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
+    verdict = workspace.records.get(family, VERDICT_PART)
+    rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
     logged, runs = 0, sorted({r["run"] for r in rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
         mine = [r for r in rows if r["run"] == run]
@@ -178,7 +182,8 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
             # failed checkpoints, listed with reasons by `ssl-eval report`
             "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
-            ALERT_TAG: alert_tag(alerts(mine)),
+            ALERT_TAG: alert_tag(alerts(mine, **rule)),
+            **(verdict_tags(verdict, run) if verdict else {}),
         }
         if mine:
             prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
@@ -203,13 +208,15 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
         if c.get(stat) is not None
     ]
     corr_id = _run(client, exp_id, f"{family}/correlations", f"{family}/correlations",
-                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows))})
+                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+                    **(verdict_tags(verdict) if verdict else {})})
     _log_params(client, corr_id, params)
     logged += _log_new(client, corr_id, corr_points)
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "summary")
-    summary_id = _run(client, summary_exp, f"summary/{family}", f"{family}/summary", {"family": family, "store": store},
+    summary_id = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
+                      {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {})},
                       stale_metric_prefix="corr/")
     _log_params(client, summary_id, params)
     logged += _log_new(client, summary_id, _summary_points(rows, analysis))

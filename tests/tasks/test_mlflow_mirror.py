@@ -5,7 +5,8 @@ from __future__ import annotations
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
-from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
+from ssl_eval.verdict.records import store_verdict
 from tasks.mlflow_mirror import (
     ALERT_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG, SUMMARY_EXPERIMENT, sync_family,
 )
@@ -14,7 +15,8 @@ from tests.core.test_report import synthetic_workspace
 
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, collapse_at="simsiam/run-1/epoch=02")
-    analyze_family(ws, "simsiam")
+    analysis = analyze_family(ws, "simsiam")
+    verdict = store_verdict(ws, "simsiam", analysis, VerdictConfig(window=3))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = sync_family(ws, "simsiam", tracking_uri=uri)
     client = MlflowClient(uri)
@@ -27,6 +29,12 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
     assert run("simsiam", "simsiam/run-0").data.tags[ALERT_TAG] == "none"
     corr = run("simsiam", "simsiam/correlations")
     assert corr.data.tags[ALERT_TAG] == "collapse"
+    # the verdict, as tags: the family's on the correlations run, each run's own on its run
+    assert corr.data.tags["ssl_eval.verdict.summary"] == verdict["summary"]
+    assert corr.data.tags["ssl_eval.verdict.progress"] == verdict["progress"]["state"]
+    assert corr.data.tags["ssl_eval.verdict.keep"] == verdict["keep"]["checkpoint"]
+    assert run("simsiam", "simsiam/run-1").data.tags["ssl_eval.verdict.stop_epoch"] == "2"  # the collapse stops it
+    assert run("simsiam", "simsiam/run-0").data.tags["ssl_eval.verdict.progress"] == verdict["progress"]["runs"]["run-0"]["state"]
     assert {"corr/entropy_gaussian/spearman_signed", "corr/silhouette/spearman_ci_low",
             "corr/rankme/kendall_late"} <= set(corr.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(corr.info.run_id, "figures")}
