@@ -1,22 +1,19 @@
 """A PyTorch Lightning callback that feeds the checkpoint store as training goes.
 
 At the end of every ``every_n_epochs``-th training epoch (on the global-zero process only)
-it writes the LightningModule's backbone with :func:`ssl_eval.training_hook.save_backbone`
-and asks the monitor deployment for an evaluation run (:class:`EvaluationRequester`).
-Neither can fail or hold up training: a write error is logged and training goes on; the
-request runs on a background thread. Built on ``pytorch_lightning`` (what lightly uses).
+it hands the LightningModule's backbone to :class:`ssl_eval.training_hook.TrainingMonitor`,
+which writes it into the store atomically and asks the monitor deployment for an
+evaluation run on a background thread. Neither can fail or hold up training. Built on
+``pytorch_lightning`` (the package lightly uses).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from ssl_eval.training_hook import DEPLOYMENTS, EvaluationRequester, save_backbone
-
-log = logging.getLogger(__name__)
+from ssl_eval.training_hook import DEPLOYMENTS, TrainingMonitor
 
 
 class MonitorCallback(pl.Callback):
@@ -25,7 +22,8 @@ class MonitorCallback(pl.Callback):
     ``backbone`` names the LightningModule attribute holding the encoder (lightly's and
     solo-learn's modules call it ``backbone``). ``request=False`` only writes checkpoints;
     ``api_url`` defaults to ``PREFECT_API_URL`` (unset: no request, the scheduled scan finds
-    the file)."""
+    the file). ``monitor`` is the :class:`TrainingMonitor` (``monitor.written``,
+    ``monitor.requester``)."""
 
     def __init__(
         self,
@@ -40,12 +38,15 @@ class MonitorCallback(pl.Callback):
         api_url: str | None = None,
         deployments: tuple[str, ...] = DEPLOYMENTS,
     ) -> None:
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}.")
-        self.store, self.family, self.run, self.arch = Path(store), family, run, arch
+        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
+        self.monitor = TrainingMonitor(store, family=family, run=run, arch=arch, request=request,
+                                       api_url=api_url, deployments=deployments)
         self.backbone, self.every_n_epochs = backbone, every_n_epochs
-        self.requester = EvaluationRequester(api_url, deployments) if request else None
-        self.written: list[Path] = []
+
+    @property
+    def written(self) -> list[Path]:
+        return self.monitor.written
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not hasattr(pl_module, self.backbone):  # a configuration error: say so before training starts
@@ -57,14 +58,4 @@ class MonitorCallback(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        try:
-            path = save_backbone(
-                getattr(pl_module, self.backbone), self.store, family=self.family, run=self.run,
-                epoch=trainer.current_epoch, global_step=trainer.global_step, arch=self.arch,
-            )
-        except (OSError, RuntimeError) as exc:  # a full disk must not stop training
-            log.warning("ssl-eval: could not write the epoch %d checkpoint (%s); training goes on.", trainer.current_epoch, exc)
-            return
-        self.written.append(path)
-        if self.requester is not None:
-            self.requester.request()
+        self.monitor.checkpoint(getattr(pl_module, self.backbone), trainer.current_epoch, global_step=trainer.global_step)
