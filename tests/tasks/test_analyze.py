@@ -5,7 +5,7 @@ from __future__ import annotations
 import tasks.analyze as analyze_task
 from ssl_eval.analysis import POOLED_KEY
 from ssl_eval.config import Config
-from tests.core.test_report import synthetic_workspace
+from tests.helpers import synthetic_workspace
 
 
 class _Logger:

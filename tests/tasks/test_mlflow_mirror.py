@@ -11,7 +11,7 @@ from tasks.mlflow_mirror import (
     ALERT_TAG, DESCRIPTION_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG, SUMMARY_DESCRIPTION,
     SUMMARY_EXPERIMENT, sync_family,
 )
-from tests.core.test_report import synthetic_workspace
+from tests.helpers import synthetic_workspace
 
 
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
