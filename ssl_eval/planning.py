@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ssl_eval.analysis import family_rows, rows_digest
 from ssl_eval.config import Config
+from ssl_eval.failures import known_failure
 from ssl_eval.metrics import GROUPS
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
@@ -53,8 +54,7 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
     items, skipped = [], []
     for ref in refs:
         key = config.embedding_key(ref.family)
-        failure = workspace.records.get(ref.id, "failure")
-        if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
+        if known_failure(workspace.records, ref, key):
             skipped.append(ref.id)
             continue
         embed = not workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key)
