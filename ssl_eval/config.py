@@ -42,9 +42,11 @@ class DataConfig(_Strict):
 class FamilyConfig(_Strict):
     """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
 
-    ``prefix`` left unset: ``backbone.`` if present, else the one known prefix that the
-    checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain backbone
-    state dict) to require exactly that prefix. ``layer = "projector"`` embeds the output of
+    ``prefix`` unset (None): detected, ``backbone.`` if present, else the one known prefix
+    that the checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain
+    backbone state dict) to require exactly that prefix. ``state_dict_key`` unset: detected
+    (``state_dict``, ``model``, ``model_state_dict``, a DINO/iBOT teacher); set it to read
+    that entry first. ``layer = "projector"`` embeds the output of
     the projection head stored under ``projector_prefix`` instead of the backbone output.
 
     ``arch_args`` are constructor arguments for the architecture (``timm:<model>`` or an
@@ -57,8 +59,8 @@ class FamilyConfig(_Strict):
     arch: str | None = None
     arch_args: dict[str, int | float | bool | str | tuple[int, ...] | None] = {}
     pool: Literal["cls", "mean"] | None = None
-    state_dict_key: str | None = "state_dict"
-    prefix: str | None = "backbone."
+    state_dict_key: str | None = None  # None: detect
+    prefix: str | None = None  # None: detect
     method: str | None = None
     layer: Literal["backbone", "projector"] = "backbone"
     projector_prefix: str = "projection_head."
@@ -164,6 +166,14 @@ class Config(_Strict):
         for name in _NEWER_FAMILY_FIELDS:  # left out at their defaults: keys of earlier versions stay valid
             if read[name] == FamilyConfig.model_fields[name].default:
                 del read[name]
+        for name, legacy in _DETECTED_BEFORE.items():
+            # "detect" hashes as the old placeholder default did (which meant detection too),
+            # and setting that same value is told apart from it: setting or removing it
+            # changes the key, so the family's known failures are retried.
+            if read[name] is None:
+                read[name] = legacy
+            elif read[name] == legacy:
+                read[name] = {"set": legacy}
         return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
@@ -172,6 +182,8 @@ class Config(_Strict):
 
 
 _NEWER_FAMILY_FIELDS = ("arch_args", "pool")
+# Fields whose unset value means "detect", with the placeholder default they had before.
+_DETECTED_BEFORE = {"state_dict_key": "state_dict", "prefix": "backbone."}
 
 
 def _digest(payload: Any) -> str:
@@ -189,7 +201,8 @@ def load_config(
     from_store: bool | None = None,
     **overrides: Any,
 ) -> Config:
-    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists) and apply dotted overrides,
+    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists; the store may be a folder
+    or an fsspec URL) and apply dotted overrides,
     e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored.
 
     ``allow_modules`` (the operator's ``--allow-module``) and ``SSL_EVAL_ALLOW_MODULES`` name
@@ -200,14 +213,14 @@ def load_config(
 
     raw: dict[str, Any] = {}
     source = "defaults"
-    file = Path(path) if path else (Path(store) / CONFIG_FILE if store else None)
     from_store = (not path) if from_store is None else from_store
-    if path and not file.is_file():
-        raise FileNotFoundError(f"config file {file} does not exist; fix --config or drop it.")
-    if file is not None and file.is_file():
-        source = str(file)
+    if path and not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path} does not exist; fix --config or drop it.")
+    data, file = (Path(path).read_bytes(), str(path)) if path else _store_file(store)
+    if data is not None:
+        source = file
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = tomllib.loads(data.decode("utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{file} is not valid TOML: {exc}") from exc
         except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
@@ -241,7 +254,24 @@ def load_config(
         raise ValueError(f"invalid configuration in {source}:\n  " + "\n  ".join(problems)) from None
 
 
-def _check_store_file(raw: dict[str, Any], file: Path, allowed: tuple[str, ...]) -> None:
+def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:
+    """The bytes of ``<store>/ssl_eval.toml`` (a folder or an fsspec URL) and its name for
+    messages; (None, name) when the store has none."""
+    if store is None:
+        return None, "defaults"
+    from ssl_eval.storage.urls import filesystem, is_url, join, redact
+
+    if is_url(store):
+        fs, base = filesystem(str(store))
+        try:
+            return fs.cat_file(join(base, CONFIG_FILE)), str(redact(join(str(store), CONFIG_FILE)))
+        except FileNotFoundError:
+            return None, "defaults"
+    file = Path(store) / CONFIG_FILE
+    return (file.read_bytes(), str(file)) if file.is_file() else (None, "defaults")
+
+
+def _check_store_file(raw: dict[str, Any], file: str, allowed: tuple[str, ...]) -> None:
     """Refuse what a store's own file may not do: grant itself consent, or name an import
     path of a module the operator did not allow."""
     from ssl_eval.arch_policy import refusal, store_may_name

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig
+from ssl_eval.failures import known_failure
 from ssl_eval.augment import fixed_views
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.splits import EvalSplits, eval_splits
@@ -201,8 +202,8 @@ def _embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, progress: Callable[[int, int], None] | None
 ) -> dict[str, Any]:
     records, key = workspace.records, config.embedding_key(ref.family)
-    failure = records.get(ref.id, "failure")
-    if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
+    failure = known_failure(records, ref, key)
+    if failure:
         return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}
     data_splits(config.data)  # a data set that cannot be read stops the run once, blamed on the data set
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ssl_eval.analysis import families, family_rows, rows_digest
 from ssl_eval.config import Config
+from ssl_eval.failures import known_failure
 from ssl_eval.metrics import GROUPS
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.storage.urls import filesystem, is_url
@@ -83,8 +84,7 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
     items, skipped = [], []
     for ref in refs:
         key = config.embedding_key(ref.family)
-        failure = workspace.records.get(ref.id, "failure")
-        if failure and failure.get("permanent") and failure.get("fingerprint") == ref.fingerprint and failure.get("embedding_key") == key:
+        if known_failure(workspace.records, ref, key):
             skipped.append(ref.id)
             continue
         embed = not workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key)

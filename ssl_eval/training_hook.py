@@ -11,6 +11,9 @@ The request speaks Prefect's REST API over plain HTTP (``GET /deployments/name/<
 <deployment>``, ``POST /deployments/<id>/create_flow_run``), so the core imports no
 Prefect. The server is ``PREFECT_API_URL``; ``PREFECT_API_KEY``, when set, is sent as a
 bearer token (read here, where it is used, never stored).
+
+:class:`TrainingMonitor` puts the two together for a plain PyTorch loop (one call an
+epoch); :mod:`ssl_eval.lightning_callback` is the same for PyTorch Lightning.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # The served deployment (`ssl-eval serve`) and the work-pool one (deployments/prefect.yaml).
 DEPLOYMENTS = ("monitor-store/monitor", "monitor/monitor")
+# Answers worth another try (a busy server's database answers 503, as Prefect's own client knows).
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def checkpoint_path(store: str | Path, family: str, run: str, epoch: int) -> Path:
@@ -78,37 +84,66 @@ def save_backbone(
 class EvaluationRequester:
     """Asks a Prefect server for a run of the monitor deployment, in the background.
 
-    ``request()`` returns at once. At most one request is in flight; a request made while
-    one is running is folded into it (the run it starts scans the whole store). Failures
-    (no server, no deployment, timeouts) are logged once per kind and otherwise ignored.
+    ``request()`` returns at once. One background thread at a time makes the requests;
+    requests made while it works are folded into one more request after the current one
+    (its run then starts after the newest checkpoint was written), so they never pile up.
+    A busy or restarting server (timeouts, no connection, 408/429/5xx) is asked again after
+    each of ``retry_delays`` seconds. Failures that remain (no server, no deployment,
+    anything raised) are logged once per kind and otherwise ignored. ``flow_runs`` lists the
+    ids of the runs it created.
     """
 
-    def __init__(self, api_url: str | None = None, deployments: tuple[str, ...] = DEPLOYMENTS, timeout: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str | None = None, deployments: tuple[str, ...] = DEPLOYMENTS, timeout: float = 5.0,
+        retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0),
+    ) -> None:
         self.api_url = (api_url or os.environ.get("PREFECT_API_URL") or "").rstrip("/")
-        self.deployments, self.timeout = deployments, timeout
-        self._busy = threading.Lock()
+        self.deployments, self.timeout, self.retry_delays = deployments, timeout, retry_delays
+        self._state = threading.Lock()
+        self._pending = self._running = False
         self._warned: set[str] = set()
         self.last_result: str | None = None  # "requested <name>", or why not
+        self.flow_runs: list[str] = []
         self.thread: threading.Thread | None = None
 
     def request(self) -> bool:
-        """Start a request on a daemon thread; False when none is configured or one is in flight."""
-        if not self.api_url or not self._busy.acquire(blocking=False):
+        """Ask for a run soon, on a daemon thread; False when no server is configured."""
+        if not self.api_url:
             return False
+        with self._state:
+            self._pending = True
+            if self._running:  # the working thread makes one more request when it is done
+                return True
+            self._running = True
         self.thread = threading.Thread(target=self._run, name="ssl-eval-request", daemon=True)
-        self.thread.start()
+        try:
+            self.thread.start()
+        except BaseException:
+            with self._state:
+                self._running = False
+            raise
         return True
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the requests made so far (tests, the end of training); True when done."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.thread is None or not self.thread.is_alive()
+
     def _run(self) -> None:
-        try:
-            self.last_result = self._request_once()
-        except Exception as exc:  # noqa: BLE001 - nothing may reach the training loop
-            self.last_result = f"failed: {type(exc).__name__}: {exc}"
-        finally:
-            self._busy.release()
-        if not self.last_result.startswith("requested") and self.last_result not in self._warned:
-            self._warned.add(self.last_result)
-            log.warning("ssl-eval: no evaluation run requested (%s); the next scheduled scan evaluates the checkpoint.", self.last_result)
+        while True:
+            with self._state:
+                if not self._pending:
+                    self._running = False
+                    return
+                self._pending = False
+            try:
+                self.last_result = self._request_once()
+            except Exception as exc:  # noqa: BLE001 - nothing may reach the training loop
+                self.last_result = f"failed: {type(exc).__name__}: {exc}"
+            if not self.last_result.startswith("requested") and self.last_result not in self._warned:
+                self._warned.add(self.last_result)
+                log.warning("ssl-eval: no evaluation run requested (%s); the next scheduled scan evaluates the checkpoint.", self.last_result)
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
@@ -121,15 +156,74 @@ class EvaluationRequester:
             return json.loads(response.read() or b"{}")
 
     def _request_once(self) -> str:
+        delays = list(self.retry_delays)
+        while True:
+            result, transient = self._attempt()
+            if not transient or not delays:
+                return result
+            time.sleep(delays.pop(0))
+
+    def _attempt(self) -> tuple[str, bool]:
+        """One try: (what happened, whether another try may help)."""
         for name in self.deployments:
             try:
                 deployment = self._call("GET", f"/deployments/name/{name}")
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     continue
-                return f"the Prefect server answered {exc.code} for deployment {name}"
-            except (urllib.error.URLError, OSError) as exc:
-                return f"no Prefect server reachable ({getattr(exc, 'reason', exc)})"
-            self._call("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
-            return f"requested {name}"
-        return f"none of the deployments {list(self.deployments)} exists on the Prefect server"
+                return f"the Prefect server answered {exc.code} for deployment {name}", exc.code in TRANSIENT_STATUS
+            except OSError as exc:  # URLError, refused, timeout
+                return f"no Prefect server reachable ({getattr(exc, 'reason', exc)})", True
+            try:
+                flow_run = self._call("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+            except urllib.error.HTTPError as exc:
+                return f"the Prefect server answered {exc.code} when asked for a run of {name}", exc.code in TRANSIENT_STATUS
+            except OSError as exc:
+                return f"no answer from the Prefect server when asked for a run of {name} ({getattr(exc, 'reason', exc)})", True
+            self.flow_runs.append(str(flow_run.get("id")))
+            return f"requested {name}", False
+        return f"none of the deployments {list(self.deployments)} exists on the Prefect server", False
+
+
+class TrainingMonitor:
+    """The hook for a plain PyTorch loop: ``monitor.checkpoint(model.backbone, epoch)`` once
+    an epoch writes the backbone into the store (:func:`save_backbone`) and asks for an
+    evaluation (:class:`EvaluationRequester`; ``request=False`` only writes, ``api_url``
+    defaults to ``PREFECT_API_URL``, unset: the next scheduled scan finds the file).
+
+    ``checkpoint`` never raises and never waits: a failed write (a full disk) or a failed
+    request is logged and training goes on. Names that cannot be one folder are an error at
+    once, before training starts."""
+
+    def __init__(
+        self,
+        store: str | Path,
+        *,
+        family: str,
+        run: str,
+        arch: str | None = None,
+        request: bool = True,
+        api_url: str | None = None,
+        deployments: tuple[str, ...] = DEPLOYMENTS,
+    ) -> None:
+        checkpoint_path(store, family, run, 0)  # a configuration error: say so now, not at the first epoch's end
+        self.store, self.family, self.run, self.arch = Path(store), family, run, arch
+        self.requester = EvaluationRequester(api_url, deployments) if request else None
+        self.written: list[Path] = []
+
+    def checkpoint(self, backbone: nn.Module, epoch: int, *, global_step: int | None = None) -> Path | None:
+        """Write ``backbone`` as epoch ``epoch`` and ask for its evaluation; the path, or None
+        when the write failed."""
+        try:
+            path = save_backbone(backbone, self.store, family=self.family, run=self.run, epoch=epoch,
+                                 global_step=global_step, arch=self.arch)
+        except Exception as exc:  # noqa: BLE001 - monitoring must not stop training
+            log.warning("ssl-eval: could not write the epoch %d checkpoint (%s: %s); training goes on.", epoch, type(exc).__name__, exc)
+            return None
+        self.written.append(path)
+        if self.requester is not None:
+            try:
+                self.requester.request()
+            except Exception as exc:  # noqa: BLE001 - e.g. no thread could be started
+                log.warning("ssl-eval: no evaluation run requested (%s: %s); training goes on.", type(exc).__name__, exc)
+        return path

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny checkpoint store on digits, and a per-test work dir."""
+"""Shared fixtures: a tiny checkpoint store on digits and its configuration (helpers that
+tests import live in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_eval.demo.stores import make_store, write_checkpoint  # noqa: F401  (tests import them from here)
+from tests.helpers import TINY_OVERRIDES, make_store
 
 # Prefect reads its settings at import: keep its home, and Dask's scratch, out of the
 # user's folders for the whole test session.
@@ -27,15 +28,23 @@ def tiny_store(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_config():
-    from ssl_eval.config import Config, DataConfig
+def tiny_overrides() -> dict:
+    """The monitor flow's ``overrides`` for the tiny store: digits at small sizes."""
+    return dict(TINY_OVERRIDES)
 
-    return Config(data=DataConfig(name="digits", n_eval=200, n_probe_train=300, n_probe_test=200))
+
+@pytest.fixture
+def tiny_config():
+    """The configuration the monitor flow resolves from :data:`TINY_OVERRIDES`."""
+    from ssl_eval.config import load_config
+
+    return load_config(**TINY_OVERRIDES)
 
 
 @pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
+    # a busy 2-core machine can take minutes to start the temporary server
     with prefect_test_harness(server_startup_timeout=300):
         yield

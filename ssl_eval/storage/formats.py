@@ -40,17 +40,15 @@ def _is_state(value: Any) -> bool:
     return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
 
 
-def pick_network(obj: dict[str, Any], key: str | None, *, key_configured: bool) -> Network:
+def pick_network(obj: dict[str, Any], key: str | None) -> Network:
     """The network to evaluate in the checkpoint dict ``obj``.
 
-    ``key`` is ``families.<family>.state_dict_key``; when ``key_configured`` it wins over
-    detection (``"student"`` in a DINO file, ``"model"`` in another)."""
-    if key_configured and key and isinstance(obj.get(key), dict):
+    ``key`` is ``families.<family>.state_dict_key``: when set, that entry wins over
+    detection (``"student"`` in a DINO file, ``"model"`` in another); None detects."""
+    if key and isinstance(obj.get(key), dict):
         return Network(f"entry {key!r}", obj[key])
     if isinstance(obj.get("teacher"), dict) and isinstance(obj.get("student"), dict):
         return Network("dino-teacher", obj["teacher"])  # DINO, iBOT
-    if key and isinstance(obj.get(key), dict):
-        return Network(f"entry {key!r}", obj[key])
     for candidate in _STATE_KEYS:
         if isinstance(obj.get(candidate), dict):
             state = obj[candidate]
@@ -60,7 +58,7 @@ def pick_network(obj: dict[str, Any], key: str | None, *, key_configured: bool) 
     if _is_state(obj):
         return Network("mae-encoder" if _is_mae(obj) else "state-dict", obj)
     raise FormatError(
-        f"no state dict found under {key!r}; top-level keys are {sorted(map(str, obj))[:20]}. "
+        f"no state dict found{f' under {key!r}' if key else ''}; top-level keys are {sorted(map(str, obj))[:20]}. "
         "Set families.<family>.state_dict_key in ssl_eval.toml."
     )
 

@@ -162,8 +162,9 @@ def detect_prefix(state: dict[str, torch.Tensor]) -> str:
     return ""
 
 
-def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, explicit: bool, path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    if explicit and prefix is not None:
+def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, path: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The backbone keys under ``prefix`` (stripped), or under the detected prefix when None."""
+    if prefix is not None:
         if prefix == "":
             return dict(state), ""
         chosen = _matching(state, prefix)
@@ -200,12 +201,11 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     obj = read_checkpoint(path)
     path = redact(str(path))
     try:
-        network = pick_network(obj, family.state_dict_key, key_configured="state_dict_key" in family.model_fields_set)
+        network = pick_network(obj, family.state_dict_key)
     except FormatError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     full = network.state
-    explicit = "prefix" in family.model_fields_set
-    state, prefix = _strip_prefix(full, family.prefix, explicit, path)
+    state, prefix = _strip_prefix(full, family.prefix, path)
     state = encoder_only(network, {k: v for k, v in state.items() if not k.startswith(_HEAD_KEYS)})
     projector: dict[str, torch.Tensor] = {}
     projector_prefix = ""
@@ -220,7 +220,7 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     meta = {k: v for k, v in obj.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
     return LoadedCheckpoint(
         state, meta, prefix,
-        prefix_source="config" if explicit else "detected", format=network.name,
+        prefix_source="detected" if family.prefix is None else "config", format=network.name,
         projector=projector, projector_prefix=projector_prefix,
     )
 

@@ -17,7 +17,7 @@ from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.workspace import Workspace
-from tests.conftest import write_checkpoint
+from tests.helpers import write_checkpoint
 
 
 def _embed_all(refs, config, ws):

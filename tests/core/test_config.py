@@ -14,7 +14,7 @@ def test_store_toml_is_read_and_families_typed(tmp_path):
     (tmp_path / "ssl_eval.toml").write_text('[data]\nname = "digits"\n[families.mocov2]\narch = "resnet18-cifar"\nprefix = "module.encoder_q."\n')
     config = load_config(store=tmp_path)
     assert config.family("mocov2").prefix == "module.encoder_q."
-    assert config.family("other").prefix == "backbone."
+    assert config.family("other").prefix is None  # None: detect
 
 
 def test_unknown_key_names_key_and_allowed(tmp_path):
@@ -64,3 +64,32 @@ def test_redact_removes_credentials(uri, expected):
     from ssl_eval.storage.urls import redact
 
     assert redact(uri) == expected
+
+
+def test_unset_prefix_means_detect_and_setting_it_changes_the_key():
+    detect = Config()
+    backbone = Config.model_validate({"families": {"f": {"prefix": "backbone."}}})
+    assert detect.family("f").prefix is None and detect.family("f").state_dict_key is None
+    # removing a configured prefix (the error message's advice) reads the family differently,
+    # so its known failures are retried
+    assert backbone.embedding_key("f") != detect.embedding_key("f")
+    keyed = Config.model_validate({"families": {"f": {"state_dict_key": "state_dict"}}})
+    assert keyed.embedding_key("f") != detect.embedding_key("f")
+
+
+def test_keys_of_existing_work_dirs_stay_valid():
+    # computed by the release before "detect" was spelled None (placeholder defaults
+    # prefix = "backbone.", state_dict_key = "state_dict"): the new spelling must not
+    # re-embed or re-measure anyone's store
+    assert (Config().embedding_key("f"), Config().metrics_key("f")) == ("8de7e8f4510fa357", "a9e422d8918085a4")
+    moco = Config.model_validate({"families": {"f": {"prefix": "module.encoder_q."}}})
+    assert moco.embedding_key("f") == "163f6cb8a41ecc49"
+
+
+def test_store_file_on_a_url_is_read(tmp_path):
+    import fsspec
+
+    fsspec.filesystem("memory").pipe_file("/cfg-store/ssl_eval.toml", b'[data]\nname = "digits"\nn_eval = 150\n')
+    config = load_config(store="memory://cfg-store")
+    assert (config.data.name, config.data.n_eval) == ("digits", 150)
+    assert load_config(store="memory://no-such-store").data.name == "mnist"

@@ -14,7 +14,7 @@ from ssl_eval.evaluation import compute_metric_group
 from ssl_eval.models import DemoCNN
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
-from tests.conftest import make_store
+from tests.helpers import make_store
 
 
 def test_embed_images_matches_the_bare_model_and_reports_progress():

@@ -11,7 +11,7 @@ from ssl_eval.evaluation import compute_part
 from ssl_eval.planning import PARTS, plan
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
-from tests.conftest import write_checkpoint
+from tests.helpers import write_checkpoint
 
 
 def _evaluate_all(refs, config, ws):

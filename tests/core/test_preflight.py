@@ -10,7 +10,7 @@ from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.preflight import check_architectures, check_data
 from ssl_eval.storage.layout import layout_problems
-from tests.conftest import make_store
+from tests.helpers import make_store
 
 runner = CliRunner()
 DIGITS = ["--dataset", "digits", "--n-eval", "200", "--n-probe-train", "300", "--n-probe-test", "200"]

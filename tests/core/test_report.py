@@ -16,32 +16,7 @@ from ssl_eval.cli import app
 from ssl_eval.html_report import render_html
 from ssl_eval.report import collect
 from ssl_eval.workspace import Workspace
-
-
-def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: str | None = None) -> Workspace:
-    """Records of two families as the embed and measure steps write them: in ``simclr`` the
-    probe rises and entropy falls; in ``simsiam`` entropy rises with the probe (as in the
-    paper) and the silhouette says nothing. The ``simsiam`` probe is lower overall."""
-    ws = Workspace.at(root)
-    rng = np.random.default_rng(0)
-    for family, base in (("simclr", 0.80), ("simsiam", 0.60)):
-        for run in range(runs):
-            for epoch in range(epochs + 1):
-                cid = f"{family}/run-{run}/epoch={epoch:02d}"
-                fp = f"fp-{cid}"
-                probe = base + 0.02 * epoch + 0.005 * rng.normal()
-                entropy = (-1.0 if family == "simclr" else 1.0) * epoch + 0.1 * rng.normal()
-                silhouette = 0.1 + 0.02 * epoch if family == "simclr" else 0.2 + 0.05 * rng.normal()
-                flags = ["collapsed"] if cid == collapse_at else []
-                ws.embeddings.write(cid, {"eval": np.zeros((2, 2), np.float32)}, {"fingerprint": fp, "epoch": epoch})
-                ws.records.put(cid, "checkpoint", {"fingerprint": fp, "run": f"run-{run}", "epoch": epoch,
-                                                   "method": family, "arch": "democnn"})
-                ws.records.put(cid, "metrics-entropy", {"fingerprint": fp, "values": {"entropy_gaussian": entropy}, "flags": []})
-                ws.records.put(cid, "metrics-clustering", {"fingerprint": fp, "values": {"silhouette": silhouette}, "flags": flags})
-                ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": {"rankme": 1.5 if flags else 20.0 + epoch,
-                                                                                         "rankme_centered": 1.0 if flags else 30.0 + epoch}, "flags": []})
-                ws.records.put(cid, "probe", {"fingerprint": fp, "values": {"linear_acc": probe, "knn_acc": probe}})
-    return ws
+from tests.helpers import synthetic_workspace
 
 
 def test_collect_refreshes_analysis_and_adds_pooled(tmp_path):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ssl_eval.cli import app
 from ssl_eval.report import FAMILY_COLUMNS, collect, render_table
 from ssl_eval.report_csv import to_csv
-from tests.core.test_report import synthetic_workspace
+from tests.helpers import synthetic_workspace
 
 runner = CliRunner()
 

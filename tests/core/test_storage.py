@@ -15,7 +15,7 @@ from ssl_eval.storage.checkpoints import discover, epoch_from_name
 from ssl_eval.storage.embeddings import EmbeddingStore
 from ssl_eval.storage.records import RecordStore
 from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
-from tests.conftest import write_checkpoint
+from tests.helpers import write_checkpoint
 
 
 @pytest.mark.parametrize(

@@ -71,12 +71,14 @@ def test_mnist_at_224_px_with_a_tiny_vit_end_to_end(tmp_path):
 
 def test_families_without_vit_settings_keep_their_embedding_key():
     """pool and arch_args at their defaults leave the key as it was before they existed (the
-    family's other fields only), so existing work dirs are not re-embedded."""
+    family's other fields only; an unset state_dict_key as its earlier placeholder default),
+    so existing work dirs are not re-embedded."""
     from ssl_eval.config import _digest
 
     family = FamilyConfig(arch="resnet18", prefix="")
     config = Config(families={"a": family})
-    before = _digest({"d": config.data.model_dump(exclude={"batch_size"}), "f": family.model_dump(exclude={"arch_args", "pool"})})
+    earlier = {**family.model_dump(exclude={"arch_args", "pool"}), "state_dict_key": "state_dict"}
+    before = _digest({"d": config.data.model_dump(exclude={"batch_size"}), "f": earlier})
     assert config.embedding_key("a") == before
     for changed in ({"pool": "cls"}, {"arch_args": {"width": 2}}):
         assert Config(families={"a": family.model_copy(update=changed)}).embedding_key("a") != before

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_store
+from tests.helpers import make_store
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import write_checkpoint
+from tests.helpers import write_checkpoint
 
 pytestmark = pytest.mark.integration
 
