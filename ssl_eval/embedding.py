@@ -205,6 +205,7 @@ def _embed_or_record_failure(
     failure = known_failure(records, ref, key)
     if failure:
         return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}
+    stale = records.get(ref.id, "failure")  # one that no longer stands: transient, or another file or reading
     data_splits(config.data)  # a data set that cannot be read stops the run once, blamed on the data set
     try:
         result = embed_checkpoint(ref, config, workspace, progress=progress)
@@ -212,7 +213,7 @@ def _embed_or_record_failure(
         raise  # the work dir or the data set: no checkpoint's fault, the run stops with its message
     except Exception as exc:  # noqa: BLE001 - whatever one checkpoint does is that checkpoint's failure
         return record_failure(workspace, ref, exc, embedding_key=key, stage="embed")
-    if failure and failure.get("stage") != "measure":  # e.g. a good file restored over a bad one: no longer failed
+    if stale and stale.get("stage") != "measure":  # e.g. a good file restored over a bad one: no longer failed
         records.delete(ref.id, "failure")
     return result
 

@@ -91,7 +91,7 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
         parts = PARTS if embed else pending_parts(workspace, ref, config)
         # a failure that no longer holds for this file (restored, transient, a measuring
         # error) goes through the embed step again, which clears it when the file is good
-        embed = embed or failure is not None
+        embed = embed or workspace.records.get(ref.id, "failure") is not None
         if embed or parts:
             items.append(WorkItem(ref, embed, parts))
     changed = {item.ref.family for item in items} | mark_gone(workspace, refs)
