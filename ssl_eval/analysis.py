@@ -54,9 +54,7 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
     carry ``"gone": True``."""
     rows = []
     records = workspace.records
-    for checkpoint_id in records.checkpoint_ids():
-        if not checkpoint_id.startswith(f"{family}/"):
-            continue
+    for checkpoint_id in records.checkpoint_ids(family):
         ckpt = records.get(checkpoint_id, "checkpoint")
         if ckpt is None or workspace.embeddings.provenance(checkpoint_id) is None:
             continue
@@ -96,7 +94,7 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
 
 
 def families(workspace: Workspace) -> list[str]:
-    return sorted({cid.split("/")[0] for cid in workspace.records.checkpoint_ids()})
+    return workspace.records.families()
 
 
 def _finite_pairs(x: list[float], y: list[float]) -> tuple[np.ndarray, np.ndarray]:

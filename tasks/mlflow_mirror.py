@@ -211,7 +211,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family, described.get(DESCRIPTION_TAG, ""))
     history = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
     rows = [r for r in history if not r.get("gone")]
-    failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
+    failed = workspace.records.ids_with("failure", family)
     rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
     logged, runs = 0, sorted({r["run"] for r in history} | {cid.split("/")[1] for cid in failed})
     for run in runs:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.planning import Plan, plan
-from ssl_eval.storage.checkpoints import discover
+from ssl_eval.planning import Plan, plan, scan
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import Workspace
 
@@ -15,8 +14,9 @@ from ssl_eval.workspace import Workspace
 def plan_work(
     store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0, results_url: str | None = None
 ) -> Plan:
-    refs = discover(store, settle_seconds=settle_seconds)
-    work = plan(refs, config, Workspace.at(workdir, results_url=results_url), tracking_uri=tracking_uri)
+    workspace = Workspace.at(workdir, results_url=results_url)
+    refs = scan(store, workspace, settle_seconds=settle_seconds)
+    work = plan(refs, config, workspace, tracking_uri=tracking_uri)
     get_run_logger().info(
         "%d checkpoint(s) in %s: %d to embed, %d to measure, families to refresh: %s",
         len(refs), redact(store), sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator, MutableMapping
 
 from ssl_eval.storage.urls import filesystem, is_url
 
@@ -120,14 +122,50 @@ def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 
 def is_checkpoint_file(path: Path) -> bool:
-    return path.is_file() and path.name.endswith(CHECKPOINT_SUFFIXES) and not _PARTIAL.search(path.name)
+    return path.is_file() and _is_checkpoint_name(path.name)
 
 
-def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | None = None) -> list[CheckpointRef]:
+def _is_checkpoint_name(name: str) -> bool:
+    return name.endswith(CHECKPOINT_SUFFIXES) and not _PARTIAL.search(name)
+
+
+def _visible(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder`` that are not hidden, or none when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+    except (NotADirectoryError, FileNotFoundError, PermissionError):
+        return []
+
+
+def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry]]:
+    """``(relative parts, entry)`` of every checkpoint-named file at ``<family>/<file>`` or
+    ``<family>/<run>/<file>``: the only two depths the layout has, so nothing deeper is listed."""
+    for family in _visible(root):
+        if not family.is_dir():
+            continue
+        for entry in _visible(Path(family.path)):
+            if entry.is_dir():
+                for file in _visible(Path(entry.path)):
+                    if file.is_file() and _is_checkpoint_name(file.name):
+                        yield (family.name, entry.name, file.name), file
+            elif entry.is_file() and _is_checkpoint_name(entry.name):
+                yield (family.name, entry.name), entry
+
+
+def discover(
+    store: str | Path, *, settle_seconds: float = 2.0, now: float | None = None,
+    fingerprints: MutableMapping[str, list] | None = None,
+) -> list[CheckpointRef]:
     """All complete checkpoint files under ``store``, sorted by family, run and epoch.
 
     ``<store>/<family>/<run>/<file>`` is the layout; ``<store>/<family>/<file>`` is read
     as run ``default``. Files younger than ``settle_seconds`` are skipped (still being written).
+
+    ``fingerprints`` (optional) remembers each file's fingerprint with its size, mtime,
+    ctime and inode, which any write or replacement of the file changes: a file whose
+    stat is unchanged is not read again (a rescan of a large store costs a listing, not
+    reading every checkpoint). It is updated in place to the files found this scan.
     """
     if is_url(store):
         return _discover_url(str(store), settle_seconds=settle_seconds, now=now)
@@ -136,27 +174,35 @@ def discover(store: str | Path, *, settle_seconds: float = 2.0, now: float | Non
         raise FileNotFoundError(f"checkpoint store {root} does not exist; pass the folder that holds <family>/<run>/<checkpoint> files.")
     if not root.is_dir():
         raise NotADirectoryError(f"checkpoint store {root} is a file; pass the folder that holds <family>/<run>/<checkpoint> files.")
+    root = root.resolve()
     now = time.time() if now is None else now
+    known = {} if fingerprints is None else dict(fingerprints)
+    seen: dict[str, list] = {}
     refs: list[CheckpointRef] = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).parts
-        if len(rel) not in (2, 3) or any(part.startswith(".") for part in rel) or not is_checkpoint_file(path):
-            continue
-        stat = path.stat()
+    for rel, entry in _checkpoint_files(root):
+        stat = entry.stat()
         if now - stat.st_mtime < settle_seconds:
             continue
+        path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+        key = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        cached = known.get(path)
+        digest = cached[-1] if cached and cached[:-1] == key else fingerprint(path)
+        seen[path] = [*key, digest]
         family, run = rel[0], (rel[1] if len(rel) == 3 else DEFAULT_RUN)
         refs.append(
             CheckpointRef(
                 family=escape_name(family),
                 run=escape_name(run),
-                name=checkpoint_stem(path.name),
-                path=str(path.resolve()),
-                epoch=epoch_from_name(path.name),
-                fingerprint=fingerprint(path),
+                name=checkpoint_stem(rel[-1]),
+                path=path,
+                epoch=epoch_from_name(rel[-1]),
+                fingerprint=digest,
                 size=stat.st_size,
             )
         )
+    if fingerprints is not None:
+        fingerprints.clear()
+        fingerprints.update(seen)
     return _with_conflicts(refs)
 
 

@@ -4,6 +4,11 @@ Layout (under the results root)::
 
     records/<family>/<run>/<checkpoint>/<part>.json     # metrics, probe, checkpoint, failure
     records/<family>/correlations.json                  # per-family analysis
+    records/<family>/settled.json                       # the planner found nothing to do
+
+``settled`` is the planner's note that it checked every record of the family against the
+store and found nothing to do (``ssl_eval/planning.py``). Any other write or deletion
+under the family removes it, so it never outlives the records it vouches for.
 
 A local record is written to a temporary file and moved into place with ``os.replace``;
 on an fsspec URL each record is one object PUT. Either way a reader sees a whole record
@@ -22,6 +27,8 @@ import numpy as np
 
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.urls import filesystem, is_url, join, redact
+
+SETTLED = "settled"
 
 
 def open_records(root: str | Path) -> "RecordStore":
@@ -51,9 +58,19 @@ class RecordStore:
         WorkdirError: results that cannot be kept stop the run."""
         text = json.dumps(record, indent=1, sort_keys=True, default=jsonable)
         try:
+            self._unsettle(key, part)
             self._put(key, part, text)
         except OSError as exc:
             raise WorkdirError.writing(redact(str(self.root)), exc) from exc
+
+    def delete(self, key: str, part: str) -> None:
+        self._unsettle(key, part)
+        self._delete(key, part)
+
+    def _unsettle(self, key: str, part: str) -> None:
+        """Any change under a family voids the planner's note that it is settled."""
+        if part != SETTLED:
+            self._delete(key.split("/", 1)[0], SETTLED)
 
     def _put(self, key: str, part: str, text: str) -> None:
         file = self.path(key, part)
@@ -65,19 +82,28 @@ class RecordStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def delete(self, key: str, part: str) -> None:
+    def _delete(self, key: str, part: str) -> None:
         self.path(key, part).unlink(missing_ok=True)
 
     def parts(self, key: str, prefix: str = "") -> list[str]:
         """Names of the records stored under ``key`` that start with ``prefix``."""
         return sorted(p.stem for p in (self.root / key).glob(f"{prefix}*.json"))
 
-    def ids_with(self, part: str) -> list[str]:
-        """Checkpoint ids (family/run/name) that hold a ``part`` record."""
-        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"*/*/*/{part}.json"))
+    def ids_with(self, part: str, family: str = "*") -> list[str]:
+        """Checkpoint ids (family/run/name) that hold a ``part`` record, of one family or all."""
+        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
 
-    def checkpoint_ids(self) -> list[str]:
-        return self.ids_with("checkpoint")
+    def checkpoint_ids(self, family: str = "*") -> list[str]:
+        return self.ids_with("checkpoint", family)
+
+    def families(self) -> list[str]:
+        """Families holding at least one checkpoint record (listing each family only until
+        its first one, so this costs the number of families, not of checkpoints)."""
+        if not self.root.is_dir():
+            return []
+        with os.scandir(self.root) as entries:
+            names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith((".", "_")))
+        return [name for name in names if next(iter(self.root.glob(f"{name}/*/*/checkpoint.json")), None) is not None]
 
 
 class UrlRecordStore(RecordStore):
@@ -104,7 +130,7 @@ class UrlRecordStore(RecordStore):
     def _put(self, key: str, part: str, text: str) -> None:
         self.fs.pipe_file(self._key(key, part), text.encode())
 
-    def delete(self, key: str, part: str) -> None:
+    def _delete(self, key: str, part: str) -> None:
         try:
             self.fs.rm(self._key(key, part))
         except FileNotFoundError:
@@ -114,9 +140,12 @@ class UrlRecordStore(RecordStore):
         found = self.fs.glob(join(self._base, key, f"{prefix}*.json"))
         return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in found)
 
-    def ids_with(self, part: str) -> list[str]:
-        found = self.fs.glob(join(self._base, "*", "*", "*", f"{part}.json"))
+    def ids_with(self, part: str, family: str = "*") -> list[str]:
+        found = self.fs.glob(join(self._base, family, "*", "*", f"{part}.json"))
         return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
+
+    def families(self) -> list[str]:
+        return sorted({cid.split("/", 1)[0] for cid in self.checkpoint_ids()})
 
 
 def jsonable(value: Any) -> Any:

@@ -34,6 +34,7 @@ def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_
     for family in ("simclr", "simsiam"):
         analyze_family(ws, family)
     assert plan(refs, tiny_config, ws, tracking_uri=None).empty
+    _settled_families_are_skipped_until_anything_changes(refs, tiny_config, ws)
 
     # a metric option changed: every part is stale, nothing needs embedding
     changed = Config.model_validate({**tiny_config.model_dump(), "metrics": {"k": 4}})
@@ -47,6 +48,70 @@ def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_
 
     # MLflow never synced: every family is due for its mirror
     assert plan(refs, tiny_config, ws, tracking_uri="sqlite:///x.db").families == ("simclr", "simsiam")
+
+
+def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
+    """The plan above checked every record and found nothing to do: both families are noted
+    settled, and the next scan reads none of their checkpoints' records (a rescan of a big
+    store costs what changed); any record written under a family voids its note."""
+    from ssl_eval.storage.records import SETTLED, RecordStore
+
+    assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)
+    reads, get = [], RecordStore.get
+
+    def counting(self, key, part):
+        reads.append(f"{key}/{part}")
+        return get(self, key, part)
+
+    RecordStore.get = counting
+    try:
+        assert plan(refs, config, ws, tracking_uri=None).empty
+    finally:
+        RecordStore.get = get
+    assert sorted(reads) == [f"simclr/{SETTLED}", f"simsiam/{SETTLED}"]
+
+    # a record written under a family (here: a probe recomputed) voids that family's note only
+    probe = ws.records.get("simclr/run-0/epoch=02", "probe")
+    ws.records.put("simclr/run-0/epoch=02", "probe", {**probe, "fingerprint": "other"})
+    assert ws.records.get("simclr", SETTLED) is None and ws.records.get("simsiam", SETTLED)
+    redo = plan(refs, config, ws, tracking_uri=None)
+    assert [(i.ref.id, i.parts) for i in redo.items] == [("simclr/run-0/epoch=02", ("probe",))]
+    ws.records.put("simclr/run-0/epoch=02", "probe", probe)
+    assert plan(refs, config, ws, tracking_uri=None).empty and ws.records.get("simclr", SETTLED)
+    # another MLflow URI or another configuration is another digest: checked afresh
+    assert plan(refs, config, ws, tracking_uri="sqlite:///y.db").families == ("simclr", "simsiam")
+
+
+def test_scan_reads_only_files_whose_stat_changed(tiny_store, tmp_path, monkeypatch):
+    import os
+
+    from ssl_eval.planning import scan
+    from ssl_eval.storage import checkpoints
+
+    ws = Workspace.at(tmp_path / "w")
+    hashed, real = [], checkpoints.fingerprint
+    monkeypatch.setattr(checkpoints, "fingerprint", lambda path: hashed.append(os.path.basename(path)) or real(path))
+    first = scan(tiny_store, ws)
+    assert len(hashed) == 6
+    hashed.clear()
+    assert scan(tiny_store, ws) == first and hashed == []  # nothing changed: no file read
+    # rewritten in place with the same size and its old mtime put back: ctime still moves
+    target = tiny_store / "simclr" / "run-0" / "epoch=01.ckpt"
+    old = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))
+    again = scan(tiny_store, ws)
+    assert hashed == ["epoch=01.ckpt"]
+    changed = {r.id: r.fingerprint for r in again}
+    assert changed["simclr/run-0/epoch=01"] != {r.id: r.fingerprint for r in first}["simclr/run-0/epoch=01"]
+    assert changed["simclr/run-0/epoch=01"] == real(target)
+    # a damaged cache file only costs reading every file once more
+    for file in (ws.root / "scan").glob("fingerprints-*.json"):
+        file.write_text("{not json")
+    hashed.clear()
+    assert scan(tiny_store, ws) == again and len(hashed) == 6
 
 
 def test_empty_store_plans_nothing(tmp_path, tiny_config):
