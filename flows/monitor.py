@@ -18,6 +18,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
+import dask
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
@@ -35,6 +36,11 @@ from tasks.track import track
 
 # Dask's INFO lines (cluster start and stop) drown the flow's own log.
 logging.getLogger("distributed").setLevel(logging.WARNING)
+# Dask's statistical profiler samples every thread's frames (sys._current_frames) every
+# 10 ms; on CPython 3.11 that sampling can crash a process whose worker threads run torch
+# (a segfault seen in a threaded LocalCluster here, the class of crash other sampling
+# profilers hit). ssl-eval never reads those profiles: switch it off.
+dask.config.set({"distributed.worker.profile.enabled": False})
 # No credential reaches a log record of a flow run, in the CLI's process or a served child.
 install_log_redaction()
 
