@@ -24,9 +24,8 @@ def _ci(c: dict[str, Any], stat: str) -> str:
 
 
 @task(name="analyze-family", task_run_name="analyze {family}")
-def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
-    ws = Workspace.at(workdir)
-    analysis = analyze_family(ws, family, late_fraction=config.analysis.late_fraction,
+def analyze(family: str, workspace: Workspace, config: Config) -> dict[str, Any]:
+    analysis = analyze_family(workspace, family, late_fraction=config.analysis.late_fraction,
                               collapse_rule=config.verdict.collapse_rule())
     found = analysis["alerts"]
     for kind in ALERT_KINDS:
@@ -34,8 +33,8 @@ def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
             listed = ", ".join(f"{cid} ({found['reasons'][cid]})" if cid in found.get("reasons", {}) else cid
                                for cid in found[kind])
             get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(found[kind]), listed)
-    with ws.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
-        analyze_pooled(ws, late_fraction=config.analysis.late_fraction)
+    with workspace.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
+        analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
     lines = [
         f"# {family}: label-free metrics vs linear probe ({analysis['n_with_probe']} checkpoints)",
         "",

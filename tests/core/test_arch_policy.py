@@ -141,7 +141,7 @@ def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
     seen = {}
 
     def fake_run_monitor(*args, **kwargs):
-        seen["config"] = args[2]
+        seen.update(kwargs)
         raise SystemExit(0)
 
     monkeypatch.setattr("flows.monitor.run_monitor", fake_run_monitor)
@@ -149,7 +149,8 @@ def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
     assert result.exit_code != 0 and "never chooses code" in result.output
     result = CliRunner().invoke(cli.app, ["evaluate", str(store), "--workdir", str(tmp_path / "w"), "--quiet", "--allow-module", "os"])
     assert result.exit_code == 0, result.output
-    assert seen["config"].allow_modules == ("os",)
+    assert seen["allow_modules"] == ["os"]  # the flow resolves the configuration with the operator's consent
+    assert load_config(store=store, allow_modules=seen["allow_modules"]).allow_modules == ("os",)
 
 
 TINY_VIT = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}
