@@ -56,9 +56,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int) -> list[tuple[str, float, float]]:
+def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int, arch: str = "resnet18-cifar") -> list[tuple[str, float, float]]:
     torch.manual_seed(0)
-    model = build_backbone("resnet18-cifar", in_channels=3).eval().to(device)
+    model = build_backbone(arch, in_channels=3).eval().to(device)
     warm = images[: min(len(images), 2 * batch_size)]
     variants = {"bare torch loop (fp32)": dict()}
     if device.type == "cuda":
@@ -90,28 +90,30 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="images (32x32 RGB uint8)")
+    parser.add_argument("--n", type=int, default=10_000, help="images (RGB uint8)")
+    parser.add_argument("--arch", default="resnet18-cifar", help="e.g. resnet50 (with --size 224)")
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=1, help="repeats; the best of each is reported")
     parser.add_argument("--cpu-only", action="store_true")
     args = parser.parse_args()
 
-    images = np.random.default_rng(0).integers(0, 256, size=(args.n, 32, 32, 3), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, size=(args.n, args.size, args.size, 3), dtype=np.uint8)
     devices = [torch.device("cpu")]
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
-    print(f"resnet18-cifar, {args.n} images 32x32x3, batch {args.batch_size}, best of {args.rounds}; "
+    print(f"{args.arch}, {args.n} images {args.size}x{args.size}x3, batch {args.batch_size}, best of {args.rounds}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     for device in devices:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        rows = measure(device, images, args.batch_size, args.rounds)
+        rows = measure(device, images, args.batch_size, args.rounds, args.arch)
         baseline = max(r[1] for r in rows[:-1])
         print(f"\n{label}")
         print(f"| {'path':<40} | {'images/s':>9} | {'ratio':>6} |")
         print(f"|{'-' * 42}|{'-' * 11}|{'-' * 8}|")
         for name, rate, _ in rows:
             print(f"| {name:<40} | {rate:>9.0f} | {rate / baseline:>6.3f} |")
-        print(f"zarr write of the ({args.n}, 512) float32 result: {rows[-1][2] * 1000:.0f} ms "
+        print(f"zarr write of the ({args.n}, D) float32 result: {rows[-1][2] * 1000:.0f} ms "
               f"({rows[-1][2] * rows[-1][1] / args.n * 100:.1f} % of the ssl-eval time)")
 
 

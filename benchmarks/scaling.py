@@ -34,7 +34,7 @@ from ssl_eval.evaluation import compute_part  # noqa: E402
 from ssl_eval.planning import PARTS  # noqa: E402
 from ssl_eval.storage.checkpoints import discover  # noqa: E402
 from ssl_eval.workspace import Workspace  # noqa: E402
-from tests.helpers import make_store  # noqa: E402
+from ssl_eval.demo.stores import make_store  # noqa: E402
 
 
 def _unit(workdir: str, checkpoint_id: str, part: str, config: Config) -> tuple[float, float]:

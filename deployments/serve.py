@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+FLOW_NAME = "monitor"  # flows.monitor.monitor: every entry point runs it
 DEPLOYMENT_NAME = "monitor"
 
 
@@ -29,7 +30,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(api_url: str, *, timeout: float = 90.0, process: subprocess.Popen | None = None) -> None:
+def wait_healthy(api_url: str, *, timeout: float = 180.0, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -49,15 +50,21 @@ def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | Non
     """Start ``prefect server start`` bound to ``host`` and yield its API URL; stop it on exit."""
     port = port or free_port(host)
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    api_url = f"http://{host}:{port}/api"
+    env = {
+        **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The UI asks /ui-settings where its API is; without these it says port 4200, not this one.
+        "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_UI_API_URL": api_url,
+    }
     env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_UI_API_URL", None)
     log = open(home / "server.log", "ab")
     prefect = Path(sys.executable).with_name("prefect")
     process = subprocess.Popen(
         [str(prefect), "server", "start", "--host", host, "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    api_url = f"http://{host}:{port}/api"
+    print(f"starting a local Prefect server on {host}:{port} (its log: {home / 'server.log'})...", flush=True)
     try:
         wait_healthy(api_url, process=process)
         yield api_url
@@ -100,14 +107,81 @@ def serve_monitor(store: str, *, interval: float, parameters: dict[str, Any]) ->
 
     from flows.monitor import monitor
 
-    monitor.serve(
-        name=DEPLOYMENT_NAME,
-        interval=interval,
-        parameters={"store": store, **parameters},
-        description="Evaluate new or changed checkpoints of the store and mirror them to MLflow.",
-        entrypoint_type=EntrypointType.MODULE_PATH,
-        limit=1,
-    )
+    with stop_on_ctrl_c():
+        monitor.serve(
+            name=DEPLOYMENT_NAME,
+            interval=interval,
+            parameters={"store": store, **parameters},
+            description="Evaluate new or changed checkpoints of the store and mirror them to MLflow.",
+            entrypoint_type=EntrypointType.MODULE_PATH,
+            limit=1,
+        )
+
+
+FORCE_AFTER_SECONDS = 15.0
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
+    """Ctrl-C while serving: say so at once, then take Prefect's graceful path (SIGTERM: the
+    runner cancels the in-flight flow run, marks it Cancelled and stops polling). A second
+    Ctrl-C, or ``force_after`` seconds without an exit, kills the flow-run processes and
+    raises KeyboardInterrupt. Only on the main thread (signals cannot be set elsewhere)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    state = {"asked": 0.0}
+
+    def force() -> None:
+        _kill_flow_run_processes()
+        print("stopping: the in-flight run did not stop in time; its processes were killed.", flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    def on_sigint(signum, frame) -> None:
+        if state["asked"]:
+            force()
+        state["asked"] = time.monotonic()
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):  # the runner is not running yet
+            print("\nstopping...", flush=True)
+            raise KeyboardInterrupt
+        print("\nstopping: cancelling the in-flight run, if any, and leaving (Ctrl-C again to force)...", flush=True)
+        signal.signal(signal.SIGALRM, lambda *_: force())
+        signal.setitimer(signal.ITIMER_REAL, force_after)
+        os.kill(os.getpid(), signal.SIGTERM)  # the runner's own graceful shutdown
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGINT, previous)
+        if state["asked"]:
+            print(f"stopping: serving stopped after {time.monotonic() - state['asked']:.1f} s.", flush=True)
+            # Prefect's graceful path swallows the interrupt and returns normally: the user
+            # stopped the command, so it must still end as interrupted (exit 130).
+            raise KeyboardInterrupt
+
+
+def _kill_flow_run_processes() -> None:
+    """SIGKILL the process group of every child of this process that runs a flow
+    (``python -m prefect.engine``, started by the runner in its own session)."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me and b"prefect.engine" in cmdline:
+            try:
+                os.killpg(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def serve(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
@@ -119,7 +193,13 @@ def serve(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
     with local_prefect_server(Path(workdir) / "prefect") as api_url:
         os.environ["PREFECT_API_URL"] = api_url
         print(f"Prefect server on {api_url.removesuffix('/api')} (stopped when serving stops)", flush=True)
-        serve_monitor(store, interval=interval, parameters=parameters)
+        print("To start a run now from another shell, point prefect at this server first:\n"
+              f"  export PREFECT_API_URL={api_url}\n"
+              f"  prefect deployment run '{FLOW_NAME}/{DEPLOYMENT_NAME}'", flush=True)
+        try:
+            serve_monitor(store, interval=interval, parameters=parameters)
+        finally:
+            print("stopping the local Prefect server...", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
 
+from flows import progress
 from ssl_eval.config import Config
 from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
@@ -84,6 +85,7 @@ def monitor_store(
     work = plan_work(store, workspace, config, tracking_uri, settle_seconds)
     remote: dict[str, dict] = {}
     to_embed = [item.ref for item in work.items if item.embed]
+    progress.planned(embed=len(to_embed), measure=len(work.items))
     if embed_deployment and to_embed:
         run = run_deployment(
             embed_deployment, timeout=None, flow_run_name=f"embed {len(to_embed)} checkpoint(s)",
@@ -94,13 +96,18 @@ def monitor_store(
     for item in work.items:
         if not item.embed:
             emb = {"id": item.ref.id, "status": "cached"}
+        elif item.ref.id in remote:
+            emb = remote[item.ref.id]
+            progress.finished("embedded")
         else:
-            emb = remote.get(item.ref.id) or embed.submit(item.ref, workspace, config)
+            emb = embed.submit(item.ref, workspace, config)
+            progress.when_done(emb, "embedded")
         embedded.append(emb)
         measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
+        progress.when_done(measured[item.ref.family][-1], "measured")
     analyses = {f: analyze.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
     tracked = {
-        f: track.submit(f, workspace, tracking_uri, store, wait_for=[a]) for f, a in analyses.items() if tracking_uri
+        f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[a]) for f, a in analyses.items() if tracking_uri
     }
     outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
     measures = [future.result() for futures in measured.values() for future in futures]

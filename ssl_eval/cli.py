@@ -3,16 +3,18 @@ inside the commands that need them, after the work dir's environment is set."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperCommand
 
 from ssl_eval.datasets import DATASETS
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
@@ -164,8 +166,8 @@ AllowModuleOption = typer.Option(
 
 def _flow_parameters(
     store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]], **more
-) -> tuple[str, dict]:
-    """(store location, the monitor flow's parameters), or a usage error (exit 2) naming
+) -> tuple[str, Any, dict]:
+    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming
     what is wrong. The configuration is checked here so that a mistake fails at once; the
     flow resolves it again at every run from the same file and overrides."""
     from ssl_eval.config import load_config
@@ -174,13 +176,42 @@ def _flow_parameters(
     file = str(config_file.resolve()) if config_file is not None else None
     try:
         location = _store_location(store)
-        load_config(file, store=location, allow_modules=tuple(allow_module or ()), **given)
+        config = load_config(file, store=location, allow_modules=tuple(allow_module or ()), **given)
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
-    return location, {
+    return location, config, {
         "workdir": str(ws.root), "results_url": ws.results_url, "overrides": given, "config_file": file,
         "allow_modules": list(allow_module or ()), **more,
     }
+
+
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            _warn(problem)
+        if not readable and not watching:
+            _fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            _warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        _fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        _warn(warning)
 
 
 @command()
@@ -199,20 +230,31 @@ def evaluate(
     settle_seconds: float = SettleOption,
     allow_module: Optional[list[str]] = AllowModuleOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Print Prefect's, Dask's and MLflow's full logs instead of the progress display (the Prefect UI keeps them either way).",
+    ),
 ) -> None:
     """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
     ws = _workspace(workdir, results_url)
-    location, parameters = _flow_parameters(store, ws, config_file, {
+    location, config, parameters = _flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module, tracking_uri=mlflow_uri or ws.mlflow_uri, settle_seconds=settle_seconds)
+    _check_before_start(location, config, watching=False)
+    if not verbose:  # read when prefect and mlflow are first imported (just below)
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from flows.monitor import run_monitor
+    from flows.progress import ProgressDisplay, listening
 
+    display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
-        summary = run_monitor(location, **parameters)
+        with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
+            summary = run_monitor(location, **parameters)
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -259,10 +301,11 @@ def serve(
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
     ws = _workspace(workdir, results_url)
-    location, parameters = _flow_parameters(store, ws, config_file, {
+    location, config, parameters = _flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module, tracking_uri=mlflow_uri or ws.mlflow_uri, settle_seconds=settle_seconds)
+    _check_before_start(location, config, watching=True)
     from deployments.serve import serve as serve_deployment
 
     try:
@@ -270,17 +313,20 @@ def serve(
     except KeyboardInterrupt:
         typer.echo("stopped")
         raise typer.Exit(EXIT_INTERRUPTED)
+    except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED)
 
 
 REPORT_FORMATS = ("table", "json", "csv")
 
 
 def _print_report(ws: Workspace, fmt: str) -> dict:
-    from ssl_eval.report import collect, render_table
+    from ssl_eval.report import collect, render_table, to_json
 
     doc = collect(ws)
     if fmt == "json":
-        typer.echo(json.dumps(doc, indent=1, default=float))
+        typer.echo(to_json(doc))
     elif fmt == "csv":
         from ssl_eval.report_csv import to_csv
 

@@ -72,12 +72,16 @@ class MetricsConfig(_Strict):
     pca_dims: int = Field(32, gt=0)
     umap_dims: int = Field(3, gt=0)
     z3_reduction: Literal["pca", "umap"] = "pca"
+    convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
     random_state: int = 0
 
 
 class ProbeConfig(_Strict):
+    # "torch": preconditioned L-BFGS in float32 (GPU when present); "sklearn": the float64
+    # scikit-learn reference. Same objective (L2, C=1, standardised features).
+    solver: Literal["torch", "sklearn"] = "torch"
     max_iter: int = Field(1000, gt=0)
     knn_k: int = Field(20, gt=0)
     random_state: int = 0
@@ -170,25 +174,16 @@ class Config(_Strict):
                 read[name] = legacy
             elif read[name] == legacy:
                 read[name] = {"set": legacy}
-        return _digest({"d": _legacy_names(self.data.model_dump(exclude={"batch_size"})), "f": read})
+        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
         """Hash of everything that changes a family's metric or probe values."""
-        return _digest({
-            "m": _legacy_names(self.metrics.model_dump()), "p": _legacy_names(self.probe.model_dump()),
-            "e": self.embedding_key(family),
-        })
+        return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key(family)})
 
 
 _NEWER_FAMILY_FIELDS = ("arch_args", "pool")
 # Fields whose unset value means "detect", with the placeholder default they had before.
 _DETECTED_BEFORE = {"state_dict_key": "state_dict", "prefix": "backbone."}
-
-
-def _legacy_names(dump: dict[str, Any]) -> dict[str, Any]:
-    """``random_state`` hashed under its earlier name ``seed``: renaming a field does not
-    invalidate the embeddings and records of existing work dirs."""
-    return {("seed" if name == "random_state" else name): value for name, value in dump.items()}
 
 
 def _digest(payload: Any) -> str:

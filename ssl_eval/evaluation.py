@@ -26,6 +26,7 @@ def metric_options(config: Config) -> MetricOptions:
         pca_dims=m.pca_dims,
         umap_dims=m.umap_dims,
         z3_reduction=m.z3_reduction,
+        convention=m.convention,
         silhouette_sample_size=m.silhouette_sample_size,
         entropy_knn_k=m.entropy_knn_k,
     )
@@ -75,7 +76,8 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
     return {
         "values": {
             "linear_acc": linear_probe(
-                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter
+                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter,
+                solver=config.probe.solver,
             ),
             "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
         }

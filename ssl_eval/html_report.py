@@ -12,6 +12,8 @@ from typing import Any
 
 from ssl_eval.metrics import METRICS
 from ssl_eval.report import alert_lines, fmt, fmt_p, probe_span, regret_text, with_ci
+from ssl_eval.verdict import STATES
+from ssl_eval.verdict.answers import answers
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
@@ -25,6 +27,16 @@ img{max-width:100%;height:auto;border:1px solid #eee;margin:6px 0}
 .note{color:#555;font-size:13px;max-width:1000px}
 .alert{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px;margin:8px 0;font-size:13px}
 .ok{color:#2a7a2a;font-size:13px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:14px;margin:12px 0 8px}
+.card{border:1px solid #d6d6d6;border-radius:8px;padding:10px 16px 12px;background:#fcfcfc}
+.card h3{margin:2px 0 6px;font-size:17px}.card h3 a{color:inherit;text-decoration:none}
+.card p{margin:4px 0 8px;font-size:14px;line-height:1.45}
+.card dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 12px;margin:0;font-size:13px}
+.card dt{font-weight:600;color:#444}.card dd{margin:0;color:#333}
+.badge{display:inline-block;font-size:12px;font-weight:600;border-radius:10px;padding:1px 9px;margin-left:8px;
+vertical-align:2px;color:#fff}
+.b-improving{background:#2a7a2a}.b-plateaued{background:#49708a}.b-degrading{background:#c26a00}
+.b-collapsed{background:#b3261e}.b-insufficient{background:#888}
 """
 
 
@@ -60,17 +72,37 @@ def _alerts(found: dict[str, Any]) -> str:
     return "".join(shown) or '<p class="ok">No collapse or non-finite embeddings.</p>'
 
 
+def _anchor(family: str) -> str:
+    return "f-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in family)
+
+
+def _verdict_card(family: str, verdict: dict[str, Any]) -> str:
+    state = str((verdict.get("progress") or {}).get("state", "insufficient"))
+    badge = state if state in STATES else "insufficient"
+    rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>" for label, text in answers(verdict))
+    return (f'<div class="card"><h3><a href="#{_anchor(family)}">{html.escape(family)}</a>'
+            f'<span class="badge b-{badge}">{html.escape(state)}</span></h3>'
+            f"<p>{html.escape(verdict.get('summary', ''))}</p><dl>{rows}</dl></div>")
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The page for ``doc`` (the document of :func:`ssl_eval.report.collect`)."""
     from ssl_eval import plots
 
     parts = [f"<h1>ssl-eval report</h1><p class=note>Work dir <code>{html.escape(doc['workdir'])}</code>. "
-             "For every model family: how each label-free metric tracks the linear-probe accuracy over all "
-             "its checkpoints (every training run), with bootstrap 95% percentile intervals (1000 resamples of "
-             "checkpoints), the late window (epochs at or after late_fraction × the last epoch), and the "
-             "checkpoint each metric would pick with its regret (best probe accuracy minus the pick's). "
-             "<b>Signed</b> correlations are multiplied by −1 for lower-is-better metrics: positive means the "
-             "metric, read in its documented direction, agrees with the probe.</p>"]
+             "First the verdict per family: is training still improving (a trend test on the label-free signals "
+             "that can be trusted), which signals to trust, which checkpoint to keep, and when a label-free early "
+             "stop fires; docs/verdicts.md gives the rules.</p>"]
+    verdicts = {f: data["verdict"] for f, data in doc["families"].items() if data.get("verdict")}
+    if verdicts:
+        parts.append('<div class="cards">' + "".join(_verdict_card(f, v) for f, v in verdicts.items()) + "</div>")
+    parts.append("<p class=note>The numbers behind them, for every model family: how each label-free metric "
+                 "tracks the linear-probe accuracy over all "
+                 "its checkpoints (every training run), with bootstrap 95% percentile intervals (1000 resamples of "
+                 "checkpoints), the late window (epochs at or after late_fraction × the last epoch), and the "
+                 "checkpoint each metric would pick with its regret (best probe accuracy minus the pick's). "
+                 "<b>Signed</b> correlations are multiplied by −1 for lower-is-better metrics: positive means the "
+                 "metric, read in its documented direction, agrees with the probe.</p>")
     if not doc["families"]:
         parts.append("<p>No evaluated checkpoints yet; run <code>ssl-eval evaluate STORE</code> first.</p>")
     columns = {f: data["correlations"] for f, data in doc["families"].items()}
@@ -87,7 +119,7 @@ def render_html(doc: dict[str, Any]) -> str:
             "spearman late [95% CI]", "signed ρ late", "regret", "pick"]
     for family, data in doc["families"].items():
         rows = data["checkpoints"]
-        parts.append(f"<h2>{html.escape(family)}</h2><p class=note>{html.escape(probe_span(rows))}; late window "
+        parts.append(f"<h2 id=\"{_anchor(family)}\">{html.escape(family)}</h2><p class=note>{html.escape(probe_span(rows))}; late window "
                      f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>")
         parts.append(_alerts(data.get("alerts", {})))
         parts.append(_table(head, _correlation_rows(data["correlations"])))

@@ -8,6 +8,7 @@ version); ``render_table`` prints the per-family correlation table with rich;
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -15,9 +16,13 @@ from ssl_eval.analysis import (
     ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
 )
 from ssl_eval.metrics import METRICS
+from ssl_eval.verdict import family_verdicts
+from ssl_eval.verdict.answers import answers
+from ssl_eval.verdict.records import stored_config
 from ssl_eval.workspace import Workspace
 
-SCHEMA_VERSION = 2
+#: 3: families.<family>.verdict, alerts.reasons, and strict JSON (null where undefined).
+SCHEMA_VERSION = 3
 
 
 def failures(workspace: Workspace) -> list[dict[str, Any]]:
@@ -37,6 +42,7 @@ def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
 def collect(workspace: Workspace) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
     late_fractions = []
+    analyses: dict[str, Any] = {}
     for family in families(workspace):
         rows = family_rows(workspace, family)
         analysis = workspace.records.get(family, "correlations")
@@ -45,6 +51,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
             analysis = analyze_family(workspace, family, late_fraction=late,
                                       collapse_rule=(analysis or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
+        analyses[family] = analysis
         doc["families"][family] = {
             "checkpoints": rows,
             "late_fraction": analysis.get("late_fraction"),
@@ -59,8 +66,36 @@ def collect(workspace: Workspace) -> dict[str, Any]:
             pooled = analyze_pooled(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
     doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
                      for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank") if k in pooled}
+    _add_verdicts(workspace, doc, analyses, pooled)
     doc["failures"] = failures(workspace)
     return doc
+
+
+def _add_verdicts(workspace: Workspace, doc: dict[str, Any], analyses: dict[str, Any], pooled: dict[str, Any]) -> None:
+    """Every family's verdict, recomputed from the analyses with the rules the flow last used;
+    placed first in the family's entry (the answer before the numbers)."""
+    config = stored_config(workspace, list(analyses))
+    inputs = {f: (data["checkpoints"], analyses[f]) for f, data in doc["families"].items()}
+    verdicts = family_verdicts(inputs, pooled.get("within_family_rank"), config=config)
+    doc["families"] = {f: {"verdict": verdicts[f], **data} for f, data in doc["families"].items()}
+
+
+def strict(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON null), recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return strict(value.item())
+    return value
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """The report as strict JSON: null where a value is undefined, never NaN or Infinity."""
+    return json.dumps(strict(doc), indent=1, allow_nan=False)
 
 
 def fmt(value: Any) -> str:
@@ -157,6 +192,20 @@ def fitted_family_table(family: str, data: dict[str, Any], width: int):
     return table
 
 
+def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
+    """The family's summary sentences and its four answers, before its numbers."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print(f"[bold]{escape(family)}[/bold]: {escape(verdict.get('summary', ''))}")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, text in answers(verdict):
+        grid.add_row(label, escape(text))
+    console.print(grid)
+
+
 def render_table(doc: dict[str, Any], console=None) -> None:
     """Print the report as tables that fit the console's width (the terminal's, else 80)."""
     from rich.console import Console
@@ -167,6 +216,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
     if not doc["families"]:
         console.print(f"No evaluated checkpoints in {escape(doc['workdir'])}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():
+        if data.get("verdict"):
+            print_verdict(console, family, data["verdict"])
         console.print(fitted_family_table(family, data, console.width))
         for line in alert_lines(data.get("alerts", {})):
             console.print(f"[yellow]{escape(line)}[/yellow]")

@@ -82,6 +82,7 @@ class Workspace:
         return {
             "PREFECT_HOME": str(self.prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",  # no client telemetry, and no notice about it on the first run
             # the temporary server's default 20 s start-up is too short on a busy 2-core machine
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             "DASK_TEMPORARY_DIRECTORY": str(self.root / "dask"),

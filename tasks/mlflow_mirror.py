@@ -3,10 +3,14 @@
 Not a task itself: the ``track-family`` task (tasks/track.py) calls :func:`sync_family`. It
 lives beside the tasks because the core never imports mlflow.
 
-Scheme (README, "MLflow"): experiment ``ssl-eval/<family>``; one run per training run, found by
-its ``ssl_eval.key`` tag, metrics at ``step=epoch``; one ``correlations`` run per family;
-experiment ``ssl-eval/summary`` with one run per family. A point already in MLflow with
-the same step and value is never logged again, so a rerun adds nothing.
+Scheme (README, "MLflow"): experiment ``ssl-eval/<family>``; one run per training run
+(named ``<family>/<run>``), found by its ``ssl_eval.key`` tag, metrics at ``step=epoch`` and
+the evaluation's settings as params; one ``<family>/correlations`` run per family with the
+full correlation table; experiment ``ssl-eval/summary`` with one lean ``<family>/summary``
+run per family (probe, signed Spearman per metric). Every experiment is tagged as a
+classic machine-learning experiment, so MLflow 3 opens its runs view, not the GenAI one. A
+point already in MLflow with the same step and value is never logged again, so a rerun adds
+nothing.
 """
 
 from __future__ import annotations
@@ -19,13 +23,21 @@ from typing import Any, Iterable
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
+from ssl_eval.config import Config
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
 from ssl_eval.storage.urls import redact
+from ssl_eval.verdict.answers import verdict_tags
+from ssl_eval.verdict.records import VERDICT_PART
 from ssl_eval.workspace import Workspace
 
 KEY_TAG = "ssl_eval.key"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
 FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
+# MLflow 3's UI opens an experiment by this tag: "custom_model_development" is its classic
+# machine-learning view (runs, charts); untagged experiments may open as GenAI (traces).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+SUMMARY_EXPERIMENT = "ssl-eval/summary"
 CORR_STATS = tuple(
     f"{stat}{window}{part}" for stat in ("spearman", "kendall", "pearson") for window in ("", "_late")
     for part in ("", "_p", "_ci_low", "_ci_high", "_signed")
@@ -35,20 +47,55 @@ CORR_STATS = tuple(
 def _experiment(client: MlflowClient, name: str, artifacts: Path) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag existed
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
     artifacts.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=artifacts.as_uri())
+    return client.create_experiment(name, artifact_location=artifacts.as_uri(), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
 
 
-def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str]) -> str:
+def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
+         *, stale_metric_prefix: str | None = None) -> str:
+    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one. A run
+    holding a metric under ``stale_metric_prefix`` (an older layout) is replaced by a new run."""
     found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
+    if found and stale_metric_prefix and any(m.startswith(stale_metric_prefix) for m in found[0].data.metrics):
+        client.delete_run(found[0].info.run_id)
+        found = []
     if found:
         run_id = found[0].info.run_id
+        if found[0].info.run_name != name:
+            client.update_run(run_id, name=name)
         for tag, value in tags.items():
             if found[0].data.tags.get(tag) != value:
                 client.set_tag(run_id, tag, value)
         return run_id
     return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id
+
+
+def evaluation_params(config: Config, family: str) -> dict[str, str]:
+    """The settings that decide a family's numbers, as MLflow params (``data.n_eval``,
+    ``metrics.k``, ``probe.random_state``, ``family.arch``, ...)."""
+    sections = {"data": config.data, "metrics": config.metrics, "probe": config.probe, "family": config.family(family)}
+    params = {}
+    for section, model in sections.items():
+        for key, value in model.model_dump(mode="json").items():
+            params[f"{section}.{key}"] = "auto" if value is None else str(value)
+    return params
+
+
+def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    """Log params MLflow does not hold yet. MLflow params never change: a setting changed
+    since is shown as tag ``ssl_eval.now.<param>`` with its current value."""
+    from mlflow.entities import Param
+
+    held = client.get_run(run_id).data.params
+    new = [Param(k, v[:6000]) for k, v in params.items() if k not in held]
+    if new:
+        client.log_batch(run_id, params=new, synchronous=True)
+    for key, value in params.items():
+        if key in held and held[key] != value[:6000]:
+            client.set_tag(run_id, f"ssl_eval.now.{key}", value)
 
 
 def _same(a: float, b: float) -> bool:
@@ -96,18 +143,35 @@ def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict
     client.set_tag(run_id, FIGURES_TAG, digest)
 
 
-def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "") -> dict[str, Any]:
+def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None) -> dict[str, Any]:
+    """``config``: the evaluation's configuration, logged as each run's params."""
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
     with workspace.lock("mlflow-sync"):
-        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=redact(store) or "")
+        params = evaluation_params(config, family) if config is not None else {}
+        return _sync_family(workspace, family, tracking_uri=tracking_uri, store=redact(store) or "", params=params)
 
 
-def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str) -> dict[str, Any]:
+def _summary_points(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> list[tuple[str, float, int]]:
+    """What compares families at a glance: the probe (first, last, best), the number of
+    checkpoints and one signed Spearman per metric; the full table stays in the correlations run."""
+    probes = sorted((r["epoch"], r["probe"]["linear_acc"]) for r in rows if "linear_acc" in r["probe"])
+    points = [("checkpoints", float(len(rows)), 0)]
+    if probes:
+        points += [("probe/first_linear_acc", probes[0][1], 0), ("probe/last_linear_acc", probes[-1][1], 0),
+                   ("probe/best_linear_acc", max(p for _, p in probes), 0)]
+    points += [(f"signed_spearman/{metric}", c["spearman_signed"], 0)
+               for metric, c in analysis["metrics"].items() if c.get("spearman_signed") is not None]
+    return points
+
+
+def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str, params: dict[str, str]) -> dict[str, Any]:
     client = MlflowClient(tracking_uri)
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
     rows = family_rows(workspace, family)
     failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
+    verdict = workspace.records.get(family, VERDICT_PART)
+    rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
     logged, runs = 0, sorted({r["run"] for r in rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
         mine = [r for r in rows if r["run"] == run]
@@ -118,13 +182,15 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
             # failed checkpoints, listed with reasons by `ssl-eval report`
             "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
-            ALERT_TAG: alert_tag(alerts(mine)),
+            ALERT_TAG: alert_tag(alerts(mine, **rule)),
+            **(verdict_tags(verdict, run) if verdict else {}),
         }
         if mine:
             prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
             tags.update(method=str(mine[-1].get("method") or family), arch=str(mine[-1].get("arch") or ""),
                         dataset=str(prov.get("dataset", "")))
-        run_id = _run(client, exp_id, f"{family}/{run}", run, tags)
+        run_id = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
+        _log_params(client, run_id, {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})})
         points = []
         for r in mine:
             for name, value in r["metrics"].items():
@@ -141,15 +207,19 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
         for stat in CORR_STATS
         if c.get(stat) is not None
     ]
-    corr_id = _run(client, exp_id, f"{family}/correlations", "correlations",
-                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows))})
+    corr_id = _run(client, exp_id, f"{family}/correlations", f"{family}/correlations",
+                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+                    **(verdict_tags(verdict) if verdict else {})})
+    _log_params(client, corr_id, params)
     logged += _log_new(client, corr_id, corr_points)
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
-    summary_exp = _experiment(client, "ssl-eval/summary", workspace.mlflow_artifacts / "summary")
-    summary_id = _run(client, summary_exp, f"summary/{family}", family, {"family": family, "store": store})
-    best = max((r["probe"].get("linear_acc", math.nan) for r in rows), default=math.nan)
-    logged += _log_new(client, summary_id, corr_points + [("probe/best_linear_acc", best, 0)])
+    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "summary")
+    summary_id = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
+                      {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {})},
+                      stale_metric_prefix="corr/")
+    _log_params(client, summary_id, params)
+    logged += _log_new(client, summary_id, _summary_points(rows, analysis))
     client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})

@@ -6,10 +6,11 @@ from typing import Any
 
 from prefect import task
 
+from ssl_eval.config import Config
 from ssl_eval.workspace import Workspace
 from tasks.mlflow_mirror import sync_family
 
 
 @task(name="track-family", task_run_name="mlflow {family}", retries=1, retry_delay_seconds=2)
-def track(family: str, workspace: Workspace, tracking_uri: str, store: str) -> dict[str, Any]:
-    return sync_family(workspace, family, tracking_uri=tracking_uri, store=store)
+def track(family: str, workspace: Workspace, tracking_uri: str, store: str, config: Config | None = None) -> dict[str, Any]:
+    return sync_family(workspace, family, tracking_uri=tracking_uri, store=store, config=config)

@@ -1,18 +1,20 @@
-"""Helpers shared by the tests: checkpoint stores on disk, synthetic records, and the one
+"""Helpers shared by the tests: checkpoint stores on disk (re-exported from
+``ssl_eval.demo.stores``), synthetic records, and the one
 tolerance for results that crossed processes. Tests import from here, never from each other."""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 
-from ssl_eval.models import DemoCNN
+from ssl_eval.demo.stores import make_store, write_checkpoint
 from ssl_eval.workspace import Workspace
+
+__all__ = [
+    "CROSS_PROCESS_RTOL", "TINY_OVERRIDES", "assert_same_values", "make_store", "synthetic_workspace", "write_checkpoint",
+]
 
 # The monitor flow's ``overrides`` for the tiny store: digits at small sizes.
 TINY_OVERRIDES = {"data.name": "digits", "data.n_eval": 200, "data.n_probe_train": 300, "data.n_probe_test": 200}
@@ -34,30 +36,6 @@ def assert_same_values(got: Mapping[str, Any], expected: Mapping[str, Any], *, r
             assert same, f"{name}: {other!r} != {value!r} (rtol {rtol})"
         else:
             assert other == value, f"{name}: {other!r} != {value!r}"
-
-
-def write_checkpoint(path: Path, *, epoch: int, seed: int, arch: str = "democnn", prefix: str = "backbone.", scale: float = 1.0) -> Path:
-    """A Lightning-style checkpoint of a randomly initialised DemoCNN (1 input channel)."""
-    generator = torch.Generator().manual_seed(seed)
-    model = DemoCNN(in_channels=1)
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point() and tensor.ndim > 1:
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * scale / tensor[0].numel() ** 0.5)
-    state = {f"{prefix}{k}": v for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"epoch": epoch, "global_step": 10 * epoch, "method": path.parent.parent.name, "arch": arch, "state_dict": state}, path)
-    old = path.stat().st_mtime - 60  # settled: discovery skips files younger than a few seconds
-    os.utime(path, (old, old))
-    return path
-
-
-def make_store(root: Path, families: dict[str, int], runs: int = 1) -> Path:
-    for f_index, (family, epochs) in enumerate(families.items()):
-        for run in range(runs):
-            for epoch in range(epochs):
-                write_checkpoint(root / family / f"run-{run}" / f"epoch={epoch:02d}.ckpt", epoch=epoch, seed=100 * f_index + 10 * run + epoch)
-    return root
 
 
 def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: str | None = None) -> Workspace:

@@ -22,6 +22,17 @@ METHODS = ("simclr", "mocov2", "simsiam", "byol", "barlowtwins", "vicreg")
 PAPER_METHODS = ("simclr", "mocov2", "simsiam")
 
 
+def _update_momentum_encoder(model: nn.Module, progress: float) -> None:
+    """EMA of the online backbone and projection head into their momentum copies (MoCo, BYOL);
+    the momentum rises from ``model.momentum`` to 1 on a cosine schedule over training."""
+    from lightly.models.utils import update_momentum
+    from lightly.utils.scheduler import cosine_schedule
+
+    m = cosine_schedule(int(progress * 1000), 1000, model.momentum, 1.0)
+    update_momentum(model.backbone, model.backbone_momentum, m=m)
+    update_momentum(model.projection_head, model.projection_head_momentum, m=m)
+
+
 class SimCLR(nn.Module):
     """SimCLR: projection head + NT-Xent over the other images of the batch."""
 
@@ -83,12 +94,7 @@ class MoCoV2(nn.Module):
         return self.criterion(q, k)
 
     def after_step(self, progress: float) -> None:
-        from lightly.models.utils import update_momentum
-        from lightly.utils.scheduler import cosine_schedule
-
-        m = cosine_schedule(int(progress * 1000), 1000, self.momentum, 1.0)
-        update_momentum(self.backbone, self.backbone_momentum, m=m)
-        update_momentum(self.projection_head, self.projection_head_momentum, m=m)
+        _update_momentum_encoder(self, progress)
 
 
 class SimSiam(nn.Module):
@@ -143,12 +149,7 @@ class BYOL(nn.Module):
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
     def after_step(self, progress: float) -> None:
-        from lightly.models.utils import update_momentum
-        from lightly.utils.scheduler import cosine_schedule
-
-        m = cosine_schedule(int(progress * 1000), 1000, self.momentum, 1.0)
-        update_momentum(self.backbone, self.backbone_momentum, m=m)
-        update_momentum(self.projection_head, self.projection_head_momentum, m=m)
+        _update_momentum_encoder(self, progress)
 
 
 class BarlowTwins(nn.Module):

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["alignment", "geometry_metrics", "lidar", "l2_normalize", "norm_std", "uniformity"]
+__all__ = ["alignment", "geometry_metrics", "lidar", "lidar_matrix", "l2_normalize", "norm_std",
+           "uniformity"]
 
 LIDAR_DELTA = 1e-4
 LIDAR_EPS = 1e-8
@@ -66,9 +67,8 @@ def alignment(Z1: np.ndarray, Z2: np.ndarray) -> float:
     return float(np.mean(np.sum((Z1 - Z2) ** 2, axis=1)))
 
 
-def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
-          eps: float = LIDAR_EPS) -> float:
-    """LiDAR of q >= 2 view-embedding arrays of shape (n, D), row i = image i. Needs n >= 2."""
+def lidar_matrix(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA) -> np.ndarray:
+    """Sw^-1/2 Sb Sw^-1/2 of q >= 2 view arrays (n, D), row i = image i (see module doc)."""
     stack = np.stack([np.asarray(v, dtype=np.float64) for v in views], axis=1)  # (n, q, D)
     n, q, d = stack.shape
     if n < 2 or q < 2:
@@ -81,7 +81,13 @@ def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
     within = within_dev.T @ within_dev / (n * (q - 1)) + delta * np.eye(d)
     w_eig, w_vec = np.linalg.eigh(within)
     inv_sqrt = (w_vec / np.sqrt(w_eig)) @ w_vec.T
-    lam = np.clip(np.linalg.eigvalsh(inv_sqrt @ between @ inv_sqrt), 0.0, None)
+    return inv_sqrt @ between @ inv_sqrt
+
+
+def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
+          eps: float = LIDAR_EPS) -> float:
+    """LiDAR of q >= 2 view-embedding arrays of shape (n, D), row i = image i. Needs n >= 2."""
+    lam = np.clip(np.linalg.eigvalsh(lidar_matrix(views, delta=delta)), 0.0, None)
     total = float(lam.sum())
     if not total > 0.0:
         return float("nan")

@@ -26,11 +26,13 @@ def compute_all(X: np.ndarray, labels: np.ndarray | None = None, views: Views | 
     options = MetricOptions() if options is None else options
     values: dict[str, float] = {}
     flags: list[str] = []
+    details: dict[str, str] = {}
     for group in GROUPS:
         result = compute_group(group, X, labels=labels, views=views, options=options, random_state=random_state)
         values.update(result.values)
         flags += [f for f in result.flags if f not in flags]
-    return MetricResult({name: values[name] for name in METRICS if name in values}, tuple(flags))
+        details.update(result.details)
+    return MetricResult({name: values[name] for name in METRICS if name in values}, tuple(flags), details)
 
 
 def metric_function(name: str) -> Callable[..., float]:

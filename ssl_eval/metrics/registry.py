@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ssl_eval.metrics import clustering, entropy, geometry, spectral
+from ssl_eval.metrics import clustering, entropy, geometry, peers, spectral
 from ssl_eval.metrics.reduction import REDUCTIONS
 
 __all__ = [
@@ -64,6 +64,10 @@ class MetricOptions:
         back to PCA where umap-learn is not installed; the record says which ran.
     silhouette_sample_size: None = exact silhouette; else silhouette on a random sample.
     entropy_knn_k: neighbours of the Kozachenko-Leonenko estimator.
+    convention: "ssl-eval" (our definitions, the table in docs/metrics.md), "reptrix" or
+        "stable-pretraining": compute the metrics those packages define differently their
+        way, for numbers comparable with theirs (docs/metrics.md, "Compared with peer
+        implementations"); the record's details name the convention.
     max_points: optional subsample cap for the expensive metrics (clustering, entropy_knn,
         uniformity); None = use every point.
     """
@@ -73,6 +77,7 @@ class MetricOptions:
     pca_dims: int = 32
     umap_dims: int = 3
     z3_reduction: str = "pca"
+    convention: str = "ssl-eval"
     silhouette_sample_size: int | None = None
     entropy_knn_k: int = 3
     max_points: int | None = None
@@ -87,6 +92,9 @@ class MetricOptions:
         if self.z3_reduction not in REDUCTIONS:
             raise ValueError(f"MetricOptions.z3_reduction must be 'pca' or 'umap', got "
                              f"{self.z3_reduction!r}.")
+        if self.convention not in peers.CONVENTIONS:
+            raise ValueError(f"MetricOptions.convention must be one of {peers.CONVENTIONS}, "
+                             f"got {self.convention!r}.")
         for name in ("pca_dims", "umap_dims", "entropy_knn_k"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -259,10 +267,17 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
             X, knn_k=options.entropy_knn_k, max_points=options.max_points,
             z3_reduction=options.z3_reduction, random_state=random_state, details=details)
     elif group == "spectral":
-        values, flags = spectral.spectral_metrics(X)
+        values, flags = spectral.spectral_metrics(X, convention=options.convention)
     else:
         values, flags = geometry.geometry_metrics(
             X, views=views, max_points=options.max_points, random_state=random_state)
+        if views is not None and np.isfinite(values["lidar"]):
+            if options.convention == "reptrix":
+                values["lidar"] = peers.reptrix_lidar(views)
+            elif options.convention == "stable-pretraining":
+                values["lidar"] = peers.spt_lidar(np.linalg.eigvalsh(geometry.lidar_matrix(views)))
+    if options.convention != "ssl-eval" and group in ("spectral", "geometry"):
+        details["convention"] = options.convention
     return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags), details)
 
 

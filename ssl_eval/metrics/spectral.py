@@ -14,6 +14,11 @@ column sums give both the uncentered spectrum and the covariance; one ``eigh`` e
 * ``nesum``: sum_i lambda_i / lambda_1 over the covariance eigenvalues.
 * ``stable_rank``: sum / max of the uncentered Gram eigenvalues = ||X||_F^2 / ||X||_2^2.
 
+``convention`` (``"ssl-eval"``, ``"reptrix"``, ``"stable-pretraining"``) computes
+``rankme`` / ``rankme_centered`` / ``alpha_req`` / ``alpha_req_r2`` the peer's way from the
+same two spectra (see ``peers``): reptrix changes rankme_centered and the alpha-ReQ fit,
+stable-pretraining changes rankme's eps.
+
 A zero matrix (uncentered) or zero covariance (all rows equal) gives NaN for the metrics
 that divide by its spectrum, with flag ``"collapsed"``.
 """
@@ -21,6 +26,8 @@ that divide by its spectrum, with flag ``"collapsed"``.
 from __future__ import annotations
 
 import numpy as np
+
+from ssl_eval.metrics import peers
 
 __all__ = ["RANKME_EPS", "alpha_req_fit", "gram_and_sums", "rankme_from_singular_values",
            "spectral_metrics"]
@@ -68,7 +75,8 @@ def alpha_req_fit(eigenvalues: np.ndarray) -> tuple[float, float]:
     return -slope, float(r2)
 
 
-def spectral_metrics(X: np.ndarray) -> tuple[dict[str, float], list[str]]:
+def spectral_metrics(X: np.ndarray, *,
+                     convention: str = "ssl-eval") -> tuple[dict[str, float], list[str]]:
     """All spectral metrics of the rows of X (finite, checked by the registry)."""
     nan = float("nan")
     n, d = X.shape
@@ -84,6 +92,8 @@ def spectral_metrics(X: np.ndarray) -> tuple[dict[str, float], list[str]]:
         "rankme_centered": rankme_from_singular_values(np.sqrt(centered[:r])),
         "stable_rank": nan, "nesum": nan, "alpha_req": nan, "alpha_req_r2": nan,
     }
+    if convention == "stable-pretraining":
+        values["rankme"] = peers.spt_rankme(np.sqrt(uncentered[:r]))
     if uncentered[0] > 0.0:
         values["stable_rank"] = float(uncentered.sum() / uncentered[0])
     # All rows equal: the centered scatter is zero up to rounding of the mean.
@@ -95,6 +105,9 @@ def spectral_metrics(X: np.ndarray) -> tuple[dict[str, float], list[str]]:
     if cov[0] > 0.0:
         values["nesum"] = float(cov.sum() / cov[0])
     values["alpha_req"], values["alpha_req_r2"] = alpha_req_fit(cov[:r])
+    if convention == "reptrix":
+        values["rankme_centered"] = peers.reptrix_rankme(cov, n)
+        values["alpha_req"], values["alpha_req_r2"] = peers.reptrix_alpha_req(cov, n)
     if np.isnan(values["alpha_req"]):
         flags.append("too_few_eigenvalues")
     if np.isnan(values["rankme"]):

@@ -126,8 +126,11 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
             "which would run code on loading. ssl-eval never runs code from a checkpoint; re-save it "
             "as a dict of tensors (e.g. {'state_dict': model.state_dict()})."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed pickle raises whatever the unpickler meets
+        # (TypeError from a crafted __class__ assignment in an allowed class's state, KeyError, ...)
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint (truncated, corrupt or crafted?): {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict (a state dict or {{'state_dict': ...}}), got {type(obj).__name__}.")
     return obj

@@ -100,7 +100,10 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
     for run, states in histories.items():
         index = stop_index(states, config)
         epoch = None if index is None else int(states[index].epoch)
-        stop[run] = {"epoch": epoch, "text": f"{run}: stop at epoch {epoch}" if epoch is not None else f"{run}: not yet"}
+        why = ("collapsed" if states[index].state == COLLAPSED else f"no improvement in {config.patience} trend tests"
+               ) if index is not None else None
+        stop[run] = {"epoch": epoch, "reason": why,
+                     "text": f"{run}: stop at epoch {epoch} ({why})" if epoch is not None else f"{run}: not yet"}
         found = retrospective(run, runs[run], states, signals, config, collapse)
         if found is not None:
             retro[run] = found

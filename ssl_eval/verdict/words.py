@@ -82,7 +82,8 @@ def keep_sentence(keep: Mapping[str, Any]) -> str:
 
 def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Mapping[str, Any]] | None,
                   patience: int) -> str:
-    fired = [f"{run} at epoch {s['epoch']}" for run, s in stop.items() if s["epoch"] is not None]
+    fired = [f"{run} at epoch {s['epoch']}" + (" (collapsed)" if s.get("reason") == "collapsed" else "")
+             for run, s in stop.items() if s["epoch"] is not None]
     waiting = [run for run, s in stop.items() if s["epoch"] is None]
     rule = f"no improvement in {patience} consecutive trend test{'s' if patience > 1 else ''}"
     if fired:

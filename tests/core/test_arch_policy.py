@@ -132,25 +132,26 @@ def test_store_toml_cannot_grant_itself_consent(tmp_path):
 
 
 def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
+    """evaluate and serve take --allow-module, and their config loader passes it on (the
+    store's own file is loaded as the store's)."""
+    import typer
     from typer.testing import CliRunner
 
     from ssl_eval import cli
+    from ssl_eval.workspace import Workspace
 
     monkeypatch.delenv(ALLOW_ENV, raising=False)
-    store = _store_toml(tmp_path, '[data]\nname = "digits"\n[families.f]\narch = "os:system"\n')
-    seen = {}
-
-    def fake_run_monitor(*args, **kwargs):
-        seen.update(kwargs)
-        raise SystemExit(0)
-
-    monkeypatch.setattr("flows.monitor.run_monitor", fake_run_monitor)
-    result = CliRunner().invoke(cli.app, ["evaluate", str(store), "--workdir", str(tmp_path / "w"), "--quiet"])
-    assert result.exit_code != 0 and "never chooses code" in result.output
-    result = CliRunner().invoke(cli.app, ["evaluate", str(store), "--workdir", str(tmp_path / "w"), "--quiet", "--allow-module", "os"])
-    assert result.exit_code == 0, result.output
-    assert seen["allow_modules"] == ["os"]  # the flow resolves the configuration with the operator's consent
-    assert load_config(store=store, allow_modules=seen["allow_modules"]).allow_modules == ("os",)
+    store = _store_toml(tmp_path, '[data]\nname = "digits"\n[families.f]\narch = "tests.core.test_arch_policy:sized_encoder"\n')
+    ws = Workspace.at(tmp_path / "w")
+    with pytest.raises(typer.Exit):
+        cli._flow_parameters(str(store), ws, None, {}, None)
+    _, config, parameters = cli._flow_parameters(str(store), ws, None, {}, ["tests.core"])
+    assert config.allow_modules == ("tests.core",)
+    # the flow resolves the configuration again at every run, with the operator's consent
+    assert parameters["allow_modules"] == ["tests.core"] and "config" not in parameters
+    assert load_config(store=store, allow_modules=parameters["allow_modules"]).allow_modules == ("tests.core",)
+    for command in ("evaluate", "serve"):
+        assert "--allow-module" in CliRunner().invoke(cli.app, [command, "--help"], terminal_width=200).output
 
 
 TINY_VIT = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}

@@ -66,7 +66,7 @@ def test_evaluate_and_serve_take_the_same_evaluation_options():
 
     only_evaluate = options("evaluate") - options("serve")
     only_serve = options("serve") - options("evaluate")
-    assert only_evaluate == {"--quiet"} and only_serve == {"--interval"}
+    assert only_evaluate == {"--quiet", "--verbose", "-v"} and only_serve == {"--interval"}
 
 
 @pytest.mark.parametrize("command", [["report"], ["ui"]])

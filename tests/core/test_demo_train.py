@@ -100,7 +100,7 @@ def test_runs_write_separate_folders(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"methods": ("byol",)}, ValueError, "subset of"),
+        ({"methods": ("dino",)}, ValueError, "subset of"),
         ({"methods": "simclr"}, TypeError, "sequence of names"),
         ({"epochs": -1}, ValueError, "epochs must be an integer >= 0"),
         ({"batch_size": 1}, ValueError, "batch_size must be"),

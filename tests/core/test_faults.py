@@ -131,8 +131,8 @@ def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path):
     sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
     client = MlflowClient(ws.mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("ssl-eval/simclr").experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["correlations", "run-0"]  # no duplicate run
-    run = next(r for r in runs if r.info.run_name == "run-0")
+    assert sorted(r.info.run_name for r in runs) == ["simclr/correlations", "simclr/run-0"]  # no duplicate run
+    run = next(r for r in runs if r.info.run_name == "simclr/run-0")
     for key in run.data.metrics:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
         assert sorted(steps) == [0, 1, 2], key

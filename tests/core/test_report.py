@@ -57,7 +57,7 @@ def test_collect_recomputes_a_stale_record(tmp_path):
 def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=4, runs=1, collapse_at="simclr/run-0/epoch=02")
     page = render_html(collect(ws))
-    assert not re.search(r"""(src|href)=["'](?!data:)""", page)  # nothing fetched
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)  # nothing fetched (in-page anchors only)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 2 + 2 * 2  # two heatmaps, then trajectories + scatter per family
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
@@ -78,3 +78,47 @@ def test_report_cli_writes_html_and_json_has_pooled(tmp_path):
 
 def test_report_on_empty_workdir_has_empty_pooled(tmp_path):
     assert collect(Workspace.at(tmp_path))["pooled"] == {}
+
+
+def _no_constants(name):
+    raise ValueError(f"non-strict JSON constant {name}")
+
+
+def test_json_report_is_strict_and_opens_each_family_with_its_verdict(tmp_path):
+    ws = synthetic_workspace(tmp_path / "w", epochs=7, runs=2)
+    # a metric that is undefined everywhere: NaN in the records, null in the JSON
+    ws.records.put("simclr/run-0/epoch=00", "metrics-geometry",
+                   {"fingerprint": "fp-simclr/run-0/epoch=00", "values": {"norm_std": float("nan")}, "flags": []})
+    result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    doc = json.loads(result.stdout, parse_constant=_no_constants)
+    assert doc["schema_version"] == 3
+    for family, data in doc["families"].items():
+        assert next(iter(data)) == "verdict"
+        v = data["verdict"]
+        assert isinstance(v["summary"], str) and 2 <= v["summary"].count(". ") + 1 <= 5
+        assert v["progress"]["state"] in ("improving", "plateaued", "degrading", "collapsed", "insufficient")
+        assert all(t["class"] in ("trusted", "weak", "misleading", "unknown") for t in v["trust"].values())
+        assert v["keep"]["checkpoint"].startswith(f"{family}/")
+        assert set(v["stop"]) == {"run-0", "run-1"}
+        assert all(s["epoch"] is None or isinstance(s["epoch"], int) for s in v["stop"].values())
+        assert set(v["retrospective"]) == {"run-0", "run-1"}
+    assert doc["families"]["simclr"]["checkpoints"][0]["metrics"]["norm_std"] is None
+    # simclr's probe and entropy move together all along: entropy is trusted there, read lower-is-better
+    assert doc["families"]["simclr"]["verdict"]["trust"]["entropy_gaussian"]["class"] == "trusted"
+    assert doc["families"]["simsiam"]["verdict"]["trust"]["entropy_gaussian"]["class"] == "misleading"
+
+
+def test_table_and_html_open_with_the_verdict(tmp_path):
+    ws = synthetic_workspace(tmp_path / "w", epochs=7, runs=1)
+    result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    summary = collect(ws)["families"]["simclr"]["verdict"]["summary"]
+    assert out.index("simclr:") < out.index("progress") < out.index("keep") < out.index("┏")
+    assert summary.split(":")[0] in out
+    page = render_html(collect(ws))
+    cards = re.findall(r'<div class="card">(.*?)</div>', page, flags=re.S)
+    assert len(cards) == 2 and page.index('class="card"') < page.index("<h2>Overview</h2>")
+    assert all("<dt>keep</dt>" in card and "<dt>stop</dt>" in card for card in cards)

@@ -56,12 +56,13 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     names = {e.name for e in client.search_experiments()}
     assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/summary"} <= names
     before = _points(client)
-    assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "label_free/silhouette")]] == [0, 1, 2]
-    assert [s for s, _ in before[("ssl-eval/simclr", "run-0", "probe/linear_acc")]] == [0, 1, 2]
-    assert ("ssl-eval/simclr", "correlations", "corr/silhouette/spearman") in before
+    assert [s for s, _ in before[("ssl-eval/simclr", "simclr/run-0", "label_free/silhouette")]] == [0, 1, 2]
+    assert [s for s, _ in before[("ssl-eval/simclr", "simclr/run-0", "probe/linear_acc")]] == [0, 1, 2]
+    assert ("ssl-eval/simclr", "simclr/correlations", "corr/silhouette/spearman") in before
     simclr = client.get_experiment_by_name("ssl-eval/simclr").experiment_id
     run0 = client.search_runs([simclr], filter_string="tags.`ssl_eval.key` = 'simclr/run-0'")[0]
     assert run0.data.tags["ssl_eval.failed"] == "epoch=99" and run0.data.tags["dataset"] == "digits"
+    assert run0.data.params["data.name"] == "digits" and run0.data.params["data.n_eval"] == "200"  # the evaluation's settings
 
     # a rerun embeds and computes nothing and adds no MLflow point
     again = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)

@@ -1,0 +1,53 @@
+"""A family's verdict and correlations as Markdown (the Prefect artifact of the analyze task).
+
+The verdict comes first: its summary sentences and the four answers, then the table of
+correlations. Text that comes from the store (family, run and checkpoint names) is escaped
+so that it shows as written and cannot add links, images or table cells.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ssl_eval.verdict.answers import answers
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` with every Markdown control character backslash-escaped, one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _cell(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) or math.isnan(value) else f"{value:+.2f}"
+
+
+def _ci(c: dict[str, Any], stat: str) -> str:
+    return f"{_cell(c.get(stat))} [{_cell(c.get(stat + '_ci_low'))}, {_cell(c.get(stat + '_ci_high'))}]"
+
+
+def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+    lines = [f"# {md_escape(family)}: verdict", ""]
+    if verdict:
+        lines += [md_escape(verdict.get("summary", "")), ""]
+        lines += [f"- **{label}**: {md_escape(text)}" for label, text in answers(verdict)]
+        lines.append("")
+    lines += [
+        f"## Label-free metrics vs linear probe ({analysis['n_with_probe']} checkpoints)",
+        "",
+        "signed: x(+1 higher-is-better, -1 lower-is-better); [bootstrap 95% CI]",
+        "",
+        "| metric | trust | spearman [95% CI] | kendall | pearson | signed | signed late | regret |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    trust = (verdict or {}).get("trust") or {}
+    for name, c in analysis["metrics"].items():
+        lines.append(
+            f"| {name} | {trust.get(name, {}).get('class', '-')} | {_ci(c, 'spearman')} | {_cell(c['kendall'])} "
+            f"| {_cell(c['pearson'])} | {_cell(c['spearman_signed'])} | {_cell(c['spearman_late_signed'])} "
+            f"| {_cell(c['regret'])} |"
+        )
+    return "\n".join(lines)
