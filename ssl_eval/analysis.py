@@ -272,6 +272,21 @@ def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def pooled_tables(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> dict[str, Any]:
+    """``raw`` and ``within_family_rank`` correlation tables of rows from several families
+    (each row with its ``family``); see :func:`analyze_pooled`."""
+    missing = [r.get("id") for r in rows if "family" not in r]
+    if missing:
+        raise ValueError(f"pooled rows need a 'family' key; rows {missing[:3]} have none: add the family each came from.")
+    return {
+        "raw": correlation_table(rows, late_fraction=late_fraction),
+        "within_family_rank": {
+            name: {k: v for k, v in c.items() if k not in ("pick", "pick_probe", "best", "regret")}
+            for name, c in correlation_table(_within_family_ranks(rows), late_fraction=late_fraction).items()
+        },
+    }
+
+
 def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
     """All families' checkpoints together, stored as the ``_pooled`` correlations record.
 
@@ -290,11 +305,7 @@ def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[
         "archs": sorted({str(r.get("arch")) for r in rows}),
         "n_checkpoints": len(rows),
         "late_fraction": late_fraction,
-        "raw": correlation_table(rows, late_fraction=late_fraction),
-        "within_family_rank": {
-            name: {k: v for k, v in c.items() if k not in ("pick", "pick_probe", "best", "regret")}
-            for name, c in correlation_table(_within_family_ranks(rows), late_fraction=late_fraction).items()
-        },
+        **pooled_tables(rows, late_fraction=late_fraction),
     }
     workspace.records.put(POOLED_KEY, "correlations", pooled)
     return pooled

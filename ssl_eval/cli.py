@@ -414,6 +414,17 @@ def _finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+MLFLOW_UI_APP = "ssl-eval"  # the mlflow.app entry point (pyproject.toml)
+
+
+def _has_ui_app() -> bool:
+    """Whether ``mlflow ui --app-name ssl-eval`` can load tasks/mlflow_ui.py (the package is
+    installed with its entry points, not only on PYTHONPATH)."""
+    from importlib.metadata import entry_points
+
+    return any(e.name == MLFLOW_UI_APP for e in entry_points(group="mlflow.app"))
+
+
 @command()
 def ui(
     workdir: Optional[Path] = WorkdirOption,
@@ -431,7 +442,13 @@ def ui(
         sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", ws.mlflow_uri,
         "--default-artifact-root", ws.mlflow_artifacts.as_uri(), "--host", host, "--port", str(port), "--workers", "1",
     ]
-    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    url = f"http://{host}:{port}"
+    if _has_ui_app():  # MLflow's own app, opening in the classic "Model training" view (tasks/mlflow_ui.py)
+        args += ["--app-name", MLFLOW_UI_APP]
+        typer.echo(f"MLflow UI on {url} (Ctrl-C stops it)")
+    else:
+        typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
+        typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
     os.execve(sys.executable, args, env)
 
 

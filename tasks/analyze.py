@@ -1,5 +1,6 @@
 """Prefect task: a family's correlations and verdict, stored and shown as a markdown
-artifact (the verdict first); a collapse or non-finite embedding is a warning in the run's log."""
+artifact (the verdict first, and as the artifact's description) and a line in the run's log;
+a collapse or non-finite embedding is a warning there."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def analyze(family: str, workspace: Workspace, config: Config) -> dict[str, Any]
     with workspace.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
         analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
     verdict = store_verdict(workspace, family, analysis, config.verdict)
-    create_markdown_artifact(family_markdown(family, analysis, verdict), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()))
+    # the verdict is the artifact's description: the Prefect UI shows it on the artifact's card
+    create_markdown_artifact(family_markdown(family, analysis, verdict), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()),
+                             description=verdict["summary"])
+    get_run_logger().info("verdict for %s: %s", family, verdict["summary"])
     return {"family": family, "n_checkpoints": analysis["n_checkpoints"], "metrics": len(analysis["metrics"]),
             "alerts": {kind: len(found[kind]) for kind in ALERT_KINDS}, "progress": verdict["progress"]["state"]}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ssl_eval.analysis import analyze_rows, correlate, selection_regret
+from ssl_eval.analysis import analyze_rows, correlate, pooled_tables, selection_regret
 
 
 def test_correlate_matches_scipy():
@@ -120,3 +120,20 @@ def test_bootstrap_skips_kendall_above_its_size_limit(monkeypatch):
     x = list(range(8))
     ci = analysis.bootstrap_ci(x, [v + (v % 3) for v in x])
     assert math.isnan(ci["kendall_ci_low"]) and not math.isnan(ci["spearman_ci_low"])
+
+
+def test_pooled_tables_raw_and_within_family_ranks():
+    # family a: rankme tracks the probe; family b: the same inside, but shifted so that the
+    # pooled raw values run against the probe
+    rows = [{"id": f"{f}/r/e{e}", "family": f, "run": "r", "epoch": e, "flags": [],
+             "metrics": {"rankme": float(e) + shift}, "probe": {"linear_acc": 0.1 * e + acc}}
+            for f, shift, acc in (("a", 0.0, 0.5), ("b", 10.0, 0.0)) for e in range(5)]
+    out = pooled_tables(rows, late_fraction=0.5)
+    x = [r["metrics"]["rankme"] for r in rows]
+    y = [r["probe"]["linear_acc"] for r in rows]
+    assert out["raw"]["rankme"]["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert out["raw"]["rankme"]["spearman"] < 0
+    assert out["within_family_rank"]["rankme"]["spearman"] == pytest.approx(1.0)
+    assert "regret" in out["raw"]["rankme"] and "regret" not in out["within_family_rank"]["rankme"]
+    with pytest.raises(ValueError, match="need a 'family' key"):
+        pooled_tables([{k: v for k, v in r.items() if k != "family"} for r in rows])
