@@ -55,7 +55,7 @@ def main() -> None:
     from ssl_eval.embedding import embed_checkpoint
     from ssl_eval.storage.checkpoints import discover
     from ssl_eval.workspace import Workspace
-    from tests.helpers import make_store
+    from ssl_eval.demo.stores import make_store
 
     overrides = {"data.name": args.dataset, "data.n_eval": 500, "data.n_probe_train": 800, "data.n_probe_test": 400}
     with tempfile.TemporaryDirectory(prefix="ssl-eval-repro-") as tmp:

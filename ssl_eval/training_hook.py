@@ -32,8 +32,9 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-# The served deployment (`ssl-eval serve`) and the work-pool one (deployments/prefect.yaml).
-DEPLOYMENTS = ("monitor-store/monitor", "monitor/monitor")
+# `ssl-eval serve` and deployments/prefect.yaml both deploy the `monitor` flow as `monitor`;
+# `monitor-store/monitor` is what `ssl-eval serve` registered in earlier releases.
+DEPLOYMENTS = ("monitor/monitor", "monitor-store/monitor")
 
 
 def checkpoint_path(store: str | Path, family: str, run: str, epoch: int) -> Path:

@@ -88,7 +88,7 @@ class FakePrefect(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_prefect():
-    FakePrefect.calls, FakePrefect.known = [], {"monitor-store/monitor": "dep-1"}
+    FakePrefect.calls, FakePrefect.known = [], {"monitor/monitor": "dep-1"}
     FakePrefect.release.set()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrefect)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -104,15 +104,19 @@ def test_request_creates_a_run_of_the_served_deployment(fake_prefect, monkeypatc
     requester = EvaluationRequester(fake_prefect)
     assert requester.request()
     requester.thread.join(30)
-    assert requester.last_result == "requested monitor-store/monitor"
+    assert requester.last_result == "requested monitor/monitor"
     assert FakePrefect.calls == [
-        ("GET", "/api/deployments/name/monitor-store/monitor", "Bearer k-123"),
+        ("GET", "/api/deployments/name/monitor/monitor", "Bearer k-123"),
         ("POST", "/api/deployments/dep-1/create_flow_run", "Bearer k-123"),
     ]
-    FakePrefect.known = {"monitor/monitor": "dep-2"}  # the work-pool deployment
+    FakePrefect.known = {"monitor-store/monitor": "dep-2"}  # served by an earlier release
     requester.request()
     requester.thread.join(30)
-    assert requester.last_result == "requested monitor/monitor"
+    assert requester.last_result == "requested monitor-store/monitor"
+    assert FakePrefect.calls[-2:] == [
+        ("GET", "/api/deployments/name/monitor-store/monitor", "Bearer k-123"),
+        ("POST", "/api/deployments/dep-2/create_flow_run", "Bearer k-123"),
+    ]
 
 
 def test_a_slow_server_never_holds_up_the_caller_and_requests_do_not_pile_up(fake_prefect):
@@ -125,7 +129,7 @@ def test_a_slow_server_never_holds_up_the_caller_and_requests_do_not_pile_up(fak
     assert requester.thread is thread  # no second thread
     FakePrefect.release.set()
     assert requester.wait(30)
-    assert requester.last_result == "requested monitor-store/monitor"
+    assert requester.last_result == "requested monitor/monitor"
     # the first request, then one more for the two made meanwhile (its run sees their checkpoints)
     assert [c[0] for c in FakePrefect.calls] == ["GET", "POST", "GET", "POST"]
     assert requester.flow_runs == ["run-1", "run-1"]

@@ -5,6 +5,7 @@ and an edit is applied by the next run. The prefix recovery path works end to en
 from __future__ import annotations
 
 import flows.monitor as monitor
+from deployments.entrypoints import monitor as entrypoint  # prefect.yaml's monitor deployment
 from flows.monitor import run_monitor
 from ssl_eval.workspace import Workspace
 from tests.helpers import write_checkpoint
@@ -33,7 +34,7 @@ def test_entrypoint_with_only_store_and_workdir_reads_the_store_file_every_run(p
     store = tmp_path / "store"
     store.mkdir()
     (store / "ssl_eval.toml").write_text(TINY_DATA + '[dask]\naddress = "tcp://127.0.0.1:8786"\n[families.mocov2]\nprefix = "module.encoder_q."\n')
-    monitor.monitor(store=str(store), workdir=str(tmp_path / "work"))
+    entrypoint(store=str(store), workdir=str(tmp_path / "work"))
     config = seen[-1]["config"]
     assert (config.data.name, config.data.n_eval, config.family("mocov2").prefix) == ("digits", 200, "module.encoder_q.")
     assert seen[-1]["dask_address"] == "tcp://127.0.0.1:8786"
@@ -41,11 +42,11 @@ def test_entrypoint_with_only_store_and_workdir_reads_the_store_file_every_run(p
 
     # an edit is applied by the next run; explicit parameters win over the file
     (store / "ssl_eval.toml").write_text(TINY_DATA.replace("n_eval = 200", "n_eval = 150"))
-    monitor.monitor(store=str(store), workdir=str(tmp_path / "work"), overrides={"data.n_probe_test": 100}, dask_address="tcp://10.0.0.1:8786")
+    entrypoint(store=str(store), workdir=str(tmp_path / "work"), overrides={"data.n_probe_test": 100}, dask_address="tcp://10.0.0.1:8786")
     config = seen[-1]["config"]
     assert (config.data.n_eval, config.data.n_probe_test, config.family("mocov2").prefix) == (150, 100, None)
     assert seen[-1]["dask_address"] == "tcp://10.0.0.1:8786"
-    monitor.monitor(store=str(store), workdir=str(tmp_path / "work"))
+    entrypoint(store=str(store), workdir=str(tmp_path / "work"))
     assert seen[-1]["dask_address"] is None  # no [dask] address any more: a local cluster
 
 
