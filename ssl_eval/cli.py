@@ -470,6 +470,11 @@ def ui(
     else:
         typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
         typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
+    if (ws.root / "mlflow.db").exists():
+        from tasks.mlflow_mirror import summary_charts_url
+
+        if charts := summary_charts_url(ws.mlflow_uri, url):
+            typer.echo(f"  families side by side (the summary experiment's charts): {charts}")
     os.execve(sys.executable, args, env)
 
 

@@ -68,6 +68,13 @@ def _experiment(client: MlflowClient, name: str, artifacts: Path, description: s
     return exp.experiment_id
 
 
+def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
+    """The summary experiment in the chart view of the MLflow UI at ``ui_url``: the families
+    side by side (probe, signed Spearman per metric); None before the first sync."""
+    exp = MlflowClient(tracking_uri).get_experiment_by_name(SUMMARY_EXPERIMENT)
+    return f"{ui_url}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART" if exp else None
+
+
 def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
          *, stale_metric_prefix: str | None = None) -> str:
     """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one. A run

@@ -119,19 +119,23 @@ class Chromium:
         return result.get("result", {}).get("value") or ""
 
     def open(self, url: str, wait_for: str | tuple[str, ...] = (), timeout: float = 60, settle: float = 1.5) -> str:
-        """Load ``url`` and wait until its text holds every string of ``wait_for`` (then ``settle``
-        seconds more, for the panels still loading); the page's text. PageNotReady if not."""
-        wanted = (wait_for,) if isinstance(wait_for, str) else tuple(wait_for)
+        """Load ``url`` and :meth:`wait_until` its text holds every string of ``wait_for``."""
         self._call("Page.navigate", url=url)
+        return self.wait_until(wait_for, timeout=timeout, settle=settle)
+
+    def wait_until(self, wait_for: str | tuple[str, ...] = (), timeout: float = 60, settle: float = 1.5) -> str:
+        """Wait until the page's text holds every string of ``wait_for`` (then ``settle`` seconds
+        more, for the panels still loading); the page's text. PageNotReady if not in time."""
+        wanted = (wait_for,) if isinstance(wait_for, str) else tuple(wait_for)
         deadline = time.monotonic() + timeout
-        text = ""
         while True:
             time.sleep(0.5)
             text = self.text()
             if text and all(w in text for w in wanted):
                 break
             if time.monotonic() > deadline:
-                raise PageNotReady(url, wanted, text)
+                url = self._call("Runtime.evaluate", expression="location.href", returnByValue=True)["result"].get("value")
+                raise PageNotReady(str(url), wanted, text)
         time.sleep(settle)
         return self.text()
 
@@ -142,6 +146,18 @@ class Chromium:
             " if (el.innerText && el.innerText.trim() === want) { el.click(); return true; } } return false; })()"
         ) % json.dumps(text)
         result = self._call("Runtime.evaluate", expression=script, returnByValue=True)
+        return bool(result.get("result", {}).get("value"))
+
+    def scroll_to(self, text: str) -> bool:
+        """Scroll the innermost element showing ``text`` into the middle of the view (pages that
+        scroll inside a panel, not the window, included); False if no element shows it."""
+        script = (
+            "(() => { const want = %s; let best = null; for (const el of document.querySelectorAll('body *')) {"
+            " if (el.innerText && el.innerText.includes(want) && (!best || best.contains(el))) best = el; }"
+            " if (best) best.scrollIntoView({block: 'center'}); return !!best; })()"
+        ) % json.dumps(text)
+        result = self._call("Runtime.evaluate", expression=script, returnByValue=True)
+        time.sleep(0.5)
         return bool(result.get("result", {}).get("value"))
 
     def screenshot(self, path: Path, full_page: bool = False) -> Path:

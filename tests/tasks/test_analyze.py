@@ -32,7 +32,9 @@ def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
     assert key == "correlations-simclr" and "| silhouette |" in text
     verdict = ws.records.get("simclr", "verdict")  # recomputed with the analysis, stored
     assert out["progress"] == verdict["progress"]["state"]
-    assert description == verdict["summary"] and logger.infos == [f"verdict for simclr: {verdict['summary']}"]
+    assert logger.infos == [f"verdict for simclr: {verdict['summary']}"]
+    assert description == analyze_task.md_escape(
+        f"progress: {verdict['progress']['state']} · keep: {verdict['keep']['checkpoint']} · trusted: none")
     assert text.startswith("# simclr: verdict\n\n" + verdict["summary"].replace(".", ".")[:20])
     assert text.index("- **keep**") < text.index("| silhouette |")  # the answers before the numbers
     assert ws.records.get(POOLED_KEY, "correlations")["n_checkpoints"] == 8
