@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from scipy import stats
 
@@ -134,7 +133,7 @@ def within_ranks(rows, metric):
         group = [r for r in rows if r["arch"] == arch]
         m = stats.rankdata([r["values"][metric] for r in group]) / len(group)
         p = stats.rankdata([r["values"]["linear_acc"] for r in group]) / len(group)
-        ranked += [{"arch": arch, "values": {metric: a, "linear_acc": b}} for a, b in zip(m, p)]
+        ranked += [{"arch": arch, "values": {metric: a, "linear_acc": b}} for a, b in zip(m, p, strict=True)]
     return ranked
 
 

@@ -29,7 +29,8 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_o
     assert len(shared.records.checkpoint_ids()) == 6
     assert shared.records.get("simclr", "correlations")["n_checkpoints"] == 3
     assert not (tmp_path / "work" / "records").exists()  # nothing shared was written locally
-    assert shared.embeddings.provenance("simclr/run-0/epoch=00")["source"].endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
+    source = shared.embeddings.provenance("simclr/run-0/epoch=00")["source"]
+    assert source.endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
     local = Workspace.at(tmp_path / "local", results_url="")
     ref = next(r for r in discover(tiny_store) if r.id == "simsiam/run-0/epoch=02")
     embed_checkpoint(ref, tiny_config, local)
