@@ -1,19 +1,22 @@
-"""What a researcher sees in the first hour, checked in a real browser (docs/first_hour.md).
+"""The Prefect UI of ``ssl-eval serve`` and the MLflow UI of ``ssl-eval ui``, opened in headless
+Chromium as a researcher would meet them in their first hour (docs/first_hour.md).
 
-Writes a tiny checkpoint store (untrained DemoCNNs on scikit-learn's digits), then:
+1. ``ssl-eval make-demo-store`` writes a tiny store (SimCLR and SimSiam, a DemoCNN trained for
+   2 epochs on 64 of scikit-learn's digits: 3 checkpoints each); ``ssl-eval evaluate`` runs
+   on it at small sizes;
+2. ``ssl-eval serve`` starts its temporary Prefect server (same work dir, so the evaluate
+   run is there) and ``ssl-eval ui`` the MLflow UI, both on 127.0.0.1;
+3. one headless Chromium opens the Prefect UI's flow runs page, the evaluate run's page
+   (Artifacts tab: the verdicts), one verdict artifact, the deployments page; the MLflow
+   UI's experiments list, a family experiment reached by clicking it (the runs table, in
+   the classic view), a training run (its metrics), the family's correlations run (its
+   verdict first) and the summary experiment; every page's screenshot is saved;
+4. every server is stopped (Ctrl-C, as a terminal sends it), the temporary folder removed.
 
-1. starts ``ssl-eval serve`` as a user would, reads the Prefect address it prints, checks
-   that the UI's ``/ui-settings`` names that address (not port 4200), waits for the first
-   scheduled run, and screenshots the Prefect UI's dashboard and runs pages;
-2. starts a second run with the ``prefect deployment run`` command that serve prints, sends
-   Ctrl-C (SIGINT to serve's process group, as a terminal does) while that run is in flight,
-   and times how long serve takes to exit and what it says;
-3. starts ``ssl-eval ui`` on the same work dir, checks every experiment's
-   ``mlflow.experimentKind`` tag and run names, and screenshots a family experiment and the
-   summary experiment in MLflow's UI.
-
-Screenshots go to ``--out`` (PNG); look at them. Needs Chromium (``apt-get install -y
-chromium``). Nothing is downloaded; every server listens on 127.0.0.1 and is stopped.
+Each page is checked for what a person would trip over (the UI not reaching its API, the
+GenAI view, error text), and a table says what was checked; exit 1 if anything failed.
+Look at the screenshots too. Needs Debian's Chromium (``apt-get install -y chromium``);
+nothing is downloaded. About 4-8 minutes on 2 busy cores, most of it ``evaluate``.
 
     python docs/ui_check.py --out ui-check
 """
@@ -26,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,33 +38,26 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--hide-scrollbars", "--window-size=1500,950", "--virtual-time-budget=15000",
-)
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import Chromium, PageNotReady, find_chromium  # noqa: E402
+
+SIZES = ["--dataset", "digits", "--n-eval", "200", "--n-probe-train", "300", "--n-probe-test", "200"]
+# Text that means a person is stuck: the Prefect UI without its API, MLflow's GenAI panels, errors.
+TROUBLE = ("Can't connect to Server API", "No data available for the selected time range", "Something went wrong",
+           "Internal Server Error", "Traceback")
 
 
-def write_store(store: Path, families=("simclr", "simsiam"), epochs: int = 3) -> None:
-    import torch
-
-    from ssl_eval.models import DemoCNN
-
-    for f_index, family in enumerate(families):
-        for epoch in range(epochs):
-            torch.manual_seed(100 * f_index + epoch)
-            state = {f"backbone.{k}": v for k, v in DemoCNN(in_channels=1).state_dict().items()}
-            path = store / family / "run-0" / f"epoch={epoch:02d}.ckpt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"epoch": epoch, "method": family, "arch": "democnn", "state_dict": state}, path)
-            old = time.time() - 60
-            os.utime(path, (old, old))
-    (store / "ssl_eval.toml").write_text('[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n')
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def get_json(url: str, data: dict | None = None) -> object:
-    body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+def api(url: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
         return json.loads(response.read())
 
 
@@ -68,122 +65,156 @@ def wait_for(what: str, check, timeout: float, log: Path | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            value = check()
+            if value := check():
+                return value
         except OSError:
-            value = None
-        if value:
-            return value
+            pass
         time.sleep(1)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise TimeoutError(f"{what}: not after {timeout:.0f} s\n{tail}")
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise TimeoutError(f"{what}: not within {timeout:.0f} s\n{tail}")
 
 
-def screenshot(chromium: str, url: str, out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="ui-check-chromium-") as profile:
-        subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
-            check=True, timeout=180, capture_output=True,
-        )
-    print(f"  screenshot {out.name}: {url}")
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """A command in its own process group (so Ctrl-C reaches all of it), output to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def flow_runs(api: str) -> list[dict]:
-    return get_json(f"{api}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 20})  # type: ignore[return-value]
+def stop(process: subprocess.Popen, timeout: float = 90) -> int:
+    """Ctrl-C to the process group, as a terminal sends it; SIGKILL after ``timeout`` s."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+    return process.returncode
 
 
-def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> float:
-    started = time.monotonic()
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    return time.monotonic() - started
+class Checks:
+    def __init__(self):
+        self.rows: list[tuple[str, bool, str]] = []
+
+    def add(self, what: str, ok: bool, detail: str = "") -> None:
+        self.rows.append((what, bool(ok), detail))
+        print(f"  {'ok ' if ok else 'BAD'} {what}{': ' + detail if detail else ''}", flush=True)
+
+    def page(self, browser: Chromium, name: str, url: str, out: Path, wait_for=(), absent=TROUBLE, click: str = "",
+             then_wait=(), scroll_to: str = "", timeout: float = 90) -> str:
+        """Open ``url`` (then click ``click`` and wait for ``then_wait``; scroll to ``scroll_to``),
+        screenshot it to ``out/name.png``, check that none of ``absent`` shows; the page's text."""
+        try:
+            text = browser.open(url, wait_for=wait_for, timeout=timeout)
+            if click:
+                if not browser.click_text(click):
+                    raise PageNotReady(url, f"something to click named {click!r}", text)
+                text = browser.wait_until(then_wait, timeout=timeout)
+        except PageNotReady as exc:
+            text = exc.text
+            self.add(f"{name}: loads", False, str(exc).splitlines()[0])
+        if scroll_to:
+            browser.scroll_to(scroll_to)
+        browser.screenshot(out / f"{name}.png")
+        found = [t for t in absent if t in text]
+        self.add(f"{name}: {', '.join(map(repr, (wait_for,) if isinstance(wait_for, str) else wait_for)) or 'loads'}"
+                 + (f" after clicking {click!r}" if click else ""), not found, f"shows {found}" if found else "")
+        return text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("ui-check"), help="Folder for the screenshots and logs.")
-    parser.add_argument("--mlflow-port", type=int, default=5071, help="Port of the MLflow UI started here.")
+    parser.add_argument("--out", type=Path, default=Path("ui-check"), help="Folder for the screenshots and the servers' logs.")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary store and work dir (their path is printed).")
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if find_chromium() is None:
         sys.exit("Chromium is missing: apt-get install -y chromium")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="ui-check-"))
+    work = Path(tempfile.mkdtemp(prefix="ssl-eval-ui-check-"))
     store, workdir = work / "store", work / "work"
-    write_store(store)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     ssl_eval = [sys.executable, "-m", "ssl_eval.cli"]
-    results: list[tuple[str, str]] = []
+    checks = Checks()
+    started = time.monotonic()
 
-    # 1. serve, its Prefect UI
-    serve_log = out / "serve.log"
-    serve = subprocess.Popen([*ssl_eval, "serve", str(store), "--workdir", str(workdir), "--interval", "3600"],
-                             env=env, stdout=open(serve_log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    print(f"1. a tiny demo store and its evaluation in {work}", flush=True)
+    subprocess.run([*ssl_eval, "make-demo-store", "--out", str(store), "--dataset", "digits", "--epochs", "2",
+                    "--n-train", "64", "--methods", "simclr,simsiam"], env=env, check=True, capture_output=True, timeout=900)
+    evaluated = subprocess.run([*ssl_eval, "evaluate", str(store), "--workdir", str(workdir), "--quiet", *SIZES],
+                               env={**env, "COLUMNS": "100"}, capture_output=True, text=True, timeout=1800)
+    (out / "evaluate.log").write_text(evaluated.stdout + evaluated.stderr)
+    checks.add("ssl-eval evaluate exits 0", evaluated.returncode == 0, evaluated.stdout.strip().splitlines()[-1][:150])
+
+    print("2. ssl-eval serve (its Prefect server) and ssl-eval ui (MLflow)", flush=True)
+    mlflow_port = free_port()
+    serve = start([*ssl_eval, "serve", str(store), "--workdir", str(workdir), "--interval", "3600", *SIZES], env, out / "serve.log")
+    ui = start([*ssl_eval, "ui", "--workdir", str(workdir), "--port", str(mlflow_port)], env, out / "mlflow_ui.log")
     try:
-        address = wait_for("serve prints its Prefect address",
-                           lambda: re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", serve_log.read_text()), 900, serve_log).group(1)
-        api = f"{address}/api"
-        ui_api = get_json(f"{address}/ui-settings")["api_url"]  # type: ignore[index]
-        results.append(("Prefect UI's /ui-settings api_url", f"{ui_api} ({'matches' if ui_api == api else 'WRONG: served at ' + api})"))
-        first = wait_for("the first scheduled run completes",
-                         lambda: [r for r in flow_runs(api) if r["state_type"] == "COMPLETED"], 900, serve_log)[0]
-        results.append(("first scheduled run", f"{first['name']}: {first['state_name']}"))
-        screenshot(chromium, f"{address}/dashboard", out / "prefect_dashboard.png")
-        screenshot(chromium, f"{address}/runs", out / "prefect_runs.png")
-        screenshot(chromium, f"{address}/runs/flow-run/{first['id']}", out / "prefect_flow_run.png")
+        prefect = wait_for("serve prints its Prefect address", lambda: re.search(
+            r"Prefect server on (http://127\.0\.0\.1:\d+)", (out / "serve.log").read_text()), 600, out / "serve.log").group(1)
+        settings = api(f"{prefect}/ui-settings")
+        checks.add("the Prefect UI's /ui-settings names the served API", settings["api_url"] == f"{prefect}/api", settings["api_url"])
+        run = wait_for("the evaluate run in serve's Prefect server", lambda: api(f"{prefect}/api/flow_runs/filter", {
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "sort": "START_TIME_DESC", "limit": 1}), 120)[0]
+        artifacts = api(f"{prefect}/api/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}, "sort": "KEY_ASC"})
+        verdicts = {a["key"]: a for a in artifacts if a["key"] and a["key"].startswith("correlations-")}
+        checks.add("the evaluate run holds one verdict artifact per family",
+                   sorted(verdicts) == ["correlations-simclr", "correlations-simsiam"], ", ".join(sorted(verdicts)))
+        card = re.sub(r"\\(.)", r"\1", (verdicts.get("correlations-simclr") or {}).get("description") or "")  # as shown
+        mlflow = f"http://127.0.0.1:{mlflow_port}"
+        wait_for("the MLflow UI answers", lambda: urllib.request.urlopen(f"{mlflow}/health", timeout=5).status == 200, 300,
+                 out / "mlflow_ui.log")
+        from mlflow.tracking import MlflowClient
 
-        # 2. a second run, started with the printed command, then Ctrl-C while it runs
-        hint = re.search(r"export PREFECT_API_URL=(\S+)\s+prefect deployment run '([^']+)'", serve_log.read_text())
-        results.append(("serve prints how to start a run", "yes" if hint and hint.group(1) == api else "NO"))
-        prefect = str(Path(sys.executable).with_name("prefect"))
-        subprocess.run([prefect, "deployment", "run", hint.group(2) if hint else "monitor-store/monitor"],
-                       env={**env, "PREFECT_API_URL": api}, check=True, capture_output=True, timeout=300)
-        wait_for("the second run is running", lambda: [r for r in flow_runs(api) if r["state_type"] == "RUNNING"], 600, serve_log)
-        time.sleep(3)
-        seconds = stop_group(serve, signal.SIGINT, timeout=120)
-        said = [line for line in serve_log.read_text().splitlines() if line.startswith("stopping")]
-        results.append(("Ctrl-C during a run: serve exited after", f"{seconds:.1f} s, exit code {serve.returncode}"))
-        results.append(("Ctrl-C: what serve said", " | ".join(said) or "NOTHING"))
+        from ssl_eval.workspace import Workspace
+
+        client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+        experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+        simclr_verdict = client.get_experiment(experiments["ssl-eval/simclr"]).tags.get("mlflow.note.content", "")
+        checks.add("MLflow: the simclr experiment's description is its verdict", simclr_verdict.startswith(
+            Workspace.at(workdir).records.get("simclr", "verdict")["summary"][:60]), simclr_verdict[:90])
+        runs = {r.info.run_name: r.info.run_id for r in client.search_runs([experiments["ssl-eval/simclr"]])}
+
+        print("3. the pages, in headless Chromium", flush=True)
+        with Chromium() as browser:
+            checks.page(browser, "prefect_1_runs", f"{prefect}/runs", out, wait_for=run["name"])
+            text = checks.page(browser, "prefect_2_flow_run_artifacts", f"{prefect}/runs/flow-run/{run['id']}", out,
+                               wait_for="Artifacts", click="Artifacts", then_wait=("correlations-simclr", card[:40]),
+                               scroll_to="correlations-simclr")
+            checks.add("the run's Artifacts tab shows each family's verdict on its card", bool(card) and card[:40] in text, card)
+            artifact = verdicts.get("correlations-simclr", {}).get("id", "")
+            checks.page(browser, "prefect_3_verdict_artifact", f"{prefect}/artifacts/artifact/{artifact}", out,
+                        wait_for=("simclr: verdict", "keep"))
+            checks.page(browser, "prefect_4_deployments", f"{prefect}/deployments", out, wait_for=("monitor", "Ready"))
+            checks.page(browser, "mlflow_1_experiments", f"{mlflow}/#/experiments", out,
+                        wait_for=("ssl-eval/simclr", "ssl-eval/summary", simclr_verdict[:40]))
+            text = checks.page(browser, "mlflow_2_family_runs", f"{mlflow}/#/experiments", out, wait_for="ssl-eval/simclr",
+                               click="ssl-eval/simclr", then_wait=("simclr/run-0", "simclr/correlations", "Run Name"))
+            checks.add("a family experiment opens in the classic runs view", "Run Name" in text and "Latency" not in text)
+            checks.page(browser, "mlflow_3_run_metrics", f"{mlflow}/#/experiments/{experiments['ssl-eval/simclr']}/runs/"
+                        f"{runs.get('simclr/run-0', '')}", out, wait_for=("simclr/run-0", "probe/linear_acc", "data.n_eval"))
+            checks.page(browser, "mlflow_4_correlations_run", f"{mlflow}/#/experiments/{experiments['ssl-eval/simclr']}/runs/"
+                        f"{runs.get('simclr/correlations', '')}", out, wait_for=("simclr/correlations", simclr_verdict[:40]))
+            checks.page(browser, "mlflow_5_summary", f"{mlflow}/#/experiments/{experiments['ssl-eval/summary']}", out,
+                        wait_for=("simclr/summary", "simsiam/summary", "Run Name"))
+            checks.page(browser, "mlflow_6_summary_charts", f"{mlflow}/#/experiments/{experiments['ssl-eval/summary']}"
+                        "/runs?compareRunsMode=CHART", out, wait_for=("simclr/summary", "probe/best_linear_acc"))
     finally:
-        if serve.poll() is None:  # Ctrl-C first, so serve stops its Prefect server; SIGKILL after 120 s
-            stop_group(serve, signal.SIGINT, timeout=120)
-
-    # 3. the MLflow UI over the same work dir
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    experiments = [e for e in client.search_experiments() if e.name.startswith("ssl-eval/")]
-    kinds = {e.name: e.tags.get("mlflow.experimentKind") for e in experiments}
-    results.append(("experiments and their mlflow.experimentKind", json.dumps(kinds)))
-    names = [r.info.run_name for e in experiments for r in client.search_runs([e.experiment_id])]
-    results.append(("run names (unique across experiments?)", f"{sorted(names)} ({'yes' if len(names) == len(set(names)) else 'NO'})"))
-    ui_log = out / "mlflow_ui.log"
-    ui = subprocess.Popen([*ssl_eval, "ui", "--workdir", str(workdir), "--port", str(args.mlflow_port)],
-                          env=env, stdout=open(ui_log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{args.mlflow_port}"
-        wait_for("the MLflow UI answers", lambda: urllib.request.urlopen(f"{base}/health", timeout=5).status == 200, 180, ui_log)
-        by_name = {e.name: e.experiment_id for e in experiments}
-        screenshot(chromium, f"{base}/#/experiments/{by_name['ssl-eval/simclr']}", out / "mlflow_family.png")
-        screenshot(chromium, f"{base}/#/experiments/{by_name['ssl-eval/summary']}", out / "mlflow_summary.png")
-        run0 = client.search_runs([by_name["ssl-eval/simclr"]], filter_string="attributes.run_name = 'simclr/run-0'")
-        if run0:
-            screenshot(chromium, f"{base}/#/experiments/{by_name['ssl-eval/simclr']}/runs/{run0[0].info.run_id}",
-                       out / "mlflow_run.png")
-    finally:
-        stop_group(ui)
-    width = max(len(k) for k, _ in results)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in results))
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+        print("4. stopping every server", flush=True)
+        ui_code, serve_code = stop(ui), stop(serve)
+    checks.add("ssl-eval serve stops on Ctrl-C (exit 130)", serve_code == 130, f"exit {serve_code}")
+    checks.add("ssl-eval ui stops on Ctrl-C", ui_code is not None, f"exit {ui_code}")
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    bad = [row for row in checks.rows if not row[1]]
+    print(f"\n{len(checks.rows) - len(bad)} passed, {len(bad)} failed ({time.monotonic() - started:.0f} s); screenshots in {out}")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

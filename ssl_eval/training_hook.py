@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -32,8 +33,11 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-# The served deployment (`ssl-eval serve`) and the work-pool one (deployments/prefect.yaml).
-DEPLOYMENTS = ("monitor-store/monitor", "monitor/monitor")
+# `ssl-eval serve` and deployments/prefect.yaml both deploy the `monitor` flow as `monitor`;
+# `monitor-store/monitor` is what `ssl-eval serve` registered in earlier releases.
+DEPLOYMENTS = ("monitor/monitor", "monitor-store/monitor")
+# Answers worth another try (a busy server's database answers 503, as Prefect's own client knows).
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def checkpoint_path(store: str | Path, family: str, run: str, epoch: int) -> Path:
@@ -84,13 +88,18 @@ class EvaluationRequester:
     ``request()`` returns at once. One background thread at a time makes the requests;
     requests made while it works are folded into one more request after the current one
     (its run then starts after the newest checkpoint was written), so they never pile up.
-    Failures (no server, no deployment, timeouts, anything raised) are logged once per kind
-    and otherwise ignored. ``flow_runs`` lists the ids of the runs it created.
+    A busy or restarting server (timeouts, no connection, 408/429/5xx) is asked again after
+    each of ``retry_delays`` seconds. Failures that remain (no server, no deployment,
+    anything raised) are logged once per kind and otherwise ignored. ``flow_runs`` lists the
+    ids of the runs it created.
     """
 
-    def __init__(self, api_url: str | None = None, deployments: tuple[str, ...] = DEPLOYMENTS, timeout: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str | None = None, deployments: tuple[str, ...] = DEPLOYMENTS, timeout: float = 5.0,
+        retry_delays: tuple[float, ...] = (1.0, 3.0, 9.0),
+    ) -> None:
         self.api_url = (api_url or os.environ.get("PREFECT_API_URL") or "").rstrip("/")
-        self.deployments, self.timeout = deployments, timeout
+        self.deployments, self.timeout, self.retry_delays = deployments, timeout, retry_delays
         self._state = threading.Lock()
         self._pending = self._running = False
         self._warned: set[str] = set()
@@ -148,19 +157,33 @@ class EvaluationRequester:
             return json.loads(response.read() or b"{}")
 
     def _request_once(self) -> str:
+        delays = list(self.retry_delays)
+        while True:
+            result, transient = self._attempt()
+            if not transient or not delays:
+                return result
+            time.sleep(delays.pop(0))
+
+    def _attempt(self) -> tuple[str, bool]:
+        """One try: (what happened, whether another try may help)."""
         for name in self.deployments:
             try:
                 deployment = self._call("GET", f"/deployments/name/{name}")
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     continue
-                return f"the Prefect server answered {exc.code} for deployment {name}"
-            except (urllib.error.URLError, OSError) as exc:
-                return f"no Prefect server reachable ({getattr(exc, 'reason', exc)})"
-            flow_run = self._call("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+                return f"the Prefect server answered {exc.code} for deployment {name}", exc.code in TRANSIENT_STATUS
+            except OSError as exc:  # URLError, refused, timeout
+                return f"no Prefect server reachable ({getattr(exc, 'reason', exc)})", True
+            try:
+                flow_run = self._call("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+            except urllib.error.HTTPError as exc:
+                return f"the Prefect server answered {exc.code} when asked for a run of {name}", exc.code in TRANSIENT_STATUS
+            except OSError as exc:
+                return f"no answer from the Prefect server when asked for a run of {name} ({getattr(exc, 'reason', exc)})", True
             self.flow_runs.append(str(flow_run.get("id")))
-            return f"requested {name}"
-        return f"none of the deployments {list(self.deployments)} exists on the Prefect server"
+            return f"requested {name}", False
+        return f"none of the deployments {list(self.deployments)} exists on the Prefect server", False
 
 
 class TrainingMonitor:

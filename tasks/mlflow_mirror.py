@@ -7,10 +7,13 @@ Scheme (README, "MLflow"): experiment ``ssl-eval/<family>``; one run per trainin
 (named ``<family>/<run>``), found by its ``ssl_eval.key`` tag, metrics at ``step=epoch`` and
 the evaluation's settings as params; one ``<family>/correlations`` run per family with the
 full correlation table; experiment ``ssl-eval/summary`` with one lean ``<family>/summary``
-run per family (probe, signed Spearman per metric). Every experiment is tagged as a
-classic machine-learning experiment, so MLflow 3 opens its runs view, not the GenAI one. A
-point already in MLflow with the same step and value is never logged again, so a rerun adds
-nothing.
+run per family (probe, signed Spearman per metric). The family's verdict is the description
+of its experiment (the experiments list shows it), of its correlations run and of its summary
+run (each run's page shows it first). Every experiment is tagged as a classic
+machine-learning experiment (``mlflow.experimentKind``); MLflow 3.17's UI ignores that tag
+and follows a switch kept in the browser, which ``ssl-eval ui`` presets (tasks/mlflow_ui.py).
+A point already in MLflow with the same step and value is never logged again, so a rerun
+adds nothing.
 """
 
 from __future__ import annotations
@@ -33,25 +36,43 @@ from ssl_eval.workspace import Workspace
 KEY_TAG = "ssl_eval.key"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
 FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
-# MLflow 3's UI opens an experiment by this tag: "custom_model_development" is its classic
-# machine-learning view (runs, charts); untagged experiments may open as GenAI (traces).
+# MLflow 3.1-3.x UIs opened an experiment by this tag ("custom_model_development": the classic
+# runs view); 3.17 follows the browser's "Model training" switch instead (tasks/mlflow_ui.py).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 SUMMARY_EXPERIMENT = "ssl-eval/summary"
+# MLflow shows this tag as the description of an experiment (experiments list) or of a run (its page)
+DESCRIPTION_TAG = "mlflow.note.content"
+SUMMARY_DESCRIPTION = (
+    "One run per family: its verdict (the run's description and tags ssl_eval.verdict.*), the linear probe "
+    "(first, last, best) and one signed Spearman per label-free metric. Pick the columns to compare with "
+    "'Columns', or open the chart view; each family's full table is its correlations run."
+)
 CORR_STATS = tuple(
     f"{stat}{window}{part}" for stat in ("spearman", "kendall", "pearson") for window in ("", "_late")
     for part in ("", "_p", "_ci_low", "_ci_high", "_signed")
 ) + ("regret",)
+_DESCRIPTION_MAX = 5000  # MLflow keeps tag values up to 8000 characters
 
 
-def _experiment(client: MlflowClient, name: str, artifacts: Path) -> str:
+def _experiment(client: MlflowClient, name: str, artifacts: Path, description: str = "") -> str:
+    """The experiment ``name`` (created with the kind tag), its description set when given."""
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag existed
-            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
-        return exp.experiment_id
-    artifacts.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=artifacts.as_uri(), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, **({DESCRIPTION_TAG: description} if description else {})}
+    if exp is None:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        return client.create_experiment(name, artifact_location=artifacts.as_uri(), tags=tags)
+    for tag, value in tags.items():  # made before the tag existed, or the verdict changed
+        if exp.tags.get(tag) != value:
+            client.set_experiment_tag(exp.experiment_id, tag, value)
+    return exp.experiment_id
+
+
+def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
+    """The summary experiment in the chart view of the MLflow UI at ``ui_url``: the families
+    side by side (probe, signed Spearman per metric); None before the first sync."""
+    exp = MlflowClient(tracking_uri).get_experiment_by_name(SUMMARY_EXPERIMENT)
+    return f"{ui_url}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART" if exp else None
 
 
 def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
@@ -167,10 +188,11 @@ def _summary_points(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> lis
 
 def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str, params: dict[str, str]) -> dict[str, Any]:
     client = MlflowClient(tracking_uri)
-    exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family)
+    verdict = workspace.records.get(family, VERDICT_PART)
+    described = {DESCRIPTION_TAG: verdict["summary"][:_DESCRIPTION_MAX]} if verdict and verdict.get("summary") else {}
+    exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family, described.get(DESCRIPTION_TAG, ""))
     rows = family_rows(workspace, family)
     failed = [cid for cid in workspace.records.ids_with("failure") if cid.startswith(f"{family}/")]
-    verdict = workspace.records.get(family, VERDICT_PART)
     rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
     logged, runs = 0, sorted({r["run"] for r in rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
@@ -209,14 +231,14 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
     ]
     corr_id = _run(client, exp_id, f"{family}/correlations", f"{family}/correlations",
                    {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
-                    **(verdict_tags(verdict) if verdict else {})})
+                    **(verdict_tags(verdict) if verdict else {}), **described})
     _log_params(client, corr_id, params)
     logged += _log_new(client, corr_id, corr_points)
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
-    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "summary")
+    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "summary", SUMMARY_DESCRIPTION)
     summary_id = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
-                      {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {})},
+                      {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
                       stale_metric_prefix="corr/")
     _log_params(client, summary_id, params)
     logged += _log_new(client, summary_id, _summary_points(rows, analysis))

@@ -3,6 +3,7 @@ usage lines, an example per command, and the same evaluation options at evaluate
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version
 
 import pytest
@@ -76,3 +77,31 @@ def test_read_only_commands_refuse_a_missing_workdir(tmp_path, command):
     assert result.exit_code == 2
     assert "does not exist" in result.output and "--workdir" in result.output
     assert not missing.exists()  # nothing created behind the user's back
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, monkeypatch, installed):
+    import ssl_eval.cli as cli
+
+    started = []
+    monkeypatch.setattr(cli, "_has_ui_app", lambda: installed)
+    monkeypatch.setattr(cli.os, "execve", lambda path, args, env: started.append((args, env)))
+    (tmp_path / "work").mkdir()
+    if installed:  # a synced work dir: the link to the families side by side
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}").create_experiment("ssl-eval/summary")
+    result = runner.invoke(app, ["ui", "--workdir", str(tmp_path / "work"), "--port", "5123"])
+    assert result.exit_code == 0, result.output
+    ((args, env),) = started
+    assert args[args.index("--port") + 1] == "5123" and args[args.index("--host") + 1] == "127.0.0.1"
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    if installed:  # tasks/mlflow_ui.py: MLflow's own UI, preset to the classic view
+        assert args[args.index("--app-name") + 1] == cli.MLFLOW_UI_APP
+        assert "MLflow UI on http://127.0.0.1:5123 " in result.output
+        assert re.search(r"side by side .*: http://127\.0\.0\.1:5123/#/experiments/\d+/runs\?compareRunsMode=CHART", result.output)
+    else:  # plain MLflow: a link that opens the classic view, and what to click
+        assert "--app-name" not in args and "side by side" not in result.output  # nothing synced yet
+        assert not (tmp_path / "work" / "mlflow.db").exists()  # and no database made to find that out
+        assert "http://127.0.0.1:5123/#/experiments?workflowType=machine_learning" in result.output
+        assert "Model training" in result.output

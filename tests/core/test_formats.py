@@ -157,6 +157,20 @@ def test_plain_state_dict(tmp_path):
         torch.testing.assert_close(out, model(X))
 
 
+def test_pytorch_tutorial_checkpoint_with_model_state_dict(tmp_path):
+    """PyTorch's "saving a general checkpoint" recipe: {'epoch', 'model_state_dict',
+    'optimizer_state_dict', 'loss'}."""
+    model = _cifar_resnet18()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = tmp_path / "checkpoint_0012.pt"
+    torch.save({"epoch": 12, "model_state_dict": model.state_dict(), "optimizer_state_dict": optimizer.state_dict(),
+                "loss": 0.25}, path)
+    out, loaded = _embed(path, FamilyConfig(arch="resnet18-cifar"))
+    assert (loaded.format, loaded.prefix, loaded.meta["epoch"]) == ("entry 'model_state_dict'", "", 12)
+    with torch.inference_mode():
+        torch.testing.assert_close(out, model(X))
+
+
 def test_dataparallel_plain_state_dict_strips_module(tmp_path):
     model = _cifar_resnet18()
     path = tmp_path / "ep1.pt"

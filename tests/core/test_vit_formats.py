@@ -152,6 +152,17 @@ def test_mae_encoder_only(tmp_path):
     assert pool_of(model) == "mean" and torch.allclose(features, expected, atol=1e-5)
 
 
+def test_mae_bare_state_dict(tmp_path):
+    """torch.save(model.state_dict()) of MAE's pre-training model, no wrapper dict: still the
+    encoder only."""
+    encoder = tiny_vit(9)
+    path = tmp_path / "mae_pretrain.pth"
+    torch.save(MaskedAutoencoderViT(encoder).state_dict(), path)
+    features, loaded, _ = _embed(path)
+    assert (loaded.format, loaded.prefix) == ("mae-encoder", "")
+    assert torch.allclose(features, cls_features(encoder, X), atol=1e-5)
+
+
 def _moco_mlp(num_layers: int, input_dim: int, mlp_dim: int, output_dim: int, last_bn: bool = True) -> nn.Sequential:
     """moco/builder.py MoCo._build_mlp."""
     layers: list[nn.Module] = []

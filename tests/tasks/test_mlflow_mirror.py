@@ -8,7 +8,8 @@ from ssl_eval.analysis import analyze_family
 from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
 from ssl_eval.verdict.records import store_verdict
 from tasks.mlflow_mirror import (
-    ALERT_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG, SUMMARY_EXPERIMENT, sync_family,
+    ALERT_TAG, DESCRIPTION_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG, SUMMARY_DESCRIPTION,
+    SUMMARY_EXPERIMENT, sync_family,
 )
 from tests.helpers import synthetic_workspace
 
@@ -33,6 +34,15 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
     assert corr.data.tags["ssl_eval.verdict.summary"] == verdict["summary"]
     assert corr.data.tags["ssl_eval.verdict.progress"] == verdict["progress"]["state"]
     assert corr.data.tags["ssl_eval.verdict.keep"] == verdict["keep"]["checkpoint"]
+    # the verdict is what a person reads first: the experiment's description (the experiments
+    # list), the correlations and summary runs' descriptions (the top of their pages)
+    assert client.get_experiment_by_name("ssl-eval/simsiam").tags[DESCRIPTION_TAG] == verdict["summary"]
+    assert corr.data.tags[DESCRIPTION_TAG] == verdict["summary"]
+    summary_exp = client.get_experiment_by_name(SUMMARY_EXPERIMENT)
+    assert summary_exp.tags[DESCRIPTION_TAG] == SUMMARY_DESCRIPTION
+    (summary_run,) = client.search_runs([summary_exp.experiment_id])
+    assert summary_run.data.tags[DESCRIPTION_TAG] == verdict["summary"]
+    assert DESCRIPTION_TAG not in run("simsiam", "simsiam/run-0").data.tags  # a training run has its own verdict tags
     assert run("simsiam", "simsiam/run-1").data.tags["ssl_eval.verdict.stop_epoch"] == "2"  # the collapse stops it
     assert run("simsiam", "simsiam/run-0").data.tags["ssl_eval.verdict.progress"] == verdict["progress"]["runs"]["run-0"]["state"]
     assert {"corr/entropy_gaussian/spearman_signed", "corr/silhouette/spearman_ci_low",

@@ -1,0 +1,131 @@
+"""The two UIs a researcher opens, loaded in headless Chromium (tests/browser.py): the Prefect
+UI at the address `ssl-eval serve` prints reaches its own API, and `ssl-eval ui` opens a
+family experiment in MLflow's classic runs view, not its GenAI view. Skipped where Chromium
+is missing (`apt-get install -y chromium`); docs/ui_check.py is the longer check, with
+screenshots of every page."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ssl_eval.analysis import analyze_family
+from ssl_eval.cli import _has_ui_app
+from ssl_eval.config import VerdictConfig
+from ssl_eval.verdict.records import store_verdict
+from tests.browser import Chromium, find_chromium
+from tests.helpers import synthetic_workspace, write_checkpoint
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is missing (apt-get install -y chromium)"),
+]
+
+# What a person sees when the Prefect UI cannot reach its API, or MLflow shows its GenAI panels
+NO_API = "Can't connect to Server API"
+GENAI_PANELS = ("No data available for the selected time range", "Latency", "Token Usage")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    with open(log, "wb") as out:
+        return subprocess.Popen([str(Path(sys.executable).with_name("ssl-eval")), *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """Ctrl-C to the process group, as a terminal sends it (SIGKILL after 60 s)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout
+    while (found := check()) is None or found is False:
+        assert proc.poll() is None, f"{what}: the process exited\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s\n{log.read_text()[-3000:]}"
+        time.sleep(1)
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's tests (a start costs seconds)."""
+    with Chromium() as started:
+        yield started
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_the_prefect_ui_that_serve_prints_reaches_its_own_api(tmp_path, browser):
+    store = tmp_path / "store"
+    write_checkpoint(store / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
+    (store / "ssl_eval.toml").write_text('[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n')
+    log = tmp_path / "serve.log"
+    # an hourly schedule: the server and the deployment come up, nothing is evaluated
+    serve = _start(["serve", str(store), "--workdir", str(tmp_path / "work"), "--interval", "3600"], log)
+    try:
+        address = _wait("serve prints its Prefect address", lambda: (
+            m.group(1) if (m := re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", log.read_text())) else None
+        ), 300, serve, log)
+        text = browser.open(f"{address}/deployments", wait_for=("monitor",), timeout=120)
+        assert NO_API not in text
+        text = browser.open(f"{address}/runs", wait_for=("Flow runs", "monitor"), timeout=120)
+        assert NO_API not in text
+    finally:
+        code = _stop(serve)
+    assert code == 130, log.read_text()[-3000:]
+
+
+def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser):
+    if not _has_ui_app():
+        pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
+    from tasks.mlflow_mirror import sync_family
+
+    ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)
+    for family in ("simclr", "simsiam"):
+        store_verdict(ws, family, analyze_family(ws, family), VerdictConfig(window=3))
+        sync_family(ws, family, tracking_uri=ws.mlflow_uri)
+    base, log = f"http://127.0.0.1:{_free_port()}", tmp_path / "ui.log"
+    ui = _start(["ui", "--workdir", str(ws.root), "--port", base.rsplit(":", 1)[1]], log)
+    try:
+        _wait("the MLflow UI answers", lambda: _answers(f"{base}/health") or None, 300, ui, log)
+        # a browser new to this MLflow (its own origin: nothing stored), reaching the experiment
+        # by clicking it in the list, as a person does
+        browser.open(f"{base}/#/experiments", wait_for=("ssl-eval/simclr", "ssl-eval/summary"), timeout=120)
+        assert browser.click_text("ssl-eval/simclr")
+        text = browser.wait_until(("Run Name", "simclr/run-0", "simclr/correlations"), timeout=120)
+        assert not [panel for panel in GENAI_PANELS if panel in text], text[:2000]
+        verdict = ws.records.get("simclr", "verdict")["summary"]
+        assert verdict[:40] in text  # the experiment's description: its verdict, above the runs
+    finally:
+        _stop(ui)
