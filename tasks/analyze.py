@@ -36,7 +36,7 @@ def analyze(family: str, workspace: Workspace, config: Config) -> dict[str, Any]
             listed = ", ".join(f"{cid} ({found['reasons'][cid]})" if cid in found.get("reasons", {}) else cid
                                for cid in found[kind])
             get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(found[kind]), listed)
-    with workspace.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
+    with workspace.lock("pooled-analysis"):  # all families so far; `ssl-eval report` computes it (unstored) when stale
         analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
     verdict = store_verdict(workspace, family, analysis, config.verdict)
     create_markdown_artifact(family_markdown(family, analysis, verdict), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()),
