@@ -33,8 +33,9 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-# The served deployment (`ssl-eval serve`) and the work-pool one (deployments/prefect.yaml).
-DEPLOYMENTS = ("monitor-store/monitor", "monitor/monitor")
+# `ssl-eval serve` and deployments/prefect.yaml both deploy the `monitor` flow as `monitor`;
+# `monitor-store/monitor` is what `ssl-eval serve` registered in earlier releases.
+DEPLOYMENTS = ("monitor/monitor", "monitor-store/monitor")
 # Answers worth another try (a busy server's database answers 503, as Prefect's own client knows).
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 

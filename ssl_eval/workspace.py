@@ -17,8 +17,6 @@ from ssl_eval.storage.records import RecordStore, open_records
 from ssl_eval.storage.urls import join
 
 DEFAULT_WORKDIR = ".ssl_eval"
-RESULTS_URL_ENV = "SSL_EVAL_RESULTS_URL"
-
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,12 @@ class Workspace:
 
     @classmethod
     def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> "Workspace":
-        """The work dir at ``path`` (local). ``results_url`` (else $SSL_EVAL_RESULTS_URL) puts
-        the embeddings and records on an fsspec URL; "" or None keeps them in the work dir."""
+        """The work dir at ``path`` (local; else $SSL_EVAL_WORKDIR, else ./.ssl_eval), made
+        if missing. ``results_url`` puts the embeddings and records on an fsspec URL; "" or
+        None keeps them in the work dir. Entry points build it once and pass it to every task."""
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        url = results_url if results_url is not None else os.environ.get(RESULTS_URL_ENV)
-        return cls(root, url.rstrip("/") if url else None)
+        return cls(root, results_url.rstrip("/") if results_url else None)
 
     @property
     def shared_root(self) -> str:
