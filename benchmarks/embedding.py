@@ -75,7 +75,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
     with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
         store = EmbeddingStore(f"{tmp}/e.zarr")
         # warm-up: kernels, allocator, cudnn autotuning, zarr import
-        for name, kwargs in variants.items():
+        for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)
         ssl_eval_embed(model, warm, batch_size, device, store, "warm/up/0")
         for r in range(rounds):

@@ -72,7 +72,7 @@ def main() -> None:
                                  env=env, capture_output=True, text=True, check=True)
             runs.setdefault(threads, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = runs[1][0]
-    print(f"\n| record part | 1 vs 1 thread (other process) | 1 vs 2 threads | 1 vs 4 threads |")
+    print("\n| record part | 1 vs 1 thread (other process) | 1 vs 2 threads | 1 vs 4 threads |")
     print("|---|---|---|---|")
     for part, values in base.items():
         cells = []

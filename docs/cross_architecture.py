@@ -35,13 +35,13 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssl_eval.analysis import bootstrap_ci  # noqa: E402
-from ssl_eval.config import FamilyConfig  # noqa: E402
-from ssl_eval.embedding import embed_images  # noqa: E402
-from ssl_eval.metrics import METRICS, MetricOptions, compute_group  # noqa: E402
-from ssl_eval.probe import linear_probe  # noqa: E402
-from ssl_eval.splits import eval_splits  # noqa: E402
-from ssl_eval.storage.loading import build_model, load_checkpoint  # noqa: E402
+from ssl_eval.analysis import bootstrap_ci
+from ssl_eval.config import FamilyConfig
+from ssl_eval.embedding import embed_images
+from ssl_eval.metrics import METRICS, MetricOptions, compute_group
+from ssl_eval.probe import linear_probe
+from ssl_eval.splits import eval_splits
+from ssl_eval.storage.loading import build_model, load_checkpoint
 
 #: entropy_z3 is the registry's default (PCA to 3-d); entropy_z3_umap the same estimator
 #: after a seeded UMAP, which does not keep the embedding's units.
@@ -150,6 +150,8 @@ def signed(rows: list[dict], metric: str, value=lambda r, m: r["values"][m]) -> 
         return "–"
     sign = 1.0 if direction(metric) else -1.0
     rho = sign * stats.spearmanr(x[keep], y[keep]).statistic
+    if keep.sum() < 5:  # a bootstrap of 3 or 4 points is no interval
+        return f"{rho:+.2f} (n={keep.sum()}, no CI)"
     ci = bootstrap_ci(x[keep], y[keep], random_state=0)
     lo, hi = sorted([sign * ci["spearman_ci_low"], sign * ci["spearman_ci_high"]])
     return f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]"
@@ -163,7 +165,7 @@ def within_ranks(rows: list[dict]) -> list[dict]:
         for key in ["linear_acc", *SHOWN]:
             v = np.array([rows[i]["values"][key] for i in idx], dtype=float)
             ranks = (stats.rankdata(v) - 1) / max(1, len(v) - 1)
-            for i, rank in zip(idx, ranks):
+            for i, rank in zip(idx, ranks, strict=True):
                 out[i]["values"][key] = float(rank) if math.isfinite(v[idx.index(i)]) else math.nan
     return out
 
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--lite-init", action="store_true", help="also each EfficientNet-Lite freshly initialised")
     parser.add_argument("--no-lite", dest="lite", action="store_false", help="leave out the EfficientNet-Lite encoders")
     parser.add_argument("--lite-size", type=int, help="one input size for every EfficientNet-Lite (default: its own)")
+    parser.add_argument("--only-cached", action="store_true", help="tables from the encoders already in --out only")
     parser.add_argument("--n-eval", type=int, default=1000)
     parser.add_argument("--n-probe-train", type=int, default=2000)
     parser.add_argument("--n-probe-test", type=int, default=1000)
@@ -185,7 +188,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     splits = eval_splits("fashion-mnist", n_eval=args.n_eval, n_probe_train=args.n_probe_train,
                          n_probe_test=args.n_probe_test, random_state=0)
-    rows = [evaluate(enc, splits, args.out) for enc in encoders(args)]
+    chosen = encoders(args)
+    if args.only_cached:
+        chosen = [e for e in chosen if (args.out / (e["name"].replace("/", "__") + ".json")).exists()]
+    rows = [evaluate(enc, splits, args.out) for enc in chosen]
 
     print("| encoder | D | linear probe | " + " | ".join(SHOWN) + " | seconds |")
     print("|---" * (len(SHOWN) + 4) + "|")

@@ -266,7 +266,7 @@ def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     continue
                 ranks = np.full(len(values), math.nan)
                 ranks[finite] = (stats.rankdata(values[finite]) - 1) / max(1, finite.sum() - 1)
-                for r, v in zip(mine, ranks):
+                for r, v in zip(mine, ranks, strict=True):
                     if name in r[part]:
                         r[part][name] = float(v)
     return out

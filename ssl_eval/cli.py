@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -97,7 +97,9 @@ def _store_location(store: str) -> str:
         return store.rstrip("/")
     path = Path(store)
     if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
+        raise FileNotFoundError(
+            f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files."
+        )
     return str(path.resolve())
 
 
@@ -119,7 +121,7 @@ def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None
               f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -257,7 +259,7 @@ def evaluate(
             summary = run_monitor(location, **parameters)
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
         f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "
@@ -312,10 +314,10 @@ def serve(
         serve_deployment(location, interval=interval, parameters=parameters)
     except KeyboardInterrupt:
         typer.echo("stopped")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(EXIT_NOTHING_EVALUATED)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
 
 
 REPORT_FORMATS = ("table", "json", "csv")
@@ -340,7 +342,9 @@ def _print_report(ws: Workspace, fmt: str) -> dict:
 def report(
     workdir: Optional[Path] = WorkdirOption,
     results_url: Optional[str] = ResultsUrlOption,
-    fmt: str = typer.Option("table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."),
+    fmt: str = typer.Option(
+        "table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."
+    ),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
     """Print every family's correlations of label-free metrics with the linear probe.

@@ -101,6 +101,8 @@ def embed_images(
                 progress(stop, n)
     if cuda:
         torch.cuda.synchronize(device)
+    if out is None:  # unreachable: n > 0 was checked above
+        raise ValueError("no images were embedded; the evaluation split is empty.")
     return out.numpy()
 
 
@@ -116,8 +118,8 @@ def embed_checkpoint(
     configuration. ``progress(done, total)`` counts images over all splits. Returns a small
     summary dict."""
     store, key = workspace.embeddings, config.embedding_key(ref.family)
-    if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
-        return {"id": ref.id, "status": "cached", "epoch": store.provenance(ref.id)["epoch"]}
+    if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key) and (held := store.provenance(ref.id)):
+        return {"id": ref.id, "status": "cached", "epoch": held["epoch"]}
     started = time.perf_counter()
     family = config.family(ref.family)
     splits = cached_splits(config.data)

@@ -31,7 +31,7 @@ def failures(workspace: Workspace) -> list[dict[str, Any]]:
 
 
 def _current(record: dict[str, Any] | None, digest: str) -> bool:
-    return bool(record) and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
+    return record is not None and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
 
 
 def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
@@ -45,11 +45,12 @@ def collect(workspace: Workspace) -> dict[str, Any]:
     analyses: dict[str, Any] = {}
     for family in families(workspace):
         rows = family_rows(workspace, family)
-        analysis = workspace.records.get(family, "correlations")
-        if not _current(analysis, rows_digest(rows)):
-            late = (analysis or {}).get("late_fraction", 0.5)
-            analysis = analyze_family(workspace, family, late_fraction=late,
-                                      collapse_rule=(analysis or {}).get("collapse_rule"))
+        stored = workspace.records.get(family, "correlations")
+        if stored is not None and _current(stored, rows_digest(rows)):
+            analysis = stored
+        else:
+            analysis = analyze_family(workspace, family, late_fraction=(stored or {}).get("late_fraction", 0.5),
+                                      collapse_rule=(stored or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
         analyses[family] = analysis
         doc["families"][family] = {
@@ -180,7 +181,7 @@ def fitted_family_table(family: str, data: dict[str, Any], width: int):
     from rich.console import Console
 
     measure = Console(width=10_000)
-    columns = FAMILY_COLUMNS
+    columns: tuple[str, ...] = FAMILY_COLUMNS
     for ci in (True, False):
         for drop in (None, *DROP_ORDER):
             if drop is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, overload
 
 import fsspec
 
@@ -48,6 +48,10 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|signature|x-amz-[a-z-]+)=)[^&\s]+")
 
 
+@overload
+def redact(uri: str) -> str: ...
+@overload
+def redact(uri: None) -> None: ...
 def redact(uri: str | None) -> str | None:
     """A URI without credentials (user:password@, token/key/secret query values), for
     logs, messages and MLflow tags."""

@@ -7,8 +7,6 @@ import json
 import math
 import re
 
-import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from ssl_eval.analysis import ANALYSIS_VERSION, POOLED_KEY

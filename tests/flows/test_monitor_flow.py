@@ -20,7 +20,8 @@ def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, 
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id]):
             for key in run.data.metrics:
-                out[(exp.name, run.info.run_name, key)] = [(m.step, repr(m.value)) for m in client.get_metric_history(run.info.run_id, key)]  # repr: nan == nan
+                history = client.get_metric_history(run.info.run_id, key)
+                out[(exp.name, run.info.run_name, key)] = [(m.step, repr(m.value)) for m in history]  # repr: nan == nan
     return out
 
 

@@ -12,6 +12,7 @@ from ssl_eval.embedding import embed_checkpoint
 from ssl_eval.evaluation import compute_part
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
+from tests.helpers import assert_same_values
 
 
 def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_overrides, tiny_config, tmp_path):
@@ -28,10 +29,13 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_o
     assert len(shared.records.checkpoint_ids()) == 6
     assert shared.records.get("simclr", "correlations")["n_checkpoints"] == 3
     assert not (tmp_path / "work" / "records").exists()  # nothing shared was written locally
-    assert shared.embeddings.provenance("simclr/run-0/epoch=00")["source"].endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
+    source = shared.embeddings.provenance("simclr/run-0/epoch=00")["source"]
+    assert source.endswith("flow-ckpts/simclr/run-0/epoch=00.ckpt")  # the URL, not a local copy
     local = Workspace.at(tmp_path / "local", results_url="")
     ref = next(r for r in discover(tiny_store) if r.id == "simsiam/run-0/epoch=02")
     embed_checkpoint(ref, tiny_config, local)
     for part in ("metrics-clustering", "probe"):
         compute_part(local, ref.id, part, tiny_config)
-        assert local.records.get(ref.id, part)["values"] == shared.records.get(ref.id, part)["values"]
+        # computed on the flow's Dask workers and here: equal to the cross-process tolerance
+        # (bitwise on a threaded cluster; a process cluster may use other BLAS thread counts)
+        assert_same_values(local.records.get(ref.id, part)["values"], shared.records.get(ref.id, part)["values"])
