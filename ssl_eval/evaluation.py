@@ -40,9 +40,10 @@ class _StoredCheckpoint:
 
     def __init__(self, workspace: Workspace, checkpoint_id: str) -> None:
         self.id, self.store = checkpoint_id, workspace.embeddings
-        self.provenance = self.store.provenance(checkpoint_id)
-        if self.provenance is None:
+        provenance = self.store.provenance(checkpoint_id)
+        if provenance is None:
             raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
+        self.provenance: dict[str, Any] = provenance
         self._arrays: dict[str, Any] = {}
 
     def get(self, name: str):

@@ -12,11 +12,9 @@ from ssl_eval.workspace import Workspace
 
 
 @task(name="plan", task_run_name="plan {store}")
-def plan_work(
-    store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0, results_url: str | None = None
-) -> Plan:
+def plan_work(store: str, workspace: Workspace, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
     refs = discover(store, settle_seconds=settle_seconds)
-    work = plan(refs, config, Workspace.at(workdir, results_url=results_url), tracking_uri=tracking_uri)
+    work = plan(refs, config, workspace, tracking_uri=tracking_uri)
     get_run_logger().info(
         "%d checkpoint(s) in %s: %d to embed, %d to measure, families to refresh: %s",
         len(refs), redact(store), sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",
