@@ -232,13 +232,17 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
 
 
 def _evaluate_all(store, config, ws):
-    """A monitor run without Prefect: plan, embed, compute every planned part; returns the plan."""
+    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
+    families the plan names; returns the plan."""
+    from ssl_eval.analysis import analyze_family
     from ssl_eval.evaluation import compute_parts
 
     work = plan(discover(store), config, ws, tracking_uri=None)
     for item in work.items:
         if embed_or_record_failure(item.ref, config, ws)["status"] in ("embedded", "cached"):
             compute_parts(ws, item.ref.id, list(item.parts), config)
+    for family in work.families:
+        analyze_family(ws, family)
     return work
 
 
