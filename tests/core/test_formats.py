@@ -177,6 +177,8 @@ def test_dataparallel_plain_state_dict_strips_module(tmp_path):
     torch.save(_prefixed("module.", model), path)
     out, loaded = _embed(path, FamilyConfig(arch="resnet18-cifar"))
     assert loaded.prefix == "module."
+    with torch.inference_mode():
+        torch.testing.assert_close(out, model(X))  # the stripped weights are the model's own
 
 
 def test_architecture_mismatch_lists_keys_and_shapes(tmp_path):
