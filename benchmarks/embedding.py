@@ -8,6 +8,12 @@ GPU too; there the bare loop is timed both as plain fp32 and with ssl-eval's set
 
     .venv/bin/python benchmarks/embedding.py                 # N = 10,000
     .venv/bin/python benchmarks/embedding.py --n 2000 --rounds 3
+    .venv/bin/python benchmarks/embedding.py --arch timm:vit_small_patch16_224 --size 224 --n 256 --batch-size 64
+
+A ``timm:`` architecture is built as ssl-eval builds it (random weights, nothing
+downloaded) and embedded through the same pooling ssl-eval uses (the CLS token of a ViT).
+The load average is printed before and after: on a shared machine it says how far the
+figures are from the idle speed.
 
 Goal: ssl-eval / bare >= 0.9.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import tempfile
 import time
 
@@ -23,7 +30,7 @@ import numpy as np
 import torch
 
 from ssl_eval.embedding import embed_images
-from ssl_eval.models import build_backbone
+from ssl_eval.models import build_backbone, pooled
 from ssl_eval.storage.embeddings import EmbeddingStore
 
 
@@ -58,7 +65,7 @@ def _sync(device: torch.device) -> None:
 
 def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int, arch: str = "resnet18-cifar") -> list[tuple[str, float, float]]:
     torch.manual_seed(0)
-    model = build_backbone(arch, in_channels=3).eval().to(device)
+    model = pooled(build_backbone(arch, in_channels=3), None, arch).eval().to(device)
     warm = images[: min(len(images), 2 * batch_size)]
     variants = {"bare torch loop (fp32)": dict()}
     if device.type == "cuda":
@@ -68,7 +75,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
     with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
         store = EmbeddingStore(f"{tmp}/e.zarr")
         # warm-up: kernels, allocator, cudnn autotuning, zarr import
-        for name, kwargs in variants.items():
+        for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)
         ssl_eval_embed(model, warm, batch_size, device, store, "warm/up/0")
         for r in range(rounds):
@@ -103,7 +110,7 @@ def main() -> None:
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
     print(f"{args.arch}, {args.n} images {args.size}x{args.size}x3, batch {args.batch_size}, best of {args.rounds}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; load average {_load()}")
     for device in devices:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         rows = measure(device, images, args.batch_size, args.rounds, args.arch)
@@ -112,9 +119,14 @@ def main() -> None:
         print(f"| {'path':<40} | {'images/s':>9} | {'ratio':>6} |")
         print(f"|{'-' * 42}|{'-' * 11}|{'-' * 8}|")
         for name, rate, _ in rows:
-            print(f"| {name:<40} | {rate:>9.0f} | {rate / baseline:>6.3f} |")
+            print(f"| {name:<40} | {rate:>9.{0 if rate >= 100 else 1}f} | {rate / baseline:>6.3f} |")
         print(f"zarr write of the ({args.n}, D) float32 result: {rows[-1][2] * 1000:.0f} ms "
               f"({rows[-1][2] * rows[-1][1] / args.n * 100:.1f} % of the ssl-eval time)")
+    print(f"load average at the end {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1, 5, 15 min)"
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ def direct(store: Path, workdir: Path, config) -> float:
     return time.perf_counter() - started
 
 
+OVERRIDES = {"data.name": "digits", "data.n_eval": 400, "data.n_probe_train": 800, "data.n_probe_test": 400}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per method (checkpoints = 3 x (epochs + 1))")
@@ -60,7 +63,7 @@ def main() -> None:
         "DASK_LOGGING__DISTRIBUTED": "warning", "PREFECT_LOGGING_LEVEL": "WARNING",
     })
     from deployments.serve import local_prefect_server
-    from ssl_eval.config import Config, DataConfig
+    from ssl_eval.config import load_config
     from ssl_eval.demo.train import make_demo_store
 
     store = scratch / "store"
@@ -68,7 +71,7 @@ def main() -> None:
     for path in store.rglob("*.ckpt"):  # settled
         os.utime(path, (time.time() - 60,) * 2)
     n_checkpoints = len(list(store.rglob("*.ckpt")))
-    config = Config(data=DataConfig(name="digits", n_eval=400, n_probe_train=800, n_probe_test=400))
+    config = load_config(**OVERRIDES)
 
     baseline = direct(store, scratch / "work-direct", config)
     with local_prefect_server(scratch / "prefect-server") as api_url:
@@ -76,10 +79,10 @@ def main() -> None:
         from flows.monitor import run_monitor
 
         started = time.perf_counter()
-        first = run_monitor(str(store), str(scratch / "work-flow"), config, settle_seconds=0)
+        first = run_monitor(str(store), str(scratch / "work-flow"), overrides=OVERRIDES, settle_seconds=0)
         flow_s = time.perf_counter() - started
         started = time.perf_counter()
-        again = run_monitor(str(store), str(scratch / "work-flow"), config, settle_seconds=0)
+        again = run_monitor(str(store), str(scratch / "work-flow"), overrides=OVERRIDES, settle_seconds=0)
         rerun_s = time.perf_counter() - started
     if len(first["embedded"]) != n_checkpoints or again["checkpoints_new_or_stale"] != 0:
         raise RuntimeError(f"unexpected flow results: {first} / {again}")

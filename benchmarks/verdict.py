@@ -142,7 +142,7 @@ def tune(data, base: VerdictConfig) -> tuple[VerdictConfig, list[tuple[dict[str,
     analyses: dict = {}
     tried = []
     for values in itertools.product(*grid.values()):
-        setting = dict(zip(grid, values))
+        setting = dict(zip(grid, values, strict=True))
         config = base.model_copy(update=setting)
         tried.append((setting, summarise(evaluate(data, config, borrowed=False, analyses=analyses))))
 

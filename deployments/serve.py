@@ -18,8 +18,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+FLOW_NAME = "monitor"  # flows.monitor.monitor: every entry point runs it
 DEPLOYMENT_NAME = "monitor"
 
 
@@ -96,24 +97,21 @@ def _listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def serve_monitor(
-    store: str, workdir: str, config_json: dict, *, interval: float, tracking_uri: str | None,
-    dask_address: str | None = None, settle_seconds: float = 2.0, results_url: str | None = None,
-) -> None:
-    """Register and serve the monitor deployment (blocks until interrupted)."""
+def serve_monitor(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
+    """Register and serve the monitor deployment (blocks until interrupted).
+
+    ``parameters`` are those of :func:`flows.monitor.monitor` besides ``store`` (``workdir``,
+    ``overrides``, ``config_file``, ``dask_address``, ...): never a resolved configuration,
+    so each scheduled run reads the store's ``ssl_eval.toml`` afresh."""
     from prefect.deployments.runner import EntrypointType
 
-    from flows.monitor import dask_runner, monitor_store
+    from flows.monitor import monitor
 
-    flow = monitor_store.with_options(task_runner=dask_runner(dask_address)) if dask_address else monitor_store
     with stop_on_ctrl_c():
-        flow.serve(
-        name=DEPLOYMENT_NAME,
-        interval=interval,
-            parameters={
-                "store": store, "workdir": workdir, "config": config_json,
-                "tracking_uri": tracking_uri, "settle_seconds": settle_seconds, "results_url": results_url,
-            },
+        monitor.serve(
+            name=DEPLOYMENT_NAME,
+            interval=interval,
+            parameters={"store": store, **parameters},
             description="Evaluate new or changed checkpoints of the store and mirror them to MLflow.",
             entrypoint_type=EntrypointType.MODULE_PATH,
             limit=1,
@@ -186,19 +184,20 @@ def _kill_flow_run_processes() -> None:
                 pass
 
 
-def serve(store: str, workdir: str, config_json: dict, *, interval: float, tracking_uri: str | None, **kwargs) -> None:
+def serve(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
     """Serve, starting (and stopping) a local Prefect server when none is configured."""
     if os.environ.get("PREFECT_API_URL"):
-        serve_monitor(store, workdir, config_json, interval=interval, tracking_uri=tracking_uri, **kwargs)
+        serve_monitor(store, interval=interval, parameters=parameters)
         return
+    workdir = parameters.get("workdir") or os.environ.get("SSL_EVAL_WORKDIR") or ".ssl_eval"
     with local_prefect_server(Path(workdir) / "prefect") as api_url:
         os.environ["PREFECT_API_URL"] = api_url
         print(f"Prefect server on {api_url.removesuffix('/api')} (stopped when serving stops)", flush=True)
         print("To start a run now from another shell, point prefect at this server first:\n"
               f"  export PREFECT_API_URL={api_url}\n"
-              f"  prefect deployment run 'monitor-store/{DEPLOYMENT_NAME}'", flush=True)
+              f"  prefect deployment run '{FLOW_NAME}/{DEPLOYMENT_NAME}'", flush=True)
         try:
-            serve_monitor(store, workdir, config_json, interval=interval, tracking_uri=tracking_uri, **kwargs)
+            serve_monitor(store, interval=interval, parameters=parameters)
         finally:
             print("stopping the local Prefect server...", flush=True)
 
@@ -206,14 +205,12 @@ def serve(store: str, workdir: str, config_json: dict, *, interval: float, track
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python deployments/serve.py STORE [INTERVAL_SECONDS] [WORKDIR]")
-    from ssl_eval.config import load_config
     from ssl_eval.workspace import Workspace
 
     ws = Workspace.at(sys.argv[3] if len(sys.argv) > 3 else None)
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
-    store_path = str(Path(sys.argv[1]).resolve())
     serve(
-        store_path, str(ws.root), load_config(store=store_path).model_dump(mode="json"),
-        interval=float(sys.argv[2]) if len(sys.argv) > 2 else 300.0, tracking_uri=ws.mlflow_uri,
+        str(Path(sys.argv[1]).resolve()), interval=float(sys.argv[2]) if len(sys.argv) > 2 else 300.0,
+        parameters={"workdir": str(ws.root)},
     )

@@ -90,7 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     store = Workspace.at(args.workdir).embeddings
     spt = load_spt(args.spt) if args.spt else None
-    print("| checkpoint | metric | peer | ssl-eval (default) | peer, float64 input | ours with `convention` | abs. difference | peer, float32 input |")
+    print("| checkpoint | metric | peer | ssl-eval (default) | peer, float64 input | ours with `convention` "
+          "| abs. difference | peer, float32 input |")
     print("|---|---|---|---|---|---|---|---|")
     for cid in args.ids:
         X = np.asarray(store.read(cid, "eval"), dtype=np.float64)

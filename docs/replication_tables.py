@@ -21,10 +21,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.verdict import rows_from_csv  # noqa: E402
-from ssl_eval import plots  # noqa: E402
-from ssl_eval.analysis import bootstrap_ci, correlate, correlation_table, pooled_tables  # noqa: E402
-from ssl_eval.metrics import METRICS  # noqa: E402
+from benchmarks.verdict import rows_from_csv
+from ssl_eval import plots
+from ssl_eval.analysis import bootstrap_ci, correlate, correlation_table, pooled_tables
+from ssl_eval.metrics import METRICS
 
 SHOWN = ["silhouette", "ami_agreement", "entropy_gaussian", "entropy_knn", "entropy_z3", "rankme", "rankme_centered",
          "alpha_req", "nesum", "stable_rank", "uniformity", "norm_std", "lidar"]

@@ -13,6 +13,7 @@ from prefect import flow
 
 from ssl_eval.config import Config
 from ssl_eval.storage.checkpoints import CheckpointRef
+from ssl_eval.workspace import Workspace
 from tasks.embed_checkpoint import embed
 
 
@@ -20,5 +21,6 @@ from tasks.embed_checkpoint import embed
 def embed_checkpoints(
     refs: list[CheckpointRef], workdir: str | None = None, config: Config | None = None, results_url: str | None = None
 ) -> list[dict[str, Any]]:
+    workspace = Workspace.at(workdir or None, results_url=results_url or None)
     config = config or Config()
-    return [embed(ref, workdir, config, results_url or None) for ref in refs]
+    return [embed(ref, workspace, config) for ref in refs]

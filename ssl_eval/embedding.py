@@ -113,6 +113,8 @@ def embed_images(
                 progress(stop, n)
     if cuda:
         torch.cuda.synchronize(device)
+    if out is None:  # unreachable: n > 0 was checked above
+        raise ValueError("no images were embedded; the evaluation split is empty.")
     return out.numpy()
 
 
@@ -133,8 +135,8 @@ def embed_checkpoint(
             f"{', '.join(redact(p) or p for p in ref.conflicts)}; none of them is evaluated until all but one are renamed or moved."
         )
     store, key = workspace.embeddings, config.embedding_key(ref.family)
-    if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key):
-        return {"id": ref.id, "status": "cached", "epoch": store.provenance(ref.id)["epoch"]}
+    if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key) and (held := store.provenance(ref.id)):
+        return {"id": ref.id, "status": "cached", "epoch": held["epoch"]}
     started = time.perf_counter()
     family = config.family(ref.family)
     splits = data_splits(config.data)

@@ -21,17 +21,9 @@ from ssl_eval.workspace import Workspace
 
 
 def metric_options(config: Config) -> MetricOptions:
-    m = config.metrics
-    return MetricOptions(
-        k=m.k,
-        reduce=m.reduce,
-        pca_dims=m.pca_dims,
-        umap_dims=m.umap_dims,
-        z3_reduction=m.z3_reduction,
-        convention=m.convention,
-        silhouette_sample_size=m.silhouette_sample_size,
-        entropy_knn_k=m.entropy_knn_k,
-    )
+    # every [metrics] key but random_state is a MetricOptions field of the same name
+    # (tests/core/test_config.py holds the two in step)
+    return MetricOptions(**config.metrics.model_dump(exclude={"random_state"}))
 
 
 class _StoredCheckpoint:
@@ -40,9 +32,10 @@ class _StoredCheckpoint:
 
     def __init__(self, workspace: Workspace, checkpoint_id: str) -> None:
         self.id, self.store = checkpoint_id, workspace.embeddings
-        self.provenance = self.store.provenance(checkpoint_id)
-        if self.provenance is None:
+        provenance = self.store.provenance(checkpoint_id)
+        if provenance is None:
             raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
+        self.provenance: dict[str, Any] = provenance
         self._arrays: dict[str, Any] = {}
 
     def get(self, name: str):

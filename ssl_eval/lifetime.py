@@ -70,6 +70,7 @@ def reap(parent_pid: int, *, interval: float = 0.5, grace: float = 5.0) -> list[
             process.kill()
         except psutil.Error:
             pass
+    psutil.wait_procs(stubborn, timeout=grace)  # SIGKILL is sent, not yet done: return once they are gone
     return [p.pid for p in alive]
 
 

@@ -3,7 +3,8 @@
 At the end of every ``every_n_epochs``-th training epoch (on the global-zero process only)
 it hands the LightningModule's backbone to :class:`ssl_eval.training_hook.TrainingMonitor`,
 which writes it into the store atomically and asks the monitor deployment for an
-evaluation run on a background thread. Neither can fail or hold up training. Built on
+evaluation run on a background thread. Neither can fail or hold up training; when training
+ends, the last request gets up to ``close_timeout`` seconds to reach the server. Built on
 ``pytorch_lightning`` (the package lightly uses).
 """
 
@@ -37,12 +38,13 @@ class MonitorCallback(pl.Callback):
         request: bool = True,
         api_url: str | None = None,
         deployments: tuple[str, ...] = DEPLOYMENTS,
+        close_timeout: float = 30.0,
     ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
         self.monitor = TrainingMonitor(store, family=family, run=run, arch=arch, request=request,
                                        api_url=api_url, deployments=deployments)
-        self.backbone, self.every_n_epochs = backbone, every_n_epochs
+        self.backbone, self.every_n_epochs, self.close_timeout = backbone, every_n_epochs, close_timeout
 
     @property
     def written(self) -> list[Path]:
@@ -59,3 +61,7 @@ class MonitorCallback(pl.Callback):
         if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         self.monitor.checkpoint(getattr(pl_module, self.backbone), trainer.current_epoch, global_step=trainer.global_step)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.monitor.close(self.close_timeout)

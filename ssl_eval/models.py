@@ -92,7 +92,9 @@ def _timm(name: str, in_channels: int, arch_args: Mapping[str, Any]) -> nn.Modul
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except TypeError as exc:
-        raise ValueError(f"architecture {TIMM_PREFIX + name!r}: constructor arguments {dict(arch_args)} do not fit: {exc}. Fix families.<family>.arch_args.") from None
+        raise ValueError(
+            f"architecture {TIMM_PREFIX + name!r}: constructor arguments {dict(arch_args)} do not fit: {exc}. Fix families.<family>.arch_args."
+        ) from None
 
 
 def _accepted(factory: Callable[..., Any], arch: str, in_channels: int, arch_args: Mapping[str, Any]) -> dict[str, Any]:

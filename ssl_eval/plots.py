@@ -55,7 +55,7 @@ def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
     names = [PROBE_TARGET] + plotted_metrics(rows)
     fig = _figure(2.6 * min(PANEL_COLUMNS, len(names)), 2.1 * math.ceil(len(names) / PANEL_COLUMNS) + 0.4)
     runs = sorted({r["run"] for r in rows})
-    for ax, name in zip(_grid(fig, len(names)), names):
+    for ax, name in zip(_grid(fig, len(names)), names, strict=True):
         for i, run in enumerate(runs):
             mine = [r for r in rows if r["run"] == run]
             part = "probe" if name == PROBE_TARGET else "metrics"
@@ -81,7 +81,7 @@ def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: d
     labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
     epochs = [r["epoch"] for r in labelled]
     scatter = None
-    for ax, name in zip(_grid(fig, len(names)), names):
+    for ax, name in zip(_grid(fig, len(names)), names, strict=True):
         scatter = ax.scatter([r["metrics"].get(name, math.nan) for r in labelled], [r["probe"][PROBE_TARGET] for r in labelled],
                              c=epochs, cmap="viridis", s=14, vmin=min(epochs, default=0), vmax=max(epochs, default=1))
         rho = correlations.get(name, {}).get("spearman_signed", math.nan)

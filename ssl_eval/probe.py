@@ -26,7 +26,7 @@ SOLVERS = ("torch", "sklearn")
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def _check_split(train_X, train_y, test_X, test_y, *, dtype=np.float64):
+def _check_split(train_X, train_y, test_X, test_y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     arrays = {}
     for name, value in (("train_X", train_X), ("test_X", test_X)):
         array = np.asarray(value)

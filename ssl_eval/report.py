@@ -1,8 +1,8 @@
 """The report: every family's checkpoints, metrics, probe accuracy and correlations.
 
-``collect`` builds the JSON document documented in the README (refreshing a family's or
-the pooled analysis record first when it is missing, stale or from an older analysis
-version); ``render_table`` prints the per-family correlation table with rich;
+``collect`` builds the JSON document documented in the README; it only reads the work dir
+(a family's or the pooled analysis that is missing, stale or from an older analysis version
+is computed for the document, not stored: the flow keeps the records current); ``render_table`` prints the per-family correlation table with rich;
 :mod:`ssl_eval.html_report` writes the same as one self-contained HTML page with figures.
 """
 
@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ssl_eval.analysis import (
-    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, analyze_family, analyze_pooled, families, family_rows, rows_digest,
+    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, families, family_analysis, family_rows, pooled_analysis, rows_digest,
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.verdict import family_verdicts
@@ -37,7 +37,7 @@ def gone(workspace: Workspace) -> list[dict[str, Any]]:
 
 
 def _current(record: dict[str, Any] | None, digest: str) -> bool:
-    return bool(record) and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
+    return record is not None and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
 
 
 def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
@@ -51,11 +51,13 @@ def collect(workspace: Workspace) -> dict[str, Any]:
     analyses: dict[str, Any] = {}
     for family in families(workspace):
         rows = family_rows(workspace, family)
-        analysis = workspace.records.get(family, "correlations")
-        if not _current(analysis, rows_digest(rows)):
-            late = (analysis or {}).get("late_fraction", 0.5)
-            analysis = analyze_family(workspace, family, late_fraction=late,
-                                      collapse_rule=(analysis or {}).get("collapse_rule"))
+        stored = workspace.records.get(family, "correlations")
+        if stored is not None and _current(stored, rows_digest(rows)):
+            analysis = stored
+        else:
+            # stale or missing: computed here, never stored (the flow keeps the records current)
+            analysis = family_analysis(workspace, family, late_fraction=(stored or {}).get("late_fraction", 0.5),
+                                       collapse_rule=(stored or {}).get("collapse_rule"))
         late_fractions.append(analysis.get("late_fraction", 0.5))
         analyses[family] = analysis
         doc["families"][family] = {
@@ -69,7 +71,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         pooled_rows = [{**r, "family": f} for f, data in doc["families"].items() for r in data["checkpoints"]]
         pooled = workspace.records.get(POOLED_KEY, "correlations") or {}
         if not _current(pooled, rows_digest(pooled_rows)):
-            pooled = analyze_pooled(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
+            pooled = pooled_analysis(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
     doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
                      for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank") if k in pooled}
     _add_verdicts(workspace, doc, analyses, pooled)
@@ -187,7 +189,7 @@ def fitted_family_table(family: str, data: dict[str, Any], width: int):
     from rich.console import Console
 
     measure = Console(width=10_000)
-    columns = FAMILY_COLUMNS
+    columns: tuple[str, ...] = FAMILY_COLUMNS
     for ci in (True, False):
         for drop in (None, *DROP_ORDER):
             if drop is not None:

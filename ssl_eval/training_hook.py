@@ -33,8 +33,9 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-# The served deployment (`ssl-eval serve`) and the work-pool one (deployments/prefect.yaml).
-DEPLOYMENTS = ("monitor-store/monitor", "monitor/monitor")
+# `ssl-eval serve` and deployments/prefect.yaml both deploy the `monitor` flow as `monitor`;
+# `monitor-store/monitor` is what `ssl-eval serve` registered in earlier releases.
+DEPLOYMENTS = ("monitor/monitor", "monitor-store/monitor")
 # Answers worth another try (a busy server's database answers 503, as Prefect's own client knows).
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -192,7 +193,8 @@ class TrainingMonitor:
     defaults to ``PREFECT_API_URL``, unset: the next scheduled scan finds the file).
 
     ``checkpoint`` never raises and never waits: a failed write (a full disk) or a failed
-    request is logged and training goes on. Names that cannot be one folder are an error at
+    request is logged and training goes on. ``close()`` at the end of training lets the last
+    request finish (at most 30 s). Names that cannot be one folder are an error at
     once, before training starts."""
 
     def __init__(
@@ -227,3 +229,10 @@ class TrainingMonitor:
             except Exception as exc:  # noqa: BLE001 - e.g. no thread could be started
                 log.warning("ssl-eval: no evaluation run requested (%s: %s); training goes on.", type(exc).__name__, exc)
         return path
+
+    def close(self, timeout: float = 30.0) -> None:
+        """At the end of training: give the last request up to ``timeout`` seconds to reach
+        the server (the request thread is a daemon and ends with the process, which would
+        leave the final checkpoint to the next scheduled scan). Never raises."""
+        if self.requester is not None and not self.requester.wait(timeout):
+            log.warning("ssl-eval: the last evaluation request did not finish in %g s; the next scheduled scan evaluates the checkpoint.", timeout)

@@ -19,8 +19,6 @@ from ssl_eval.storage.records import RecordStore, open_records
 from ssl_eval.storage.urls import filesystem, join, redact
 
 DEFAULT_WORKDIR = ".ssl_eval"
-RESULTS_URL_ENV = "SSL_EVAL_RESULTS_URL"
-
 
 
 @dataclass(frozen=True)
@@ -30,16 +28,16 @@ class Workspace:
 
     @classmethod
     def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> "Workspace":
-        """The work dir at ``path`` (local). ``results_url`` (else $SSL_EVAL_RESULTS_URL) puts
-        the embeddings and records on an fsspec URL; "" or None keeps them in the work dir.
+        """The work dir at ``path`` (local; else $SSL_EVAL_WORKDIR, else ./.ssl_eval), made
+        if missing. ``results_url`` puts the embeddings and records on an fsspec URL; "" or
+        None keeps them in the work dir. Entry points build it once and pass it to every task.
         A work dir that cannot be created raises WorkdirError naming it and why."""
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkdirError.writing(root, exc, then="Nothing was started.") from exc
-        url = results_url if results_url is not None else os.environ.get(RESULTS_URL_ENV)
-        return cls(root, url.rstrip("/") if url else None)
+        return cls(root, results_url.rstrip("/") if results_url else None)
 
     def check_writable(self) -> None:
         """Before anything starts: every place a run writes (the work dir, PREFECT_HOME, the

@@ -27,9 +27,8 @@ def card_line(verdict: dict[str, Any]) -> str:
 
 
 @task(name="analyze-family", task_run_name="analyze {family}")
-def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
-    ws = Workspace.at(workdir)
-    analysis = analyze_family(ws, family, late_fraction=config.analysis.late_fraction,
+def analyze(family: str, workspace: Workspace, config: Config) -> dict[str, Any]:
+    analysis = analyze_family(workspace, family, late_fraction=config.analysis.late_fraction,
                               collapse_rule=config.verdict.collapse_rule())
     found = analysis["alerts"]
     for kind in ALERT_KINDS:
@@ -37,9 +36,9 @@ def analyze(family: str, workdir: str, config: Config) -> dict[str, Any]:
             listed = ", ".join(f"{cid} ({found['reasons'][cid]})" if cid in found.get("reasons", {}) else cid
                                for cid in found[kind])
             get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(found[kind]), listed)
-    with ws.lock("pooled-analysis"):  # all families so far; `ssl-eval report` refreshes it when stale
-        analyze_pooled(ws, late_fraction=config.analysis.late_fraction)
-    verdict = store_verdict(ws, family, analysis, config.verdict)
+    with workspace.lock("pooled-analysis"):  # all families so far; `ssl-eval report` computes it (unstored) when stale
+        analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
+    verdict = store_verdict(workspace, family, analysis, config.verdict)
     create_markdown_artifact(family_markdown(family, analysis, verdict), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()),
                              description=card_line(verdict))
     get_run_logger().info("verdict for %s: %s", family, verdict["summary"])

@@ -14,9 +14,9 @@ from ssl_eval.workspace import Workspace
 
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
-def embed(ref: CheckpointRef, workdir: str, config: Config, results_url: str | None = None) -> dict[str, Any]:
+def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> dict[str, Any]:
     # the core reads local files and fsspec URLs alike, and records any failure
-    result = embed_or_record_failure(ref, config, Workspace.at(workdir, results_url=results_url))
+    result = embed_or_record_failure(ref, config, workspace)
     if result["status"] == "failed":
         get_run_logger().warning("checkpoint %s failed: %s", ref.id, result["error"])
     return result
@@ -24,11 +24,10 @@ def embed(ref: CheckpointRef, workdir: str, config: Config, results_url: str | N
 
 @task(name="embed-outcomes", task_run_name="embedded? ({state})")
 def embed_outcomes(
-    refs: list[CheckpointRef], workdir: str, config: Config, results_url: str | None, state: str
+    refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str
 ) -> dict[str, dict[str, Any]]:
     """What the embedding deployment left in the shared results, per checkpoint id: embedded,
     or failed with the recorded error (or the deployment run's final state)."""
-    workspace = Workspace.at(workdir, results_url=results_url)
     out = {}
     for ref in refs:
         if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):

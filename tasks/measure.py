@@ -29,11 +29,10 @@ def _dask_worker() -> str | None:
 
 @task(name="measure", task_run_name="measure {embedded[id]}")
 def measure(
-    embedded: dict[str, Any], parts: list[str], workdir: str, config: Config, results_url: str | None = None
+    embedded: dict[str, Any], parts: list[str], workspace: Workspace, config: Config
 ) -> dict[str, Any]:
     if embedded["status"] not in EMBEDDED:
         return {"id": embedded["id"], "parts": {part: "skipped" for part in parts}}
-    workspace = Workspace.at(workdir, results_url=results_url)
     results = compute_parts_or_record_failure(workspace, embedded["id"], parts, config)
     error = next((r["error"] for r in results.values() if r["status"] == "failed"), None)
     if error:

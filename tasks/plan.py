@@ -11,10 +11,7 @@ from ssl_eval.workspace import Workspace
 
 
 @task(name="plan", task_run_name="plan {store}")
-def plan_work(
-    store: str, workdir: str, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0, results_url: str | None = None
-) -> Plan:
-    workspace = Workspace.at(workdir, results_url=results_url)
+def plan_work(store: str, workspace: Workspace, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
     refs = scan(store, workspace, settle_seconds=settle_seconds)
     work = plan(refs, config, workspace, tracking_uri=tracking_uri)
     get_run_logger().info(

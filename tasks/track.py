@@ -13,11 +13,9 @@ from tasks.mlflow_mirror import sync_family
 
 
 @task(name="track-family", task_run_name="mlflow {family}", retries=1, retry_delay_seconds=2)
-def track(
-    family: str, workdir: str, tracking_uri: str, store: str, results_url: str | None = None, config: Config | None = None,
-) -> dict[str, Any]:
+def track(family: str, workspace: Workspace, tracking_uri: str, store: str, config: Config | None = None) -> dict[str, Any]:
     """``tracking_uri`` is the redacted form; the credentials are read where they are used."""
     try:
-        return sync_family(Workspace.at(workdir, results_url=results_url), family, tracking_uri=tracking_uri, store=store, config=config)
+        return sync_family(workspace, family, tracking_uri=tracking_uri, store=store, config=config)
     except Exception as exc:  # noqa: BLE001 - MLflow's messages quote the URI: only a redacted one leaves
         raise RuntimeError(redact_text(f"{type(exc).__name__}: {exc}")) from None

@@ -96,7 +96,7 @@ def make_demo_store(
                 epochs=epochs,
                 batch_size=batch_size,
                 seed=run_seed,
-                progress=lambda msg, tag=f"{method} run-{r}": report(f"{tag}: {msg}"),
+                progress=_tagged(report, f"{method} run-{r}"),
             )
     return written
 
@@ -193,3 +193,8 @@ def _save(folder: Path, *, epoch: int, global_step: int, model: nn.Module, meta:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _tagged(report: Callable[[str], None], tag: str) -> Callable[[str], None]:
+    """``report`` with every message prefixed by ``tag``."""
+    return lambda message: report(f"{tag}: {message}")

@@ -68,7 +68,7 @@ class EmbeddingStore:
 
     def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
         prov = self.provenance(checkpoint_id)
-        return bool(prov) and prov.get("fingerprint") == fingerprint and prov.get("embedding_key") == embedding_key
+        return prov is not None and prov.get("fingerprint") == fingerprint and prov.get("embedding_key") == embedding_key
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
         """Write all arrays of one checkpoint, then commit them with one rename. A write
@@ -110,13 +110,15 @@ class EmbeddingStore:
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
         group = zarr.open_group(str(self.path(checkpoint_id)), mode="r", use_consolidated=False)
-        if name not in group:
+        node = group.get(name)
+        if not isinstance(node, zarr.Array):
             raise KeyError(f"{checkpoint_id}: no array {name!r} in the embedding store (have {sorted(group.array_keys())}).")
-        return np.asarray(group[name][:])
+        return np.asarray(node[:])
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
         group = zarr.open_group(str(self.path(checkpoint_id)), mode="r", use_consolidated=False)
-        return np.asarray(group[name][:]) if name in group else None
+        node = group.get(name)
+        return np.asarray(node[:]) if isinstance(node, zarr.Array) else None
 
     def dask_array(self, checkpoint_id: str, name: str):
         import dask.array as da

@@ -23,11 +23,12 @@ class WorkdirError(InfrastructureError):
     @classmethod
     def writing(cls, path: object, exc: BaseException, *, then: str = "The run stopped: this is not the fault of any checkpoint.") -> "WorkdirError":
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        code = exc.errno if isinstance(exc, OSError) else None
         hint = {
             errno.ENOSPC: "free space there or pass another --workdir",
             errno.EDQUOT: "free space there or pass another --workdir",
             errno.EROFS: "the file system is read-only; pass a writable --workdir",
-        }.get(getattr(exc, "errno", None), "make it writable or pass another --workdir / --results-url")
+        }.get(code or 0, "make it writable or pass another --workdir / --results-url")
         return cls(f"cannot write {path} ({reason}); {hint}. {then}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any
+from typing import Any, overload
 
 import fsspec
 
@@ -64,6 +64,10 @@ def redact_text(text: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", text))
 
 
+@overload
+def redact(uri: str) -> str: ...
+@overload
+def redact(uri: None) -> None: ...
 def redact(uri: str | None) -> str | None:
     """A URI without credentials (see :func:`redact_text`), for logs, messages, records,
     MLflow tags and flow parameters."""

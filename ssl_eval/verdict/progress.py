@@ -166,7 +166,7 @@ def retrospective(run: str, rows: Sequence[Row], states: Sequence[Progress], sig
             continue
         said = DEGRADING if p.state == COLLAPSED else p.state
         windows.append({"epoch": p.epoch, "state": p.state, "probe_state": truth.state, "agree": said == truth.state})
-    agree = sum(w["agree"] for w in windows)
+    agree = sum(1 for w in windows if w["agree"])
     return {
         "stop_epoch": None if stop is None else int(rows[stop]["epoch"]),
         "best_probe_epoch": int(rows[best]["epoch"]),

@@ -51,9 +51,9 @@ def test_bootstrap_statistics_match_scipy_with_ties():
     b = rng.normal(size=(30, 9))
     b[:, :3] = b[:, :1]
     a[0] = 1.0  # a constant row: undefined
-    assert np.allclose(_kendall_rows(a, b, block_elements=200), [stats.kendalltau(x, y).statistic for x, y in zip(a, b)], equal_nan=True)
+    assert np.allclose(_kendall_rows(a, b, block_elements=200), [stats.kendalltau(x, y).statistic for x, y in zip(a, b, strict=True)], equal_nan=True)
     spearman = _pearson_rows(stats.rankdata(a, axis=1), stats.rankdata(b, axis=1))
-    assert np.allclose(spearman, [stats.spearmanr(x, y).statistic for x, y in zip(a, b)], equal_nan=True)
+    assert np.allclose(spearman, [stats.spearmanr(x, y).statistic for x, y in zip(a, b, strict=True)], equal_nan=True)
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():

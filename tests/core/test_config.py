@@ -93,3 +93,22 @@ def test_store_file_on_a_url_is_read(tmp_path):
     config = load_config(store="memory://cfg-store")
     assert (config.data.name, config.data.n_eval) == ("digits", 150)
     assert load_config(store="memory://no-such-store").data.name == "mnist"
+
+
+
+def test_every_metric_option_is_reachable_from_the_toml_file(tmp_path):
+    import dataclasses
+
+    from ssl_eval.evaluation import metric_options
+    from ssl_eval.metrics import MetricOptions
+
+    # one option set: every MetricOptions field is a [metrics] key (random_state seeds the runs)
+    assert {f.name for f in dataclasses.fields(MetricOptions)} == set(Config().metrics.model_dump()) - {"random_state"}
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "ssl_eval.toml").write_text('[metrics]\nmax_points = 500\nreduce = "pca"\npca_dims = 8\n')
+    config = load_config(store=store)
+    assert metric_options(config) == MetricOptions(max_points=500, reduce="pca", pca_dims=8)
+    assert config.metrics_key("f") != Config().metrics_key("f")  # a set cap re-measures
+    with pytest.raises(ValueError, match="max_points"):
+        load_config(store=store, **{"metrics.max_points": 1})

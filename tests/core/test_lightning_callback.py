@@ -47,7 +47,8 @@ def test_every_n_epochs_with_no_server_reachable(tmp_path):
     saved = torch.load(callback.written[-1], weights_only=True)
     assert (saved["epoch"], saved["global_step"], saved["arch"]) == (3, 8, "x")  # 2 batches an epoch
     assert torch.equal(saved["state_dict"]["backbone.weight"], module.backbone.weight)  # the trained weights, detached copies
-    assert callback.monitor.requester.wait(30)
+    # training's end let the last request finish (retries included) before fit returned
+    assert not callback.monitor.requester.thread.is_alive()
     assert callback.monitor.requester.last_result.startswith("no Prefect server reachable")
 
 

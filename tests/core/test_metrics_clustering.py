@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from scipy.spatial.distance import pdist, squareform
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.metrics import silhouette_score as sk_silhouette
 
@@ -124,12 +125,22 @@ def test_k_defaults_to_ten_without_labels_and_labels_metric_skipped():
     assert set(res.values) == {"silhouette", "ami_agreement"}
 
 
-def test_pca_reduce_and_max_points_run():
+def test_pca_reduce_and_max_points_follow_the_sklearn_pipeline():
     X, y = _blobs(n=100, d=40)
-    res = compute_group("clustering", X, labels=y,
-                        options=MetricOptions(reduce="pca", pca_dims=4, max_points=50,
-                                              silhouette_sample_size=30))
-    assert np.isfinite(list(res.values.values())).all()
+    res = compute_group("clustering", X, labels=y, random_state=3,
+                        options=MetricOptions(reduce="pca", pca_dims=4, max_points=50))
+    # the same steps by hand: 50 rows drawn with the random_state, PCA to 4 dims, two k-means
+    idx = np.sort(np.random.RandomState(3).choice(100, 50, replace=False))
+    Z = PCA(n_components=4, random_state=3).fit_transform(X[idx])
+    k = np.unique(y).size  # k defaults to the labels' class count
+    c1 = KMeans(n_clusters=k, n_init=1, random_state=3).fit_predict(Z)
+    c2 = KMeans(n_clusters=k, n_init=1, random_state=4).fit_predict(Z)
+    assert res.values["silhouette"] == pytest.approx(sk_silhouette(Z, c1), abs=1e-5)
+    assert res.values["ami_agreement"] == pytest.approx(adjusted_mutual_info_score(c1, c2))
+    assert res.values["ami_ground_truth"] == pytest.approx(adjusted_mutual_info_score(y[idx], c1))
+    # and neither option is ignored: without them the values differ
+    full = compute_group("clustering", X, labels=y, random_state=3)
+    assert full.values["silhouette"] != pytest.approx(res.values["silhouette"], abs=1e-3)
 
 
 def test_collapsed_embedding_gives_nan_and_flag():

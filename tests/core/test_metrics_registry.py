@@ -53,7 +53,8 @@ def test_declared_directions_and_needs():
 
 def test_options_frozen_hashable_and_validated():
     opts = MetricOptions()
-    assert hash(opts) == hash(MetricOptions())
+    # options are cache keys: equal settings are one key, any changed setting another
+    assert len({MetricOptions(), MetricOptions(k=3), MetricOptions(k=3), MetricOptions(max_points=100)}) == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.k = 3
     with pytest.raises(ValueError, match="reduce must be 'none', 'pca' or 'umap', got 'tsne'"):
@@ -145,12 +146,17 @@ def test_boundary_errors():
         compute_group("geometry", X, options={"k": 3})
 
 
-def test_integer_input_and_random_state_reproducible():
+@pytest.mark.parametrize("group", GROUPS)
+def test_integer_input_is_converted_and_random_state_reproducible(group):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 5, size=(50, 3))
-    a = compute_group("clustering", X, options=MetricOptions(k=3), random_state=7)
-    b = compute_group("clustering", X, options=MetricOptions(k=3), random_state=7)
-    assert a == b
+    views = (X + rng.integers(0, 2, size=X.shape), X - rng.integers(0, 2, size=X.shape))
+    ints = compute_group(group, X, views=views, options=MetricOptions(k=3), random_state=7)
+    floats = compute_group(group, X.astype(np.float64), views=(views[0] * 1.0, views[1] * 1.0),
+                           options=MetricOptions(k=3), random_state=7)
+    assert ints.values == pytest.approx(floats.values, nan_ok=True) and ints.flags == floats.flags
+    assert all(np.isfinite(v) for v in ints.values.values())  # computed, not NaN for an integer dtype
+    assert compute_group(group, X, views=views, options=MetricOptions(k=3), random_state=7) == ints
 
 
 def test_docs_contain_generated_registry_table():

@@ -139,7 +139,7 @@ def test_escaped_names_are_one_to_one_and_never_the_tools_own():
 def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp_path):
     from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
     from ssl_eval.evaluation import compute_parts
-    from tests.conftest import write_checkpoint
+    from tests.helpers import write_checkpoint
 
     store = tmp_path / "store"
     hostile = [("_pooled", "run-0", "epoch=00.ckpt"), ("_pooled", "correlations.json", "epoch=01.ckpt"),
@@ -166,7 +166,7 @@ def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp
 
 
 def test_files_that_share_an_id_fail_together_naming_both_and_stay_stable(tiny_store, tiny_config, tmp_path):
-    from tests.conftest import write_checkpoint
+    from tests.helpers import write_checkpoint
 
     run = tiny_store / "simclr" / "run-0"
     write_checkpoint(run / "epoch=01.pt", epoch=1, seed=91)             # beside epoch=01.ckpt
@@ -232,13 +232,17 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
 
 
 def _evaluate_all(store, config, ws):
-    """A monitor run without Prefect: plan, embed, compute every planned part; returns the plan."""
+    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
+    families the plan names; returns the plan."""
+    from ssl_eval.analysis import analyze_family
     from ssl_eval.evaluation import compute_parts
 
     work = plan(discover(store), config, ws, tracking_uri=None)
     for item in work.items:
         if embed_or_record_failure(item.ref, config, ws)["status"] in ("embedded", "cached"):
             compute_parts(ws, item.ref.id, list(item.parts), config)
+    for family in work.families:
+        analyze_family(ws, family)
     return work
 
 
@@ -254,7 +258,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     from mlflow.tracking import MlflowClient
 
     from tasks.mlflow_mirror import sync_family
-    from tests.conftest import make_store, write_checkpoint
+    from tests.helpers import make_store, write_checkpoint
 
     store = make_store(tmp_path / "store", {"simclr": 3})
     run = store / "simclr" / "run-0"

@@ -7,22 +7,27 @@ import json
 import math
 import re
 
-import numpy as np
-import pytest
 from typer.testing import CliRunner
 
-from ssl_eval.analysis import ANALYSIS_VERSION, POOLED_KEY
+from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
 from ssl_eval.cli import app
 from ssl_eval.html_report import render_html
-from ssl_eval.report import collect
+from ssl_eval.report import _registry_order, collect
 from ssl_eval.workspace import Workspace
 from tests.helpers import synthetic_workspace
 
 
-def test_collect_refreshes_analysis_and_adds_pooled(tmp_path):
+def _record_files(ws: Workspace) -> dict[str, bytes]:
+    return {str(p.relative_to(ws.root)): p.read_bytes() for p in sorted(ws.root.rglob("*")) if p.is_file()}
+
+
+def test_collect_computes_missing_analyses_and_pooled_without_writing(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", collapse_at="simsiam/run-1/epoch=03")
-    doc = collect(ws)  # no correlations record yet: computed and stored on the way
-    assert ws.records.get("simclr", "correlations")["version"] == ANALYSIS_VERSION
+    before = _record_files(ws)
+    doc = collect(ws)  # no correlations record yet: computed for the document only
+    assert _record_files(ws) == before  # reading is pure: nothing written, nothing changed
+    assert ws.records.get("simclr", "correlations") is None and ws.records.get(POOLED_KEY, "correlations") is None
+    assert doc["families"]["simclr"]["correlations"] == _registry_order(analyze_family(ws, "simclr")["metrics"])
     simclr, simsiam = doc["families"]["simclr"]["correlations"], doc["families"]["simsiam"]["correlations"]
     # entropy is lower-is-better: it falls with the probe for simclr (signed +1) and rises for simsiam (signed -1)
     assert simclr["entropy_gaussian"]["spearman"] < -0.9 and simclr["entropy_gaussian"]["spearman_signed"] > 0.9
@@ -35,7 +40,7 @@ def test_collect_refreshes_analysis_and_adds_pooled(tmp_path):
     assert alert["reasons"]["simsiam/run-1/epoch=03"].startswith("centered RankMe 1.00 < 2")
     pooled = doc["pooled"]
     assert pooled["families"] == ["simclr", "simsiam"] and pooled["n_checkpoints"] == 28
-    assert ws.records.get(POOLED_KEY, "correlations")["raw"].keys() == pooled["raw"].keys()
+    assert analyze_pooled(ws)["raw"].keys() == pooled["raw"].keys()  # what the flow would store
     # on within-family ranks, simclr's falling and simsiam's rising entropy cancel out
     assert abs(pooled["within_family_rank"]["entropy_gaussian"]["spearman_signed"]) < 0.3
     assert pooled["raw"]["entropy_gaussian"]["spearman_signed"] > 0.5  # simsiam: higher entropy and lower probe
@@ -52,6 +57,7 @@ def test_collect_recomputes_a_stale_record(tmp_path):
     doc = collect(ws)
     assert doc["families"]["simclr"]["late_fraction"] == 0.25  # the stored configuration is kept
     assert "silhouette" in doc["families"]["simclr"]["correlations"]
+    assert ws.records.get("simclr", "correlations")["inputs_digest"] == "old"  # left for the flow to refresh
 
 
 def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):

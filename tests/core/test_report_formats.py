@@ -29,7 +29,7 @@ def test_csv_has_one_row_per_checkpoint_with_the_json_values(tmp_path):
     assert len(table) == len(rows) == 2 * 2 * 4
     assert list(table.columns[:6]) == ["family", "run", "epoch", "checkpoint", "method", "arch"]
     assert {"silhouette", "entropy_gaussian", "rankme", "probe_linear_acc", "probe_knn_acc", "flags"} <= set(table.columns)
-    for (family, r), (_, line) in zip(rows, table.iterrows()):
+    for (family, r), (_, line) in zip(rows, table.iterrows(), strict=True):
         assert (line["family"], line["run"], line["epoch"]) == (family, r["run"], r["epoch"])
         assert line["rankme"] == pytest.approx(r["metrics"]["rankme"], rel=1e-12)
         assert line["probe_linear_acc"] == pytest.approx(r["probe"]["linear_acc"], rel=1e-12)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +31,9 @@ def test_discover_layout_order_and_fingerprint(tmp_path):
     write_checkpoint(tmp_path / "byol" / "ep3.pt", epoch=3, seed=9)
     (tmp_path / "simclr" / "run-0" / "notes.txt").write_text("not a checkpoint")
     refs = discover(tmp_path)
-    assert [(r.family, r.run, r.epoch) for r in refs] == [("byol", "default", 3), ("simclr", "run-0", 0), ("simclr", "run-0", 2), ("simclr", "run-0", 10)]
+    assert [(r.family, r.run, r.epoch) for r in refs] == [
+        ("byol", "default", 3), ("simclr", "run-0", 0), ("simclr", "run-0", 2), ("simclr", "run-0", 10),
+    ]
     assert refs[1].id == "simclr/run-0/epoch=00"
     assert len({r.fingerprint for r in refs}) == 4
 

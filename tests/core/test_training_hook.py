@@ -93,7 +93,7 @@ class FakePrefect(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_prefect():
-    FakePrefect.calls, FakePrefect.known, FakePrefect.busy = [], {"monitor-store/monitor": "dep-1"}, {}
+    FakePrefect.calls, FakePrefect.known, FakePrefect.busy = [], {"monitor/monitor": "dep-1"}, {}
     FakePrefect.release.set()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakePrefect)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -109,15 +109,19 @@ def test_request_creates_a_run_of_the_served_deployment(fake_prefect, monkeypatc
     requester = EvaluationRequester(fake_prefect)
     assert requester.request()
     requester.thread.join(30)
-    assert requester.last_result == "requested monitor-store/monitor"
+    assert requester.last_result == "requested monitor/monitor"
     assert FakePrefect.calls == [
-        ("GET", "/api/deployments/name/monitor-store/monitor", "Bearer k-123"),
+        ("GET", "/api/deployments/name/monitor/monitor", "Bearer k-123"),
         ("POST", "/api/deployments/dep-1/create_flow_run", "Bearer k-123"),
     ]
-    FakePrefect.known = {"monitor/monitor": "dep-2"}  # the work-pool deployment
+    FakePrefect.known = {"monitor-store/monitor": "dep-2"}  # served by an earlier release
     requester.request()
     requester.thread.join(30)
-    assert requester.last_result == "requested monitor/monitor"
+    assert requester.last_result == "requested monitor-store/monitor"
+    assert FakePrefect.calls[-2:] == [
+        ("GET", "/api/deployments/name/monitor-store/monitor", "Bearer k-123"),
+        ("POST", "/api/deployments/dep-2/create_flow_run", "Bearer k-123"),
+    ]
 
 
 def test_a_slow_server_never_holds_up_the_caller_and_requests_do_not_pile_up(fake_prefect):
@@ -130,7 +134,7 @@ def test_a_slow_server_never_holds_up_the_caller_and_requests_do_not_pile_up(fak
     assert requester.thread is thread  # no second thread
     FakePrefect.release.set()
     assert requester.wait(30)
-    assert requester.last_result == "requested monitor-store/monitor"
+    assert requester.last_result == "requested monitor/monitor"
     # the first request, then one more for the two made meanwhile (its run sees their checkpoints)
     assert [c[0] for c in FakePrefect.calls] == ["GET", "POST", "GET", "POST"]
     assert requester.flow_runs == ["run-1", "run-1"]
@@ -142,15 +146,15 @@ def test_a_busy_server_is_asked_again_and_a_lasting_error_is_not(fake_prefect):
     FakePrefect.busy = {"GET": [503, 429]}  # a busy database, then rate limiting, then all is well
     requester = EvaluationRequester(fake_prefect, retry_delays=(0.1, 0.1, 0.1))
     requester.request()
-    assert requester.wait(30) and requester.last_result == "requested monitor-store/monitor"
+    assert requester.wait(30) and requester.last_result == "requested monitor/monitor"
     assert [c[0] for c in FakePrefect.calls] == ["GET", "GET", "GET", "POST"]
     FakePrefect.calls, FakePrefect.busy = [], {"POST": [503, 503, 503, 503]}  # busy for longer than the retries
     requester.request()
-    assert requester.wait(30) and requester.last_result == "the Prefect server answered 503 when asked for a run of monitor-store/monitor"
+    assert requester.wait(30) and requester.last_result == "the Prefect server answered 503 when asked for a run of monitor/monitor"
     assert [c[0] for c in FakePrefect.calls] == ["GET", "POST"] * 4 and requester.flow_runs == ["run-1"]
     FakePrefect.calls, FakePrefect.busy = [], {"GET": [403]}  # not transient: one try, logged
     requester.request()
-    assert requester.wait(30) and requester.last_result == "the Prefect server answered 403 for deployment monitor-store/monitor"
+    assert requester.wait(30) and requester.last_result == "the Prefect server answered 403 for deployment monitor/monitor"
     assert len(FakePrefect.calls) == 1
 
 
@@ -189,6 +193,13 @@ def test_plain_loop_monitor_writes_every_epoch_and_requests_a_run_each_time(fake
     saved = torch.load(monitor.written[-1], weights_only=True)
     assert saved["arch"] == "x" and saved["global_step"] == 3
     assert torch.equal(saved["state_dict"]["backbone.0.weight"], model[0].weight)
+    FakePrefect.release.clear()  # a slow server at the end of training: close waits, then gives up
+    monitor.checkpoint(model, 3)
+    monitor.close(timeout=0.2)
+    assert monitor.requester.thread.is_alive()
+    FakePrefect.release.set()
+    monitor.close()
+    assert monitor.requester.flow_runs == ["run-1"] * 4
 
 
 def test_plain_loop_monitor_never_raises(tmp_path, monkeypatch, caplog):

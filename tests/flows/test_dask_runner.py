@@ -21,23 +21,3 @@ def test_local_cluster_binds_to_loopback_only():
 def test_existing_cluster_address_is_used_as_given():
     runner = dask_runner("tcp://127.0.0.1:8786")
     assert runner.address == "tcp://127.0.0.1:8786" and not runner.cluster_kwargs
-
-
-def test_dask_address_comes_from_the_option_else_the_config(monkeypatch, tmp_path):
-    import flows.monitor as monitor
-    from ssl_eval.config import load_config
-
-    (tmp_path / "ssl_eval.toml").write_text('[dask]\naddress = "tcp://127.0.0.1:8786"\n')
-    config = load_config(store=tmp_path)
-    seen = []
-
-    class Flow:
-        def with_options(self, task_runner):
-            seen.append(task_runner.address)
-            return lambda **kwargs: kwargs
-
-    monkeypatch.setattr(monitor, "monitor_store", Flow())
-    monitor.run_monitor("s", str(tmp_path), config)
-    monitor.run_monitor("s", str(tmp_path), config, dask_address="tcp://10.0.0.1:8786")
-    monitor.run_monitor("s", str(tmp_path), load_config())
-    assert seen == ["tcp://127.0.0.1:8786", "tcp://10.0.0.1:8786", None]

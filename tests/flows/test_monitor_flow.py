@@ -20,15 +20,16 @@ def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, 
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id]):
             for key in run.data.metrics:
-                out[(exp.name, run.info.run_name, key)] = [(m.step, repr(m.value)) for m in client.get_metric_history(run.info.run_id, key)]  # repr: nan == nan
+                history = client.get_metric_history(run.info.run_id, key)
+                out[(exp.name, run.info.run_name, key)] = [(m.step, repr(m.value)) for m in history]  # repr: nan == nan
     return out
 
 
-def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_config, tmp_path):
+def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path):
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")
-    summary = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
 
     assert summary["checkpoints_new_or_stale"] == 7 and len(summary["embedded"]) == 6
     assert list(summary["failed"]) == ["simclr/run-0/epoch=99"]
@@ -65,7 +66,7 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     assert run0.data.params["data.name"] == "digits" and run0.data.params["data.n_eval"] == "200"  # the evaluation's settings
 
     # a rerun embeds and computes nothing and adds no MLflow point
-    again = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    again = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
     assert again["checkpoints_new_or_stale"] == 0 and again["families"] == []
     assert again["known_failed"] == ["simclr/run-0/epoch=99"]
     assert _points(client) == before
@@ -74,17 +75,17 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     )
 
 
-def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_config, tmp_path, monkeypatch):
+def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     ws = Workspace.at(tmp_path / "work")
     down = "http://127.0.0.1:9"  # discard port: nothing listens
-    first = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=down)
+    first = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=down)
     assert set(first["tracking_errors"]) == {"simclr", "simsiam"}
     assert len(first["embedded"]) == 6
     assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3  # nothing computed was lost
     # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
-    second = run_monitor(str(tiny_store), str(ws.root), tiny_config, tracking_uri=ws.mlflow_uri)
+    second = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
     assert second["checkpoints_new_or_stale"] == 0 and second["families"] == ["simclr", "simsiam"]
     assert second["tracking_errors"] == {}
     client = MlflowClient(ws.mlflow_uri)

@@ -9,7 +9,7 @@ from flows.monitor import run_monitor
 from ssl_eval.workspace import Workspace
 
 
-def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness, tiny_store, tiny_config, tmp_path, monkeypatch):
+def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
     real_build, real_probes = embed_module.build_model, evaluation_module._probes
 
     def build(loaded, family, *, path, **kwargs):
@@ -25,7 +25,7 @@ def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness
     monkeypatch.setattr(embed_module, "build_model", build)
     monkeypatch.setattr(evaluation_module, "_probes", probes)
     ws = Workspace.at(tmp_path / "work")
-    summary = run_monitor(str(tiny_store), str(ws.root), tiny_config, track_mlflow=False)
+    summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, track_mlflow=False)
     assert set(summary["failed"]) == {"simclr/run-0/epoch=01", "simsiam/run-0/epoch=02"}
     assert "AttributeError: 'NoneType' object has no attribute 'fc'" in summary["failed"]["simclr/run-0/epoch=01"]
     assert "ZeroDivisionError: float division by zero" in summary["failed"]["simsiam/run-0/epoch=02"]

@@ -62,11 +62,13 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
     trainer.fit(module, loader)
     assert [p.name for p in callback.written] == ["epoch=0000.ckpt", "epoch=0001.ckpt"]
 
-    # the checkpoint names its timm architecture; the store's config adds only its size
+    # the checkpoint names its timm architecture; the configuration adds only its size
+    overrides = {"data.name": "digits", "data.n_eval": 120, "data.n_probe_train": 150, "data.n_probe_test": 100,
+                 "data.n_views": 0, "families.simclr-vit.arch_args": ARGS}
     config = Config(data=DataConfig(name="digits", n_eval=120, n_probe_train=150, n_probe_test=100, n_views=0),
                     families={"simclr-vit": FamilyConfig(arch_args=ARGS)})
     ws = Workspace.at(tmp_path / "work")
-    summary = run_monitor(str(store), str(ws.root), config, tracking_uri=ws.mlflow_uri, settle_seconds=0)
+    summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
     assert summary["failed"] == {} and sorted(summary["embedded"]) == ["simclr-vit/seed0/epoch=0000", "simclr-vit/seed0/epoch=0001"]
     prov = ws.embeddings.provenance("simclr-vit/seed0/epoch=0001")
     assert (prov["arch"], prov["pool"], prov["dim"], prov["epoch"]) == (ARCH, "cls", 24, 1)
@@ -79,6 +81,6 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
 
     # the plain-PyTorch helper adds the next epoch: only it is evaluated on the next scan
     save_backbone(module.backbone, store, family="simclr-vit", run="seed0", epoch=2, arch=ARCH)
-    summary = run_monitor(str(store), str(ws.root), config, tracking_uri=ws.mlflow_uri, settle_seconds=0)
+    summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
     assert sorted(summary["embedded"]) == ["simclr-vit/seed0/epoch=0002"]
     assert np.isfinite(ws.records.get("simclr-vit/seed0/epoch=0002", "metrics-spectral")["values"]["rankme"])

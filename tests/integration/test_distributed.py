@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_store
+from tests.helpers import assert_same_values, make_store
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +98,8 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         **env, "PREFECT_API_URL": api, "SSL_EVAL_STORE": store, "SSL_EVAL_RESULTS_URL": results_url,
         "SSL_EVAL_WORKDIR": str(tmp_path / "work"), "SSL_EVAL_DASK_ADDRESS": scheduler, "MLFLOW_TRACKING_URI": mlflow_uri,
     }
+    # Dask workers learn where the results live from the tasks' parameters, not their environment
+    worker_env = {k: v for k, v in client_env.items() if k != "SSL_EVAL_RESULTS_URL"}
     logs: dict[str, Path] = {}
     procs: dict[str, subprocess.Popen] = {}
 
@@ -123,7 +125,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         start("dask-scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(ports["dask"]), "--no-dashboard"], env)
         for i in (1, 2):
             start(f"dask-worker-{i}", [str(BIN / "dask"), "worker", scheduler, "--nthreads", "1", "--memory-limit", "2GB",
-                                        "--host", "127.0.0.1", "--no-dashboard", "--no-nanny", "--name", f"w{i}"], client_env)
+                                        "--host", "127.0.0.1", "--no-dashboard", "--no-nanny", "--name", f"w{i}"], worker_env)
 
         _wait_http(f"{s3}/", 60, procs, "s3")
         import boto3
@@ -132,7 +134,8 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         for bucket in ("ckpts", "shared"):
             s3_client.create_bucket(Bucket=bucket)
         local = make_store(tmp_path / "store", {"simclr": 3, "simsiam": 2})
-        for path in sorted(local.rglob("*.ckpt")):
+        (local / "ssl_eval.toml").write_text("[data]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in DATA.items()))
+        for path in sorted([*local.rglob("*.ckpt"), local / "ssl_eval.toml"]):
             s3_client.upload_file(str(path), "ckpts", f"store/{path.relative_to(local).as_posix()}")
 
         _wait_http(f"{api}/health", 90, procs, "prefect-server")
@@ -141,14 +144,14 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
             f"{BIN}/prefect work-pool create ssl-eval-gpu --type process && "
             f"{BIN}/prefect work-pool set-concurrency-limit ssl-eval-gpu 1 && "
             f"{BIN}/prefect --no-prompt deploy --prefect-file deployments/prefect.yaml --all && "
-            f"{BIN}/prefect deployment run monitor/monitor --params '{json.dumps({'config': {'data': DATA}, 'settle_seconds': 0})}'"
+            f"{BIN}/prefect deployment run monitor/monitor --params '{json.dumps({'settle_seconds': 0})}'"
         )
         done = subprocess.run(["bash", "-c", setup], env=client_env, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         start("gpu-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-gpu"], client_env)
         start("process-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-process", "--run-once"], client_env)
         _wait_http(f"{mlflow_uri}/health", 60, procs, "mlflow")
-        procs["process-worker"].wait(timeout=240)
+        procs["process-worker"].wait(timeout=480)  # one monitor run; minutes when the machine is busy
 
         flows = {f["id"]: f["name"] for f in _api(api, "/flows/filter", {})}
         runs = {flows[r["flow_id"]]: r["state_type"] for r in _api(api, "/flow_runs/filter", {})}
@@ -181,7 +184,8 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         embed_checkpoint(ref, config, default)
         for part in ("metrics-clustering", "metrics-spectral", "probe"):
             compute_part(default, ref.id, part, config)
-            assert default.records.get(ref.id, part)["values"] == shared.records.get(ref.id, part)["values"], part
+            # other processes, other BLAS thread counts: equal to a stated tolerance (docs/metrics.md)
+            assert_same_values(default.records.get(ref.id, part)["values"], shared.records.get(ref.id, part)["values"])
 
         # MLflow: the tracking server holds one point per epoch
         from mlflow.tracking import MlflowClient

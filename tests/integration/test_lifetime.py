@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from ssl_eval.lifetime import reap
-from tests.conftest import make_store
+from tests.helpers import make_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

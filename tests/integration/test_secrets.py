@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import make_store
+from tests.helpers import make_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = ("p@ss-W0RD-1", "W0RD-1", "T0KEN-2", "ACC-3", "SIG-4")

@@ -56,7 +56,7 @@ def _wait(condition, timeout: float, what: str, log: Path) -> None:
 
 def _deployment_exists(api_url: str) -> bool:
     try:
-        _get(f"{api_url}/deployments/name/monitor-store/monitor")
+        _get(f"{api_url}/deployments/name/monitor/monitor")
         return True
     except OSError:
         return False
@@ -111,7 +111,7 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
         _wait(lambda: evaluated(1) and evaluated(2), 300, "epochs 1 and 2 not evaluated", log_path)
 
         requester = callback.monitor.requester
-        assert requester.wait(30) and requester.last_result == "requested monitor-store/monitor"
+        assert requester.wait(30) and requester.last_result == "requested monitor/monitor"
         # one run asked for an epoch; none came from the schedule; none failed (the last may
         # still be running: it finds nothing new)
         runs = [_get(f"{api_url}/flow_runs/{run_id}") for run_id in requester.flow_runs]

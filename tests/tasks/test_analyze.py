@@ -24,7 +24,7 @@ def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
     logger, artifacts = _Logger(), []
     monkeypatch.setattr(analyze_task, "get_run_logger", lambda: logger)
     monkeypatch.setattr(analyze_task, "create_markdown_artifact", lambda text, key, description: artifacts.append((key, text, description)))
-    out = analyze_task.analyze.fn("simclr", str(ws.root), Config())
+    out = analyze_task.analyze.fn("simclr", ws, Config())
     assert out["alerts"] == {"collapse": 1, "non_finite": 0}
     assert logger.warnings == ["collapse alert in simclr: 1 checkpoint(s): simclr/run-0/epoch=01 "
                                "(centered RankMe 1.00 < 2: the embeddings vary along about one direction)"]
@@ -38,5 +38,5 @@ def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
     assert text.startswith("# simclr: verdict\n\n" + verdict["summary"].replace(".", ".")[:20])
     assert text.index("- **keep**") < text.index("| silhouette |")  # the answers before the numbers
     assert ws.records.get(POOLED_KEY, "correlations")["n_checkpoints"] == 8
-    analyze_task.analyze.fn("simsiam", str(ws.root), Config())
+    analyze_task.analyze.fn("simsiam", ws, Config())
     assert len(logger.warnings) == 1  # no alert in simsiam
