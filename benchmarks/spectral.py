@@ -1,0 +1,83 @@
+"""The spectral suite (RankMe + alpha-ReQ) against what a user would otherwise call.
+
+    python benchmarks/spectral.py [--n 25600] [--d 2048] [--repeats 2]
+
+One float32 embedding matrix (a low-rank signal plus noise with a decaying spectrum, like
+an SSL encoder's), the same array for every contender, each timed best of ``--repeats``:
+
+- ssl-eval ``spectral_metrics`` (one blocked float64 Gram pass gives the uncentered and the
+  centered scatter; one ``eigvalsh`` each);
+- one ``np.linalg.svd(X, compute_uv=False)`` (what a user would write for RankMe alone);
+- reptrix 0.1.0 ``get_rankme`` + ``get_alpha`` (a full-SVD PCA each), the peer package.
+
+Goals (#15 item 5): at least 3x the SVD and 10x reptrix, values unchanged. Not a timed
+test: it prints a table with the load average beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def embeddings(n: int, d: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scales = (np.arange(1, d + 1, dtype=np.float64) ** -0.8).astype(np.float32)
+    X = rng.standard_normal((n, d), dtype=np.float32) * scales
+    X += rng.standard_normal((n, 16), dtype=np.float32) @ rng.standard_normal((16, d), dtype=np.float32) * 0.5
+    return X + 0.3  # an offset, as ReLU features have: centered and uncentered spectra differ
+
+
+def best(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return min(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=25_600)
+    parser.add_argument("--d", type=int, default=2_048)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from reptrix import alpha as reptrix_alpha
+    from reptrix import rankme as reptrix_rankme
+
+    from ssl_eval.metrics.spectral import rankme_from_singular_values, spectral_metrics
+
+    X = embeddings(args.n, args.d)
+    warm = embeddings(512, 64, seed=1)  # thread pools and first-call costs, for every contender
+    spectral_metrics(warm), np.linalg.svd(warm, compute_uv=False)
+    load = [os.getloadavg()[0]]
+    ours_t, (ours, _) = best(lambda: spectral_metrics(X), args.repeats)
+    svd_t, s = best(lambda: np.linalg.svd(X, compute_uv=False), args.repeats)
+    tensor = torch.from_numpy(X)
+    peer_t, _ = best(lambda: (reptrix_rankme.get_rankme(tensor), reptrix_alpha.get_alpha(tensor)), args.repeats)
+    load.append(os.getloadavg()[0])
+
+    svd_rankme = rankme_from_singular_values(np.asarray(s, dtype=np.float64))
+    print(f"N={args.n}, D={args.d}, float32, best of {args.repeats}; load average {load[0]:.1f} at start, {load[1]:.1f} at end "
+          f"on {os.cpu_count()} CPUs")
+    print("| contender | s | ours faster by | goal | met? |")
+    print("|---|---|---|---|---|")
+    print(f"| ssl-eval spectral_metrics (float64 Gram + 2 eigvalsh) | {ours_t:.2f} | - | - | - |")
+    print(f"| np.linalg.svd(X) | {svd_t:.2f} | {svd_t / ours_t:.2f}x | >= 3x | {'yes' if svd_t / ours_t >= 3 else 'no'} |")
+    print(f"| reptrix get_rankme + get_alpha | {peer_t:.2f} | {peer_t / ours_t:.2f}x | >= 10x | {'yes' if peer_t / ours_t >= 10 else 'no'} |")
+    print(f"RankMe from the SVD {svd_rankme:.6f}, ours {ours['rankme']:.6f}")
+
+
+if __name__ == "__main__":
+    main()
