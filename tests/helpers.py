@@ -63,3 +63,20 @@ def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: st
                 ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": spectral, "flags": []})
                 ws.records.put(cid, "probe", {"fingerprint": fp, "values": {"linear_acc": probe, "knn_acc": probe}})
     return ws
+
+
+def stop_process_group(proc) -> int:
+    """Ctrl-C to ``proc``'s process group, as a terminal sends it (SIGKILL after 60 s);
+    returns its exit code. For the integration tests that start ``ssl-eval serve``/``ui``."""
+    import os
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.workspace import Workspace
-from tests.helpers import write_checkpoint
+from tests.helpers import stop_process_group, write_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -94,12 +93,7 @@ def test_serve_picks_up_new_checkpoints_and_stops_cleanly(tmp_path):
         text = (tmp_path / "serve.log").read_text()
         assert f"export PREFECT_API_URL=http://127.0.0.1:{port}/api" in text and "prefect deployment run 'monitor/monitor'" in text
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
         log.close()
     assert not _listening(port)
     text = (tmp_path / "serve.log").read_text()

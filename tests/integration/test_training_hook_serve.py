@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from ssl_eval.lightning_callback import MonitorCallback
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.workspace import Workspace
 from tests.flows.test_training_hook_flow import ARCH, SimCLR
+from tests.helpers import stop_process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -124,10 +124,5 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
             expected = module.backbone.eval()(inputs).numpy()
         np.testing.assert_allclose(ws.embeddings.read("simclr-vit/seed0/epoch=0002", "eval")[:16], expected, atol=1e-4)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
         log.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from ssl_eval.cli import _has_ui_app
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict.records import store_verdict
 from tests.browser import Chromium, find_chromium
-from tests.helpers import synthetic_workspace, write_checkpoint
+from tests.helpers import stop_process_group, synthetic_workspace, write_checkpoint
 
 pytestmark = [
     pytest.mark.integration,
@@ -48,18 +47,6 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([str(Path(sys.executable).with_name("ssl-eval")), *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> int:
-    """Ctrl-C to the process group, as a terminal sends it (SIGKILL after 60 s)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.returncode
 
 
 def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path):
@@ -102,7 +89,7 @@ def test_the_prefect_ui_that_serve_prints_reaches_its_own_api(tmp_path, browser)
         text = browser.open(f"{address}/runs", wait_for=("Flow runs", "monitor"), timeout=120)
         assert NO_API not in text
     finally:
-        code = _stop(serve)
+        code = stop_process_group(serve)
     assert code == 130, log.read_text()[-3000:]
 
 
@@ -128,4 +115,4 @@ def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path
         verdict = ws.records.get("simclr", "verdict")["summary"]
         assert verdict[:40] in text  # the experiment's description: its verdict, above the runs
     finally:
-        _stop(ui)
+        stop_process_group(ui)
