@@ -34,9 +34,18 @@ class ImageArrays:
 
     @property
     def channels(self) -> int:
+        """Colour channels of the images: 1 for (N, H, W) grey images, else the last axis."""
         return 1 if self.images.ndim == 3 else int(self.images.shape[-1])
 
     def subset(self, index: np.ndarray) -> "ImageArrays":
+        """The images (and labels) at ``index``.
+
+        Args:
+            index: integer indices or a boolean mask over the images.
+
+        Returns:
+            A new :class:`ImageArrays` with the same name and number of classes.
+        """
         labels = None if self.labels is None else self.labels[index]
         return ImageArrays(self.images[index], labels, self.num_classes, self.name)
 
@@ -288,9 +297,23 @@ DATASETS: dict[str, Callable[[Split, str | None], ImageArrays]] = {
 
 
 def load_split(name: str, split: Split, *, root: str | None = None, image_size: int | None = None) -> ImageArrays:
-    """Load split ``train`` or ``test`` of the named data set; ``npz:PATH`` and
-    ``imagefolder:PATH`` also work (``image_size`` is the decode size of an image folder:
-    default the first image's size)."""
+    """Load split ``train`` or ``test`` of the named data set.
+
+    ``npz:PATH`` and ``imagefolder:PATH`` also work.
+
+    Args:
+        name: a name of :data:`DATASETS`, ``npz:PATH`` or ``imagefolder:PATH``.
+        split: ``"train"`` or ``"test"``.
+        root: folder of the data set's files; None: its default place.
+        image_size: decode size of an image folder; None: the first image's size.
+
+    Returns:
+        The split's uint8 images (channels last) and labels.
+
+    Raises:
+        ValueError: an unknown split or data set, or malformed files (each named).
+        FileNotFoundError: the data set's files are missing (the message says how to get them).
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     if name.startswith("npz:"):
