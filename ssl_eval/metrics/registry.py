@@ -23,6 +23,7 @@ import numpy as np
 
 from ssl_eval.metrics import clustering, entropy, geometry, peers, spectral
 from ssl_eval.metrics.reduction import REDUCTIONS
+from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = [
     "GROUPS",
@@ -196,34 +197,16 @@ def label_free_metrics() -> list[str]:
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
 
 
-def _as_matrix(name: str, value: object) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}; "
-                        f"convert it with np.asarray({name}, dtype=np.float32).")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
-                         f"{array.shape}; reshape it, e.g. {name}.reshape(len({name}), -1).")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, got shape "
-                         f"{array.shape}; embed a non-empty evaluation set.")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
-    return array
-
-
 def _validate(X, labels, views):
-    X = _as_matrix("X", X)
+    # non-finite embeddings are a result (NaN values and the "non_finite" flag), not an error
+    X = check_matrix(X, name="X", allow_non_finite=True)
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-            raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
-                             f"got shape {labels.shape}; pass the labels of the embedded set.")
+        labels = check_labels(labels, n_rows=X.shape[0])
     if views is not None:
         if not isinstance(views, (tuple, list)) or len(views) != 2:
             raise ValueError("views must be a pair (view1_embeddings, view2_embeddings), got "
                              f"{type(views).__name__}; pass views=(V1, V2).")
-        v1, v2 = _as_matrix("views[0]", views[0]), _as_matrix("views[1]", views[1])
+        v1, v2 = (check_matrix(v, name=f"views[{i}]", allow_non_finite=True) for i, v in enumerate(views))
         if v1.shape != v2.shape:
             raise ValueError(f"views must have equal shapes, got {v1.shape} and {v2.shape}; "
                              "row i of both must embed two augmentations of one image.")

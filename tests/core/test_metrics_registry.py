@@ -136,7 +136,7 @@ def test_boundary_errors():
         compute_group("spectral", np.zeros((0, 3)))
     with pytest.raises(TypeError, match="real numeric array"):
         compute_group("spectral", np.array([["a", "b"]]))
-    with pytest.raises(ValueError, match="one entry per row of X"):
+    with pytest.raises(ValueError, match="one label per row of X"):
         compute_group("clustering", X, labels=y[:-1])
     with pytest.raises(ValueError, match="views must have equal shapes"):
         compute_group("geometry", X, views=(views[0], views[1][:-1]))
