@@ -8,7 +8,6 @@ computes nothing, and a changed metric configuration recomputes from the stored 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -21,9 +20,7 @@ from ssl_eval.workspace import Workspace
 
 
 def metric_options(config: Config) -> MetricOptions:
-    # every [metrics] key but random_state is a MetricOptions field of the same name
-    # (tests/core/test_config.py holds the two in step)
-    return MetricOptions(**config.metrics.model_dump(exclude={"random_state"}))
+    return config.metrics.options()  # [metrics] is MetricOptions plus random_state
 
 
 class _StoredCheckpoint:
@@ -48,7 +45,7 @@ class _StoredCheckpoint:
 def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
     options = metric_options(config)
     if options.k is None and ckpt.provenance.get("num_classes"):
-        options = dataclasses.replace(options, k=int(ckpt.provenance["num_classes"]))
+        options = options.model_copy(update={"k": int(ckpt.provenance["num_classes"])})
     views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
     if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
         views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
