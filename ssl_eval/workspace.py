@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from ssl_eval.storage.embeddings import EmbeddingStore, open_store
+from ssl_eval.storage.embeddings import EmbeddingStore, open_embedding_store
 from ssl_eval.storage.errors import WorkdirError
-from ssl_eval.storage.records import RecordStore, open_records
+from ssl_eval.storage.records import RecordStore, open_record_store
 from ssl_eval.storage.urls import filesystem, join, redact
 
 DEFAULT_WORKDIR = ".ssl_eval"
@@ -23,6 +25,11 @@ DEFAULT_WORKDIR = ".ssl_eval"
 
 @dataclass(frozen=True)
 class Workspace:
+    """Where one deployment keeps its results: a frozen description (two fields) that every
+    task gets as a parameter. Its stores are built on first use and kept for the life of
+    this object; pickling (Dask, Prefect) carries the fields only, and the receiving
+    process builds its own stores."""
+
     root: Path
     results_url: str | None = None  # where embeddings.zarr and records live, when not under root
 
@@ -65,17 +72,19 @@ class Workspace:
         """Where the shared results live: the results URL, or the work dir."""
         return self.results_url or str(self.root)
 
-    @property
+    @cached_property
     def embeddings(self) -> EmbeddingStore:
-        if self.results_url:
-            return open_store(join(self.results_url, "embeddings.zarr"))
-        return EmbeddingStore(self.root / "embeddings.zarr")
+        """The embedding store (``embeddings.zarr`` under the results URL or the work dir), built once."""
+        return open_embedding_store(join(self.shared_root, "embeddings.zarr"))
 
-    @property
+    @cached_property
     def records(self) -> RecordStore:
-        if self.results_url:
-            return open_records(join(self.results_url, "records"))
-        return RecordStore(self.root / "records")
+        """The record store (``records`` under the results URL or the work dir), built once."""
+        return open_record_store(join(self.shared_root, "records"))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: the stores built here (open file systems) stay in this process."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def mlflow_uri(self) -> str:
