@@ -71,6 +71,11 @@ def _one_cpu_thread() -> Iterator[None]:
 
 
 def default_device() -> torch.device:
+    """The device probes fit on by default.
+
+    Returns:
+        CUDA when available, else the CPU.
+    """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -84,6 +89,14 @@ class LogisticFit:
     loss: float
 
     def decision(self, X: torch.Tensor) -> torch.Tensor:
+        """The decision values (logits) of rows ``X``.
+
+        Args:
+            X: (n, D) float32 tensor on the fit's device, standardised as the training rows were.
+
+        Returns:
+            (n, K) logits ``X @ weights + intercepts``; the predicted class is their argmax.
+        """
         return torch.addmm(self.intercepts, X, self.weights)
 
 
@@ -104,8 +117,20 @@ def fit_logistic(
     X: torch.Tensor, codes: torch.Tensor, n_classes: int, *, C: float = 1.0, max_iter: int = 1000,
     tol: float = 1e-4, random_state: int = 0,
 ) -> LogisticFit:
-    """Fit on ``X`` (n, D) float32 (standardise it first) and integer ``codes`` in
-    ``[0, n_classes)``, on ``X``'s device."""
+    """Fit the L2-penalised multinomial logistic regression of the module doc on ``X``'s device.
+
+    Args:
+        X: (n, D) float32 tensor (standardise it first).
+        codes: (n,) integer class codes in ``[0, n_classes)``, on ``X``'s device.
+        n_classes: K, the number of classes.
+        C: inverse penalty strength, as scikit-learn's.
+        max_iter: L-BFGS iterations at most.
+        tol: stop when the largest preconditioned gradient entry is at most this.
+        random_state: seed of the rows the preconditioner is estimated on.
+
+    Returns:
+        The :class:`LogisticFit`: (D, K) weights, (K,) intercepts, evaluations, final loss.
+    """
     n, d = X.shape
     if X.device.type == "cpu" and n * d * n_classes < _SINGLE_THREAD_WORK:
         with _one_cpu_thread():
