@@ -122,7 +122,11 @@ class VerdictConfig(_Strict):
     collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
 
     def collapse_rule(self) -> dict[str, float]:
-        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``."""
+        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``.
+
+        Returns:
+            ``rank_floor``, ``norm_std_floor`` and ``history_fraction`` from this configuration.
+        """
         return {"rank_floor": self.collapse_rank_floor, "norm_std_floor": self.collapse_norm_std_floor,
                 "history_fraction": self.collapse_history_fraction}
 
@@ -159,11 +163,27 @@ class Config(_Strict):
     allow_modules: tuple[str, ...] = ()
 
     def family(self, name: str) -> FamilyConfig:
+        """The configuration of family ``name``.
+
+        Args:
+            name: the family's name.
+
+        Returns:
+            Its ``[families.<name>]`` section, or the defaults when it has none.
+        """
         return self.families.get(name, FamilyConfig())
 
     def embedding_key(self, family: str) -> str:
-        """Hash of everything that changes a family's embeddings (not the metrics): the data
-        configuration and how the family's checkpoints are read (arch, prefix, layer, ...)."""
+        """Hash of everything that changes a family's embeddings (not the metrics).
+
+        The data configuration and how the family's checkpoints are read (arch, prefix, layer, ...).
+
+        Args:
+            family: the family's name.
+
+        Returns:
+            16 hex digits.
+        """
         read = self.family(family).model_dump()
         for name in _NEWER_FAMILY_FIELDS:  # left out at their defaults: keys of earlier versions stay valid
             if read[name] == FamilyConfig.model_fields[name].default:
@@ -179,7 +199,14 @@ class Config(_Strict):
         return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
-        """Hash of everything that changes a family's metric or probe values."""
+        """Hash of everything that changes a family's metric or probe values.
+
+        Args:
+            family: the family's name.
+
+        Returns:
+            16 hex digits (the embedding key is part of it).
+        """
         metrics = self.metrics.model_dump()
         if metrics["max_points"] is None:  # left out at its default: keys of earlier versions stay valid
             del metrics["max_points"]
@@ -206,14 +233,29 @@ def load_config(
     from_store: bool | None = None,
     **overrides: Any,
 ) -> Config:
-    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists; the store may be a folder
-    or an fsspec URL) and apply dotted overrides,
-    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored.
+    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists) and apply dotted overrides.
 
+    The store may be a folder or an fsspec URL, e.g. ``load_config(store=s, **{"data.name": "digits"})``.
     ``allow_modules`` (the operator's ``--allow-module``) and ``SSL_EVAL_ALLOW_MODULES`` name
     the modules whose import paths store content may use. A file found in the store (or
     ``from_store=True``: a URL store's file fetched by the caller) is the store writer's: its
-    import-path architectures need that consent and it may not set ``allow_modules``."""
+    import-path architectures need that consent and it may not set ``allow_modules``.
+
+    Args:
+        path: a TOML file the operator passed (``--config``); None reads the store's file.
+        store: the checkpoint store (folder or URL) whose ``ssl_eval.toml`` to read.
+        allow_modules: modules the operator allows import paths from.
+        from_store: whether the file is the store writer's; None: when no ``path`` is given.
+        **overrides: dotted keys -> values (``"data.name": "digits"``); None values are ignored.
+
+    Returns:
+        The validated :class:`Config`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not UTF-8 TOML, a store file names code it may not, or a key
+            or value is invalid (each named, with the allowed keys).
+    """
     from ssl_eval.arch_policy import allowed_modules_from_env
 
     raw: dict[str, Any] = {}

@@ -86,7 +86,14 @@ def _verdict_card(family: str, verdict: dict[str, Any]) -> str:
 
 
 def render_html(doc: dict[str, Any]) -> str:
-    """The page for ``doc`` (the document of :func:`ssl_eval.report.collect`)."""
+    """The report as one self-contained HTML page (figures inlined as PNG); store text escaped.
+
+    Args:
+        doc: the report document (:func:`ssl_eval.report.collect`).
+
+    Returns:
+        The HTML text.
+    """
     from ssl_eval import plots
 
     parts = [f"<h1>ssl-eval report</h1><p class=note>Work dir <code>{html.escape(doc['workdir'])}</code>. "
@@ -152,6 +159,15 @@ def render_html(doc: dict[str, Any]) -> str:
 
 
 def write_html(doc: dict[str, Any], path: str | Path) -> Path:
+    """Write the report page to ``path`` (parent folders are created).
+
+    Args:
+        doc: the report document (:func:`ssl_eval.report.collect`).
+        path: the HTML file to write.
+
+    Returns:
+        ``path`` as a Path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(doc), encoding="utf-8")

@@ -60,9 +60,25 @@ def linear_probe(train_X, train_y, test_X, test_y, *, random_state: int = 0, max
                  solver: Literal["torch", "sklearn"] = "torch", device=None) -> float:
     """Test accuracy of an L2 (C=1) multinomial logistic regression on standardised features.
 
-    ``random_state`` picks the rows the torch solver's preconditioner is estimated on when
-    the training split is large (the fit itself starts from zero and is deterministic);
-    ``device`` (torch solver only) defaults to CUDA when available, else the CPU."""
+    Args:
+        train_X: (n_train, D) real array, finite.
+        train_y: (n_train,) labels, at least 2 classes.
+        test_X: (n_test, D) real array, finite.
+        test_y: (n_test,) labels.
+        random_state: picks the rows the torch solver's preconditioner is estimated on when
+            the training split is large (the fit itself starts from zero and is deterministic).
+        max_iter: iterations of the solver at most.
+        solver: ``"torch"`` (float32 L-BFGS, the fast default) or ``"sklearn"`` (the float64 reference).
+        device: torch solver only; None: CUDA when available, else the CPU.
+
+    Returns:
+        The test accuracy, in [0, 1].
+
+    Raises:
+        TypeError: an embedding array is not real numeric.
+        ValueError: shapes that do not fit, non-finite embeddings, a single training class, or
+            an unknown ``solver``.
+    """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}; 'torch' is the fast default, "
                          "'sklearn' the float64 reference.")
@@ -105,7 +121,24 @@ def _sklearn_probe(train_X, train_y, test_X, test_y, random_state: int, max_iter
 
 def knn_probe(train_X, train_y, test_X, test_y, *, k: int = 20,
               temperature: float = 0.07) -> float:
-    """Test accuracy of a cosine kNN with exp(sim / temperature) weighted votes."""
+    """Test accuracy of a cosine kNN with exp(sim / temperature) weighted votes.
+
+    Args:
+        train_X: (n_train, D) real array, finite.
+        train_y: (n_train,) labels, at least 2 classes.
+        test_X: (n_test, D) real array, finite.
+        test_y: (n_test,) labels.
+        k: neighbours that vote (all training rows when fewer).
+        temperature: T of the vote weights exp(sim / T), > 0.
+
+    Returns:
+        The test accuracy, in [0, 1].
+
+    Raises:
+        TypeError: an embedding array is not real numeric.
+        ValueError: shapes that do not fit, non-finite embeddings, a single training class, or
+            ``k`` < 1 or ``temperature`` <= 0.
+    """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}; the usual choice is 20.")
     if not temperature > 0:

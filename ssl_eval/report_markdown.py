@@ -17,7 +17,14 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
 def md_escape(text: str) -> str:
-    """``text`` with every Markdown control character backslash-escaped, one line."""
+    """``text`` with every Markdown control character backslash-escaped, on one line.
+
+    Args:
+        text: store-derived text (any value; converted with ``str``).
+
+    Returns:
+        The escaped text, whitespace runs collapsed to one space.
+    """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
@@ -30,6 +37,16 @@ def _ci(c: dict[str, Any], stat: str) -> str:
 
 
 def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+    """A family's verdict (summary and answers) and its correlation table, as Markdown.
+
+    Args:
+        family: the family's name (escaped).
+        analysis: its analysis record (``n_with_probe``, ``metrics``).
+        verdict: its verdict, or None (the table's trust column then shows ``-``).
+
+    Returns:
+        The Markdown text.
+    """
     lines = [f"# {md_escape(family)}: verdict", ""]
     if verdict:
         lines += [md_escape(verdict.get("summary", "")), ""]

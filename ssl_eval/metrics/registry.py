@@ -188,7 +188,11 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def label_free_metrics() -> list[str]:
-    """Names of the metrics that need no labels, in registry order."""
+    """Names of the metrics that need no labels, in registry order.
+
+    Returns:
+        The metric names.
+    """
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
 
 
@@ -240,6 +244,22 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
     Metrics that need labels are skipped when ``labels`` is None; metrics that need views
     are skipped when ``views`` is None. Non-finite input gives NaN for every applicable
     metric and the flag ``"non_finite"``.
+
+    Args:
+        group: one of :data:`GROUPS`.
+        X: (N, D) real array of embeddings (integers are converted to float64).
+        labels: (N,) class labels, or None.
+        views: (V1, V2), two equal-shape (n, D) arrays of view embeddings, or None.
+        options: the metric options.
+        random_state: seed of every random step.
+
+    Returns:
+        The :class:`MetricResult`: values of the group's applicable metrics, flags and details.
+
+    Raises:
+        TypeError: ``options`` is not a MetricOptions, or an array is not real numeric.
+        ValueError: an unknown group, an array that is not 2-D or is empty, labels that do
+            not match X's rows, or views that are not a pair of equal shapes.
     """
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, got {group!r}.")
@@ -282,7 +302,11 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
 
 
 def metrics_table_markdown() -> str:
-    """The registry as a Markdown table (docs/metrics.md embeds it verbatim)."""
+    """The registry as a Markdown table (docs/metrics.md embeds it verbatim).
+
+    Returns:
+        The table, one line per metric, ending with a newline.
+    """
     lines = ["| name | group | better | needs labels | needs views | definition | reference |",
              "|---|---|---|---|---|---|---|"]
     for spec in METRICS.values():

@@ -55,20 +55,20 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
     """The plan above checked every record and found nothing to do: both families are noted
     settled, and the next scan reads none of their checkpoints' records (a rescan of a big
     store costs what changed); any record written under a family voids its note."""
-    from ssl_eval.storage.records import SETTLED, RecordStore
+    from ssl_eval.storage.records import SETTLED, LocalRecordStore
 
     assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)
-    reads, get = [], RecordStore.get
+    reads, get = [], LocalRecordStore.get
 
     def counting(self, key, part):
         reads.append(f"{key}/{part}")
         return get(self, key, part)
 
-    RecordStore.get = counting
+    LocalRecordStore.get = counting
     try:
         assert plan(refs, config, ws, tracking_uri=None).empty
     finally:
-        RecordStore.get = get
+        LocalRecordStore.get = get
     assert sorted(reads) == [f"simclr/{SETTLED}", f"simsiam/{SETTLED}"]
 
     # a record written under a family (here: a probe recomputed) voids that family's note only
