@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig
-from ssl_eval.failures import known_failure
 from ssl_eval.augment import fixed_views
+from ssl_eval.failures import known_failure
+from ssl_eval.outcomes import EmbedOutcome, Status
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.splits import EvalSplits, eval_splits
 from ssl_eval.storage.checkpoints import CheckpointRef
@@ -124,11 +125,17 @@ def preprocess_options(data: DataConfig) -> dict[str, Any]:
 
 def embed_checkpoint(
     ref: CheckpointRef, config: Config, workspace: Workspace, *, progress: Callable[[int, int], None] | None = None
-) -> dict[str, Any]:
+) -> EmbedOutcome:
     """Embed ``ref`` on every split (and the fixed augmented views, as ``views_a`` and
     ``views_b``) unless the store already holds this exact file's embeddings for this data
-    configuration. ``progress(done, total)`` counts images over all splits. Returns a small
-    summary dict."""
+    configuration. ``progress(done, total)`` counts images over all splits.
+
+    Returns:
+        An :class:`EmbedOutcome`: EMBEDDED (with the seconds it took) or CACHED.
+
+    Raises:
+        CheckpointError: the file cannot be read as the family's model (or its id is shared).
+    """
     if ref.conflicts:
         raise CheckpointError(
             f"{len(ref.conflicts)} files map to one checkpoint id {ref.id!r}: "
@@ -136,7 +143,7 @@ def embed_checkpoint(
         )
     store, key = workspace.embeddings, config.embedding_key(ref.family)
     if store.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=key) and (held := store.provenance(ref.id)):
-        return {"id": ref.id, "status": "cached", "epoch": held["epoch"]}
+        return EmbedOutcome(ref.id, Status.CACHED, epoch=held["epoch"])
     started = time.perf_counter()
     family = config.family(ref.family)
     splits = data_splits(config.data)
@@ -188,25 +195,33 @@ def embed_checkpoint(
     store.write(ref.id, arrays, provenance)
     workspace.records.put(ref.id, "checkpoint", provenance)
     workspace.records.delete(ref.id, "failure")
-    return {"id": ref.id, "status": "embedded", "epoch": epoch, "seconds": round(time.perf_counter() - started, 3)}
+    return EmbedOutcome(ref.id, Status.EMBEDDED, epoch=epoch, seconds=round(time.perf_counter() - started, 3))
 
 
 def embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, *, progress: Callable[[int, int], None] | None = None
-) -> dict[str, Any]:
+) -> EmbedOutcome:
     """Like :func:`embed_checkpoint`, but one bad checkpoint never stops the others: its
-    error is recorded (and reported) and it is retried only once its file changes."""
+    error is recorded (and reported) and it is retried only once its file changes.
+
+    Returns:
+        EMBEDDED, CACHED, or FAILED with the error (``known_failure`` when a failure
+        recorded earlier still stands and the file was not read again).
+
+    Raises:
+        InfrastructureError: the work dir or the data set failed, no checkpoint's fault.
+    """
     with workspace.lock(f"embed/{ref.id}"):
         return _embed_or_record_failure(ref, config, workspace, progress)
 
 
 def _embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, progress: Callable[[int, int], None] | None
-) -> dict[str, Any]:
+) -> EmbedOutcome:
     records, key = workspace.records, config.embedding_key(ref.family)
     failure = known_failure(records, ref, key)
     if failure:
-        return {"id": ref.id, "status": "failed", "error": failure["error"], "cached": True}
+        return EmbedOutcome(ref.id, Status.FAILED, error=failure["error"], known_failure=True)
     stale = records.get(ref.id, "failure")  # one that no longer stands: transient, or another file or reading
     data_splits(config.data)  # a data set that cannot be read stops the run once, blamed on the data set
     try:
@@ -220,9 +235,9 @@ def _embed_or_record_failure(
     return result
 
 
-def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException, *, embedding_key: str, stage: str) -> dict[str, Any]:
+def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException, *, embedding_key: str, stage: str) -> EmbedOutcome:
     """Record ``exc`` as the failure of checkpoint ``ref`` (its type and message, naming
-    the file) and return the task's summary. A bad file stays bad until it changes; a
+    the file) and return the FAILED outcome. A bad file stays bad until it changes; a
     transient error (I/O, memory, device) is retried on the next scan."""
     error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
     error = redact_text(error)
@@ -240,4 +255,4 @@ def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException,
             "permanent": not is_transient(exc),
         },
     )
-    return {"id": ref.id, "status": "failed", "error": error}
+    return EmbedOutcome(ref.id, Status.FAILED, error=error)

@@ -63,38 +63,106 @@ class EmbeddingStore(Protocol):
         ...
 
     def provenance(self, checkpoint_id: str) -> dict[str, Any] | None:
-        """The committed group's attributes, or None when nothing is committed for this id."""
+        """The committed group's attributes, or None when nothing is committed for this id.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+
+        Returns:
+            The provenance (fingerprint, embedding key, epoch, source file, ...), or None.
+        """
         ...
 
     def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
-        """Whether the committed group was made from this file (fingerprint) read this way (embedding key)."""
+        """Whether the committed group was made from this file (fingerprint) read this way (embedding key).
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            fingerprint: the file's fingerprint now.
+            embedding_key: ``config.embedding_key(family)`` now.
+
+        Returns:
+            True when both match the committed provenance.
+        """
         ...
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
-        """Commit all ``arrays`` of one checkpoint with ``attrs`` as its provenance, whole
-        or not at all; returns where the group lies. A write the storage refuses (full,
-        read-only, no permission) raises WorkdirError."""
+        """Commit all ``arrays`` of one checkpoint with ``attrs`` as its provenance, whole or not at all.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            arrays: array name -> array (rows chunked by 4096).
+            attrs: the provenance (JSON-ready; ``fingerprint`` and ``embedding_key`` name a URL version).
+
+        Returns:
+            Where the committed group lies (path or URL).
+
+        Raises:
+            WorkdirError: the storage refuses the write (full, read-only, no permission).
+        """
         ...
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
-        """The committed array ``name``; KeyError names the arrays there are."""
+        """The committed array ``name``.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            name: an array name (``eval``, ``probe_train_labels``, ...).
+
+        Returns:
+            The whole array in memory.
+
+        Raises:
+            FileNotFoundError: nothing is committed for this id.
+            KeyError: no such array (the message names the arrays there are).
+        """
         ...
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
-        """The committed array ``name``, or None when the checkpoint has none (e.g. no labels)."""
+        """The committed array ``name``, or None when the checkpoint has none (e.g. no labels).
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            name: an array name (``eval``, ``probe_train_labels``, ...).
+
+        Returns:
+            The array, or None.
+
+        Raises:
+            FileNotFoundError: nothing is committed for this id.
+        """
         ...
 
     def dask_array(self, checkpoint_id: str, name: str) -> dask.array.Array:
-        """The committed array ``name`` as a lazy dask array, chunked as stored."""
+        """The committed array ``name`` as a lazy dask array, chunked as stored.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            name: an array name (``eval``, ``probe_train_labels``, ...).
+
+        Returns:
+            The dask array (nothing read yet).
+        """
         ...
 
     def clean_staging(self) -> int:
-        """Remove the debris of writes whose process is gone; returns how many entries went."""
+        """Remove the debris of writes whose process is gone (a live writer's is left alone).
+
+        Returns:
+            How many entries went (always 0 on a URL: an uncommitted version is invisible).
+        """
         ...
 
 
 def open_embedding_store(root: str | Path) -> EmbeddingStore:
-    """The embedding store at a local path (or ``file://`` URL) or an fsspec URL."""
+    """The embedding store at a local path (or ``file://`` URL) or an fsspec URL.
+
+    Args:
+        root: the ``embeddings.zarr`` folder or URL (a local one is created).
+
+    Returns:
+        A :class:`LocalEmbeddingStore` or a :class:`UrlEmbeddingStore`.
+    """
     return UrlEmbeddingStore(str(root)) if is_url(root) else LocalEmbeddingStore(str(root).removeprefix("file://"))
 
 
@@ -131,6 +199,14 @@ class LocalEmbeddingStore:
         _ensure_group(self.root)
 
     def path(self, checkpoint_id: str) -> Path:
+        """The folder of a checkpoint's group.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+
+        Returns:
+            ``<root>/<checkpoint_id>`` (it may not exist).
+        """
         return self.root / checkpoint_id
 
     def provenance(self, checkpoint_id: str) -> dict[str, Any] | None:
@@ -240,7 +316,14 @@ class UrlEmbeddingStore:
             return None
 
     def path(self, checkpoint_id: str) -> str:
-        """URL of the committed version (of the checkpoint's folder when none is committed)."""
+        """URL of the committed version (of the checkpoint's folder when none is committed).
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+
+        Returns:
+            The URL.
+        """
         marker = self._marker(checkpoint_id)
         return join(self.root, checkpoint_id, marker["version"]) if marker else join(self.root, checkpoint_id)
 

@@ -47,37 +47,92 @@ class RecordStore(Protocol):
         ...
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
-        """The record, or None when there is none or it is damaged (it is then recomputed)."""
+        """The record, or None when there is none or it is damaged (it is then recomputed).
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            The record, or None.
+        """
         ...
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
-        """Write one record whole (or not at all); voids the family's settled note. A write
-        the storage refuses raises WorkdirError: results that cannot be kept stop the run."""
+        """Write one record whole (or not at all); voids the family's settled note.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+            record: JSON-ready values (numpy scalars and arrays allowed, see :func:`jsonable`).
+
+        Raises:
+            WorkdirError: the storage refuses the write: results that cannot be kept stop the run.
+        """
         ...
 
     def delete(self, key: str, part: str) -> None:
-        """Remove one record (nothing to do when it is gone); voids the family's settled note."""
+        """Remove one record (nothing to do when it is gone); voids the family's settled note.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+        """
         ...
 
     def parts(self, key: str, prefix: str = "") -> list[str]:
-        """Names of the records stored under ``key`` that start with ``prefix``."""
+        """Names of the records stored under ``key`` that start with ``prefix``.
+
+        Args:
+            key: a checkpoint id or a family.
+            prefix: e.g. ``metrics-``; "" for all.
+
+        Returns:
+            The part names, sorted.
+        """
         ...
 
     def ids_with(self, part: str, family: str = "*") -> list[str]:
-        """Checkpoint ids (family/run/name) that hold a ``part`` record, of one family or all."""
+        """Checkpoint ids (family/run/name) that hold a ``part`` record, of one family or all.
+
+        Args:
+            part: the record's name.
+            family: a family, or ``"*"`` for all.
+
+        Returns:
+            The ids, sorted.
+        """
         ...
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
-        """Checkpoint ids that hold a ``checkpoint`` record (embedded at least once)."""
+        """Checkpoint ids that hold a ``checkpoint`` record (embedded at least once).
+
+        Args:
+            family: a family, or ``"*"`` for all.
+
+        Returns:
+            The ids, sorted.
+        """
         ...
 
     def families(self) -> list[str]:
-        """Families holding at least one checkpoint record."""
+        """Families holding at least one checkpoint record.
+
+        Returns:
+            Their names, sorted.
+        """
         ...
 
 
 def open_record_store(root: str | Path) -> RecordStore:
-    """The record store at a local path (or ``file://`` URL) or an fsspec URL."""
+    """The record store at a local path (or ``file://`` URL) or an fsspec URL.
+
+    Args:
+        root: the ``records`` folder or URL.
+
+    Returns:
+        A :class:`LocalRecordStore` or a :class:`UrlRecordStore`.
+    """
     return UrlRecordStore(str(root)) if is_url(root) else LocalRecordStore(str(root).removeprefix("file://"))
 
 
@@ -97,6 +152,15 @@ class LocalRecordStore:
         self.root = Path(root)
 
     def path(self, key: str, part: str) -> Path:
+        """The file of one record.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            ``<root>/<key>/<part>.json`` (it may not exist).
+        """
         return self.root / key / f"{part}.json"
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
@@ -164,6 +228,15 @@ class UrlRecordStore:
         self._fs, self._base = filesystem(self.root)
 
     def path(self, key: str, part: str) -> str:
+        """The URL of one record.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            ``<root>/<key>/<part>.json`` (it may not exist).
+        """
         return join(self.root, key, f"{part}.json")
 
     def _key(self, key: str, part: str) -> str:
@@ -216,7 +289,17 @@ class UrlRecordStore:
 
 
 def jsonable(value: Any) -> Any:
-    """``json.dumps(default=...)``: numpy scalars and arrays as Python values."""
+    """``json.dumps(default=...)``: numpy scalars and arrays as Python values.
+
+    Args:
+        value: a value ``json`` cannot encode itself.
+
+    Returns:
+        The Python scalar or (nested) list.
+
+    Raises:
+        TypeError: any other type (naming it).
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

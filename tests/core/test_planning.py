@@ -8,6 +8,7 @@ import multiprocessing as mp
 from ssl_eval.config import Config
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_part
+from ssl_eval.outcomes import Status
 from ssl_eval.planning import PARTS, plan
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
@@ -124,7 +125,7 @@ def _embed_in_process(args):
     store, workdir, config_json = args
     config = Config.model_validate_json(config_json)
     ref = discover(store)[0]
-    return embed_or_record_failure(ref, config, Workspace.at(workdir))["status"]
+    return embed_or_record_failure(ref, config, Workspace.at(workdir)).status
 
 
 def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_config):
@@ -132,4 +133,4 @@ def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_conf
     args = (str(tmp_path / "store"), str(tmp_path / "w"), tiny_config.model_dump_json())
     with mp.get_context("spawn").Pool(2) as pool:
         statuses = pool.map(_embed_in_process, [args, args])
-    assert sorted(statuses) == ["cached", "embedded"]
+    assert sorted(statuses) == [Status.CACHED, Status.EMBEDDED]
