@@ -75,7 +75,11 @@ class MetricsConfig(MetricOptions):
     random_state: int = 0
 
     def options(self) -> MetricOptions:
-        """The options alone, as the metric functions take them."""
+        """The options alone, as the metric functions take them.
+
+        Returns:
+            This section without ``random_state``, as a :class:`~ssl_eval.metric_options.MetricOptions`.
+        """
         return MetricOptions(**self.model_dump(exclude={"random_state"}))
 
 

@@ -119,6 +119,7 @@ class MeasureOutcome:
 
     @property
     def id(self) -> str:
+        """The checkpoint id (``family/run/checkpoint``), as its embedding outcome has it."""
         return self.embedded.id
 
 
