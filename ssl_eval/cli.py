@@ -72,6 +72,14 @@ class _Command(TyperCommand):
 
 
 def command(name: Optional[str] = None):
+    """``app.command`` with plain usage lines (:class:`_Command`): the decorator of every command.
+
+    Args:
+        name: the command's name; None: the function's name.
+
+    Returns:
+        The typer decorator.
+    """
     return app.command(name, cls=_Command)
 
 
@@ -558,6 +566,7 @@ def ui(
 
 
 def main() -> None:
+    """The ``ssl-eval`` console script: run the typer app on ``sys.argv``."""
     app()
 
 
