@@ -2,8 +2,9 @@
 
 The terminal table (:mod:`ssl_eval.report`), the HTML page (:mod:`ssl_eval.html_report`)
 and the Markdown artifact of the analyze task (:mod:`ssl_eval.report_markdown`) take a
-metric's correlation cells from :func:`correlation_cells`, so a correlation reads the same
-on every surface. Each surface escapes the text for its own markup.
+metric's correlation cells from :func:`correlation_cells`, and the verdict's trust reasons
+(:mod:`ssl_eval.verdict.trust`) write a correlation with :func:`value_with_interval`, so a
+correlation reads the same on every surface. Each surface escapes the text for its own markup.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ssl_eval.metrics import METRICS
 
-__all__ = ["CORRELATION_CELLS", "correlation_cells", "fmt", "fmt_p", "regret_text", "with_ci"]
+__all__ = ["CORRELATION_CELLS", "correlation_cells", "fmt", "fmt_p", "regret_text", "value_with_interval", "with_ci"]
 
 
 def fmt(value: Any) -> str:
@@ -44,6 +45,22 @@ def fmt_p(value: Any) -> str:
     return "<1e-4" if value < 1e-4 else f"{value:.2g}"
 
 
+def value_with_interval(value: Any, low: Any, high: Any) -> str:
+    """``+0.85 [+0.60, +0.95]``: a correlation with its interval, each as :func:`fmt` writes it.
+
+    Args:
+        value: the estimate.
+        low: the interval's lower end (None or NaN: no interval).
+        high: its upper end (None or NaN: no interval).
+
+    Returns:
+        The text; the value alone when either end is undefined.
+    """
+    if fmt(low) == "-" or fmt(high) == "-":
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
 def with_ci(c: dict[str, Any], stat: str) -> str:
     """``+0.85 [+0.60, +0.95]``: a statistic with its bootstrap interval.
 
@@ -54,10 +71,7 @@ def with_ci(c: dict[str, Any], stat: str) -> str:
     Returns:
         The text; the value alone when the entry has no interval.
     """
-    low, high = c.get(f"{stat}_ci_low"), c.get(f"{stat}_ci_high")
-    if low is None or (isinstance(low, float) and math.isnan(low)):
-        return fmt(c.get(stat))
-    return f"{fmt(c.get(stat))} [{fmt(low)}, {fmt(high)}]"
+    return value_with_interval(c.get(stat), c.get(f"{stat}_ci_low"), c.get(f"{stat}_ci_high"))
 
 
 def regret_text(c: dict[str, Any]) -> str:

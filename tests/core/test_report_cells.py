@@ -50,3 +50,10 @@ def test_every_surface_shows_the_same_cells():
     render_table(doc, console)
     terminal = console.export_text()
     assert all(cells[col] in terminal for col in shown)
+
+
+def test_a_verdict_reason_writes_a_correlation_as_the_tables_do():
+    from ssl_eval.verdict.trust import _fmt
+
+    assert _fmt(0.8512, 0.6049, 0.951) == "ρ " + correlation_cells("silhouette", ENTRY)["spearman [95% CI]"]
+    assert _fmt(0.5, float("nan"), 0.9) == "ρ +0.50"  # no interval without both ends
