@@ -37,6 +37,7 @@ from flows import progress
 from ssl_eval.config import Config
 from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, Status
 from ssl_eval.storage.urls import install_log_redaction
+from ssl_eval.threads import one_thread_per_task
 from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
 from tasks.embed_checkpoint import embed, embed_outcomes
@@ -170,11 +171,13 @@ def monitor(
     workspace = Workspace.at(workdir or None, results_url=results_url or None)
     config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()))
     tracking = (tracking_uri or workspace.mlflow_uri) if track_mlflow else None
-    runner = dask_runner(dask_address or config.dask.address)
-    return monitor_store.with_options(task_runner=runner)(
-        store=store, workspace=workspace, config=config, tracking_uri=tracking,
-        settle_seconds=settle_seconds, embed_deployment=embed_deployment or None,
-    )
+    address = dask_address or config.dask.address
+    # the threaded local cluster runs one task per core: one BLAS/torch thread each (ssl_eval/threads.py)
+    with one_thread_per_task(active=not address):
+        return monitor_store.with_options(task_runner=dask_runner(address))(
+            store=store, workspace=workspace, config=config, tracking_uri=tracking,
+            settle_seconds=settle_seconds, embed_deployment=embed_deployment or None,
+        )
 
 
 def run_monitor(store: str, workdir: str | None = None, **options: Any) -> dict[str, Any]:
