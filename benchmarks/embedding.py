@@ -31,7 +31,7 @@ import torch
 
 from ssl_eval.embedding import embed_images
 from ssl_eval.models import build_backbone, pooled
-from ssl_eval.storage.embeddings import EmbeddingStore
+from ssl_eval.storage.embeddings import LocalEmbeddingStore
 
 
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:
@@ -48,7 +48,7 @@ def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, 
     return np.concatenate(outputs)
 
 
-def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: EmbeddingStore, key: str) -> tuple[float, float]:
+def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingStore, key: str) -> tuple[float, float]:
     """ssl-eval's path: embed_images, then the atomic zarr commit. Returns (total s, write s)."""
     started = time.perf_counter()
     features = embed_images(model, images, batch_size=batch_size, device=device)
@@ -73,7 +73,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
     times: dict[str, list[float]] = {name: [] for name in [*variants, "ssl-eval embed + zarr write"]}
     writes: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
-        store = EmbeddingStore(f"{tmp}/e.zarr")
+        store = LocalEmbeddingStore(f"{tmp}/e.zarr")
         # warm-up: kernels, allocator, cudnn autotuning, zarr import
         for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)

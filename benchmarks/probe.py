@@ -13,6 +13,10 @@ process after a warm-up, best of ``--repeats``. Cases:
   like a ResNet-50's pooled features (non-negative, low effective rank with a decaying
   spectrum, overlapping classes); see :func:`realistic_embeddings`.
 
+``--threads N`` caps both sides at N CPU threads (torch's and the BLAS/OpenMP pools through
+threadpoolctl): on a shared machine one-thread ratios vary far less than two-thread ones,
+since oversubscribed thread pools slow both sides by large and different factors.
+
 The table gives the seconds, the speed-up, both accuracies and the load average before
 and after each case (the machine may be shared: say so when quoting a ratio).
 """
@@ -97,7 +101,13 @@ def main() -> None:
     parser.add_argument("--large", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large-repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="cap both sides at this many CPU threads")
     args = parser.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"device {device}, torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, load {_load()}", flush=True)
     warm = realistic_embeddings(600, 32, random_state=1)  # first-call library set-up, not timed

@@ -7,11 +7,10 @@ The monitor flow calls it through ``run_deployment("embed-checkpoints/gpu", ...)
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 
 from ssl_eval.config import Config
+from ssl_eval.outcomes import EmbedOutcome
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
 from tasks.embed_checkpoint import embed
@@ -20,7 +19,7 @@ from tasks.embed_checkpoint import embed
 @flow(name="embed-checkpoints", flow_run_name="embed {workdir}")
 def embed_checkpoints(
     refs: list[CheckpointRef], workdir: str | None = None, config: Config | None = None, results_url: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[EmbedOutcome]:
     workspace = Workspace.at(workdir or None, results_url=results_url or None)
     config = config or Config()
     return [embed(ref, workspace, config) for ref in refs]

@@ -30,10 +30,12 @@ from typing import Any
 import dask
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
+from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from flows import progress
 from ssl_eval.config import Config
+from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, Status
 from ssl_eval.storage.urls import install_log_redaction
 from ssl_eval.workspace import Workspace
 from tasks.analyze import analyze
@@ -92,7 +94,7 @@ def monitor_store(
 ) -> dict[str, Any]:
     """One evaluation pass with a resolved ``config``; ``tracking_uri`` None: no MLflow mirror."""
     work = plan_work(store, workspace, config, tracking_uri, settle_seconds)
-    remote: dict[str, dict] = {}
+    remote: dict[str, EmbedOutcome] = {}
     to_embed = [item.ref for item in work.items if item.embed]
     progress.planned(embed=len(to_embed), measure=len(work.items))
     if embed_deployment and to_embed:
@@ -101,26 +103,32 @@ def monitor_store(
             parameters={"refs": to_embed, "workdir": str(workspace.root), "config": config, "results_url": workspace.results_url},
         )
         remote = embed_outcomes(to_embed, workspace, config, run.state.name if run.state else "unknown")
-    embedded, measured = [], defaultdict(list)
+    # Each checkpoint's measure task starts once its embedding is there: one it does not need
+    # (cached), one the embedding deployment made (remote), or one this flow embeds (a future).
+    embedding: list[PrefectFuture[EmbedOutcome]] = []
+    measured: dict[str, list[PrefectFuture[MeasureOutcome]]] = defaultdict(list)
     for item in work.items:
+        emb: EmbedOutcome | PrefectFuture[EmbedOutcome]
         if not item.embed:
-            emb = {"id": item.ref.id, "status": "cached"}
+            emb = EmbedOutcome(item.ref.id, Status.CACHED)
         elif item.ref.id in remote:
             emb = remote[item.ref.id]
             progress.finished("embedded")
         else:
             emb = embed.submit(item.ref, workspace, config)
             progress.when_done(emb, "embedded")
-        embedded.append(emb)
+            embedding.append(emb)
         measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
         progress.when_done(measured[item.ref.family][-1], "measured")
     analyses = {f: analyze.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
     tracked = {
         f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[a]) for f, a in analyses.items() if tracking_uri
     }
-    outcomes = [e if isinstance(e, dict) else e.result() for e in embedded]
+    for future in embedding:
+        future.result()  # an infrastructure failure while embedding stops the run with its own error
+    # every checkpoint's account: its embedding outcome travels in its measure outcome
     measures = [future.result() for futures in measured.values() for future in futures]
-    workers = sorted({m["worker"] for m in measures if m.get("worker")})
+    workers = sorted({m.worker for m in measures if m.worker})
     get_run_logger().info("metric tasks ran on Dask worker(s): %s", ", ".join(workers) or "none")
     # MLflow is a mirror: when it is down the results stay in the records, the run still
     # completes, and the next run syncs what is missing.
@@ -128,8 +136,8 @@ def monitor_store(
     return {
         "checkpoints_new_or_stale": len(work.items),
         "families": list(work.families),
-        "embedded": [o["id"] for o in outcomes if o["status"] == "embedded"],
-        "failed": {o["id"]: o["error"] for o in [*outcomes, *measures] if o.get("status") == "failed" or o.get("error")},
+        "embedded": [m.id for m in measures if m.embedded.status is Status.EMBEDDED],
+        "failed": {m.id: m.error for m in measures if m.error},
         "known_failed": list(work.skipped_failed),
         "analyses": {family: a.result() for family, a in analyses.items()},
         "tracking_uri": tracking_uri,

@@ -51,7 +51,17 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
     A checkpoint whose current file failed (a ``failure`` record) has no row: its older
     results no longer describe the file. One deleted from the store (a ``gone`` record)
     has none either unless ``include_gone`` (its history, for the MLflow mirror); such rows
-    carry ``"gone": True``."""
+    carry ``"gone": True``.
+
+    Args:
+        workspace: the work dir whose records to read.
+        family: the family's name.
+        include_gone: also give rows of checkpoints deleted from the store.
+
+    Returns:
+        Rows (``id``, ``run``, ``epoch``, ``method``, ``arch``, ``metrics``, ``probe``, ``flags``)
+        sorted by run, then epoch; only results recorded for the file's current fingerprint.
+    """
     rows = []
     records = workspace.records
     for checkpoint_id in records.checkpoint_ids(family):
@@ -89,11 +99,26 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
 
 
 def rows_digest(rows: list[dict[str, Any]]) -> str:
-    """A short hash of a family's rows: tells whether its analysis or mirror is stale."""
+    """A short hash of a family's rows: tells whether its analysis or mirror is stale.
+
+    Args:
+        rows: checkpoint rows (:func:`family_rows`).
+
+    Returns:
+        16 hex digits.
+    """
     return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def families(workspace: Workspace) -> list[str]:
+    """The families holding at least one checkpoint record in the work dir.
+
+    Args:
+        workspace: the work dir whose records to read.
+
+    Returns:
+        Their names, sorted.
+    """
     return workspace.records.families()
 
 
@@ -104,7 +129,15 @@ def _finite_pairs(x: list[float], y: list[float]) -> tuple[np.ndarray, np.ndarra
 
 
 def correlate(x: list[float], y: list[float]) -> dict[str, float]:
-    """Spearman, Kendall and Pearson with p-values; NaN where undefined (n < 3 or constant)."""
+    """Spearman, Kendall (tau-b) and Pearson with p-values, over the pairs where both are finite.
+
+    Args:
+        x: metric values, one per checkpoint.
+        y: probe accuracies of the same checkpoints.
+
+    Returns:
+        ``n`` and, per statistic, ``<stat>`` and ``<stat>_p``; NaN where undefined (n < 3 or constant).
+    """
     a, b = _finite_pairs(x, y)
     out: dict[str, float] = {"n": float(len(a))}
     tests = {"spearman": stats.spearmanr, "kendall": stats.kendalltau, "pearson": stats.pearsonr}
@@ -154,7 +187,19 @@ def bootstrap_ci(x: list[float], y: list[float], *, n_boot: int = N_BOOTSTRAP, c
     resample) are dropped; the interval is the ``(1 - confidence) / 2`` and ``(1 + confidence)
     / 2`` percentiles of the rest. NaN when n < 3 or fewer than half the draws are defined,
     and Kendall's when n > ``KENDALL_BOOTSTRAP_MAX_N`` (its cost grows with n^2).
-    Returns ``<stat>_ci_low`` and ``<stat>_ci_high`` for each statistic.
+
+    Args:
+        x: metric values, one per checkpoint.
+        y: probe accuracies of the same checkpoints.
+        n_boot: number of resamples, >= 1.
+        confidence: the interval's coverage, in (0, 1).
+        random_state: seed or Generator of the resamples.
+
+    Returns:
+        ``<stat>_ci_low`` and ``<stat>_ci_high`` for each statistic.
+
+    Raises:
+        ValueError: ``n_boot`` < 1 or ``confidence`` outside (0, 1).
     """
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive int, got {n_boot!r}; 1000 draws is the usual choice.")
@@ -182,7 +227,17 @@ def bootstrap_ci(x: list[float], y: list[float], *, n_boot: int = N_BOOTSTRAP, c
 
 
 def selection_regret(metric: list[float], probe: list[float], *, higher_is_better: bool) -> tuple[int | None, float]:
-    """Index the metric would pick, and best probe accuracy minus the pick's accuracy."""
+    """The checkpoint a metric would pick, and what that costs in probe accuracy.
+
+    Args:
+        metric: metric values, one per checkpoint.
+        probe: probe accuracies of the same checkpoints.
+        higher_is_better: the metric's good direction.
+
+    Returns:
+        (index of the pick, best probe accuracy minus the pick's), over checkpoints where
+        both are finite; (None, NaN) when there are none.
+    """
     m, p = np.asarray(metric, dtype=float), np.asarray(probe, dtype=float)
     valid = np.isfinite(m) & np.isfinite(p)
     if not valid.any():
@@ -205,7 +260,20 @@ def _stats_block(values: list[float], probe: list[float], *, suffix: str, sign: 
 
 
 def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0) -> dict[str, Any]:
-    """Every label-free metric's statistics against the probe over ``rows`` (see module doc)."""
+    """Every label-free metric's statistics against the probe over ``rows`` (see the module doc).
+
+    Args:
+        rows: checkpoint rows (:func:`family_rows`).
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+        random_state: seed of the bootstrap.
+
+    Returns:
+        metric -> its whole-run and ``_late`` statistics, intervals, signed values, ``pick``,
+        ``best`` and ``regret``; metrics without a finite value are left out.
+
+    Raises:
+        ValueError: ``late_fraction`` outside [0, 1].
+    """
     if not 0.0 <= late_fraction <= 1.0:
         raise ValueError(f"late_fraction must be in [0, 1], got {late_fraction!r}; 0.5 keeps the second half of training.")
     labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
@@ -236,7 +304,21 @@ def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5,
 
 def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0,
                  collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
-    """``collapse_rule``: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`."""
+    """The analysis of one family's rows: correlations, alerts and what they were computed with.
+
+    Args:
+        rows: checkpoint rows (:func:`family_rows`).
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+        random_state: seed of the bootstrap.
+        collapse_rule: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`; None: its defaults.
+
+    Returns:
+        ``n_checkpoints``, ``n_with_probe``, ``late_fraction``, ``late_from_epoch``, ``n_bootstrap``,
+        ``confidence``, ``collapse_rule``, ``alerts`` and ``metrics`` (:func:`correlation_table`).
+
+    Raises:
+        ValueError: ``late_fraction`` outside [0, 1], or an invalid collapse rule.
+    """
     labelled = [r for r in rows if PROBE_TARGET in r["probe"]]
     return {
         "n_checkpoints": len(rows),
@@ -258,7 +340,7 @@ def family_analysis(workspace: Workspace, family: str, *, late_fraction: float =
     Args:
         workspace: where the family's records are.
         family: the family's name.
-        late_fraction: the share of each run's last checkpoints the late statistics use.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
         collapse_rule: thresholds of the collapse alert (``VerdictConfig.collapse_rule()``).
 
     Returns:
@@ -271,7 +353,17 @@ def family_analysis(workspace: Workspace, family: str, *, late_fraction: float =
 
 def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
                    collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
-    """:func:`family_analysis`, stored as the family's correlations record (the flow)."""
+    """:func:`family_analysis`, stored as the family's correlations record (the flow).
+
+    Args:
+        workspace: the work dir whose records to read.
+        family: the family's name.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+        collapse_rule: thresholds of the collapse alert; None: the defaults.
+
+    Returns:
+        The stored record.
+    """
     analysis = family_analysis(workspace, family, late_fraction=late_fraction, collapse_rule=collapse_rule)
     workspace.records.put(family, "correlations", analysis)
     return analysis
@@ -298,8 +390,19 @@ def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def pooled_tables(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> dict[str, Any]:
-    """``raw`` and ``within_family_rank`` correlation tables of rows from several families
-    (each row with its ``family``); see :func:`analyze_pooled`."""
+    """``raw`` and ``within_family_rank`` correlation tables of rows from several families.
+
+    Args:
+        rows: checkpoint rows, each with its ``family``; see :func:`analyze_pooled`.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+
+    Returns:
+        ``raw`` (:func:`correlation_table` of the rows as they are) and ``within_family_rank``
+        (of within-family ranks, without pick or regret).
+
+    Raises:
+        ValueError: a row without ``family``.
+    """
     missing = [r.get("id") for r in rows if "family" not in r]
     if missing:
         raise ValueError(f"pooled rows need a 'family' key; rows {missing[:3]} have none: add the family each came from.")
@@ -313,7 +416,15 @@ def pooled_tables(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> 
 
 
 def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
-    """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow)."""
+    """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow).
+
+    Args:
+        workspace: the work dir whose records to read.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+
+    Returns:
+        The stored record.
+    """
     pooled = pooled_analysis(workspace, late_fraction=late_fraction)
     workspace.records.put(POOLED_KEY, "correlations", pooled)
     return pooled
@@ -328,6 +439,14 @@ def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict
     probe replaced by their within-family ranks first, which removes the differences between
     families and leaves how consistently the metric tracks the probe inside each one (no
     pick or regret there: ranks of different families are not comparable accuracies).
+
+    Args:
+        workspace: the work dir whose records to read.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+
+    Returns:
+        ``version``, ``inputs_digest``, ``families``, ``archs``, ``n_checkpoints``,
+        ``late_fraction``, ``raw`` and ``within_family_rank``.
     """
     rows = [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]
     return {
@@ -342,15 +461,31 @@ def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict
 
 
 def alerts(rows: list[dict[str, Any]], **collapse_rule: float) -> dict[str, Any]:
-    """Checkpoints that need a look: ``collapse`` (ids judged collapsed by
-    :func:`ssl_eval.collapse.collapse_reasons` with ``collapse_rule``; their reasons in
-    ``reasons``) and ``non_finite`` (flag "non_finite": the embeddings hold NaN or inf)."""
+    """Checkpoints that need a look: collapsed ones (with reasons) and non-finite ones.
+
+    Args:
+        rows: checkpoint rows (:func:`family_rows`).
+        **collapse_rule: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`.
+
+    Returns:
+        ``collapse`` (sorted ids judged collapsed), ``reasons`` (id -> why) and ``non_finite``
+        (ids flagged "non_finite": the embeddings hold NaN or inf).
+
+    Raises:
+        ValueError: an invalid collapse rule.
+    """
     reasons = collapse_reasons(rows, **collapse_rule)
     non_finite = [r["id"] for r in rows if "non_finite" in r.get("flags", ())]
     return {"collapse": sorted(reasons), "non_finite": non_finite, "reasons": reasons}
 
 
 def alert_tag(found: dict[str, list[str]]) -> str:
-    """The MLflow tag value for :func:`alerts`' result: "collapse", "non_finite", both
-    joined by a comma, or "none"."""
+    """The MLflow tag value for :func:`alerts`' result.
+
+    Args:
+        found: the result of :func:`alerts`.
+
+    Returns:
+        "collapse", "non_finite", both joined by a comma, or "none".
+    """
     return ",".join(kind for kind in ALERT_KINDS if found.get(kind)) or "none"

@@ -31,32 +31,69 @@ BUILTIN_ARCHITECTURES = frozenset(
 
 
 def is_import_path(arch: str) -> bool:
-    """``package.module:factory`` (not a registry name, not ``timm:<model>``)."""
+    """Whether ``arch`` is ``package.module:factory`` (not a registry name, not ``timm:<model>``).
+
+    Args:
+        arch: an architecture name.
+
+    Returns:
+        True for an import path.
+    """
     return ":" in arch and not arch.startswith(TIMM_PREFIX)
 
 
 def allowed_modules_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
-    """The modules named in ``SSL_EVAL_ALLOW_MODULES`` (comma-separated, blanks ignored)."""
+    """The modules named in ``SSL_EVAL_ALLOW_MODULES`` (comma-separated, blanks ignored).
+
+    Args:
+        environ: the environment to read; None reads ``os.environ``.
+
+    Returns:
+        The module names, in order.
+    """
     raw = (os.environ if environ is None else environ).get(ALLOW_ENV, "")
     return tuple(m.strip() for m in raw.split(",") if m.strip())
 
 
 def module_allowed(arch: str, allowed: Iterable[str]) -> bool:
-    """Whether the import path ``arch``'s module is ``allowed`` (exactly, or inside an allowed package)."""
+    """Whether the import path ``arch``'s module is ``allowed`` (exactly, or inside an allowed package).
+
+    Args:
+        arch: an import path ``package.module:factory``.
+        allowed: the allowed modules or packages.
+
+    Returns:
+        True when allowed.
+    """
     module = arch.partition(":")[0]
     return any(module == a or module.startswith(a + ".") for a in allowed if a)
 
 
 def store_may_name(arch: str, allowed: Iterable[str]) -> bool:
-    """Whether store content (a checkpoint's ``arch`` entry, the store's ``ssl_eval.toml``)
-    may name ``arch``: a built-in, ``timm:<name>``, or an import path of an allowed module."""
+    """Whether store content (a checkpoint's ``arch`` entry, the store's ``ssl_eval.toml``) may name ``arch``.
+
+    Args:
+        arch: the architecture the store names.
+        allowed: the modules the operator allowed.
+
+    Returns:
+        True for a built-in, ``timm:<name>``, or an import path of an allowed module.
+    """
     if arch in BUILTIN_ARCHITECTURES or arch.startswith(TIMM_PREFIX):
         return True
     return is_import_path(arch) and module_allowed(arch, allowed)
 
 
 def refusal(arch: str, origin: str) -> str:
-    """The message for an import path named by store content without the operator's consent."""
+    """The message for an import path named by store content without the operator's consent.
+
+    Args:
+        arch: the refused architecture.
+        origin: what named it, e.g. ``checkpoint 'f/run/epoch=1.ckpt'``.
+
+    Returns:
+        The message, with the two ways to consent.
+    """
     module = arch.partition(":")[0]
     return (
         f"{origin} names the architecture {arch!r}, which is not built in; store content never chooses code "

@@ -57,7 +57,19 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> tor
 def random_views(
     x: torch.Tensor, generator: torch.Generator, config: AugmentConfig = AugmentConfig()
 ) -> torch.Tensor:
-    """One random view of each image in ``x`` (float (N, C, H, W) in [0, 1])."""
+    """One random view of each image in ``x``: crop, rotation, shift, intensity and light erasing.
+
+    Args:
+        x: float (N, C, H, W) tensor in [0, 1].
+        generator: the source of every random number.
+        config: the augmentations' strength.
+
+    Returns:
+        A float (N, C, H, W) tensor in [0, 1] (a new tensor; ``x`` is not changed).
+
+    Raises:
+        ValueError: ``x`` is not a 4-D float tensor.
+    """
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"expected a float tensor (N, C, H, W); got {x.dtype} with shape {tuple(x.shape)}.")
     n, _, h, w = x.shape
@@ -111,8 +123,19 @@ def random_views(
 
 
 def fixed_views(images, n_views: int, *, random_state: int, config: AugmentConfig = AugmentConfig()):
-    """Two augmented views (uint8, same layout as ``images``) of the first ``n_views`` uint8
-    images (N, H, W[, C]), drawn from ``random_state`` alone: the same for every checkpoint."""
+    """Two augmented views of the first ``n_views`` images, drawn from ``random_state`` alone.
+
+    The same seed gives the same views, so every checkpoint is measured on the same ones.
+
+    Args:
+        images: uint8 (N, H, W) or (N, H, W, C) array.
+        n_views: number of images to take from the start (fewer when ``images`` holds fewer).
+        random_state: seed of the augmentations.
+        config: the augmentations' strength.
+
+    Returns:
+        (view1, view2): uint8 arrays laid out as ``images``, min(n_views, N) images each.
+    """
     import numpy as np
 
     from ssl_eval.preprocess import to_float_tensor

@@ -40,8 +40,20 @@ def _value(row: Mapping[str, Any], name: str) -> float:
 def collapse_reasons(rows: Sequence[Mapping[str, Any]], *, rank_floor: float = RANK_FLOOR,
                      norm_std_floor: float = NORM_STD_FLOOR,
                      history_fraction: float = HISTORY_FRACTION) -> dict[str, str]:
-    """Checkpoint id -> why it is collapsed, for the collapsed ones among ``rows`` (rows of
-    one family: ``id``, ``run``, ``epoch``, ``metrics``, ``flags``)."""
+    """Checkpoint id -> why it is collapsed, for the collapsed ones among ``rows``.
+
+    Args:
+        rows: rows of one family (``id``, ``run``, ``epoch``, ``metrics``, ``flags``), any order.
+        rank_floor: centered RankMe below this is collapsed (>= 1).
+        norm_std_floor: norm_std below this is collapsed.
+        history_fraction: norm_std below this fraction of the run's earlier best is collapsed, in (0, 1).
+
+    Returns:
+        Checkpoint id -> the reason in words, only for collapsed checkpoints.
+
+    Raises:
+        ValueError: ``rank_floor`` < 1 or ``history_fraction`` outside (0, 1).
+    """
     if not rank_floor >= 1.0:
         raise ValueError(f"rank_floor must be >= 1, got {rank_floor!r}; 2.0 flags embeddings of about one direction.")
     if not 0.0 < history_fraction < 1.0:

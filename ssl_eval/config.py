@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ssl_eval.metric_options import MetricOptions
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,18 +68,19 @@ class FamilyConfig(_Strict):
     projector_prefix: str = "projection_head."
 
 
-class MetricsConfig(_Strict):
-    k: int | None = Field(None, gt=0)
-    reduce: Literal["none", "pca", "umap"] = "none"
-    pca_dims: int = Field(32, gt=0)
-    umap_dims: int = Field(3, gt=0)
-    z3_reduction: Literal["pca", "umap"] = "pca"
-    convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
-    silhouette_sample_size: int | None = Field(None, gt=1)
-    entropy_knn_k: int = Field(3, gt=0)
-    # subsample cap for the expensive metrics (clustering, entropy_knn, uniformity); None: all
-    max_points: int | None = Field(None, ge=2)
+class MetricsConfig(MetricOptions):
+    """``[metrics]``: every :class:`~ssl_eval.metric_options.MetricOptions` field (same
+    name, default and check), and the seed of every random step of the metrics."""
+
     random_state: int = 0
+
+    def options(self) -> MetricOptions:
+        """The options alone, as the metric functions take them.
+
+        Returns:
+            This section without ``random_state``, as a :class:`~ssl_eval.metric_options.MetricOptions`.
+        """
+        return MetricOptions(**self.model_dump(exclude={"random_state"}))
 
 
 class ProbeConfig(_Strict):
@@ -122,7 +125,11 @@ class VerdictConfig(_Strict):
     collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
 
     def collapse_rule(self) -> dict[str, float]:
-        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``."""
+        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``.
+
+        Returns:
+            ``rank_floor``, ``norm_std_floor`` and ``history_fraction`` from this configuration.
+        """
         return {"rank_floor": self.collapse_rank_floor, "norm_std_floor": self.collapse_norm_std_floor,
                 "history_fraction": self.collapse_history_fraction}
 
@@ -159,11 +166,27 @@ class Config(_Strict):
     allow_modules: tuple[str, ...] = ()
 
     def family(self, name: str) -> FamilyConfig:
+        """The configuration of family ``name``.
+
+        Args:
+            name: the family's name.
+
+        Returns:
+            Its ``[families.<name>]`` section, or the defaults when it has none.
+        """
         return self.families.get(name, FamilyConfig())
 
     def embedding_key(self, family: str) -> str:
-        """Hash of everything that changes a family's embeddings (not the metrics): the data
-        configuration and how the family's checkpoints are read (arch, prefix, layer, ...)."""
+        """Hash of everything that changes a family's embeddings (not the metrics).
+
+        The data configuration and how the family's checkpoints are read (arch, prefix, layer, ...).
+
+        Args:
+            family: the family's name.
+
+        Returns:
+            16 hex digits.
+        """
         read = self.family(family).model_dump()
         for name in _NEWER_FAMILY_FIELDS:  # left out at their defaults: keys of earlier versions stay valid
             if read[name] == FamilyConfig.model_fields[name].default:
@@ -179,7 +202,14 @@ class Config(_Strict):
         return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
-        """Hash of everything that changes a family's metric or probe values."""
+        """Hash of everything that changes a family's metric or probe values.
+
+        Args:
+            family: the family's name.
+
+        Returns:
+            16 hex digits (the embedding key is part of it).
+        """
         metrics = self.metrics.model_dump()
         if metrics["max_points"] is None:  # left out at its default: keys of earlier versions stay valid
             del metrics["max_points"]
@@ -206,14 +236,29 @@ def load_config(
     from_store: bool | None = None,
     **overrides: Any,
 ) -> Config:
-    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists; the store may be a folder
-    or an fsspec URL) and apply dotted overrides,
-    e.g. ``load_config(store=s, **{"data.name": "digits"})``. None-valued overrides are ignored.
+    """Load ``path`` (or ``<store>/ssl_eval.toml`` when it exists) and apply dotted overrides.
 
+    The store may be a folder or an fsspec URL, e.g. ``load_config(store=s, **{"data.name": "digits"})``.
     ``allow_modules`` (the operator's ``--allow-module``) and ``SSL_EVAL_ALLOW_MODULES`` name
     the modules whose import paths store content may use. A file found in the store (or
     ``from_store=True``: a URL store's file fetched by the caller) is the store writer's: its
-    import-path architectures need that consent and it may not set ``allow_modules``."""
+    import-path architectures need that consent and it may not set ``allow_modules``.
+
+    Args:
+        path: a TOML file the operator passed (``--config``); None reads the store's file.
+        store: the checkpoint store (folder or URL) whose ``ssl_eval.toml`` to read.
+        allow_modules: modules the operator allows import paths from.
+        from_store: whether the file is the store writer's; None: when no ``path`` is given.
+        **overrides: dotted keys -> values (``"data.name": "digits"``); None values are ignored.
+
+    Returns:
+        The validated :class:`Config`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not UTF-8 TOML, a store file names code it may not, or a key
+            or value is invalid (each named, with the allowed keys).
+    """
     from ssl_eval.arch_policy import allowed_modules_from_env
 
     raw: dict[str, Any] = {}

@@ -34,9 +34,18 @@ class ImageArrays:
 
     @property
     def channels(self) -> int:
+        """Colour channels of the images: 1 for (N, H, W) grey images, else the last axis."""
         return 1 if self.images.ndim == 3 else int(self.images.shape[-1])
 
     def subset(self, index: np.ndarray) -> "ImageArrays":
+        """The images (and labels) at ``index``.
+
+        Args:
+            index: integer indices or a boolean mask over the images.
+
+        Returns:
+            A new :class:`ImageArrays` with the same name and number of classes.
+        """
         labels = None if self.labels is None else self.labels[index]
         return ImageArrays(self.images[index], labels, self.num_classes, self.name)
 
@@ -48,10 +57,7 @@ def _digits(split: Split, root: str | None) -> ImageArrays:
     # 8x8 images with values 0..16, scaled to the uint8 range like every other set.
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     labels = bunch.target.astype(np.int64)
-    # scikit-learn ships one split; a fixed permutation makes a 70/30 train/test split.
-    order = np.random.default_rng(0).permutation(len(images))
-    cut = int(0.7 * len(images))
-    index = order[:cut] if split == "train" else order[cut:]
+    index = split_index(len(images), split)  # scikit-learn ships one split
     return ImageArrays(images[index], labels[index], 10, "digits")
 
 
@@ -141,7 +147,7 @@ def _npz(path: str) -> Callable[[Split, str | None], ImageArrays]:
         if x.dtype != np.uint8 or x.ndim not in (3, 4):
             raise ValueError(f"{file}: 'x' must be uint8 with shape (N,H,W) or (N,H,W,C); got {x.dtype} {x.shape}.")
         num_classes = int(y.max()) + 1 if y is not None and y.size else None
-        index = _split_index(len(x), split)  # one file, one split: a fixed 70/30 split
+        index = split_index(len(x), split)  # one file, one split
         return ImageArrays(x[index], None if y is None else y[index], num_classes, f"npz:{file.name}")
 
     return load
@@ -254,15 +260,29 @@ def _imagefolder(path: str, size: int | None) -> Callable[[Split, str | None], I
                 return ImageArrays(x, y, len(dataset.classes), f"imagefolder:{base.name}")
         dataset = ImageFolder(str(base))
         x, y = _decode_folder(dataset, size)
-        index = _split_index(len(x), split)  # one folder: a fixed 70/30 split, as for npz
+        index = split_index(len(x), split)  # one folder, one split
         return ImageArrays(x[index], y[index], len(dataset.classes), f"imagefolder:{base.name}")
 
     return load
 
 
-def _split_index(n: int, split: Split) -> np.ndarray:
+TRAIN_FRACTION = 0.7
+
+
+def split_index(n: int, split: Split) -> np.ndarray:
+    """The rows of ``split`` in a data set that ships as one set (digits, ``npz:``, an
+    image folder without train/test): a fixed permutation (seed 0, the same on every
+    machine and run) cut into the first 70 % for ``train`` and the rest for ``test``.
+
+    Args:
+        n: the number of images in the set.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        The row indices of that split, in permuted order.
+    """
     order = np.random.default_rng(0).permutation(n)
-    cut = int(0.7 * n)
+    cut = int(TRAIN_FRACTION * n)
     return order[:cut] if split == "train" else order[cut:]
 
 
@@ -277,9 +297,23 @@ DATASETS: dict[str, Callable[[Split, str | None], ImageArrays]] = {
 
 
 def load_split(name: str, split: Split, *, root: str | None = None, image_size: int | None = None) -> ImageArrays:
-    """Load split ``train`` or ``test`` of the named data set; ``npz:PATH`` and
-    ``imagefolder:PATH`` also work (``image_size`` is the decode size of an image folder:
-    default the first image's size)."""
+    """Load split ``train`` or ``test`` of the named data set.
+
+    ``npz:PATH`` and ``imagefolder:PATH`` also work.
+
+    Args:
+        name: a name of :data:`DATASETS`, ``npz:PATH`` or ``imagefolder:PATH``.
+        split: ``"train"`` or ``"test"``.
+        root: folder of the data set's files; None: its default place.
+        image_size: decode size of an image folder; None: the first image's size.
+
+    Returns:
+        The split's uint8 images (channels last) and labels.
+
+    Raises:
+        ValueError: an unknown split or data set, or malformed files (each named).
+        FileNotFoundError: the data set's files are missing (the message says how to get them).
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     if name.startswith("npz:"):

@@ -8,12 +8,12 @@ computes nothing, and a changed metric configuration recomputes from the stored 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
+from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.storage.errors import InfrastructureError
 from ssl_eval.storage.urls import redact_text
@@ -21,9 +21,17 @@ from ssl_eval.workspace import Workspace
 
 
 def metric_options(config: Config) -> MetricOptions:
-    # every [metrics] key but random_state is a MetricOptions field of the same name
-    # (tests/core/test_config.py holds the two in step)
-    return MetricOptions(**config.metrics.model_dump(exclude={"random_state"}))
+    """The metric options of the configuration's ``[metrics]`` section.
+
+    ``[metrics]`` is MetricOptions plus ``random_state`` (``ssl_eval/metric_options.py``).
+
+    Args:
+        config: the run's configuration.
+
+    Returns:
+        The :class:`~ssl_eval.metrics.MetricOptions`.
+    """
+    return config.metrics.options()
 
 
 class _StoredCheckpoint:
@@ -48,7 +56,7 @@ class _StoredCheckpoint:
 def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
     options = metric_options(config)
     if options.k is None and ckpt.provenance.get("num_classes"):
-        options = dataclasses.replace(options, k=int(ckpt.provenance["num_classes"]))
+        options = options.model_copy(update={"k": int(ckpt.provenance["num_classes"])})
     views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
     if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
         views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
@@ -79,16 +87,33 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
     }
 
 
-def _summary(checkpoint_id: str, part: str, status: str, record: dict[str, Any]) -> dict[str, Any]:
-    if part == "probe":
-        return {"id": checkpoint_id, "status": status if record["values"] else "no_labels", **record["values"]}
-    return {"id": checkpoint_id, "group": part.removeprefix("metrics-"), "status": status, "flags": record["flags"]}
+def _outcome(checkpoint_id: str, part: str, status: Status, record: dict[str, Any]) -> PartOutcome:
+    if part == "probe" and not record["values"]:
+        status = Status.NO_LABELS
+    return PartOutcome(checkpoint_id, part, status, values=dict(record["values"]), flags=tuple(record.get("flags", ())),
+                       seconds=record.get("seconds") if status is Status.COMPUTED else None)
 
 
-def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, dict[str, Any]]:
-    """Compute (or return the current record of) each of ``parts`` -- ``metrics-<group>``
-    or ``probe`` -- for one checkpoint, reading its arrays once. Each part is computed
-    under its own lock and recorded with the checkpoint's fingerprint and metric key."""
+def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, PartOutcome]:
+    """Compute (or return the current record of) each of ``parts`` for one checkpoint, reading its arrays once.
+
+    Each part is computed under its own lock and recorded with the checkpoint's fingerprint
+    and metric key.
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        parts: record parts, each ``metrics-<group>`` or ``probe``.
+        config: the run's configuration (metric and probe options).
+
+    Returns:
+        part -> its :class:`PartOutcome`: COMPUTED, CACHED (the record was current) or
+        NO_LABELS (a probe without labels).
+
+    Raises:
+        ValueError: a part is neither ``probe`` nor ``metrics-<group>`` of a known group.
+        FileNotFoundError: the checkpoint has no committed embeddings.
+    """
     for part in parts:
         if part != "probe" and part.removeprefix("metrics-") not in GROUPS:
             raise ValueError(f"unknown record part {part!r}; expected 'probe' or one of {[f'metrics-{g}' for g in GROUPS]}.")
@@ -99,23 +124,37 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
         with workspace.lock(f"{checkpoint_id}/{part}"):
             record = workspace.records.get(checkpoint_id, part)
             if record and all(record.get(k) == v for k, v in stamp.items()):
-                out[part] = _summary(checkpoint_id, part, "cached", record)
+                out[part] = _outcome(checkpoint_id, part, Status.CACHED, record)
                 continue
             started = time.perf_counter()
             result = _probes(ckpt, config) if part == "probe" else _metric_group(ckpt, part.removeprefix("metrics-"), config)
             record = {**stamp, **result, "seconds": round(time.perf_counter() - started, 3)}
             workspace.records.put(checkpoint_id, part, record)
-            out[part] = {**_summary(checkpoint_id, part, "computed", record), "seconds": record["seconds"]}
+            out[part] = _outcome(checkpoint_id, part, Status.COMPUTED, record)
     return out
 
 
 def compute_parts_or_record_failure(
     workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config
-) -> dict[str, dict[str, Any]]:
-    """Like :func:`compute_parts`, but whatever goes wrong with one checkpoint's stored
-    embeddings (any exception but an infrastructure failure) becomes that checkpoint's
-    recorded failure, with its type and message, and every part reads ``failed``; the
-    other checkpoints go on. The failure is retried on the next scan."""
+) -> dict[str, PartOutcome]:
+    """Like :func:`compute_parts`, but whatever goes wrong with one checkpoint's stored embeddings becomes its recorded failure.
+
+    Any exception but an infrastructure failure is recorded with its type and message, and
+    every part is FAILED with it; the other checkpoints go on. The failure is retried on the
+    next scan.
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        parts: record parts, each ``metrics-<group>`` or ``probe``.
+        config: the run's configuration.
+
+    Returns:
+        part -> its :class:`PartOutcome`.
+
+    Raises:
+        InfrastructureError: the work dir failed, no checkpoint's fault.
+    """
     try:
         out = compute_parts(workspace, checkpoint_id, parts, config)
     except InfrastructureError:
@@ -129,18 +168,73 @@ def compute_parts_or_record_failure(
             # computed from stored arrays: retried next scan (the cause may be a fixed bug or a transient read)
             "permanent": False,
         })
-        return {part: {"id": checkpoint_id, "status": "failed", "error": error} for part in parts}
+        return {part: PartOutcome(checkpoint_id, part, Status.FAILED, error=error) for part in parts}
     failure = workspace.records.get(checkpoint_id, "failure")
     if failure and failure.get("stage") == "measure":  # measured now: an earlier measuring failure is over
         workspace.records.delete(checkpoint_id, "failure")
     return out
 
 
-def compute_part(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> dict[str, Any]:
-    """Compute one record part: ``metrics-<group>`` or ``probe``."""
+def measure_embedded(workspace: Workspace, embedded: EmbedOutcome, parts: list[str], config: Config) -> MeasureOutcome:
+    """The pending record ``parts`` of one checkpoint after its embedding step.
+
+    Every part is SKIPPED when ``embedded`` is not ready, else computed by
+    :func:`compute_parts_or_record_failure` and summed up (the measuring error, the union of
+    the metric groups' flags).
+
+    Args:
+        workspace: the work dir.
+        embedded: the checkpoint's embedding outcome.
+        parts: the record parts to compute.
+        config: the run's configuration.
+
+    Returns:
+        The checkpoint's :class:`MeasureOutcome`.
+
+    Raises:
+        InfrastructureError: the work dir failed, no checkpoint's fault.
+    """
+    if not embedded.ready:
+        return MeasureOutcome(embedded, {part: Status.SKIPPED for part in parts}, error=embedded.error)
+    results = compute_parts_or_record_failure(workspace, embedded.id, parts, config)
+    error = next((r.error for r in results.values() if r.error is not None), None)
+    flags = () if error else tuple(sorted({flag for r in results.values() for flag in r.flags}))
+    return MeasureOutcome(embedded, {part: r.status for part, r in results.items()}, flags=flags, error=error)
+
+
+def compute_part(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> PartOutcome:
+    """Compute one record part (or return its current record).
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        part: ``metrics-<group>`` or ``probe``.
+        config: the run's configuration.
+
+    Returns:
+        Its :class:`PartOutcome`.
+
+    Raises:
+        ValueError: an unknown part.
+        FileNotFoundError: the checkpoint has no committed embeddings.
+    """
     return compute_parts(workspace, checkpoint_id, [part], config)[part]
 
 
-def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> dict[str, Any]:
-    """Compute one metric group for one checkpoint and record it (or return the record)."""
+def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> PartOutcome:
+    """Compute one metric group for one checkpoint and record it (or return the current record).
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        group: a metric group (:data:`ssl_eval.metrics.GROUPS`).
+        config: the run's configuration.
+
+    Returns:
+        The :class:`PartOutcome` of part ``metrics-<group>``.
+
+    Raises:
+        ValueError: an unknown group.
+        FileNotFoundError: the checkpoint has no committed embeddings.
+    """
     return compute_part(workspace, checkpoint_id, f"metrics-{group}", config)

@@ -21,7 +21,14 @@ import psutil
 
 
 def start_reaper(*, interval: float = 0.5) -> subprocess.Popen:
-    """Start the reaper for this process; it ends by itself once this process is gone."""
+    """Start the reaper for this process; it ends by itself once this process is gone.
+
+    Args:
+        interval: seconds between the reaper's looks at this process's descendants.
+
+    Returns:
+        The reaper process (in its own session).
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "ssl_eval.lifetime", str(os.getpid()), str(interval)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -41,7 +48,16 @@ def _descendants(parent: psutil.Process) -> dict[int, float]:
 
 
 def reap(parent_pid: int, *, interval: float = 0.5, grace: float = 5.0) -> list[int]:
-    """Watch ``parent_pid``; when it is gone, end the descendants last seen. Returns their pids."""
+    """Watch ``parent_pid``; when it is gone, end the descendants last seen (SIGTERM, then SIGKILL).
+
+    Args:
+        parent_pid: the process to watch.
+        interval: seconds between looks at its descendants.
+        grace: seconds to wait after SIGTERM before SIGKILL, and after SIGKILL.
+
+    Returns:
+        The pids it terminated (empty when ``parent_pid`` was already gone).
+    """
     try:
         parent = psutil.Process(parent_pid)
     except psutil.NoSuchProcess:

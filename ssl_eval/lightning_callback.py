@@ -48,9 +48,20 @@ class MonitorCallback(pl.Callback):
 
     @property
     def written(self) -> list[Path]:
+        """The checkpoints written so far."""
         return self.monitor.written
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check, before training starts, that the module holds the named backbone attribute.
+
+        Args:
+            trainer: the Lightning trainer.
+            pl_module: the LightningModule being trained.
+            stage: Lightning's stage (``fit``, ...).
+
+        Raises:
+            ValueError: ``pl_module`` has no attribute named ``backbone``.
+        """
         if not hasattr(pl_module, self.backbone):  # a configuration error: say so before training starts
             raise ValueError(
                 f"MonitorCallback: {type(pl_module).__name__} has no attribute {self.backbone!r}; "
@@ -58,10 +69,22 @@ class MonitorCallback(pl.Callback):
             )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Every ``every_n_epochs``-th epoch, on global zero: write the backbone and ask for an evaluation.
+
+        Args:
+            trainer: the Lightning trainer.
+            pl_module: the LightningModule being trained.
+        """
         if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         self.monitor.checkpoint(getattr(pl_module, self.backbone), trainer.current_epoch, global_step=trainer.global_step)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Give the last evaluation request up to ``close_timeout`` seconds (global zero only).
+
+        Args:
+            trainer: the Lightning trainer.
+            pl_module: the LightningModule being trained.
+        """
         if trainer.is_global_zero:
             self.monitor.close(self.close_timeout)

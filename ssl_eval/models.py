@@ -50,6 +50,14 @@ class DemoCNN(nn.Module):
         self.feature_dim = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The features of a batch of images.
+
+        Args:
+            x: float (N, in_channels, H, W) tensor.
+
+        Returns:
+            (N, feature_dim) features (globally average-pooled).
+        """
         return self.pool(self.features(x)).flatten(1)
 
 
@@ -122,7 +130,20 @@ def build_backbone(arch: str, *, in_channels: int, arch_args: Mapping[str, Any] 
     """Build an untrained backbone by registry name, ``timm:<model>`` or ``package.module:factory``.
 
     Whether ``arch`` may be imported at all is decided before (``ssl_eval.arch_policy``):
-    this function trusts its caller."""
+    this function trusts its caller.
+
+    Args:
+        arch: the architecture's name.
+        in_channels: image channels the backbone takes.
+        arch_args: constructor arguments for timm or the factory (never weight arguments).
+
+    Returns:
+        The untrained ``nn.Module``.
+
+    Raises:
+        ValueError: an unknown name, an import that fails, arguments that do not fit or would
+            load weights, or a factory that returns no ``nn.Module``.
+    """
     arch_args = dict(arch_args or {})
     refused = sorted(_WEIGHT_ARGS & set(arch_args))
     if refused:
@@ -162,19 +183,48 @@ class TokenPooled(nn.Module):
         self.prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled final tokens of a batch of images.
+
+        Args:
+            x: float (N, C, H, W) tensor, as the wrapped model takes it.
+
+        Returns:
+            (N, D) features: the class token, or the mean of the patch tokens.
+        """
         tokens = self.model.forward_features(x)
         return tokens[:, 0] if self.pool == "cls" else tokens[:, self.prefix_tokens:].mean(dim=1)
 
 
 def is_token_model(model: nn.Module) -> bool:
-    """A timm-style Vision Transformer: ``forward_features`` gives (N, tokens, D) and
-    ``num_prefix_tokens`` says how many of them are not patches."""
+    """Whether ``model`` is a timm-style Vision Transformer.
+
+    ``forward_features`` gives (N, tokens, D) and ``num_prefix_tokens`` says how many of them
+    are not patches.
+
+    Args:
+        model: any backbone.
+
+    Returns:
+        True for a token model.
+    """
     return hasattr(model, "forward_features") and isinstance(getattr(model, "num_prefix_tokens", None), int)
 
 
 def pooled(model: nn.Module, pool: str | None, arch: str) -> nn.Module:
-    """``model`` read at ``pool`` (default ``"cls"`` for a ViT with a class token, ``"mean"``
-    without one); a model without tokens (a CNN) is returned as it is when ``pool`` is unset."""
+    """``model`` read at ``pool``; a model without tokens (a CNN) is returned as it is when ``pool`` is unset.
+
+    Args:
+        model: the backbone.
+        pool: ``"cls"``, ``"mean"``, or None for the default (``"cls"`` for a ViT with a class
+            token, ``"mean"`` without one).
+        arch: the architecture's name, for messages.
+
+    Returns:
+        ``model`` itself, or a :class:`TokenPooled` wrapper.
+
+    Raises:
+        ValueError: ``pool`` is set for a model without tokens, or is ``"cls"`` without a class token.
+    """
     if not is_token_model(model):
         if pool is not None:
             raise ValueError(
@@ -197,7 +247,17 @@ def mlp_from_state_dict(state: dict[str, torch.Tensor]) -> nn.Sequential:
     their last index. A 2-d ``weight`` is a ``Linear`` (bias if the key exists); a group with
     ``running_mean`` is a ``BatchNorm1d`` (affine if it has ``weight``). The weights do not
     say which non-linearity sat between the blocks: a ReLU goes before every Linear but the
-    first, as in SimCLR, MoCo-v2, SimSiam, BYOL and solo-learn heads. The weights are loaded.
+    first, as in SimCLR, MoCo-v2, SimSiam, BYOL and solo-learn heads.
+
+    Args:
+        state: the head's state dict (keys relative to the head).
+
+    Returns:
+        The ``nn.Sequential`` with the weights loaded.
+
+    Raises:
+        ValueError: a module name without a trailing index, a module that is neither Linear nor
+            BatchNorm1d, or no weights at all.
     """
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in state.items():

@@ -50,12 +50,24 @@ class Plan:
 
     @property
     def empty(self) -> bool:
+        """Whether there is nothing to do: no checkpoint to work on, no family to refresh."""
         return not self.items and not self.families
 
 
 def scan(store: str | Path, workspace: Workspace, *, settle_seconds: float = 2.0) -> list[CheckpointRef]:
-    """:func:`discover` the store, remembering fingerprints in the work dir between scans
-    (``scan/fingerprints-<hash of the store>.json``): an unchanged file is not read again."""
+    """:func:`discover` the store, remembering fingerprints in the work dir between scans.
+
+    The fingerprints live in ``scan/fingerprints-<hash of the store>.json`` (local stores
+    only): an unchanged file is not read again.
+
+    Args:
+        store: the checkpoint store, a folder or an fsspec URL.
+        workspace: the work dir.
+        settle_seconds: files modified more recently than this are left for a later scan.
+
+    Returns:
+        The checkpoints found, as :func:`discover` returns them.
+    """
     name = hashlib.blake2b(str(store).encode(), digest_size=8).hexdigest()
     file = workspace.root / "scan" / f"fingerprints-{name}.json"
     try:
@@ -72,6 +84,19 @@ def scan(store: str | Path, workspace: Workspace, *, settle_seconds: float = 2.0
 
 
 def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config, *, metrics_key: str | None = None) -> tuple[str, ...]:
+    """The record parts of ``ref`` that are missing or stale.
+
+    A part is stale when its record carries another fingerprint or metrics key.
+
+    Args:
+        workspace: the work dir.
+        ref: the checkpoint as discovered now.
+        config: the run's configuration.
+        metrics_key: ``config.metrics_key(ref.family)`` when already computed.
+
+    Returns:
+        The parts to (re)compute, among ``metrics-<group>`` and ``probe``, in :data:`PARTS` order.
+    """
     key = metrics_key or config.metrics_key(ref.family)
     out = []
     for part in PARTS:
@@ -89,11 +114,21 @@ def _exists(location: str) -> bool:
 
 
 def mark_gone(workspace: Workspace, refs: list[CheckpointRef], *, settled: frozenset[str] = frozenset()) -> set[str]:
-    """Record checkpoints deleted from the store (``gone``: reported, tagged in MLflow, left
-    out of analyses, their history kept) and unmark those back in it. A checkpoint merely
-    not listed this scan (a file being rewritten) is not gone while its file exists.
-    Families in ``settled`` hold exactly the checkpoints they held when they settled and
-    are not read. Returns the families whose set of checkpoints changed."""
+    """Record checkpoints deleted from the store, and unmark those back in it.
+
+    ``gone`` checkpoints are reported, tagged in MLflow, left out of analyses, their history
+    kept. A checkpoint merely not listed this scan (a file being rewritten) is not gone while
+    its file exists. Families in ``settled`` hold exactly the checkpoints they held when they
+    settled and are not read.
+
+    Args:
+        workspace: the work dir.
+        refs: every checkpoint found by this scan.
+        settled: families to skip.
+
+    Returns:
+        The families whose set of checkpoints changed.
+    """
     found, changed = {ref.id for ref in refs}, set()
     for family in sorted(set(families(workspace)) - settled):
         for checkpoint_id in workspace.records.checkpoint_ids(family):
@@ -111,7 +146,17 @@ def mark_gone(workspace: Workspace, refs: list[CheckpointRef], *, settled: froze
 
 
 def settled_digest(family: str, refs: list[CheckpointRef], config: Config, tracking_uri: str | None) -> str:
-    """What a family's records were checked against: its files and the configuration."""
+    """What a family's records were checked against: its files and the configuration.
+
+    Args:
+        family: the family's name.
+        refs: its checkpoints found by this scan.
+        config: the run's configuration (its embedding and metrics keys).
+        tracking_uri: the MLflow URI, or None without MLflow.
+
+    Returns:
+        32 hex digits.
+    """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS]).encode())
     for ref in refs:
@@ -120,6 +165,19 @@ def settled_digest(family: str, refs: list[CheckpointRef], config: Config, track
 
 
 def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tracking_uri: str | None) -> Plan:
+    """What this run has to do: the checkpoints to embed or measure, and the families to refresh.
+
+    Also cleans the embedding store's staging area and notes families found current as settled.
+
+    Args:
+        refs: every checkpoint found by this scan.
+        config: the run's configuration.
+        workspace: the work dir.
+        tracking_uri: the MLflow URI (a family whose mirror is behind is refreshed), or None.
+
+    Returns:
+        The :class:`Plan`: work items, families to refresh, known-bad checkpoints skipped.
+    """
     workspace.embeddings.clean_staging()
     by_family: dict[str, list[CheckpointRef]] = {}
     for ref in refs:

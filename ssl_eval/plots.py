@@ -44,14 +44,28 @@ def _direction(name: str) -> str:
 
 
 def plotted_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Label-free metrics with at least one finite value in ``rows``, in registry order."""
+    """Label-free metrics with at least one finite value in ``rows``, in registry order.
+
+    Args:
+        rows: the family's rows (:func:`ssl_eval.analysis.family_rows`).
+
+    Returns:
+        The metric names.
+    """
     return [n for n, s in METRICS.items() if not s.needs_labels
             and any(np.isfinite(r["metrics"].get(n, math.nan)) for r in rows)]
 
 
 def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
-    """Small multiples: the probe accuracy and each label-free metric against epoch, one
-    line per training run."""
+    """Small multiples: the probe accuracy and each label-free metric against epoch, one line per training run.
+
+    Args:
+        rows: the family's rows (:func:`ssl_eval.analysis.family_rows`).
+        family: the family's name, for the title.
+
+    Returns:
+        The figure (not saved).
+    """
     names = [PROBE_TARGET] + plotted_metrics(rows)
     fig = _figure(2.6 * min(PANEL_COLUMNS, len(names)), 2.1 * math.ceil(len(names) / PANEL_COLUMNS) + 0.4)
     runs = sorted({r["run"] for r in rows})
@@ -73,8 +87,16 @@ def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
 
 
 def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: dict[str, Any] | None = None) -> Figure:
-    """Small multiples: probe accuracy (y) against each label-free metric (x), colour =
-    epoch; the title shows the signed Spearman correlation when ``correlations`` holds it."""
+    """Small multiples: probe accuracy (y) against each label-free metric (x), colour = epoch.
+
+    Args:
+        rows: the family's rows (:func:`ssl_eval.analysis.family_rows`).
+        family: the family's name, for the title.
+        correlations: metric -> its correlation entry; its ``spearman_signed`` goes in the title.
+
+    Returns:
+        The figure (not saved).
+    """
     names = plotted_metrics(rows)
     correlations = correlations or {}
     fig = _figure(2.6 * min(PANEL_COLUMNS, max(1, len(names))), 2.2 * max(1, math.ceil(len(names) / PANEL_COLUMNS)) + 0.6)
@@ -97,9 +119,18 @@ def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: d
 
 def correlation_heatmap(columns: dict[str, dict[str, Any]], *, stat: str = "spearman_signed",
                         title: str = "Signed Spearman correlation with the linear probe") -> Figure:
-    """Metrics (rows) by families (columns) coloured by ``stat`` in [-1, 1]; a ``*_signed``
-    stat is positive when the metric, read in its registry direction, rises with the probe.
-    ``columns`` maps a column label (a family, or "pooled") to its metric -> stats mapping."""
+    """Metrics (rows) by families (columns) coloured by ``stat`` in [-1, 1].
+
+    A ``*_signed`` stat is positive when the metric, read in its registry direction, rises with the probe.
+
+    Args:
+        columns: column label (a family, or "pooled") -> its metric -> stats mapping.
+        stat: the statistic to show, e.g. ``spearman_signed``.
+        title: the figure's title.
+
+    Returns:
+        The figure (not saved).
+    """
     labels = list(columns)
     names = [n for n in METRICS if any(n in c for c in columns.values())]
     values = np.array([[columns[f].get(n, {}).get(stat, math.nan) for f in labels] for n in names], dtype=float)
@@ -119,7 +150,14 @@ def correlation_heatmap(columns: dict[str, dict[str, Any]], *, stat: str = "spea
 
 
 def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes.
+
+    Args:
+        fig: a figure of this module.
+
+    Returns:
+        The PNG file's content.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

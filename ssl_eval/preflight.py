@@ -13,8 +13,18 @@ from ssl_eval.config import Config
 
 
 def check_data(config: Config) -> list[str]:
-    """Load the evaluation splits; ValueError/FileNotFoundError when the data set cannot be
-    read. Returns warnings for sizes capped by what the data set holds."""
+    """Load the evaluation splits, and warn about sizes capped by what the data set holds.
+
+    Args:
+        config: the run's configuration (its ``data`` section).
+
+    Returns:
+        The warnings, one sentence each (empty when every size fits).
+
+    Raises:
+        ValueError: the data set is unknown or its content is malformed (the message names it).
+        FileNotFoundError: its files are missing.
+    """
     from ssl_eval.embedding import cached_splits
 
     data = config.data
@@ -36,10 +46,18 @@ def check_data(config: Config) -> list[str]:
 
 
 def check_architectures(config: Config, *, in_channels: int) -> None:
-    """Build every architecture the configuration names (untrained, on the CPU): an unknown
-    name, an import path that does not import or constructor arguments that do not fit are
-    a ValueError naming the family. Architectures named only by checkpoints are checked per
-    checkpoint when it is read."""
+    """Build every architecture the configuration names (untrained, on the CPU).
+
+    Architectures named only by checkpoints are checked per checkpoint when it is read.
+
+    Args:
+        config: the run's configuration (its ``families``).
+        in_channels: image channels of the data set.
+
+    Raises:
+        ValueError: an unknown name, an import path that does not import or constructor
+            arguments that do not fit, naming the family.
+    """
     from ssl_eval.models import build_backbone
 
     for family, fc in config.families.items():
@@ -52,7 +70,18 @@ def check_architectures(config: Config, *, in_channels: int) -> None:
 
 
 def preflight(config: Config) -> list[str]:
-    """Everything checkable before starting; raises on an error, returns the warnings."""
+    """Everything checkable before starting: the data set, then the configured architectures.
+
+    Args:
+        config: the run's configuration.
+
+    Returns:
+        The warnings of :func:`check_data`.
+
+    Raises:
+        ValueError: see :func:`check_data` and :func:`check_architectures`.
+        FileNotFoundError: the data set's files are missing.
+    """
     warnings = check_data(config)
     from ssl_eval.embedding import cached_splits
 

@@ -8,7 +8,14 @@ __all__ = ["preprocess", "to_float_tensor"]
 
 
 def to_float_tensor(images: np.ndarray):
-    """uint8 (N,H,W[,C]) -> float32 torch tensor (N,C,H,W) in [0, 1]."""
+    """uint8 (N,H,W[,C]) -> float32 torch tensor (N,C,H,W) in [0, 1].
+
+    Args:
+        images: uint8 array (N, H, W) (one channel) or (N, H, W, C).
+
+    Returns:
+        The float32 (N, C, H, W) tensor, divided by 255.
+    """
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(images))
@@ -20,9 +27,26 @@ def to_float_tensor(images: np.ndarray):
 
 
 def preprocess(x, *, image_size: int | None = None, mean=None, std=None, channels: int | None = None):
-    """Float (N, C, H, W) in [0, 1] -> the model's input: grey repeated to ``channels``,
-    resized to ``image_size`` (bilinear, antialiased), normalised by ``mean``/``std``.
-    Each step only when asked: by default images are fed at native size in [0, 1]."""
+    """Float (N, C, H, W) in [0, 1] -> the model's input.
+
+    Grey repeated to ``channels``, resized to ``image_size`` (bilinear, antialiased),
+    normalised by ``mean``/``std``. Each step only when asked: by default images are fed at
+    native size in [0, 1].
+
+    Args:
+        x: float (N, C, H, W) tensor in [0, 1].
+        image_size: side of the square input the model expects; None keeps the size.
+        mean: per-channel (or one) mean to subtract; None with ``std`` None skips normalising.
+        std: per-channel (or one) std to divide by.
+        channels: channels the model expects (1 -> N repeats grey); None keeps them.
+
+    Returns:
+        The float (N, channels, image_size, image_size) tensor.
+
+    Raises:
+        ValueError: ``channels`` asks to convert images that are not grey, or ``mean``/``std``
+            have neither 1 nor C values.
+    """
     import torch
     import torch.nn.functional as F
 

@@ -16,6 +16,7 @@ from ssl_eval.analysis import (
     ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, families, family_analysis, family_rows, pooled_analysis, rows_digest,
 )
 from ssl_eval.metrics import METRICS
+from ssl_eval.report_cells import correlation_cells
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
 from ssl_eval.verdict.records import stored_config
@@ -26,12 +27,27 @@ SCHEMA_VERSION = 3
 
 
 def failures(workspace: Workspace) -> list[dict[str, Any]]:
+    """Checkpoints whose embedding failed, with their failure records.
+
+    Args:
+        workspace: the work dir to read.
+
+    Returns:
+        One dict per failed checkpoint: ``id`` and the record (``error``, ``permanent``, ...).
+    """
     records = workspace.records
     return [{"id": key, **rec} for key in records.ids_with("failure") if (rec := records.get(key, "failure"))]
 
 
 def gone(workspace: Workspace) -> list[dict[str, Any]]:
-    """Checkpoints deleted from the store: left out of the analyses, their records kept."""
+    """Checkpoints deleted from the store: left out of the analyses, their records kept.
+
+    Args:
+        workspace: the work dir to read.
+
+    Returns:
+        One dict per deleted checkpoint: ``id`` and the record (``source``, ``time``).
+    """
     records = workspace.records
     return [{"id": key, **rec} for key in records.ids_with("gone") if (rec := records.get(key, "gone"))]
 
@@ -46,6 +62,18 @@ def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(workspace: Workspace) -> dict[str, Any]:
+    """The report document (the JSON documented in the README); only reads the work dir.
+
+    A family's or the pooled analysis that is missing, stale or from an older analysis version
+    is computed for the document, not stored.
+
+    Args:
+        workspace: the work dir to read.
+
+    Returns:
+        ``schema_version``, ``workdir``, ``families`` (each with its verdict first, checkpoints,
+        alerts, correlations), ``pooled``, ``failures`` and ``gone``.
+    """
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
     late_fractions = []
     analyses: dict[str, Any] = {}
@@ -90,7 +118,14 @@ def _add_verdicts(workspace: Workspace, doc: dict[str, Any], analyses: dict[str,
 
 
 def strict(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (JSON null), recursively."""
+    """``value`` with every NaN or infinite float replaced by None (JSON null), recursively.
+
+    Args:
+        value: a JSON-like value (dicts, lists, tuples, floats, numpy scalars, ...).
+
+    Returns:
+        The same structure with dict keys as strings, tuples as lists, numpy scalars as Python values.
+    """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -103,36 +138,26 @@ def strict(value: Any) -> Any:
 
 
 def to_json(doc: dict[str, Any]) -> str:
-    """The report as strict JSON: null where a value is undefined, never NaN or Infinity."""
+    """The report as strict JSON: null where a value is undefined, never NaN or Infinity.
+
+    Args:
+        doc: the report document (:func:`collect`).
+
+    Returns:
+        The JSON text (indent 1).
+    """
     return json.dumps(strict(doc), indent=1, allow_nan=False)
 
 
-def fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:+.2f}" if isinstance(value, float) else str(value)
-
-
-def fmt_p(value: Any) -> str:
-    """A p-value: two significant digits, ``<1e-4`` below that."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return "<1e-4" if value < 1e-4 else f"{value:.2g}"
-
-
-def with_ci(c: dict[str, Any], stat: str) -> str:
-    """``+0.85 [+0.60, +0.95]``: a statistic with its bootstrap interval."""
-    low, high = c.get(f"{stat}_ci_low"), c.get(f"{stat}_ci_high")
-    if low is None or (isinstance(low, float) and math.isnan(low)):
-        return fmt(c.get(stat))
-    return f"{fmt(c.get(stat))} [{fmt(low)}, {fmt(high)}]"
-
-
-def regret_text(c: dict[str, Any]) -> str:
-    return "-" if c.get("regret") is None or math.isnan(c["regret"]) else f"{c['regret']:.3f}"
-
-
 def probe_span(rows: list[dict[str, Any]]) -> str:
+    """A family's checkpoints in one phrase: how many, the first and the best linear probe.
+
+    Args:
+        rows: the family's rows (:func:`ssl_eval.analysis.family_rows`).
+
+    Returns:
+        e.g. ``12 checkpoints, linear probe 0.890 at epoch 0, best 0.957 (run-0/epoch=08.ckpt)``.
+    """
     probes = [r for r in rows if "linear_acc" in r["probe"]]
     if not probes:
         return f"{len(rows)} checkpoints, no probe"
@@ -142,7 +167,14 @@ def probe_span(rows: list[dict[str, Any]]) -> str:
 
 
 def alert_lines(found: dict[str, Any]) -> list[str]:
-    """One line per alerted checkpoint: ``collapse: <id>: <reason>``."""
+    """One line per alerted checkpoint: ``collapse: <id>: <reason>``.
+
+    Args:
+        found: a family's alerts (kind -> checkpoint ids, and ``reasons``).
+
+    Returns:
+        The lines, in :data:`ALERT_KINDS` order.
+    """
     reasons = found.get("reasons", {})
     return [f"{kind}: {cid}" + (f": {reasons[cid]}" if cid in reasons else "")
             for kind in ALERT_KINDS for cid in found.get(kind, [])]
@@ -152,16 +184,6 @@ def alert_lines(found: dict[str, Any]) -> list[str]:
 # too narrow (the JSON and CSV formats always hold everything).
 FAMILY_COLUMNS = ("metric", "better", "spearman", "kendall", "pearson", "signed ρ", "signed ρ late", "regret", "pick")
 DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick")
-
-
-def _family_cells(name: str, c: dict[str, Any], *, ci: bool) -> dict[str, str]:
-    return {
-        "metric": name, "better": "higher" if METRICS[name].higher_is_better else "lower",
-        "spearman": with_ci(c, "spearman") if ci else fmt(c.get("spearman")),
-        "kendall": fmt(c.get("kendall")), "pearson": fmt(c.get("pearson")), "signed ρ": fmt(c.get("spearman_signed")),
-        "signed ρ late": fmt(c.get("spearman_late_signed")), "regret": regret_text(c),
-        "pick": (c.get("pick") or "-").split("/", 1)[-1],
-    }
 
 
 def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
@@ -178,14 +200,24 @@ def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *
     for col in columns:
         table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
     for name, c in data["correlations"].items():
-        cells = _family_cells(name, c, ci=ci)
-        table.add_row(*(escape(cells[col]) for col in columns))
+        cells = correlation_cells(name, c)
+        table.add_row(*(escape(cells["spearman [95% CI]" if ci and col == "spearman" else col]) for col in columns))
     return table
 
 
 def fitted_family_table(family: str, data: dict[str, Any], width: int):
-    """The family's table with as many columns as fit ``width`` characters: the least
-    important columns go first (DROP_ORDER), then the confidence intervals."""
+    """The family's table with as many columns as fit ``width`` characters.
+
+    The least important columns go first (DROP_ORDER), then the confidence intervals.
+
+    Args:
+        family: the family's name.
+        data: its entry in the report document.
+        width: the console's width in characters.
+
+    Returns:
+        A rich ``Table`` (the narrowest one when none fits).
+    """
     from rich.console import Console
 
     measure = Console(width=10_000)
@@ -202,7 +234,13 @@ def fitted_family_table(family: str, data: dict[str, Any], width: int):
 
 
 def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
-    """The family's summary sentences and its four answers, before its numbers."""
+    """The family's summary sentences and its four answers, before its numbers.
+
+    Args:
+        console: the rich ``Console`` to print on.
+        family: the family's name.
+        verdict: its verdict (store text is escaped).
+    """
     from rich.markup import escape
     from rich.table import Table
 
@@ -217,8 +255,14 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
 
 def render_table(doc: dict[str, Any], console=None) -> None:
     """Print the report as tables that fit the console's width (the terminal's, else 80).
+
     Names, ids and messages come from the store's files: every one is escaped, so text
-    such as ``[/x]`` from a checkpoint's keys prints as it is, never as rich markup."""
+    such as ``[/x]`` from a checkpoint's keys prints as it is, never as rich markup.
+
+    Args:
+        doc: the report document (:func:`collect`).
+        console: the rich ``Console`` to print on; None: a new one on the terminal.
+    """
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -239,9 +283,9 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         for col in ("metric", "signed ρ pooled", "signed ρ within-family ranks", "regret", "pick"):
             table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
         for name, c in pooled["raw"].items():
-            ranked = pooled.get("within_family_rank", {}).get(name, {})
-            table.add_row(name, fmt(c.get("spearman_signed")), fmt(ranked.get("spearman_signed")), regret_text(c),
-                          escape(c.get("pick") or "-"))
+            cells = correlation_cells(name, c, pooled=True)
+            ranked = correlation_cells(name, pooled.get("within_family_rank", {}).get(name, {}), pooled=True)
+            table.add_row(*(escape(text) for text in (name, cells["signed ρ"], ranked["signed ρ"], cells["regret"], cells["pick"])))
         console.print(table)
     if doc["failures"]:
         table = Table(title="Failed checkpoints (retried when the file changes)", title_justify="left")

@@ -32,7 +32,14 @@ def _number(value: Any) -> str:
 
 
 def to_csv(doc: dict[str, Any]) -> str:
-    """The report document from :func:`ssl_eval.report.collect` as CSV text."""
+    """The report document from :func:`ssl_eval.report.collect` as CSV text, one row per checkpoint.
+
+    Args:
+        doc: the report document.
+
+    Returns:
+        The CSV text (header first, Unix line ends, store text never a formula).
+    """
     rows = [(family, r) for family, data in doc["families"].items() for r in data["checkpoints"]]
     present = {name for _, r in rows for name in r["metrics"]}
     metric_columns = [name for name in METRICS if name in present] + sorted(present - set(METRICS))

@@ -40,8 +40,27 @@ def eval_splits(
     root: str | None = None,
     image_size: int | None = None,
 ) -> EvalSplits:
-    """Fixed, seeded splits: ``eval`` and ``probe_test`` are disjoint parts of the test
-    split; ``probe_train`` comes from the train split. Sizes are capped by what exists."""
+    """Fixed, seeded splits of a data set: the images every checkpoint is embedded on.
+
+    ``eval`` and ``probe_test`` are disjoint parts of the test split; ``probe_train`` comes
+    from the train split. Sizes are capped by what exists (``eval`` at half the test split), with a warning in the log.
+
+    Args:
+        name: the data set (a name of :data:`ssl_eval.datasets.DATASETS`, ``npz:PATH`` or ``imagefolder:PATH``).
+        n_eval: images to compute the label-free metrics on.
+        n_probe_train: images to train the probes on.
+        n_probe_test: images to test the probes on.
+        random_state: seed of the splits.
+        root: folder of the data set's files; None: its default place.
+        image_size: decode size of an image folder; None: the first image's size.
+
+    Returns:
+        The :class:`EvalSplits`, with the source indices (sorted) of each set.
+
+    Raises:
+        ValueError: an unknown data set, or malformed data set files.
+        FileNotFoundError: the data set's files are missing.
+    """
     rng = np.random.default_rng(random_state)
     train = load_split(name, "train", root=root, image_size=image_size)
     test = load_split(name, "test", root=root, image_size=image_size)

@@ -41,7 +41,20 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def checkpoint_path(store: str | Path, family: str, run: str, epoch: int) -> Path:
-    """Where the watcher expects the checkpoint: ``<store>/<family>/<run>/epoch=NNNN.ckpt``."""
+    """Where the watcher expects the checkpoint: ``<store>/<family>/<run>/epoch=NNNN.ckpt``.
+
+    Args:
+        store: the store's root folder.
+        family: the family: one folder name.
+        run: the training run: one folder name.
+        epoch: the epoch, >= 0.
+
+    Returns:
+        The path (nothing is created).
+
+    Raises:
+        ValueError: ``family`` or ``run`` is not one folder name, or ``epoch`` < 0.
+    """
     for label, name in (("family", family), ("run", run)):
         if not name or name in (".", "..") or "/" in name or "\\" in name:
             raise ValueError(f"{label} {name!r} must be one folder name (no '/', not '.' or '..').")
@@ -60,8 +73,26 @@ def save_backbone(
     global_step: int | None = None,
     arch: str | None = None,
 ) -> Path:
-    """Write ``backbone``'s weights as ``{"state_dict": {"backbone.<key>": ...}, "epoch",
-    "global_step"[, "arch"]}`` into the store layout, atomically. Returns the final path."""
+    """Write ``backbone``'s weights into the store layout, atomically.
+
+    The file holds ``{"state_dict": {"backbone.<key>": ...}, "epoch", "global_step"[, "arch"]}``.
+
+    Args:
+        backbone: the module whose ``state_dict`` to save (copied to the CPU).
+        store: the store's root folder.
+        family: the family: one folder name.
+        run: the training run: one folder name.
+        epoch: the epoch, >= 0.
+        global_step: the optimiser step, stored when given.
+        arch: the architecture's name, stored when given.
+
+    Returns:
+        The final path.
+
+    Raises:
+        ValueError: see :func:`checkpoint_path`.
+        OSError: the file cannot be written.
+    """
     path = checkpoint_path(store, family, run, epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {f"backbone.{k}": v.detach().to("cpu", copy=True) for k, v in backbone.state_dict().items()}
@@ -108,7 +139,11 @@ class EvaluationRequester:
         self.thread: threading.Thread | None = None
 
     def request(self) -> bool:
-        """Ask for a run soon, on a daemon thread; False when no server is configured."""
+        """Ask for a run soon, on a daemon thread.
+
+        Returns:
+            False when no server is configured, else True (the request is made in the background).
+        """
         if not self.api_url:
             return False
         with self._state:
@@ -126,7 +161,14 @@ class EvaluationRequester:
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the requests made so far (tests, the end of training); True when done."""
+        """Wait for the requests made so far (tests, the end of training).
+
+        Args:
+            timeout: seconds to wait at most; None waits until done.
+
+        Returns:
+            True when no request is still in progress.
+        """
         if self.thread is not None:
             self.thread.join(timeout)
         return self.thread is None or not self.thread.is_alive()
@@ -214,8 +256,16 @@ class TrainingMonitor:
         self.written: list[Path] = []
 
     def checkpoint(self, backbone: nn.Module, epoch: int, *, global_step: int | None = None) -> Path | None:
-        """Write ``backbone`` as epoch ``epoch`` and ask for its evaluation; the path, or None
-        when the write failed."""
+        """Write ``backbone`` as epoch ``epoch`` and ask for its evaluation; never raises.
+
+        Args:
+            backbone: the module to save.
+            epoch: the epoch, >= 0.
+            global_step: the optimiser step, stored when given.
+
+        Returns:
+            The checkpoint's path, or None when the write failed (logged).
+        """
         try:
             path = save_backbone(backbone, self.store, family=self.family, run=self.run, epoch=epoch,
                                  global_step=global_step, arch=self.arch)
@@ -231,8 +281,13 @@ class TrainingMonitor:
         return path
 
     def close(self, timeout: float = 30.0) -> None:
-        """At the end of training: give the last request up to ``timeout`` seconds to reach
-        the server (the request thread is a daemon and ends with the process, which would
-        leave the final checkpoint to the next scheduled scan). Never raises."""
+        """At the end of training: give the last request up to ``timeout`` seconds to reach the server.
+
+        The request thread is a daemon and ends with the process, which would leave the final
+        checkpoint to the next scheduled scan. Never raises.
+
+        Args:
+            timeout: seconds to wait at most.
+        """
         if self.requester is not None and not self.requester.wait(timeout):
             log.warning("ssl-eval: the last evaluation request did not finish in %g s; the next scheduled scan evaluates the checkpoint.", timeout)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from ssl_eval.storage.embeddings import EmbeddingStore, open_store
+from ssl_eval.storage.embeddings import EmbeddingStore, open_embedding_store
 from ssl_eval.storage.errors import WorkdirError
-from ssl_eval.storage.records import RecordStore, open_records
+from ssl_eval.storage.records import RecordStore, open_record_store
 from ssl_eval.storage.urls import filesystem, join, redact
 
 DEFAULT_WORKDIR = ".ssl_eval"
@@ -23,15 +25,28 @@ DEFAULT_WORKDIR = ".ssl_eval"
 
 @dataclass(frozen=True)
 class Workspace:
+    """Where one deployment keeps its results: a frozen description (two fields) that every
+    task gets as a parameter. Its stores are built on first use and kept for the life of
+    this object; pickling (Dask, Prefect) carries the fields only, and the receiving
+    process builds its own stores."""
+
     root: Path
     results_url: str | None = None  # where embeddings.zarr and records live, when not under root
 
     @classmethod
     def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> "Workspace":
-        """The work dir at ``path`` (local; else $SSL_EVAL_WORKDIR, else ./.ssl_eval), made
-        if missing. ``results_url`` puts the embeddings and records on an fsspec URL; "" or
-        None keeps them in the work dir. Entry points build it once and pass it to every task.
-        A work dir that cannot be created raises WorkdirError naming it and why."""
+        """The work dir at ``path``, made if missing; entry points build it once and pass it to every task.
+
+        Args:
+            path: a local folder; None: $SSL_EVAL_WORKDIR, else ./.ssl_eval.
+            results_url: an fsspec URL for the embeddings and records; "" or None keeps them in the work dir.
+
+        Returns:
+            The :class:`Workspace` (its root resolved to an absolute path).
+
+        Raises:
+            WorkdirError: the work dir cannot be created (naming it and why).
+        """
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -40,9 +55,14 @@ class Workspace:
         return cls(root, results_url.rstrip("/") if results_url else None)
 
     def check_writable(self) -> None:
-        """Before anything starts: every place a run writes (the work dir, PREFECT_HOME, the
-        records and embeddings, locally or at the store URL) takes a small file, or
-        WorkdirError says which path and why."""
+        """Before anything starts: every place a run writes takes a small file.
+
+        The places are the work dir, PREFECT_HOME, the locks, and the records and embeddings,
+        locally or at the results URL.
+
+        Raises:
+            WorkdirError: a place cannot be written (naming the path and why).
+        """
         places: list[str | Path] = [self.root, self.prefect_home, self.root / "locks"]
         places += [join(self.results_url, "records"), join(self.results_url, "embeddings.zarr")] if self.results_url else [
             self.root / "records", self.root / "embeddings.zarr"]
@@ -65,39 +85,51 @@ class Workspace:
         """Where the shared results live: the results URL, or the work dir."""
         return self.results_url or str(self.root)
 
-    @property
+    @cached_property
     def embeddings(self) -> EmbeddingStore:
-        if self.results_url:
-            return open_store(join(self.results_url, "embeddings.zarr"))
-        return EmbeddingStore(self.root / "embeddings.zarr")
+        """The embedding store (``embeddings.zarr`` under the results URL or the work dir), built once."""
+        return open_embedding_store(join(self.shared_root, "embeddings.zarr"))
 
-    @property
+    @cached_property
     def records(self) -> RecordStore:
-        if self.results_url:
-            return open_records(join(self.results_url, "records"))
-        return RecordStore(self.root / "records")
+        """The record store (``records`` under the results URL or the work dir), built once."""
+        return open_record_store(join(self.shared_root, "records"))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: the stores built here (open file systems) stay in this process."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def mlflow_uri(self) -> str:
+        """The default MLflow tracking URI: the sqlite database ``mlflow.db`` in the work dir."""
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
     def mlflow_artifacts(self) -> Path:
+        """The default MLflow artifact folder, ``mlartifacts`` in the work dir."""
         return self.root / "mlartifacts"
 
     @property
     def prefect_home(self) -> Path:
+        """PREFECT_HOME of processes started for this work dir: ``prefect`` in it."""
         return self.root / "prefect"
 
     def lock(self, key: str, *, timeout: float = 3600.0):
-        """An inter-process lock for one unit of work (a checkpoint id, a record part):
-        two monitor runs at once never compute the same thing twice on this machine.
+        """An inter-process lock for one unit of work: two monitor runs at once never compute the same thing twice on this machine.
 
         A file lock does not reach other machines. With a results URL, duplicate work across
         machines is prevented upstream (the monitor deployment's concurrency limit of 1, and
         one task per checkpoint and part in a run) and is harmless if it happens anyway:
         writes are idempotent (same bytes to the same version path; the commit marker and
-        each record are single-object PUTs)."""
+        each record are single-object PUTs).
+
+        Args:
+            key: the unit of work: a checkpoint id, a record part, ...
+            timeout: seconds to wait for the lock before ``filelock.Timeout``.
+
+        Returns:
+            A ``filelock.FileLock`` under ``locks/`` (use it as a context manager).
+        """
         from filelock import FileLock
 
         # "~2F" never occurs in an escaped id part (a name cannot hold "/"): one key, one file
@@ -106,7 +138,11 @@ class Workspace:
         return FileLock(str(path), timeout=timeout)
 
     def runtime_env(self) -> dict[str, str]:
-        """Environment that keeps Prefect, Dask and matplotlib inside the work dir."""
+        """Environment that keeps Prefect, Dask and matplotlib inside the work dir.
+
+        Returns:
+            Variable -> value (PREFECT_HOME, DASK_TEMPORARY_DIRECTORY, MPLCONFIGDIR, telemetry off, MLflow timeouts).
+        """
         return {
             "PREFECT_HOME": str(self.prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -3,36 +3,33 @@ what the embedding deployment left in the shared results."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
 from ssl_eval.embedding import embed_or_record_failure
+from ssl_eval.outcomes import EmbedOutcome, Status
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
 
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
-def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> dict[str, Any]:
+def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutcome:
     # the core reads local files and fsspec URLs alike, and records any failure
-    result = embed_or_record_failure(ref, config, workspace)
-    if result["status"] == "failed":
-        get_run_logger().warning("checkpoint %s failed: %s", ref.id, result["error"])
-    return result
+    outcome = embed_or_record_failure(ref, config, workspace)
+    if outcome.status is Status.FAILED:
+        get_run_logger().warning("checkpoint %s failed: %s", ref.id, outcome.error)
+    return outcome
 
 
 @task(name="embed-outcomes", task_run_name="embedded? ({state})")
-def embed_outcomes(
-    refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str
-) -> dict[str, dict[str, Any]]:
+def embed_outcomes(refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str) -> dict[str, EmbedOutcome]:
     """What the embedding deployment left in the shared results, per checkpoint id: embedded,
     or failed with the recorded error (or the deployment run's final state)."""
     out = {}
     for ref in refs:
         if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):
-            out[ref.id] = {"id": ref.id, "status": "embedded"}
+            out[ref.id] = EmbedOutcome(ref.id, Status.EMBEDDED)
         else:
             failure = workspace.records.get(ref.id, "failure") or {}
-            out[ref.id] = {"id": ref.id, "status": "failed", "error": failure.get("error") or f"embedding run ended {state}"}
+            out[ref.id] = EmbedOutcome(ref.id, Status.FAILED, error=failure.get("error") or f"embedding run ended {state}")
     return out

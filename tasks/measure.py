@@ -6,15 +6,14 @@ benchmarks/orchestration.py). Checkpoints still run in parallel across the Dask 
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.evaluation import compute_parts_or_record_failure
+from ssl_eval.evaluation import measure_embedded
+from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome
 from ssl_eval.workspace import Workspace
-
-EMBEDDED = ("embedded", "cached")
 
 
 def _dask_worker() -> str | None:
@@ -27,18 +26,13 @@ def _dask_worker() -> str | None:
         return None
 
 
-@task(name="measure", task_run_name="measure {embedded[id]}")
-def measure(
-    embedded: dict[str, Any], parts: list[str], workspace: Workspace, config: Config
-) -> dict[str, Any]:
-    if embedded["status"] not in EMBEDDED:
-        return {"id": embedded["id"], "parts": {part: "skipped" for part in parts}}
-    results = compute_parts_or_record_failure(workspace, embedded["id"], parts, config)
-    error = next((r["error"] for r in results.values() if r["status"] == "failed"), None)
-    if error:
-        get_run_logger().warning("checkpoint %s failed: %s", embedded["id"], error)
-        return {"id": embedded["id"], "parts": {p: "failed" for p in results}, "error": error}
-    flags = sorted({flag for r in results.values() for flag in r.get("flags", [])})
-    if flags:
-        get_run_logger().warning("%s: flags %s", embedded["id"], flags)
-    return {"id": embedded["id"], "parts": {p: r["status"] for p, r in results.items()}, "flags": flags, "worker": _dask_worker()}
+@task(name="measure", task_run_name="measure {embedded.id}")
+def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, config: Config) -> MeasureOutcome:
+    outcome = measure_embedded(workspace, embedded, parts, config)
+    if not embedded.ready:
+        return outcome  # its embedding failed: reported by the embed step
+    if outcome.error:
+        get_run_logger().warning("checkpoint %s failed: %s", embedded.id, outcome.error)
+    elif outcome.flags:
+        get_run_logger().warning("%s: flags %s", embedded.id, list(outcome.flags))
+    return dataclasses.replace(outcome, worker=_dask_worker())

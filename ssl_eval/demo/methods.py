@@ -48,11 +48,25 @@ class SimCLR(nn.Module):
         self.criterion = NTXentLoss(temperature=self.temperature)
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         z0 = self.projection_head(self.backbone(x0))
         z1 = self.projection_head(self.backbone(x1))
         return self.criterion(z0, z1)
 
     def after_step(self, progress: float) -> None:
+        """Nothing to update after the optimiser step (no momentum encoder).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         pass
 
 
@@ -88,12 +102,26 @@ class MoCoV2(nn.Module):
         self._momentum_now = self.momentum
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         q = self.projection_head(self.backbone(x0))
         with torch.no_grad():
             k = self.projection_head_momentum(self.backbone_momentum(x1))
         return self.criterion(q, k)
 
     def after_step(self, progress: float) -> None:
+        """The momentum update after the optimiser step (momentum from its base to 1, cosine schedule).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         _update_momentum_encoder(self, progress)
 
 
@@ -111,12 +139,26 @@ class SimSiam(nn.Module):
         self.criterion = NegativeCosineSimilarity()
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         z0 = self.projection_head(self.backbone(x0))
         z1 = self.projection_head(self.backbone(x1))
         p0, p1 = self.prediction_head(z0), self.prediction_head(z1)
         return 0.5 * (self.criterion(p0, z1.detach()) + self.criterion(p1, z0.detach()))
 
     def after_step(self, progress: float) -> None:
+        """Nothing to update after the optimiser step (no momentum encoder).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         pass
 
 
@@ -141,6 +183,15 @@ class BYOL(nn.Module):
         self.criterion = NegativeCosineSimilarity()
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         p0 = self.prediction_head(self.projection_head(self.backbone(x0)))
         p1 = self.prediction_head(self.projection_head(self.backbone(x1)))
         with torch.no_grad():
@@ -149,6 +200,11 @@ class BYOL(nn.Module):
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
     def after_step(self, progress: float) -> None:
+        """The momentum update after the optimiser step (momentum from its base to 1, cosine schedule).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         _update_momentum_encoder(self, progress)
 
 
@@ -165,9 +221,23 @@ class BarlowTwins(nn.Module):
         self.criterion = BarlowTwinsLoss()
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
 
     def after_step(self, progress: float) -> None:
+        """Nothing to update after the optimiser step (no momentum encoder).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         pass
 
 
@@ -184,14 +254,40 @@ class VICReg(nn.Module):
         self.criterion = VICRegLoss()
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
         return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
 
     def after_step(self, progress: float) -> None:
+        """Nothing to update after the optimiser step (no momentum encoder).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
         pass
 
 
 def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Module:
-    """The SSL module for ``method`` (one of :data:`METHODS`) around ``backbone``."""
+    """The SSL module for ``method`` around ``backbone``.
+
+    Args:
+        method: one of :data:`METHODS`.
+        backbone: the encoder to train.
+        feature_dim: the backbone's output dimension (the heads' input).
+
+    Returns:
+        The method's ``nn.Module`` (``training_loss``, ``after_step``).
+
+    Raises:
+        ValueError: ``method`` is not one of :data:`METHODS`.
+    """
     classes = {
         "simclr": SimCLR, "mocov2": MoCoV2, "simsiam": SimSiam,
         "byol": BYOL, "barlowtwins": BarlowTwins, "vicreg": VICReg,

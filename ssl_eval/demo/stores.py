@@ -14,8 +14,22 @@ __all__ = ["make_store", "write_checkpoint"]
 
 
 def write_checkpoint(path: Path, *, epoch: int, seed: int, arch: str = "democnn", prefix: str = "backbone.", scale: float = 1.0) -> Path:
-    """A Lightning-style checkpoint of a randomly initialised DemoCNN (1 input channel),
-    its mtime set a minute back so discovery takes it as settled."""
+    """A Lightning-style checkpoint of a randomly initialised DemoCNN (1 input channel).
+
+    Its mtime is set a minute back so discovery takes it as settled; its ``method`` entry is the
+    family folder's name (``path.parent.parent``).
+
+    Args:
+        path: where to write it (parent folders are created).
+        epoch: the epoch stored in it.
+        seed: seed of the random weights.
+        arch: the ``arch`` entry stored in it.
+        prefix: prefix of the state dict keys.
+        scale: factor on the weights' standard deviation (0 gives a collapsed encoder).
+
+    Returns:
+        ``path``.
+    """
     generator = torch.Generator().manual_seed(seed)
     model = DemoCNN(in_channels=1)
     with torch.no_grad():
@@ -31,7 +45,16 @@ def write_checkpoint(path: Path, *, epoch: int, seed: int, arch: str = "democnn"
 
 
 def make_store(root: Path, families: dict[str, int], runs: int = 1) -> Path:
-    """``<root>/<family>/run-<r>/epoch=<e>.ckpt`` for ``epochs`` epochs of each family."""
+    """``<root>/<family>/run-<r>/epoch=<e>.ckpt`` for ``epochs`` epochs of each family.
+
+    Args:
+        root: the store's root folder.
+        families: family -> number of epochs (checkpoints per run).
+        runs: training runs per family.
+
+    Returns:
+        ``root``.
+    """
     for f_index, (family, epochs) in enumerate(families.items()):
         for run in range(runs):
             for epoch in range(epochs):

@@ -59,12 +59,30 @@ def make_demo_store(
     runs: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Train each SSL method in ``methods`` on ``n_train`` seeded images of the train split
-    of ``dataset`` and write a checkpoint per epoch (epoch 0 included). Returns the paths.
+    """Train each SSL method on seeded images of ``dataset``'s train split; write a checkpoint per epoch.
 
     Run ``r`` of every method starts from the same backbone initialisation (drawn from
     ``seed`` and ``r``), so epoch 0 is the same encoder in every family. The training images
     are one seeded subset shared by all methods and runs. Global RNG state is left as it was.
+
+    Args:
+        out: the store's root folder (``<out>/<method>/run-<r>/``).
+        dataset: a data set name of :mod:`ssl_eval.datasets`.
+        epochs: training epochs (epoch 0, untrained, is written too), >= 0.
+        seed: seed of the subset, the initialisations and the training.
+        methods: SSL methods to train, a non-empty subset of :data:`METHODS`.
+        arch: the backbone's architecture name.
+        n_train: training images (fewer when the split holds fewer), >= 2.
+        batch_size: images per step, >= 2.
+        runs: training runs per method, >= 1.
+        progress: called with one line of progress text per epoch; None is silent.
+
+    Returns:
+        The checkpoint paths written.
+
+    Raises:
+        TypeError: ``methods`` is a string.
+        ValueError: a size below its minimum, or an unknown method.
     """
     _check_positive("epochs", epochs, 0)
     _check_positive("n_train", n_train, 2)
@@ -113,7 +131,22 @@ def train_run(
     seed: int,
     progress: Callable[[str], None],
 ) -> list[Path]:
-    """Train one run of ``method`` on float images (N, C, H, W); checkpoint every epoch."""
+    """Train one run of ``method`` on float images (N, C, H, W); checkpoint every epoch.
+
+    Args:
+        method: one of :data:`METHODS`.
+        images: float (N, C, H, W) training images in [0, 1].
+        folder: the run's folder (created).
+        arch: the backbone's architecture name.
+        dataset: the data set's name, stored in each checkpoint.
+        epochs: training epochs after epoch 0.
+        batch_size: images per step.
+        seed: seed of the initialisation, augmentations and batches.
+        progress: called with one line of progress text per epoch.
+
+    Returns:
+        The checkpoint paths written, epoch 0 first.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     n = int(images.shape[0])
     generator = torch.Generator().manual_seed(seed)

@@ -32,6 +32,7 @@ from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.reduction import reduce as reduce_rows
+from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
 
@@ -105,21 +106,23 @@ def silhouette_score(X: np.ndarray, labels: np.ndarray, *, sample_size: int | No
     at most one (2048 x 2048) float32 distance block besides an (N, D + 2) float32 copy of
     X. Distances are float32 GEMMs on the centered, rescaled rows; sums are float64. A
     point alone in its cluster scores 0, as in scikit-learn.
+
+    Args:
+        X: (N, D) real array, finite.
+        labels: (N,) cluster ids.
+        sample_size: score a random sample of this many rows (>= 2); None scores all.
+        random_state: seed (or RandomState) of that sample.
+
+    Returns:
+        The mean silhouette, in [-1, 1].
+
+    Raises:
+        TypeError: X is not a real numeric array.
+        ValueError: X is not 2-D or not finite, labels do not match its rows, ``sample_size``
+            is invalid, or the (sampled) rows hold fewer than 2 or more than N - 1 clusters.
     """
-    X = np.asarray(X)
-    labels = np.asarray(labels)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
-                         "reshape it, e.g. X.reshape(len(X), -1).")
-    if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-        raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
-                         f"got shape {labels.shape}; pass one cluster id per sample.")
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}; convert it "
-                        "with np.asarray(X, dtype=np.float32).")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf; silhouette is undefined. Drop or fix "
-                         "non-finite rows first.")
+    X = check_matrix(X, name="X", non_finite_fix="the silhouette is undefined for them; drop or fix the non-finite rows first")
+    labels = check_labels(labels, n_rows=X.shape[0])
     if sample_size is not None:
         if not isinstance(sample_size, (int, np.integer)) or not 2 <= sample_size:
             raise ValueError(f"sample_size must be an int >= 2 or None, got {sample_size!r}.")
@@ -152,7 +155,16 @@ def silhouette_score(X: np.ndarray, labels: np.ndarray, *, sample_size: int | No
 
 
 def kmeans_labels(X: np.ndarray, k: int, *, random_state: int) -> np.ndarray:
-    """k-means (scikit-learn, k-means++ init, n_init=1) cluster ids for the rows of X."""
+    """k-means (scikit-learn, k-means++ init, n_init=1) cluster ids for the rows of X.
+
+    Args:
+        X: (N, D) float array, N >= k.
+        k: number of clusters.
+        random_state: seed of the initialisation.
+
+    Returns:
+        (N,) int cluster ids.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
@@ -167,7 +179,21 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
                        random_state: int = 0) -> tuple[dict[str, float], list[str]]:
     """silhouette, ami_agreement and (with labels) ami_ground_truth from one k-means C1.
 
-    X must be finite (the registry checks). Returns (values, flags).
+    X must be finite (the registry checks).
+
+    Args:
+        X: (N, D) float array of embeddings.
+        labels: (N,) class labels, or None.
+        k: number of clusters; None: the number of distinct labels, else 10.
+        reduce: ``"none"``, ``"pca"`` or ``"umap"``: the space to cluster in.
+        pca_dims: components kept by ``reduce="pca"``.
+        umap_dims: dimensions of ``reduce="umap"``.
+        silhouette_sample_size: score the silhouette on this many random rows; None: all.
+        max_points: cluster at most this many random rows; None: all.
+        random_state: seed of C1 (C2 uses ``random_state + 1``), of the subsamples and reductions.
+
+    Returns:
+        (metric name -> value, flags): NaN where undefined, explained by the flags (see the module doc).
     """
     nan = float("nan")
     flags: list[str] = []

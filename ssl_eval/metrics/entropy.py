@@ -27,6 +27,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.reduction import reduce
+from ssl_eval.validation import check_matrix
 
 __all__ = ["Z3_DIMS", "entropy_metrics", "entropy_z3", "gaussian_entropy", "knn_entropy"]
 
@@ -52,11 +53,18 @@ def _covariance(X: np.ndarray) -> np.ndarray:
 
 
 def gaussian_entropy(X: np.ndarray) -> float:
-    """Gaussian differential entropy (nats) of the rows of X; needs N >= 2."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] < 2:
-        raise ValueError(f"X must be 2-D with at least 2 rows, got shape {X.shape}; the "
-                         "covariance of fewer points is undefined.")
+    """Gaussian differential entropy (nats) of the rows of X, with the relative ridge of the module doc.
+
+    Args:
+        X: (N, D) float array, N >= 2.
+
+    Returns:
+        The entropy in nats (NaN only if the ridged covariance were not positive definite).
+
+    Raises:
+        ValueError: X is not 2-D or has fewer than 2 rows.
+    """
+    X = check_matrix(X, min_rows=2, rows_reason="the covariance of fewer points is undefined", allow_non_finite=True)
     cov = _covariance(X)
     d = cov.shape[0]
     ridge = RIDGE_RELATIVE * float(np.trace(cov)) / d + RIDGE_FLOOR
@@ -67,11 +75,20 @@ def gaussian_entropy(X: np.ndarray) -> float:
 
 
 def knn_entropy(X: np.ndarray, *, k: int = 3) -> tuple[float, bool]:
-    """Kozachenko-Leonenko entropy (nats); returns (value, had_duplicate_points). N > k."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] <= k:
-        raise ValueError(f"X must be 2-D with more than k={k} rows, got shape {X.shape}; "
-                         "use more points or a smaller k.")
+    """Kozachenko-Leonenko entropy (nats) of the rows of X.
+
+    Args:
+        X: (N, D) float array, N > k.
+        k: the neighbour whose distance is used (k-th nearest other point).
+
+    Returns:
+        (entropy in nats, whether some points had a duplicate at distance 0).
+
+    Raises:
+        ValueError: X is not 2-D or has at most k rows.
+    """
+    X = check_matrix(X, min_rows=k + 1, rows_reason=f"the k={k} nearest neighbours of each point need more than k={k} rows; or pass a smaller k",
+                     non_finite_fix="distances to them are undefined; drop or fix the non-finite rows first")
     n, d = X.shape
     nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
     # The k+1 nearest include the point itself at distance 0, so column k is the k-th other.
@@ -86,8 +103,20 @@ def knn_entropy(X: np.ndarray, *, k: int = 3) -> tuple[float, bool]:
 
 def entropy_z3(X: np.ndarray, *, reduction: str = "pca", k: int = 3,
                random_state: int = 0) -> tuple[float, str, bool]:
-    """(H(Z_3) in bits, reduction used, had_duplicate_points): Kozachenko-Leonenko entropy
-    of the rows of X reduced to 3 dimensions (fewer if D < 3). Needs N > k."""
+    """H(Z_3): Kozachenko-Leonenko entropy, in bits, of the rows of X reduced to 3 dimensions (fewer if D < 3).
+
+    Args:
+        X: (N, D) float array, N > k.
+        reduction: ``"pca"`` or ``"umap"`` (falls back to PCA without umap-learn).
+        k: the Kozachenko-Leonenko neighbour.
+        random_state: seed of the reduction.
+
+    Returns:
+        (H(Z_3) in bits, the reduction used, whether some points were duplicates).
+
+    Raises:
+        ValueError: an unknown reduction, or X with at most k rows.
+    """
     Z, used = reduce(X, reduction, Z3_DIMS, random_state=random_state)
     nats, duplicates = knn_entropy(Z, k=k)
     return nats / np.log(2.0), used, duplicates
@@ -96,8 +125,20 @@ def entropy_z3(X: np.ndarray, *, reduction: str = "pca", k: int = 3,
 def entropy_metrics(X: np.ndarray, *, knn_k: int = 3, max_points: int | None = None,
                     z3_reduction: str = "pca", random_state: int = 0,
                     details: dict[str, str] | None = None) -> tuple[dict[str, float], list[str]]:
-    """entropy_gaussian (all points), entropy_knn and entropy_z3 (at most ``max_points``
-    points). ``details``, when given, receives ``entropy_z3_reduction``: the one used."""
+    """entropy_gaussian (all points), entropy_knn and entropy_z3 (at most ``max_points`` points).
+
+    Args:
+        X: (N, D) float array of embeddings, finite (the registry checks).
+        knn_k: the Kozachenko-Leonenko neighbour.
+        max_points: the k-NN estimates use at most this many random rows; None: all.
+        z3_reduction: ``"pca"`` or ``"umap"`` for entropy_z3.
+        random_state: seed of the subsample and the reduction.
+        details: when given, receives ``entropy_z3_reduction``: the reduction used.
+
+    Returns:
+        (metric name -> value, flags): NaN where undefined, explained by the flags
+        ``collapsed``, ``n_lt_2``, ``n_le_knn_k``, ``umap_unavailable``, ``duplicate_points``.
+    """
     nan = float("nan")
     flags: list[str] = []
     values = {"entropy_gaussian": nan, "entropy_knn": nan, "entropy_z3": nan}

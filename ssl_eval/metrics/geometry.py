@@ -29,7 +29,14 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 def l2_normalize(X: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Rows scaled to unit norm (float64); returns (Z, had_zero_rows)."""
+    """Rows scaled to unit norm (float64); zero rows stay zero.
+
+    Args:
+        X: (N, D) array.
+
+    Returns:
+        (Z, had_zero_rows): the (N, D) float64 normalised rows, and whether any row was zero.
+    """
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     zero = norms == 0.0
@@ -37,7 +44,18 @@ def l2_normalize(X: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def uniformity(Z: np.ndarray, *, t: float = 2.0) -> float:
-    """log mean over pairs i<j of exp(-t ||z_i - z_j||^2); Z already normalised, N >= 2."""
+    """log mean over pairs i<j of exp(-t ||z_i - z_j||^2), in row blocks (never N x N).
+
+    Args:
+        Z: (N, D) float array of normalised rows, N >= 2.
+        t: the kernel's scale (2 in Wang & Isola 2020).
+
+    Returns:
+        The uniformity (<= 0; lower is more uniform).
+
+    Raises:
+        ValueError: fewer than 2 rows.
+    """
     n = Z.shape[0]
     if n < 2:
         raise ValueError(f"uniformity needs at least 2 rows, got {n}; embed more samples.")
@@ -58,17 +76,43 @@ def uniformity(Z: np.ndarray, *, t: float = 2.0) -> float:
 
 
 def norm_std(Z: np.ndarray) -> float:
-    """Mean over dimensions of the per-dimension std (ddof=0) of normalised rows."""
+    """Mean over dimensions of the per-dimension std (ddof=0) of normalised rows.
+
+    Args:
+        Z: (N, D) float array of normalised rows.
+
+    Returns:
+        The mean std (about 1/sqrt(D) for a healthy embedding).
+    """
     return float(np.std(Z, axis=0).mean())
 
 
 def alignment(Z1: np.ndarray, Z2: np.ndarray) -> float:
-    """Mean squared distance between normalised view pairs (alpha = 2)."""
+    """Mean squared distance between normalised view pairs (alpha = 2).
+
+    Args:
+        Z1: (N, D) normalised embeddings of the first views.
+        Z2: (N, D) normalised embeddings of the second views, row i the same image as in Z1.
+
+    Returns:
+        mean_i ||Z1_i - Z2_i||^2, in [0, 4].
+    """
     return float(np.mean(np.sum((Z1 - Z2) ** 2, axis=1)))
 
 
 def lidar_matrix(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA) -> np.ndarray:
-    """Sw^-1/2 Sb Sw^-1/2 of q >= 2 view arrays (n, D), row i = image i (see module doc)."""
+    """Sw^-1/2 Sb Sw^-1/2 of q >= 2 view arrays, row i = image i (see the module doc).
+
+    Args:
+        views: q arrays of shape (n, D), one per view.
+        delta: ridge added to the within-class scatter Sw.
+
+    Returns:
+        The (D, D) float64 matrix whose eigenvalues LiDAR uses.
+
+    Raises:
+        ValueError: fewer than 2 images or 2 views.
+    """
     stack = np.stack([np.asarray(v, dtype=np.float64) for v in views], axis=1)  # (n, q, D)
     n, q, d = stack.shape
     if n < 2 or q < 2:
@@ -86,7 +130,19 @@ def lidar_matrix(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA) -
 
 def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
           eps: float = LIDAR_EPS) -> float:
-    """LiDAR of q >= 2 view-embedding arrays of shape (n, D), row i = image i. Needs n >= 2."""
+    """LiDAR of q >= 2 view-embedding arrays of shape (n, D), row i = image i.
+
+    Args:
+        views: q arrays of shape (n, D), n >= 2.
+        delta: ridge added to the within-class scatter.
+        eps: added to each normalised eigenvalue before the entropy (1e-8 in the paper).
+
+    Returns:
+        LiDAR, or NaN when the matrix has no positive eigenvalue.
+
+    Raises:
+        ValueError: fewer than 2 images or 2 views (from :func:`lidar_matrix`).
+    """
     lam = np.clip(np.linalg.eigvalsh(lidar_matrix(views, delta=delta)), 0.0, None)
     total = float(lam.sum())
     if not total > 0.0:
@@ -98,7 +154,18 @@ def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
 def geometry_metrics(X: np.ndarray, *, views: tuple[np.ndarray, np.ndarray] | None = None,
                      max_points: int | None = None,
                      random_state: int = 0) -> tuple[dict[str, float], list[str]]:
-    """uniformity and norm_std of X; alignment and lidar of the views when given."""
+    """uniformity and norm_std of X; alignment and lidar of the views when given.
+
+    Args:
+        X: (N, D) float array of embeddings.
+        views: two (n, D) arrays of view embeddings (row i = image i), or None.
+        max_points: compute uniformity on at most this many random rows; None uses all.
+        random_state: seed of that subsample.
+
+    Returns:
+        (metric name -> value, flags): NaN where a metric cannot be computed, explained by the
+        flags ``"zero_norm"``, ``"collapsed"`` and ``"n_lt_2"``.
+    """
     nan = float("nan")
     flags: list[str] = []
     values = {"uniformity": nan, "norm_std": nan, "alignment": nan, "lidar": nan}

@@ -20,9 +20,25 @@ Views = tuple[np.ndarray, np.ndarray]
 
 def compute_all(X: np.ndarray, labels: np.ndarray | None = None, views: Views | None = None, *,
                 options: MetricOptions | None = None, random_state: int = 0) -> MetricResult:
-    """Every registry metric that applies: label metrics only with ``labels``, view
-    metrics (alignment, LiDAR) only with ``views=(V1, V2)``. Values in registry order,
-    NaN where undefined; ``flags`` say why (``collapsed``, ``non_finite``, ...)."""
+    """Every registry metric that applies to what is given.
+
+    Label metrics only with ``labels``, view metrics (alignment, LiDAR) only with ``views=(V1, V2)``.
+
+    Args:
+        X: (N, D) real array of embeddings.
+        labels: (N,) class labels, or None.
+        views: (V1, V2), two (n, D) arrays of augmented-view embeddings, or None.
+        options: metric options; None uses the defaults.
+        random_state: seed of every random step (k-means, subsamples, UMAP).
+
+    Returns:
+        A :class:`MetricResult`: values in registry order, NaN where undefined; its ``flags``
+        say why (``collapsed``, ``non_finite``, ...).
+
+    Raises:
+        TypeError: X, labels or views are not real numeric arrays (the registry's checker).
+        ValueError: their shapes do not fit together (the registry's checker).
+    """
     options = MetricOptions() if options is None else options
     values: dict[str, float] = {}
     flags: list[str] = []
@@ -36,7 +52,18 @@ def compute_all(X: np.ndarray, labels: np.ndarray | None = None, views: Views | 
 
 
 def metric_function(name: str) -> Callable[..., float]:
-    """The function that computes registry metric ``name`` alone."""
+    """The function that computes registry metric ``name`` alone.
+
+    Args:
+        name: a registry metric (a key of :data:`METRICS`).
+
+    Returns:
+        ``f(X, labels=None, views=None, *, options=None, random_state=0) -> float``, which raises
+        ValueError when the metric needs labels or views that were not given.
+
+    Raises:
+        ValueError: ``name`` is not a registry metric.
+    """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; choose one of {list(METRICS)}.")
     spec = METRICS[name]

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ssl_eval.metric_options import CONVENTIONS  # defined with the option that names them
 from ssl_eval.metrics.geometry import lidar_matrix
 
 __all__ = ["CONVENTIONS", "reptrix_alpha_req", "reptrix_lidar", "reptrix_rankme",
            "spt_lidar", "spt_rankme"]
 
-CONVENTIONS = ("ssl-eval", "reptrix", "stable-pretraining")
 REPTRIX_EPS = 1e-7
 REPTRIX_MAX_EIGENVALUES = 2048
 REPTRIX_LIDAR_DELTA = 1e-6
@@ -62,13 +62,29 @@ def _explained_variance_ratio(centered_eigenvalues: np.ndarray, n: int, d: int) 
 
 
 def reptrix_rankme(centered_eigenvalues: np.ndarray, n: int) -> float:
-    """reptrix ``get_rankme`` from the covariance (or centered scatter) eigenvalues of X."""
+    """reptrix ``get_rankme`` from the covariance (or centered scatter) eigenvalues of X.
+
+    Args:
+        centered_eigenvalues: the (D,) eigenvalues of X's covariance or centered scatter.
+        n: number of rows of X (PCA keeps at most min(2048, n, D) components).
+
+    Returns:
+        reptrix's RankMe, NaN when the eigenvalues sum to 0.
+    """
     d = len(centered_eigenvalues)
     return _effective_rank(_explained_variance_ratio(centered_eigenvalues, n, d), REPTRIX_EPS)
 
 
 def reptrix_alpha_req(centered_eigenvalues: np.ndarray, n: int) -> tuple[float, float]:
-    """reptrix ``get_alpha`` (alpha, fit_R2) from the covariance eigenvalues of X."""
+    """reptrix ``get_alpha`` (alpha, fit_R2) from the covariance eigenvalues of X.
+
+    Args:
+        centered_eigenvalues: the (D,) eigenvalues of X's covariance or centered scatter.
+        n: number of rows of X.
+
+    Returns:
+        (alpha, R^2); both NaN with fewer than 100 positive normalised eigenvalues.
+    """
     d = len(centered_eigenvalues)
     eigen = _explained_variance_ratio(centered_eigenvalues, n, d)
     if eigen.size < 100 or not np.all(eigen[:100] > 0.0):
@@ -90,11 +106,21 @@ def reptrix_alpha_req(centered_eigenvalues: np.ndarray, n: int) -> tuple[float, 
 
 
 def reptrix_lidar(views: tuple[np.ndarray, ...]) -> float:
-    """reptrix ``get_lidar`` for q views of n images (row i of each view = image i).
+    """reptrix ``get_lidar`` for q = 2 views of n images (row i of each view = image i).
 
     reptrix sums the between-class scatter (ours divides by n - 1: a scale factor the
     ratios below ignore) and averages the within-class one over images (ours divides by
-    n(q - 1): the same for q = 2, so q must be 2 here); its ridge is 1e-6."""
+    n(q - 1): the same for q = 2, so q must be 2 here); its ridge is 1e-6.
+
+    Args:
+        views: (V1, V2), two (n, D) arrays.
+
+    Returns:
+        reptrix's LiDAR.
+
+    Raises:
+        ValueError: not exactly 2 views, or fewer than 2 images.
+    """
     if len(views) != 2:
         raise ValueError(f"reptrix_lidar reproduces q = 2 views, got {len(views)}; "
                          "pass views=(V1, V2).")
@@ -105,13 +131,27 @@ def reptrix_lidar(views: tuple[np.ndarray, ...]) -> float:
 
 
 def spt_rankme(uncentered_singular_values: np.ndarray) -> float:
-    """stable-pretraining's RankMe: uncentered singular values, eps 1e-5."""
+    """stable-pretraining's RankMe: uncentered singular values, eps 1e-5.
+
+    Args:
+        uncentered_singular_values: singular values of the uncentered X.
+
+    Returns:
+        Its RankMe, NaN when they sum to 0.
+    """
     return _effective_rank(np.asarray(uncentered_singular_values, dtype=np.float64),
                            SPT_RANKME_EPS)
 
 
 def spt_lidar(lidar_eigenvalues: np.ndarray) -> float:
-    """stable-pretraining's LiDAR from the eigenvalues of ``geometry.lidar_matrix(delta=1e-4)``."""
+    """stable-pretraining's LiDAR from the eigenvalues of ``geometry.lidar_matrix(delta=1e-4)``.
+
+    Args:
+        lidar_eigenvalues: eigenvalues of that matrix (negatives clipped to 0).
+
+    Returns:
+        Its LiDAR: exp of the entropy of p = (lam + 1e-8) / sum(lam + 1e-8).
+    """
     lam = np.clip(np.asarray(lidar_eigenvalues, dtype=np.float64), 0.0, None) + SPT_LIDAR_EPS
     p = lam / lam.sum()
     return float(np.exp(-np.sum(p * np.log(p))))

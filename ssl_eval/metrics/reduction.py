@@ -27,21 +27,34 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ssl_eval.metric_options import REDUCTIONS  # defined with the options that name them
+
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 
-REDUCTIONS = ("pca", "umap")
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 _CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _CACHE_SIZE = 4
 
 
 def umap_available() -> bool:
-    """Whether umap-learn can be imported (checked without importing it)."""
+    """Whether umap-learn can be imported (checked without importing it).
+
+    Returns:
+        True when the ``umap`` module is installed.
+    """
     return importlib.util.find_spec("umap") is not None
 
 
 def pca_reduce(X: np.ndarray, dims: int) -> np.ndarray:
-    """Scores of the rows of X on the top ``min(dims, D, N)`` principal components."""
+    """Scores of the rows of X on the top ``min(dims, D, N)`` principal components (signs fixed).
+
+    Args:
+        X: (N, D) array.
+        dims: number of components wanted.
+
+    Returns:
+        (N, min(dims, D, N)) float64 scores, in the embedding's units.
+    """
     X = np.asarray(X, dtype=np.float64)
     centered = X - X.mean(axis=0)
     dims = min(dims, X.shape[0], X.shape[1])
@@ -53,7 +66,19 @@ def pca_reduce(X: np.ndarray, dims: int) -> np.ndarray:
 
 
 def umap_reduce(X: np.ndarray, dims: int, *, random_state: int) -> np.ndarray:
-    """UMAP of the rows of X to ``dims`` dimensions with a fixed seed (see module doc)."""
+    """UMAP of the rows of X to ``dims`` dimensions with a fixed seed (see the module doc).
+
+    Args:
+        X: (N, D) array, N > dims + 1.
+        dims: output dimension.
+        random_state: UMAP's seed (also makes it single-threaded and reproducible).
+
+    Returns:
+        (N, dims) float64 array (a copy; the last few results are cached in memory).
+
+    Raises:
+        ImportError: umap-learn is not installed.
+    """
     if not umap_available():
         raise ImportError("umap-learn is not installed; install it with "
                           "pip install 'ssl-eval[umap]' or choose the 'pca' reduction.")
@@ -77,8 +102,20 @@ def umap_reduce(X: np.ndarray, dims: int, *, random_state: int) -> np.ndarray:
 
 
 def reduce(X: np.ndarray, method: str, dims: int, *, random_state: int) -> tuple[np.ndarray, str]:
-    """(reduced rows, the method used). ``"umap"`` falls back to ``"pca"`` when umap-learn
-    is not installed; the second element says which one ran."""
+    """Reduce the rows of X with ``method``; ``"umap"`` falls back to ``"pca"`` when umap-learn is not installed.
+
+    Args:
+        X: (N, D) array.
+        method: ``"pca"`` or ``"umap"``.
+        dims: output dimension.
+        random_state: seed of the UMAP fit.
+
+    Returns:
+        (reduced rows, the method that ran: ``"pca"`` or ``"umap"``).
+
+    Raises:
+        ValueError: ``method`` is not one of :data:`REDUCTIONS`.
+    """
     if method not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {method!r}.")
     if method == "umap" and umap_available() and X.shape[0] > dims + 1:

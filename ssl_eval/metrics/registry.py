@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssl_eval.metrics import clustering, entropy, geometry, peers, spectral
-from ssl_eval.metrics.reduction import REDUCTIONS
+from ssl_eval.metric_options import MetricOptions
+from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = [
     "GROUPS",
@@ -48,62 +49,6 @@ class MetricSpec:
     needs_views: bool
     definition: str
     reference: str
-
-
-@dataclass(frozen=True)
-class MetricOptions:
-    """Options shared by all groups (frozen, hashable; used in cache keys).
-
-    k: clusters for k-means; None -> number of distinct labels if labels are given, else 10.
-    reduce: "none", "pca" (PCA to ``pca_dims``) or "umap" (UMAP to ``umap_dims``, seeded
-        random_state; PCA to ``umap_dims`` where umap-learn is not installed), before
-        clustering only.
-    umap_dims: dimensions of the UMAP reduction used by ``reduce="umap"``; 3 = the space
-        Z_3 of entropy_z3, so that both read one UMAP fit.
-    z3_reduction: "pca" or "umap": how entropy_z3 reduces to 3 dimensions. "umap" falls
-        back to PCA where umap-learn is not installed; the record says which ran.
-    silhouette_sample_size: None = exact silhouette; else silhouette on a random sample.
-    entropy_knn_k: neighbours of the Kozachenko-Leonenko estimator.
-    convention: "ssl-eval" (our definitions, the table in docs/metrics.md), "reptrix" or
-        "stable-pretraining": compute the metrics those packages define differently their
-        way, for numbers comparable with theirs (docs/metrics.md, "Compared with peer
-        implementations"); the record's details name the convention.
-    max_points: optional subsample cap for the expensive metrics (clustering, entropy_knn,
-        uniformity); None = use every point.
-    """
-
-    k: int | None = None
-    reduce: str = "none"
-    pca_dims: int = 32
-    umap_dims: int = 3
-    z3_reduction: str = "pca"
-    convention: str = "ssl-eval"
-    silhouette_sample_size: int | None = None
-    entropy_knn_k: int = 3
-    max_points: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.k is not None and (not isinstance(self.k, (int, np.integer)) or self.k < 1):
-            raise ValueError(f"MetricOptions.k must be a positive int or None, got {self.k!r}; "
-                             "pass e.g. k=10 or leave it None to use the label count.")
-        if self.reduce not in ("none", *REDUCTIONS):
-            raise ValueError(f"MetricOptions.reduce must be 'none', 'pca' or 'umap', got "
-                             f"{self.reduce!r}.")
-        if self.z3_reduction not in REDUCTIONS:
-            raise ValueError(f"MetricOptions.z3_reduction must be 'pca' or 'umap', got "
-                             f"{self.z3_reduction!r}.")
-        if self.convention not in peers.CONVENTIONS:
-            raise ValueError(f"MetricOptions.convention must be one of {peers.CONVENTIONS}, "
-                             f"got {self.convention!r}.")
-        for name in ("pca_dims", "umap_dims", "entropy_knn_k"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"MetricOptions.{name} must be a positive int, got {value!r}.")
-        for name in ("silhouette_sample_size", "max_points"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 2):
-                raise ValueError(f"MetricOptions.{name} must be an int >= 2 or None, "
-                                 f"got {value!r}; use None to use every point.")
 
 
 @dataclass(frozen=True)
@@ -188,38 +133,24 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def label_free_metrics() -> list[str]:
-    """Names of the metrics that need no labels, in registry order."""
+    """Names of the metrics that need no labels, in registry order.
+
+    Returns:
+        The metric names.
+    """
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
 
 
-def _as_matrix(name: str, value: object) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}; "
-                        f"convert it with np.asarray({name}, dtype=np.float32).")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
-                         f"{array.shape}; reshape it, e.g. {name}.reshape(len({name}), -1).")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, got shape "
-                         f"{array.shape}; embed a non-empty evaluation set.")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
-    return array
-
-
 def _validate(X, labels, views):
-    X = _as_matrix("X", X)
+    # non-finite embeddings are a result (NaN values and the "non_finite" flag), not an error
+    X = check_matrix(X, name="X", allow_non_finite=True)
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-            raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
-                             f"got shape {labels.shape}; pass the labels of the embedded set.")
+        labels = check_labels(labels, n_rows=X.shape[0])
     if views is not None:
         if not isinstance(views, (tuple, list)) or len(views) != 2:
             raise ValueError("views must be a pair (view1_embeddings, view2_embeddings), got "
                              f"{type(views).__name__}; pass views=(V1, V2).")
-        v1, v2 = _as_matrix("views[0]", views[0]), _as_matrix("views[1]", views[1])
+        v1, v2 = (check_matrix(v, name=f"views[{i}]", allow_non_finite=True) for i, v in enumerate(views))
         if v1.shape != v2.shape:
             raise ValueError(f"views must have equal shapes, got {v1.shape} and {v2.shape}; "
                              "row i of both must embed two augmentations of one image.")
@@ -240,6 +171,22 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
     Metrics that need labels are skipped when ``labels`` is None; metrics that need views
     are skipped when ``views`` is None. Non-finite input gives NaN for every applicable
     metric and the flag ``"non_finite"``.
+
+    Args:
+        group: one of :data:`GROUPS`.
+        X: (N, D) real array of embeddings (integers are converted to float64).
+        labels: (N,) class labels, or None.
+        views: (V1, V2), two equal-shape (n, D) arrays of view embeddings, or None.
+        options: the metric options.
+        random_state: seed of every random step.
+
+    Returns:
+        The :class:`MetricResult`: values of the group's applicable metrics, flags and details.
+
+    Raises:
+        TypeError: ``options`` is not a MetricOptions, or an array is not real numeric.
+        ValueError: an unknown group, an array that is not 2-D or is empty, labels that do
+            not match X's rows, or views that are not a pair of equal shapes.
     """
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, got {group!r}.")
@@ -282,7 +229,11 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
 
 
 def metrics_table_markdown() -> str:
-    """The registry as a Markdown table (docs/metrics.md embeds it verbatim)."""
+    """The registry as a Markdown table (docs/metrics.md embeds it verbatim).
+
+    Returns:
+        The table, one line per metric, ending with a newline.
+    """
     lines = ["| name | group | better | needs labels | needs views | definition | reference |",
              "|---|---|---|---|---|---|---|"]
     for spec in METRICS.values():

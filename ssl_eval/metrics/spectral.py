@@ -38,7 +38,14 @@ _BLOCK_ROWS = 2048  # a (2048, D) float64 block: 32 MiB at D = 2048
 
 
 def gram_and_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X^T X, X^T 1) accumulated over row blocks in float64."""
+    """(X^T X, X^T 1) accumulated over row blocks in float64.
+
+    Args:
+        X: (N, D) array (any float dtype, or a lazily read array that slices by rows).
+
+    Returns:
+        The (D, D) Gram matrix and the (D,) column sums, both float64.
+    """
     d = X.shape[1]
     gram, sums = np.zeros((d, d)), np.zeros(d)
     for start in range(0, X.shape[0], _BLOCK_ROWS):
@@ -49,7 +56,15 @@ def gram_and_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rankme_from_singular_values(s: np.ndarray, eps: float = RANKME_EPS) -> float:
-    """exp of the entropy of p = s / sum(s) + eps (Garrido et al. 2023)."""
+    """exp of the entropy of p = s / sum(s) + eps (Garrido et al. 2023).
+
+    Args:
+        s: singular values (any order).
+        eps: added to each p_k (1e-7 in the paper).
+
+    Returns:
+        RankMe, or NaN when the singular values sum to 0.
+    """
     total = float(np.sum(s))
     if not total > 0.0:
         return float("nan")
@@ -58,7 +73,14 @@ def rankme_from_singular_values(s: np.ndarray, eps: float = RANKME_EPS) -> float
 
 
 def alpha_req_fit(eigenvalues: np.ndarray) -> tuple[float, float]:
-    """(alpha, R^2) of log lambda_i = c - alpha log i; NaN if fewer than 2 usable values."""
+    """(alpha, R^2) of log lambda_i = c - alpha log i over the eigenvalues above 1e-10 * lambda_1.
+
+    Args:
+        eigenvalues: covariance eigenvalues (any order; sorted here).
+
+    Returns:
+        (alpha, R^2 of the log-log fit); both NaN when fewer than 2 values are usable.
+    """
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
     if lam.size == 0 or not lam[0] > 0.0:
         return float("nan"), float("nan")
@@ -77,7 +99,16 @@ def alpha_req_fit(eigenvalues: np.ndarray) -> tuple[float, float]:
 
 def spectral_metrics(X: np.ndarray, *,
                      convention: str = "ssl-eval") -> tuple[dict[str, float], list[str]]:
-    """All spectral metrics of the rows of X (finite, checked by the registry)."""
+    """All spectral metrics of the rows of X (finite, checked by the registry).
+
+    Args:
+        X: (N, D) float array of embeddings.
+        convention: ``"ssl-eval"``, ``"reptrix"`` or ``"stable-pretraining"`` (see the module doc).
+
+    Returns:
+        (metric name -> value, flags): rankme, rankme_centered, stable_rank, nesum, alpha_req,
+        alpha_req_r2; flags ``"collapsed"`` and ``"too_few_eigenvalues"`` explain NaNs.
+    """
     nan = float("nan")
     n, d = X.shape
     flags: list[str] = []

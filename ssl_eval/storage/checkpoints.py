@@ -57,14 +57,23 @@ class CheckpointRef:
 
     @property
     def id(self) -> str:
+        """``<family>/<run>/<name>``: the checkpoint's id in the records and the embedding store."""
         return f"{self.family}/{self.run}/{self.name}"
 
 
 def escape_name(name: str) -> str:
-    """A store name as an id part: ``[A-Za-z0-9_=-]`` kept (but a leading ``_``), every
-    other byte of its UTF-8 form written ``~HH``. One-to-one, so different names never
-    collide; never empty, never holding ``.`` or starting with ``_``, so never one of the
-    tool's own names. A very long result keeps its start and a hash of the whole."""
+    """A store name as an id part: ``[A-Za-z0-9_=-]`` kept (but a leading ``_``), every other byte ``~HH``.
+
+    One-to-one on the UTF-8 form, so different names never collide; never empty, never
+    holding ``.`` or starting with ``_``, so never one of the tool's own names. A very long
+    result keeps its start and a hash of the whole.
+
+    Args:
+        name: a family, run or file name from the store.
+
+    Returns:
+        The escaped id part, at most 200 characters.
+    """
     out = []
     for i, ch in enumerate(name):
         if ch in _KEEP and not (i == 0 and ch == "_"):
@@ -78,6 +87,14 @@ def escape_name(name: str) -> str:
 
 
 def checkpoint_stem(filename: str) -> str:
+    """A checkpoint file's name without its checkpoint suffix, escaped as an id part.
+
+    Args:
+        filename: e.g. ``epoch=03.ckpt`` or ``checkpoint_0199.pth.tar``.
+
+    Returns:
+        :func:`escape_name` of the stem, e.g. ``epoch=03``.
+    """
     for suffix in sorted(CHECKPOINT_SUFFIXES, key=len, reverse=True):
         if filename.endswith(suffix):
             filename = filename[: -len(suffix)]
@@ -105,6 +122,14 @@ def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
 
 
 def epoch_from_name(filename: str) -> int | None:
+    """The epoch written in a checkpoint's file name (``epoch=03``, ``epoch_3``, ``checkpoint_0199``, ``ep50``, ``e7``).
+
+    Args:
+        filename: the file's name.
+
+    Returns:
+        The epoch, or None when the name holds none.
+    """
     stem = checkpoint_stem(filename)
     for pattern in _EPOCH_PATTERNS:
         match = pattern.search(stem)
@@ -114,6 +139,18 @@ def epoch_from_name(filename: str) -> int | None:
 
 
 def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """The hash of a file's bytes (BLAKE2b, 16 bytes), read in chunks.
+
+    Args:
+        path: a local file.
+        chunk: bytes read at a time.
+
+    Returns:
+        32 hex digits.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -122,6 +159,14 @@ def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 
 def is_checkpoint_file(path: Path) -> bool:
+    """Whether ``path`` is a file with a checkpoint suffix and not a temporary, partial or hidden name.
+
+    Args:
+        path: a local path.
+
+    Returns:
+        True for a complete checkpoint file.
+    """
     return path.is_file() and _is_checkpoint_name(path.name)
 
 
@@ -159,13 +204,23 @@ def discover(
 ) -> list[CheckpointRef]:
     """All complete checkpoint files under ``store``, sorted by family, run and epoch.
 
-    ``<store>/<family>/<run>/<file>`` is the layout; ``<store>/<family>/<file>`` is read
-    as run ``default``. Files younger than ``settle_seconds`` are skipped (still being written).
+    ``<store>/<family>/<run>/<file>`` is the layout; ``<store>/<family>/<file>`` is read as
+    run ``default``. Files younger than ``settle_seconds`` are skipped (still being written).
 
-    ``fingerprints`` (optional) remembers each file's fingerprint with its size, mtime,
-    ctime and inode, which any write or replacement of the file changes: a file whose
-    stat is unchanged is not read again (a rescan of a large store costs a listing, not
-    reading every checkpoint). It is updated in place to the files found this scan.
+    Args:
+        store: a local folder or an fsspec URL.
+        settle_seconds: files modified more recently than this are left for a later scan.
+        now: the current time (seconds since the epoch); None: ``time.time()``.
+        fingerprints: local stores only: each file's fingerprint with its size, mtime, ctime
+            and inode, which any write or replacement changes; a file whose stat is unchanged
+            is not read again. Updated in place to the files found this scan.
+
+    Returns:
+        One :class:`CheckpointRef` per id (files sharing an id are one ref with ``conflicts``).
+
+    Raises:
+        FileNotFoundError: the store does not exist.
+        NotADirectoryError: a local store is a file.
     """
     if is_url(store):
         return _discover_url(str(store), settle_seconds=settle_seconds, now=now)
@@ -246,8 +301,17 @@ def _discover_url(url: str, *, settle_seconds: float, now: float | None) -> list
 
 
 def open_checkpoint(location: str | Path) -> io.BytesIO:
-    """A checkpoint's bytes as a file object (``torch.load`` takes it), from a local path
-    or an fsspec URL. Raises FileNotFoundError when the file or object is gone."""
+    """A checkpoint's bytes as a file object (``torch.load`` takes it), from a local path or an fsspec URL.
+
+    Args:
+        location: a local path or an fsspec URL.
+
+    Returns:
+        The whole file in memory.
+
+    Raises:
+        FileNotFoundError: the file or object is gone.
+    """
     if not is_url(location):
         return io.BytesIO(Path(location).read_bytes())
     fs, key = filesystem(str(location))

@@ -22,6 +22,16 @@ class WorkdirError(InfrastructureError):
 
     @classmethod
     def writing(cls, path: object, exc: BaseException, *, then: str = "The run stopped: this is not the fault of any checkpoint.") -> "WorkdirError":
+        """The error for a failed write at ``path``, with the reason and what to do.
+
+        Args:
+            path: where the write failed (a path or URL, already redacted).
+            exc: the exception the write raised.
+            then: the sentence that ends the message.
+
+        Returns:
+            The :class:`WorkdirError` (not raised).
+        """
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
         code = exc.errno if isinstance(exc, OSError) else None
         hint = {
@@ -37,10 +47,19 @@ class DataSetError(InfrastructureError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a checkpoint's failure may go away without its file changing (I/O, memory,
-    device errors): such a checkpoint is retried on every scan. Anything else a file does
-    (bad content, a factory raising TypeError, ...) happens again for the same bytes and
-    is retried only once the file changes."""
+    """Whether a checkpoint's failure may go away without its file changing (I/O, memory, device errors).
+
+    Such a checkpoint is retried on every scan. Anything else a file does (bad content, a
+    factory raising TypeError, ...) happens again for the same bytes and is retried only once
+    the file changes.
+
+    Args:
+        exc: the exception that failed the checkpoint.
+
+    Returns:
+        True for OSError, MemoryError, TimeoutError and RuntimeError (but not RecursionError
+        or NotImplementedError).
+    """
     if isinstance(exc, (RecursionError, NotImplementedError)):  # RuntimeErrors that the bytes decide
         return False
     return isinstance(exc, (OSError, MemoryError, RuntimeError, TimeoutError))

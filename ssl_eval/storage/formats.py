@@ -43,8 +43,17 @@ def _is_state(value: Any) -> bool:
 def pick_network(obj: dict[str, Any], key: str | None) -> Network:
     """The network to evaluate in the checkpoint dict ``obj``.
 
-    ``key`` is ``families.<family>.state_dict_key``: when set, that entry wins over
-    detection (``"student"`` in a DINO file, ``"model"`` in another); None detects."""
+    Args:
+        obj: the loaded checkpoint (a dict).
+        key: ``families.<family>.state_dict_key``: when set, that entry wins over detection
+            (``"student"`` in a DINO file, ``"model"`` in another); None detects.
+
+    Returns:
+        The :class:`Network`: the format's name and the picked full state dict.
+
+    Raises:
+        FormatError: no state dict found (the message lists the top-level keys).
+    """
     if key and isinstance(obj.get(key), dict):
         return Network(f"entry {key!r}", obj[key])
     if isinstance(obj.get("teacher"), dict) and isinstance(obj.get("student"), dict):
@@ -68,7 +77,15 @@ def _is_mae(state: dict[str, Any]) -> bool:
 
 
 def encoder_only(network: Network, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` (prefix stripped) without the keys of the format's non-encoder parts."""
+    """``state`` (prefix stripped) without the keys of the format's non-encoder parts.
+
+    Args:
+        network: the picked network (its ``name`` is the format).
+        state: its state dict with the backbone prefix stripped.
+
+    Returns:
+        ``state`` itself, or for MAE a copy without the decoder and the mask token.
+    """
     if network.name != "mae-encoder":
         return state
     return {k: v for k, v in state.items() if not k.startswith(_MAE_DECODER)}

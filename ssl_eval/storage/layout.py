@@ -35,7 +35,16 @@ def _checkpoint_depths(root: Path) -> Counter[tuple[str, ...]]:
 
 
 def layout_problems(store: str | Path) -> tuple[int, list[str]]:
-    """(checkpoint files discovery will read, warnings about the layout) for a local store."""
+    """How many checkpoint files discovery will read in a local store, and what looks shifted in its layout.
+
+    Names and depths only: no file is opened or hashed.
+
+    Args:
+        store: the local store folder.
+
+    Returns:
+        (checkpoint files at the depths discovery reads, warnings naming the folder to pass instead).
+    """
     root = Path(store)
     folders = _checkpoint_depths(root)
     readable = sum(n for parts, n in folders.items() if len(parts) in (1, 2))

@@ -63,9 +63,19 @@ MAX_CHECKPOINT_BYTES = 64 << 30
 
 
 def check_archive(path: Path | io.BytesIO, size: int, label: str) -> None:
-    """Refuse, before unpacking anything, files torch would read unbounded: anything not in
-    torch's zip format (a legacy pickle allocates whatever sizes it declares), zip bombs,
-    and archives that declare more than ``MAX_CHECKPOINT_BYTES``."""
+    """Refuse, before unpacking anything, files torch would read unbounded.
+
+    Anything not in torch's zip format (a legacy pickle allocates whatever sizes it declares),
+    zip bombs, and archives that declare more than ``MAX_CHECKPOINT_BYTES``.
+
+    Args:
+        path: the local file, or the bytes of a remote one.
+        size: its size on disk in bytes.
+        label: the file's (redacted) name for messages.
+
+    Raises:
+        CheckpointError: the file is refused (the message says why).
+    """
     if not zipfile.is_zipfile(path):
         raise CheckpointError(
             f"{label}: not a readable torch checkpoint: not in torch's zip format (corrupt, truncated, "
@@ -102,8 +112,18 @@ def _source(location: str | Path) -> tuple[Path | io.BytesIO, int]:
 
 
 def read_checkpoint(location: str | Path) -> dict[str, Any]:
-    """The checkpoint's dict, read with ``torch.load(weights_only=True)`` from a local path
-    or an fsspec URL, after :func:`check_archive`."""
+    """The checkpoint's dict, read with ``torch.load(weights_only=True)`` after :func:`check_archive`.
+
+    Args:
+        location: a local path or an fsspec URL.
+
+    Returns:
+        The loaded dict (tensors on the CPU; local files memory-mapped).
+
+    Raises:
+        FileNotFoundError: the file is gone since discovery (retried on the next scan).
+        CheckpointError: an empty, corrupt, refused or code-referencing file, or one that is not a dict.
+    """
     path = redact(str(location))  # the name every message uses
     source, size = _source(location)
     if size == 0:
@@ -146,7 +166,16 @@ def detect_prefix(state: dict[str, torch.Tensor]) -> str:
     ``backbone.`` wins when present (Lightning: lightly, solo-learn; its heads and momentum
     copies live under other names). Otherwise exactly one of :data:`KNOWN_PREFIXES` must
     occur; with none, ``module.`` (a DataParallel-saved model) when every key has it, else
-    ``""`` (a plain backbone state dict). Two or more known prefixes is an error: set it.
+    ``""`` (a plain backbone state dict).
+
+    Args:
+        state: the picked network's full state dict.
+
+    Returns:
+        The prefix, ``""`` for none.
+
+    Raises:
+        CheckpointError: two or more known prefixes occur (set ``families.<family>.prefix``).
     """
     if any(k.startswith("backbone.") for k in state):
         return "backbone."
@@ -195,9 +224,20 @@ def _projector_state(state: dict[str, torch.Tensor], projector_prefix: str, back
 
 
 def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
-    """Read ``path`` safely and keep the backbone weights (and the projector's, when
-    ``family.layer == "projector"``). ``prefix_source`` says whether the prefix was
-    configured or detected."""
+    """Read ``path`` safely and keep the backbone weights (and the projector's, for ``layer = "projector"``).
+
+    Args:
+        path: a local path or an fsspec URL.
+        family: the family's configuration (``state_dict_key``, ``prefix``, ``layer``, ``projector_prefix``).
+
+    Returns:
+        The :class:`LoadedCheckpoint`; its ``prefix_source`` says whether the prefix was
+        configured or detected.
+
+    Raises:
+        FileNotFoundError: the file is gone since discovery.
+        CheckpointError: the file cannot be read, no network or prefix fits, or the projector is missing.
+    """
     obj = read_checkpoint(path)
     path = redact(str(path))
     try:
@@ -264,13 +304,35 @@ class ProjectedBackbone(nn.Module):
         self.projector = projector
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The projector's output for a batch of images.
+
+        Args:
+            x: float (N, C, H, W) tensor.
+
+        Returns:
+            (N, projector output dimension) features.
+        """
         return self.projector(self.backbone(x).flatten(1))
 
 
 def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules: tuple[str, ...], path: str | Path) -> tuple[str, str]:
-    """The architecture to build and who named it (``"config"`` or ``"checkpoint"``). A
-    checkpoint's own ``arch`` entry is store content: only built-in names, ``timm:<name>``,
-    and import paths of modules the operator allowed (``ssl_eval.arch_policy``)."""
+    """The architecture to build and who named it (``"config"`` or ``"checkpoint"``).
+
+    A checkpoint's own ``arch`` entry is store content: only built-in names, ``timm:<name>``,
+    and import paths of modules the operator allowed (``ssl_eval.arch_policy``).
+
+    Args:
+        loaded: the loaded checkpoint (its ``meta["arch"]``).
+        family: the family's configuration (``arch`` wins when set).
+        allowed_modules: modules the operator allowed import paths from.
+        path: the file's (redacted) name for messages.
+
+    Returns:
+        (architecture name, ``"config"`` or ``"checkpoint"``).
+
+    Raises:
+        CheckpointError: no architecture is named, or the checkpoint names one it may not.
+    """
     if family.arch:
         return family.arch, "config"
     arch = loaded.meta.get("arch")
@@ -298,11 +360,27 @@ def _check_size_before_building(arch: str, family: FamilyConfig, in_channels: in
 def build_model(
     loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path, allowed_modules: tuple[str, ...] = ()
 ) -> nn.Module:
-    """Build the family's architecture (``families.<family>.arch``, else the checkpoint's
-    ``arch`` entry within :func:`resolve_arch`'s rule) with its ``arch_args``, and load the
-    backbone weights strictly (and the projector, for ``layer = "projector"``). Any
-    missing, unexpected or wrongly shaped key is a :class:`CheckpointError` that lists them.
-    A Vision Transformer is read at ``family.pool`` (``TokenPooled``)."""
+    """Build the family's architecture and load the backbone weights strictly.
+
+    The architecture is ``families.<family>.arch``, else the checkpoint's ``arch`` entry within
+    :func:`resolve_arch`'s rule, built with its ``arch_args``; the projector is loaded too for
+    ``layer = "projector"``. A Vision Transformer is read at ``family.pool`` (``TokenPooled``).
+
+    Args:
+        loaded: the loaded checkpoint.
+        family: the family's configuration.
+        in_channels: image channels of the data set.
+        path: the file's (redacted) name for messages.
+        allowed_modules: modules the operator allowed import paths from.
+
+    Returns:
+        The model in eval mode, mapping images to (N, D) features.
+
+    Raises:
+        CheckpointError: missing, unexpected or wrongly shaped keys (listed), NaN or inf
+            weights, a refused or oversized architecture, or a projector that cannot be rebuilt.
+        ValueError: the architecture cannot be built (see :func:`ssl_eval.models.build_backbone`).
+    """
     arch, named_by = resolve_arch(loaded, family, allowed_modules, path)
     if named_by == "checkpoint" and arch.startswith("timm:"):
         _check_size_before_building(arch, family, in_channels, loaded, path)
@@ -333,5 +411,12 @@ def build_model(
 
 
 def pool_of(model: nn.Module) -> str | None:
-    """The token a built model is read at (``"cls"``/``"mean"``), None for a CNN."""
+    """The token a built model is read at.
+
+    Args:
+        model: a model of :func:`build_model`.
+
+    Returns:
+        ``"cls"`` or ``"mean"``, None for a model without tokens (a CNN).
+    """
     return next((m.pool for m in model.modules() if isinstance(m, TokenPooled)), None)

@@ -1,5 +1,9 @@
 """Records: small JSON documents beside the embeddings, the source of truth for results.
 
+:class:`RecordStore` is the interface every caller uses; :func:`open_record_store` picks
+one of its two implementations (:class:`LocalRecordStore`, :class:`UrlRecordStore`) by
+the location it is given.
+
 Layout (under the results root)::
 
     records/<family>/<run>/<checkpoint>/<part>.json     # metrics, probe, checkpoint, failure
@@ -21,27 +25,142 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.urls import filesystem, is_url, join, redact
 
+__all__ = ["SETTLED", "RecordStore", "LocalRecordStore", "UrlRecordStore", "open_record_store", "jsonable"]
+
 SETTLED = "settled"
 
 
-def open_records(root: str | Path) -> "RecordStore":
-    return UrlRecordStore(str(root)) if is_url(root) else RecordStore(root)
+class RecordStore(Protocol):
+    """Small JSON records beside the arrays: the source of truth for computed results.
+    ``key`` is a checkpoint id (``family/run/checkpoint``) or a family; ``part`` names the record."""
+
+    @property
+    def root(self) -> str | Path:
+        """The store's location (a local folder or a URL), for messages."""
+        ...
+
+    def get(self, key: str, part: str) -> dict[str, Any] | None:
+        """The record, or None when there is none or it is damaged (it is then recomputed).
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            The record, or None.
+        """
+        ...
+
+    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        """Write one record whole (or not at all); voids the family's settled note.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+            record: JSON-ready values (numpy scalars and arrays allowed, see :func:`jsonable`).
+
+        Raises:
+            WorkdirError: the storage refuses the write: results that cannot be kept stop the run.
+        """
+        ...
+
+    def delete(self, key: str, part: str) -> None:
+        """Remove one record (nothing to do when it is gone); voids the family's settled note.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+        """
+        ...
+
+    def parts(self, key: str, prefix: str = "") -> list[str]:
+        """Names of the records stored under ``key`` that start with ``prefix``.
+
+        Args:
+            key: a checkpoint id or a family.
+            prefix: e.g. ``metrics-``; "" for all.
+
+        Returns:
+            The part names, sorted.
+        """
+        ...
+
+    def ids_with(self, part: str, family: str = "*") -> list[str]:
+        """Checkpoint ids (family/run/name) that hold a ``part`` record, of one family or all.
+
+        Args:
+            part: the record's name.
+            family: a family, or ``"*"`` for all.
+
+        Returns:
+            The ids, sorted.
+        """
+        ...
+
+    def checkpoint_ids(self, family: str = "*") -> list[str]:
+        """Checkpoint ids that hold a ``checkpoint`` record (embedded at least once).
+
+        Args:
+            family: a family, or ``"*"`` for all.
+
+        Returns:
+            The ids, sorted.
+        """
+        ...
+
+    def families(self) -> list[str]:
+        """Families holding at least one checkpoint record.
+
+        Returns:
+            Their names, sorted.
+        """
+        ...
 
 
-class RecordStore:
-    """Small JSON records beside the arrays: the source of truth for computed results."""
+def open_record_store(root: str | Path) -> RecordStore:
+    """The record store at a local path (or ``file://`` URL) or an fsspec URL.
+
+    Args:
+        root: the ``records`` folder or URL.
+
+    Returns:
+        A :class:`LocalRecordStore` or a :class:`UrlRecordStore`.
+    """
+    return UrlRecordStore(str(root)) if is_url(root) else LocalRecordStore(str(root).removeprefix("file://"))
+
+
+def _encode(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, indent=1, sort_keys=True, default=jsonable)
+
+
+def _settled_note(key: str, part: str) -> str | None:
+    """The family whose settled note a change of (key, part) voids; None for the note itself."""
+    return None if part == SETTLED else key.split("/", 1)[0]
+
+
+class LocalRecordStore:
+    """Records in a local folder: a temporary file moved into place with ``os.replace``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def path(self, key: str, part: str) -> Path:
+        """The file of one record.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            ``<root>/<key>/<part>.json`` (it may not exist).
+        """
         return self.root / key / f"{part}.json"
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
@@ -50,30 +169,19 @@ class RecordStore:
             return None
         try:
             return json.loads(file.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # never trust a damaged record: it is recomputed
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
-        """Write one record whole (or not at all). A write the file system refuses raises
-        WorkdirError: results that cannot be kept stop the run."""
-        text = json.dumps(record, indent=1, sort_keys=True, default=jsonable)
+        text = _encode(record)
         try:
             self._unsettle(key, part)
-            self._put(key, part, text)
+            self._replace(self.path(key, part), text)
         except OSError as exc:
             raise WorkdirError.writing(redact(str(self.root)), exc) from exc
 
-    def delete(self, key: str, part: str) -> None:
-        self._unsettle(key, part)
-        self._delete(key, part)
-
-    def _unsettle(self, key: str, part: str) -> None:
-        """Any change under a family voids the planner's note that it is settled."""
-        if part != SETTLED:
-            self._delete(key.split("/", 1)[0], SETTLED)
-
-    def _put(self, key: str, part: str, text: str) -> None:
-        file = self.path(key, part)
+    @staticmethod
+    def _replace(file: Path, text: str) -> None:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -82,15 +190,21 @@ class RecordStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _delete(self, key: str, part: str) -> None:
+    def delete(self, key: str, part: str) -> None:
+        self._unsettle(key, part)
         self.path(key, part).unlink(missing_ok=True)
 
+    def _unsettle(self, key: str, part: str) -> None:
+        """Any change under a family voids the planner's note that it is settled (first, so
+        the note never outlives the change)."""
+        family = _settled_note(key, part)
+        if family is not None:
+            self.path(family, SETTLED).unlink(missing_ok=True)
+
     def parts(self, key: str, prefix: str = "") -> list[str]:
-        """Names of the records stored under ``key`` that start with ``prefix``."""
         return sorted(p.stem for p in (self.root / key).glob(f"{prefix}*.json"))
 
     def ids_with(self, part: str, family: str = "*") -> list[str]:
-        """Checkpoint ids (family/run/name) that hold a ``part`` record, of one family or all."""
         return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
@@ -106,14 +220,23 @@ class RecordStore:
         return [name for name in names if next(iter(self.root.glob(f"{name}/*/*/checkpoint.json")), None) is not None]
 
 
-class UrlRecordStore(RecordStore):
+class UrlRecordStore:
     """Records on an fsspec URL: each record is one object PUT (whole or absent)."""
 
-    def __init__(self, root: str) -> None:  # noqa: D107
-        self.root = root.rstrip("/")  # type: ignore[assignment]
-        self.fs, self._base = filesystem(self.root)
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self._fs, self._base = filesystem(self.root)
 
-    def path(self, key: str, part: str) -> str:  # type: ignore[override]
+    def path(self, key: str, part: str) -> str:
+        """The URL of one record.
+
+        Args:
+            key: a checkpoint id (``family/run/checkpoint``) or a family.
+            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
+
+        Returns:
+            ``<root>/<key>/<part>.json`` (it may not exist).
+        """
         return join(self.root, key, f"{part}.json")
 
     def _key(self, key: str, part: str) -> str:
@@ -121,35 +244,62 @@ class UrlRecordStore(RecordStore):
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self.fs.cat_file(self._key(key, part)))
+            return json.loads(self._fs.cat_file(self._key(key, part)))
         except FileNotFoundError:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # never trust a damaged record: it is recomputed
 
-    def _put(self, key: str, part: str, text: str) -> None:
-        self.fs.pipe_file(self._key(key, part), text.encode())
-
-    def _delete(self, key: str, part: str) -> None:
+    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        text = _encode(record)
         try:
-            self.fs.rm(self._key(key, part))
+            self._unsettle(key, part)
+            self._fs.pipe_file(self._key(key, part), text.encode())
+        except OSError as exc:
+            raise WorkdirError.writing(redact(self.root), exc) from exc
+
+    def delete(self, key: str, part: str) -> None:
+        self._unsettle(key, part)
+        self._remove(key, part)
+
+    def _unsettle(self, key: str, part: str) -> None:
+        family = _settled_note(key, part)
+        if family is not None:
+            self._remove(family, SETTLED)
+
+    def _remove(self, key: str, part: str) -> None:
+        try:
+            self._fs.rm(self._key(key, part))
         except FileNotFoundError:
             pass
 
     def parts(self, key: str, prefix: str = "") -> list[str]:
-        found = self.fs.glob(join(self._base, key, f"{prefix}*.json"))
+        found = self._fs.glob(join(self._base, key, f"{prefix}*.json"))
         return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in found)
 
     def ids_with(self, part: str, family: str = "*") -> list[str]:
-        found = self.fs.glob(join(self._base, family, "*", "*", f"{part}.json"))
+        found = self._fs.glob(join(self._base, family, "*", "*", f"{part}.json"))
         return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
+
+    def checkpoint_ids(self, family: str = "*") -> list[str]:
+        return self.ids_with("checkpoint", family)
 
     def families(self) -> list[str]:
         return sorted({cid.split("/", 1)[0] for cid in self.checkpoint_ids()})
 
 
 def jsonable(value: Any) -> Any:
-    """``json.dumps(default=...)``: numpy scalars and arrays as Python values."""
+    """``json.dumps(default=...)``: numpy scalars and arrays as Python values.
+
+    Args:
+        value: a value ``json`` cannot encode itself.
+
+    Returns:
+        The Python scalar or (nested) list.
+
+    Raises:
+        TypeError: any other type (naming it).
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

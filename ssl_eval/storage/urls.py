@@ -17,14 +17,29 @@ import fsspec
 
 
 def is_url(location: object) -> bool:
-    """True for ``proto://...`` other than ``file://`` (which is a local path)."""
+    """True for ``proto://...`` other than ``file://`` (which is a local path).
+
+    Args:
+        location: a path or URL (any object; its ``str`` is read).
+
+    Returns:
+        Whether it is a remote (fsspec) URL.
+    """
     text = str(location)
     return "://" in text and not text.startswith("file://")
 
 
 def storage_options(url: str) -> dict[str, Any]:
-    """Options for ``fsspec``/``zarr``/``dask`` for ``url``: the S3 endpoint from the
-    environment, and listings never cached (other processes write the same store)."""
+    """Options for ``fsspec``/``zarr``/``dask`` for ``url``.
+
+    The S3 endpoint from the environment, and listings never cached (other processes write the same store).
+
+    Args:
+        url: an fsspec URL.
+
+    Returns:
+        The options (empty for protocols other than S3).
+    """
     options: dict[str, Any] = {}
     if url.startswith(("s3://", "s3a://")):
         endpoint = os.environ.get("FSSPEC_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -35,13 +50,29 @@ def storage_options(url: str) -> dict[str, Any]:
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem for ``url`` and the path inside it (no protocol)."""
+    """The filesystem for ``url`` and the path inside it (no protocol).
+
+    Args:
+        url: an fsspec URL.
+
+    Returns:
+        (the fsspec filesystem, the path without protocol or trailing ``/``).
+    """
     protocol = url.split("://", 1)[0]
     fs = fsspec.filesystem(protocol, **storage_options(url))
     return fs, fs._strip_protocol(url).rstrip("/")
 
 
 def join(base: str, *parts: str) -> str:
+    """``base`` and ``parts`` joined by single slashes (URL or path text; empty parts skipped).
+
+    Args:
+        base: a URL or path.
+        *parts: the parts to append.
+
+    Returns:
+        The joined text.
+    """
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
@@ -57,10 +88,18 @@ _SECRET_QUERY = re.compile(rf"(?i)((?:^|[?&#;\s,(\[{{'\"])(?:{_SECRET_NAME})=)[^
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every credential in it replaced by ``***``: the user:password@ part of
-    any URL in it, and the value of any parameter named like a secret (``?api_token=``,
-    ``&X-Amz-Signature=``, ``#access_token=``, ``password=``). For messages, logs and
-    records that may quote a URL."""
+    """``text`` with every credential in it replaced by ``***``.
+
+    The user:password@ part of any URL in it, and the value of any parameter named like a
+    secret (``?api_token=``, ``&X-Amz-Signature=``, ``#access_token=``, ``password=``). For
+    messages, logs and records that may quote a URL.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The redacted text.
+    """
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", text))
 
 
@@ -69,14 +108,28 @@ def redact(uri: str) -> str: ...
 @overload
 def redact(uri: None) -> None: ...
 def redact(uri: str | None) -> str | None:
-    """A URI without credentials (see :func:`redact_text`), for logs, messages, records,
-    MLflow tags and flow parameters."""
+    """A URI without credentials (see :func:`redact_text`), for logs, messages, records, MLflow tags and flow parameters.
+
+    Args:
+        uri: a URI, or None.
+
+    Returns:
+        The redacted URI; None for None.
+    """
     if uri is None:
         return None
     return redact_text(uri)
 
 
 def has_credentials(uri: str | None) -> bool:
+    """Whether ``uri`` carries credentials (anything :func:`redact` would hide).
+
+    Args:
+        uri: a URI, or None.
+
+    Returns:
+        True when redacting changes it.
+    """
     return uri is not None and redact(uri) != uri
 
 
@@ -88,9 +141,17 @@ HELD_URI_ENV = "SSL_EVAL_HELD_TRACKING_URI"
 
 
 def hold_credentials(uri: str | None) -> str | None:
-    """The form of ``uri`` safe to pass as a flow or task parameter: ``uri`` itself when it
-    carries no credentials; else its redacted form, the full URI held in this process's
-    environment for :func:`with_credentials`."""
+    """The form of ``uri`` safe to pass as a flow or task parameter.
+
+    ``uri`` itself when it carries no credentials; else its redacted form, the full URI held
+    in this process's environment (``SSL_EVAL_HELD_TRACKING_URI``) for :func:`with_credentials`.
+
+    Args:
+        uri: a tracking URI, or None.
+
+    Returns:
+        The URI to pass on.
+    """
     if uri is None or not has_credentials(uri):
         return uri
     os.environ[HELD_URI_ENV] = uri
@@ -98,7 +159,14 @@ def hold_credentials(uri: str | None) -> str | None:
 
 
 def with_credentials(public: str | None) -> str | None:
-    """The held URI whose redacted form is ``public``, else ``public`` as it is."""
+    """The held URI whose redacted form is ``public``, else ``public`` as it is.
+
+    Args:
+        public: a URI as passed by :func:`hold_credentials`, or None.
+
+    Returns:
+        The full URI to connect with.
+    """
     held = os.environ.get(HELD_URI_ENV)
     return held if held and public is not None and redact(held) == public else public
 

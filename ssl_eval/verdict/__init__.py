@@ -32,7 +32,14 @@ _TIE_ORDER = (DEGRADING, IMPROVING, PLATEAUED)
 
 
 def method_of(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """The family's SSL method: the most common ``method`` of its checkpoints, if any."""
+    """The family's SSL method: the most common ``method`` of its checkpoints, if any.
+
+    Args:
+        rows: the family's checkpoint rows (:func:`ssl_eval.analysis.family_rows`).
+
+    Returns:
+        The most common non-empty ``method`` value, or None when no row names one.
+    """
     found = Counter(str(r["method"]) for r in rows if r.get("method"))
     return found.most_common(1)[0][0] if found else None
 
@@ -83,8 +90,19 @@ def _keep(rows: Sequence[Mapping[str, Any]], signals: Mapping[str, bool], collap
 def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Mapping[str, Any], *,
                    config: VerdictConfig = VerdictConfig(), borrowed: Mapping[str, Trust] | None = None,
                    ) -> dict[str, Any]:
-    """The verdict of one family. ``analysis``: its record from :func:`ssl_eval.analysis.analyze_rows`
-    (correlations and alerts); ``borrowed``: trust to use when the family cannot judge its own."""
+    """The verdict of one family.
+
+    Args:
+        family: the family's name, copied into the verdict.
+        rows: its checkpoint rows (:func:`ssl_eval.analysis.family_rows`).
+        analysis: its record from :func:`ssl_eval.analysis.analyze_rows` (correlations and alerts).
+        config: the verdict's rules and thresholds.
+        borrowed: trust to use when the family cannot judge its own (every metric ``unknown``).
+
+    Returns:
+        The JSON-ready verdict: ``version``, ``family``, ``summary``, ``progress``, ``signals``,
+        ``trust``, ``trust_source``, ``keep``, ``stop``, ``retrospective``, ``collapse``, ``config``.
+    """
     trust: Mapping[str, Trust] = classify_all(analysis.get("metrics") or {}, config)
     if borrowed and all(t.klass == UNKNOWN for t in trust.values()):
         trust = borrowed
@@ -130,9 +148,20 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
 def family_verdicts(inputs: Mapping[str, tuple[Sequence[Mapping[str, Any]], Mapping[str, Any]]],
                     pooled_ranks: Mapping[str, Mapping[str, Any]] | None = None, *,
                     config: VerdictConfig = VerdictConfig(), only: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Verdicts of the families in ``inputs`` (family -> (rows, analysis)), or of ``only``
-    those; a family without enough labels borrows from the others (same method first, then
-    ``pooled_ranks``: the pooled analysis on within-family ranks)."""
+    """Verdicts of the families in ``inputs``, or of ``only`` those.
+
+    A family without enough labels borrows trust from the others (same method first, then
+    ``pooled_ranks``: the pooled analysis on within-family ranks).
+
+    Args:
+        inputs: family -> (its rows, its analysis record); every calibrated family can lend trust.
+        pooled_ranks: the pooled analysis's ``within_family_rank`` correlations, or None.
+        config: the verdict's rules and thresholds.
+        only: the families to judge (each a key of ``inputs``); None judges all.
+
+    Returns:
+        family -> its verdict (:func:`family_verdict`).
+    """
     calibrated = {f: (method_of(rows), classify_all(a.get("metrics") or {}, config))
                   for f, (rows, a) in inputs.items() if a.get("n_with_probe")}
     out = {}

@@ -15,6 +15,14 @@ def _num(value: Any) -> float:
 
 
 def trust_line(verdict: Mapping[str, Any]) -> str:
+    """The trust answer as one line: trusted and misleading metrics, counts of the others, the source.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        e.g. ``trusted: rankme, lidar · weak: 3``.
+    """
     trust = verdict.get("trust") or {}
     groups: dict[str, list[str]] = {}
     for name, t in trust.items():
@@ -35,6 +43,14 @@ def trust_line(verdict: Mapping[str, Any]) -> str:
 
 
 def keep_line(verdict: Mapping[str, Any]) -> str:
+    """The keep answer as one line: the checkpoint to keep, its probe and its regret against the best.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        e.g. ``run-0/epoch=17.ckpt · probe 0.912 · the best``.
+    """
     keep = verdict.get("keep") or {}
     if not keep.get("checkpoint"):
         return "none (no signal has a value on a healthy checkpoint)"
@@ -48,6 +64,14 @@ def keep_line(verdict: Mapping[str, Any]) -> str:
 
 
 def stop_line(verdict: Mapping[str, Any]) -> str:
+    """The stop answer as one line: per run, the epoch at which the label-free stop fired, or ``not yet``.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        e.g. ``patience 3: run-0 at epoch 12, run-1 not yet``.
+    """
     stop = verdict.get("stop") or {}
     parts = [(f"{run} at epoch {s['epoch']}" + (" (collapsed)" if s.get("reason") == "collapsed" else ""))
              if s.get("epoch") is not None else f"{run} not yet" for run, s in stop.items()]
@@ -56,6 +80,14 @@ def stop_line(verdict: Mapping[str, Any]) -> str:
 
 
 def progress_line(verdict: Mapping[str, Any]) -> str:
+    """The progress answer as one line: the family's state and each run's.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        e.g. ``plateaued (run-0 plateaued; window 6 checkpoints)``.
+    """
     progress = verdict.get("progress") or {}
     runs = progress.get("runs") or {}
     detail = ", ".join(f"{run} {p['state']}" for run, p in runs.items())
@@ -63,6 +95,14 @@ def progress_line(verdict: Mapping[str, Any]) -> str:
 
 
 def retrospective_line(verdict: Mapping[str, Any]) -> str | None:
+    """The retrospective as one line: per run, where the stop fired and what it cost against the probe.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        The line, or None when the verdict has no retrospective (no probe accuracies).
+    """
     retro = verdict.get("retrospective")
     if not retro:
         return None
@@ -83,7 +123,15 @@ def retrospective_line(verdict: Mapping[str, Any]) -> str | None:
 
 
 def answers(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """[(label, text)]: progress, trust, keep, stop and, where labels exist, retrospective."""
+    """The verdict's answers as labelled lines.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+
+    Returns:
+        [(label, text)]: progress, trust, keep, stop and, where labels exist, retrospective;
+        then collapse when a checkpoint has a collapse alert.
+    """
     lines = [("progress", progress_line(verdict)), ("trust", trust_line(verdict)), ("keep", keep_line(verdict)),
              ("stop", stop_line(verdict))]
     retro = retrospective_line(verdict)
@@ -102,8 +150,16 @@ _TAG_MAX = 5000  # MLflow keeps tag values up to 8000 characters; stay well belo
 
 
 def verdict_tags(verdict: Mapping[str, Any], run: str | None = None) -> dict[str, str]:
-    """MLflow tags ``ssl_eval.verdict.*``: for the family (``run`` None: summary, progress,
-    trusted, keep, stop, trust_source) or for one training run (its progress and stop)."""
+    """MLflow tags ``ssl_eval.verdict.*`` for a family or for one of its training runs.
+
+    Args:
+        verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
+        run: a training run of the family; None for the family's own tags.
+
+    Returns:
+        Tag name -> value (each at most 5000 characters): for the family, summary, progress,
+        trusted, trust_source, keep and stop; for a run, its progress and stop_epoch.
+    """
     if run is not None:
         state = ((verdict.get("progress") or {}).get("runs") or {}).get(run, {}).get("state", "insufficient")
         epoch = ((verdict.get("stop") or {}).get(run) or {}).get("epoch")

@@ -47,10 +47,23 @@ class Progress:
     text: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The progress as a JSON-ready dict.
+
+        Returns:
+            ``state``, ``epoch``, ``text`` and ``trends`` (each :meth:`Trend.as_dict`).
+        """
         return {"state": self.state, "epoch": self.epoch, "text": self.text, "trends": [t.as_dict() for t in self.trends]}
 
 
 def by_run(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """A family's rows grouped by training run.
+
+    Args:
+        rows: the family's rows (:func:`ssl_eval.analysis.family_rows`).
+
+    Returns:
+        run -> its rows sorted by epoch, runs in name order.
+    """
     runs: dict[str, list[Row]] = {}
     for r in rows:
         runs.setdefault(str(r["run"]), []).append(r)
@@ -84,7 +97,19 @@ def _vote(trends: Sequence[Trend]) -> str:
 
 def progress_at(run: str, rows: Sequence[Row], end: int, signals: Mapping[str, bool], config: VerdictConfig,
                 collapse: Mapping[str, str]) -> Progress:
-    """The progress of ``run`` (its rows sorted by epoch) at checkpoint index ``end``."""
+    """The progress of ``run`` at checkpoint index ``end``.
+
+    Args:
+        run: the run's name, used in the text.
+        rows: the run's rows (:func:`ssl_eval.analysis.family_rows`), sorted by epoch.
+        end: index into ``rows`` of the checkpoint to judge at.
+        signals: signal name -> higher_is_better (its registry direction).
+        config: the verdict's rules (``window``, ``patience``, thresholds).
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        Its state (collapsed, insufficient, or the vote of the signals' trends) with the text.
+    """
     epoch = int(rows[end]["epoch"])
     if rows[end]["id"] in collapse:
         return Progress(run, epoch, COLLAPSED, (), f"{run}: collapsed at epoch {epoch}: {collapse[rows[end]['id']]}")
@@ -101,12 +126,32 @@ def progress_at(run: str, rows: Sequence[Row], end: int, signals: Mapping[str, b
 
 def history(run: str, rows: Sequence[Row], signals: Mapping[str, bool], config: VerdictConfig,
             collapse: Mapping[str, str]) -> list[Progress]:
-    """The run's progress at every checkpoint, as if training had ended there."""
+    """The run's progress at every checkpoint, as if training had ended there.
+
+    Args:
+        run: the run's name.
+        rows: the run's rows (:func:`ssl_eval.analysis.family_rows`), sorted by epoch.
+        signals: signal name -> higher_is_better (its registry direction).
+        config: the verdict's rules (``window``, ``patience``, thresholds).
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        One :class:`Progress` per row, in epoch order.
+    """
     return [progress_at(run, rows, end, signals, config, collapse) for end in range(len(rows))]
 
 
 def stop_index(states: Sequence[Progress], config: VerdictConfig) -> int | None:
-    """Index of the checkpoint at which the label-free stop fires, or None."""
+    """Index of the checkpoint at which the label-free stop fires, or None.
+
+    Args:
+        states: a run's progress history (:func:`history`).
+        config: the verdict's rules (``window``, ``patience``, thresholds).
+
+    Returns:
+        The first index that is collapsed or ends ``patience`` consecutive non-improving states;
+        None when the stop never fires.
+    """
     quiet = 0
     for index, p in enumerate(states):
         if p.state == COLLAPSED:
@@ -118,7 +163,16 @@ def stop_index(states: Sequence[Progress], config: VerdictConfig) -> int | None:
 
 
 def keep_index(rows: Sequence[Row], signals: Mapping[str, bool], collapse: Mapping[str, str]) -> int | None:
-    """Index (into ``rows``) of the rank-aggregate pick, or None when no candidate has a value."""
+    """Index (into ``rows``) of the rank-aggregate pick, or None when no candidate has a value.
+
+    Args:
+        rows: the candidate rows (any runs of one family).
+        signals: signal name -> higher_is_better (its registry direction).
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        The index of the best average scaled rank (ties to the later epoch), or None.
+    """
     candidates = [i for i, r in enumerate(rows) if r["id"] not in collapse]
     if not candidates:
         return None
@@ -140,14 +194,34 @@ def keep_index(rows: Sequence[Row], signals: Mapping[str, bool], collapse: Mappi
 
 
 def probe_of(row: Row) -> float:
+    """The linear probe accuracy of a row.
+
+    Args:
+        row: one checkpoint row.
+
+    Returns:
+        ``row["probe"]["linear_acc"]`` as a float, NaN when absent.
+    """
     value = row.get("probe", {}).get(PROBE)
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
 def retrospective(run: str, rows: Sequence[Row], states: Sequence[Progress], signals: Mapping[str, bool],
                   config: VerdictConfig, collapse: Mapping[str, str]) -> dict[str, Any] | None:
-    """What the stop and progress rules would have cost and how often they agreed with the
-    probe, for one run with probe accuracies; None when the run has no probe."""
+    """What the stop and progress rules would have cost, and how often they agreed with the probe.
+
+    Args:
+        run: the run's name.
+        rows: the run's rows (:func:`ssl_eval.analysis.family_rows`), sorted by epoch.
+        states: its progress history (:func:`history`).
+        signals: signal name -> higher_is_better (its registry direction).
+        config: the verdict's rules (``window``, ``patience``, thresholds).
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        ``stop_epoch``, ``best_probe_epoch``, ``kept``, ``points_lost``, ``fraction_saved``,
+        ``windows``, ``agreement`` and more; None when the run has no probe accuracy.
+    """
     probes = [probe_of(r) for r in rows]
     if not any(math.isfinite(p) for p in probes):
         return None

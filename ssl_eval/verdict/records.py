@@ -19,8 +19,17 @@ VERDICT_PART = "verdict"
 
 
 def stored_config(workspace: Workspace, names: list[str]) -> VerdictConfig:
-    """The verdict configuration the flow last used (kept in the verdict records), else the
-    defaults: ``ssl-eval report`` recomputes verdicts with the rules the flow ran."""
+    """The verdict configuration the flow last used (kept in the verdict records), else the defaults.
+
+    ``ssl-eval report`` recomputes verdicts with the rules the flow ran.
+
+    Args:
+        workspace: the work dir whose records to read.
+        names: the families whose verdict records to look in, first found wins.
+
+    Returns:
+        The first valid stored configuration, or ``VerdictConfig()``.
+    """
     for family in names:
         found = (workspace.records.get(family, VERDICT_PART) or {}).get("config")
         if isinstance(found, dict):
@@ -32,8 +41,17 @@ def stored_config(workspace: Workspace, names: list[str]) -> VerdictConfig:
 
 
 def store_verdict(workspace: Workspace, family: str, analysis: dict[str, Any], config: VerdictConfig) -> dict[str, Any]:
-    """Compute ``family``'s verdict from ``analysis`` (its fresh correlations record) and the
-    records, store it as the family's ``verdict`` record and return it."""
+    """Compute ``family``'s verdict, store it as its ``verdict`` record and return it.
+
+    Args:
+        workspace: the work dir (rows and other families' records are read from it).
+        family: the family to judge.
+        analysis: its fresh correlations record.
+        config: the verdict's rules and thresholds.
+
+    Returns:
+        The verdict, as stored.
+    """
     records = workspace.records
     inputs: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {family: (family_rows(workspace, family), analysis)}
     own = classify_all(analysis.get("metrics") or {}, config)

@@ -53,6 +53,12 @@ class Trend:
     state: str
 
     def as_dict(self) -> dict[str, object]:
+        """The trend as a JSON-ready dict.
+
+        Returns:
+            ``metric``, ``n``, ``first_epoch``, ``last_epoch``, ``slope``, ``change``,
+            ``range_fraction``, ``tau``, ``p`` and ``state``.
+        """
         return {"metric": self.name, "n": self.n, "first_epoch": self.first_epoch, "last_epoch": self.last_epoch,
                 "slope": self.slope, "change": self.change, "range_fraction": self.range_fraction,
                 "tau": self.tau, "p": self.p, "state": self.state}
@@ -60,8 +66,23 @@ class Trend:
 
 def trend(name: str, epochs: Sequence[float], values: Sequence[float], *, history: Sequence[float],
           higher_is_better: bool, alpha: float, min_change: float) -> Trend | None:
-    """The trend of ``values`` against ``epochs`` (one window); None when fewer than 3 of
-    them are finite. ``history``: the signal's values in the run up to the window's end."""
+    """The trend of ``values`` against ``epochs`` over one window.
+
+    Args:
+        name: the signal's name.
+        epochs: the window's epochs.
+        values: the signal's values at those epochs (NaN allowed, dropped).
+        history: the signal's values in the run up to the window's end (the range it covered).
+        higher_is_better: the signal's good direction.
+        alpha: significance level of the Mann-Kendall test.
+        min_change: least change, as a fraction of the covered range, that counts.
+
+    Returns:
+        The :class:`Trend`, or None when fewer than 3 values are finite.
+
+    Raises:
+        ValueError: ``epochs`` and ``values`` differ in length.
+    """
     e, v = np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
     if e.shape != v.shape:
         raise ValueError(f"epochs and values must have the same length, got {len(e)} and {len(v)}.")
@@ -91,6 +112,14 @@ def trend(name: str, epochs: Sequence[float], values: Sequence[float], *, histor
 
 
 def format_p(p: float) -> str:
+    """A p-value as text: ``p < 0.001``, ``p = 0.004``, ``p = 0.12`` or ``p undefined``.
+
+    Args:
+        p: the p-value (NaN when the test was undefined).
+
+    Returns:
+        The text.
+    """
     if not math.isfinite(p):
         return "p undefined"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
@@ -106,7 +135,14 @@ def _amount(t: Trend) -> str:
 
 
 def describe(t: Trend) -> str:
-    """``rankme rose 12% over the last 6 checkpoints (epochs 15-20, p = 0.03)``."""
+    """A trend in words: ``rankme rose 12% over the last 6 checkpoints (epochs 15-20, p = 0.03)``.
+
+    Args:
+        t: the trend.
+
+    Returns:
+        The sentence (without a final period).
+    """
     label = "the linear probe" if t.name == PROBE else t.name
     epochs = f"epochs {t.first_epoch}-{t.last_epoch}"
     if t.change == 0 or not math.isfinite(t.p):

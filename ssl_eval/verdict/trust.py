@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ssl_eval.config import VerdictConfig
+from ssl_eval.report_cells import value_with_interval
 
 TRUSTED, WEAK, MISLEADING, UNKNOWN = "trusted", "weak", "misleading", "unknown"
 TRUST_CLASSES = (TRUSTED, WEAK, MISLEADING, UNKNOWN)
@@ -53,6 +54,11 @@ class Trust:
     source: str = OWN
 
     def as_dict(self) -> dict[str, Any]:
+        """The trust as a JSON-ready dict.
+
+        Returns:
+            ``class``, ``n``, ``rho``, ``ci``, ``n_late``, ``rho_late``, ``ci_late``, ``reason`` and ``source``.
+        """
         return {"class": self.klass, "n": self.n, "rho": self.rho, "ci": [self.ci_low, self.ci_high],
                 "n_late": self.n_late, "rho_late": self.rho_late, "ci_late": [self.late_ci_low, self.late_ci_high],
                 "reason": self.reason, "source": self.source}
@@ -75,12 +81,21 @@ def _signed(c: Mapping[str, Any], window: str) -> tuple[float, float, float]:
 
 
 def _fmt(rho: float, low: float, high: float) -> str:
-    ci = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
-    return f"ρ {rho:+.2f}{ci}"
+    return f"ρ {value_with_interval(rho, low, high)}"
 
 
 def classify(metric: str, c: Mapping[str, Any], config: VerdictConfig = VerdictConfig(), *, source: str = OWN) -> Trust:
-    """The trust class of ``metric`` from its correlation entry ``c`` of the analysis."""
+    """The trust class of ``metric`` from its correlation entry ``c`` of the analysis.
+
+    Args:
+        metric: the metric's name.
+        c: its entry in the analysis's ``metrics`` (n, spearman, intervals, late window).
+        config: the thresholds.
+        source: where the correlations come from (own labels, or a borrowed source).
+
+    Returns:
+        Its :class:`Trust`: trusted, weak, misleading or unknown, with the reason.
+    """
     n, n_late = _count(c.get("n")), _count(c.get("n_late"))
     rho, low, high = _signed(c, "")
     rho_late, late_low, late_high = _signed(c, "_late")
@@ -113,6 +128,16 @@ def classify(metric: str, c: Mapping[str, Any], config: VerdictConfig = VerdictC
 
 def classify_all(correlations: Mapping[str, Mapping[str, Any]], config: VerdictConfig = VerdictConfig(), *,
                  source: str = OWN) -> dict[str, Trust]:
+    """The trust class of every metric of an analysis.
+
+    Args:
+        correlations: metric -> its correlation entry (the analysis's ``metrics``).
+        config: the thresholds.
+        source: where the correlations come from.
+
+    Returns:
+        metric -> its :class:`Trust` (:func:`classify`).
+    """
     return {name: classify(name, c, config, source=source) for name, c in correlations.items()}
 
 
@@ -121,8 +146,14 @@ def borrow(method: str | None, calibrated: Mapping[str, tuple[str | None, Mappin
            ) -> tuple[dict[str, Trust], str | None]:
     """Trust for a family that cannot calibrate itself, and a sentence naming its source.
 
-    ``calibrated``: family -> (method, its own trust), only families with a probe. Returns
-    ({}, None) when there is nothing to borrow from.
+    Args:
+        method: the family's SSL method, or None when unknown.
+        calibrated: family -> (method, its own trust), only families with a probe.
+        pooled_ranks: the pooled analysis on within-family ranks, or None.
+        config: the thresholds.
+
+    Returns:
+        (metric -> borrowed trust, the source sentence); ({}, None) when there is nothing to borrow from.
     """
     usable = {f: trust for f, (m, trust) in calibrated.items()
               if any(t.klass != UNKNOWN for t in trust.values())}

@@ -19,7 +19,14 @@ _OPENING = {
 
 
 def short(checkpoint_id: str | None) -> str:
-    """``run-0/epoch=17.ckpt`` from ``family/run-0/epoch=17.ckpt``."""
+    """``run-0/epoch=17.ckpt`` from ``family/run-0/epoch=17.ckpt``.
+
+    Args:
+        checkpoint_id: a checkpoint id, or None.
+
+    Returns:
+        The id without its family, or ``-`` when there is none.
+    """
     return "-" if not checkpoint_id else checkpoint_id.split("/", 1)[-1]
 
 
@@ -28,6 +35,15 @@ def _join(items: Sequence[str]) -> str:
 
 
 def progress_sentence(state: str, latest: Mapping[str, Progress]) -> str:
+    """The progress answer as a sentence, with the trend that made the call as evidence.
+
+    Args:
+        state: the family's state.
+        latest: run -> its latest :class:`~ssl_eval.verdict.progress.Progress` (at least one).
+
+    Returns:
+        e.g. ``Plateaued: in run-0, rankme rose 1.2% over ...; more epochs are unlikely to help much.``
+    """
     runs = list(latest.values())
     same = [p for p in runs if p.state == state]
     count = f" in {len(same)} of {len(runs)} runs" if len(runs) > 1 else ""
@@ -43,6 +59,16 @@ def progress_sentence(state: str, latest: Mapping[str, Progress]) -> str:
 
 
 def trust_sentence(trust: Mapping[str, Trust], signals: Sequence[str], signal_source: str) -> str:
+    """The trust answer as a sentence: the signals to trust, the misleading ones, what is read otherwise.
+
+    Args:
+        trust: metric -> its trust.
+        signals: the signals the verdict reads.
+        signal_source: where they come from (``trusted``, a borrowed source or the defaults).
+
+    Returns:
+        The sentence.
+    """
     trusted = [m for m, t in trust.items() if t.klass == TRUSTED]
     misleading = [m for m, t in trust.items() if t.klass == MISLEADING]
     borrowed = next((t.source for t in trust.values() if t.source != OWN), None)
@@ -64,6 +90,14 @@ def trust_sentence(trust: Mapping[str, Trust], signals: Sequence[str], signal_so
 
 
 def keep_sentence(keep: Mapping[str, Any]) -> str:
+    """The keep answer as a sentence.
+
+    Args:
+        keep: the verdict's ``keep`` entry (checkpoint, probe, best, best_probe, regret, signals).
+
+    Returns:
+        The sentence, naming the checkpoint and, with labels, its probe against the best.
+    """
     if not keep.get("checkpoint"):
         return "No checkpoint can be recommended: no signal has a value on a healthy checkpoint."
     text = f"Keep {short(keep['checkpoint'])}"
@@ -82,6 +116,16 @@ def keep_sentence(keep: Mapping[str, Any]) -> str:
 
 def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Mapping[str, Any]] | None,
                   patience: int) -> str:
+    """The stop answer as a sentence, with the retrospective's cost where labels exist.
+
+    Args:
+        stop: run -> its stop entry (``epoch`` or None, ``reason``).
+        retro: run -> its retrospective, or None.
+        patience: consecutive non-improving trend tests that fire the stop.
+
+    Returns:
+        The sentence.
+    """
     fired = [f"{run} at epoch {s['epoch']}" + (" (collapsed)" if s.get("reason") == "collapsed" else "")
              for run, s in stop.items() if s["epoch"] is not None]
     waiting = [run for run, s in stop.items() if s["epoch"] is None]
@@ -104,6 +148,22 @@ def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Map
 def summary(state: str, latest: Mapping[str, Progress], trust: Mapping[str, Trust], signals: Sequence[str],
             signal_source: str, keep: Mapping[str, Any], stop: Mapping[str, Mapping[str, Any]],
             retro: Mapping[str, Mapping[str, Any]] | None, patience: int) -> str:
+    """The verdict's summary: the progress, trust, keep and (once it can fire) stop sentences.
+
+    Args:
+        state: the family's progress state.
+        latest: run -> its latest progress.
+        trust: metric -> its trust.
+        signals: the signals the verdict reads.
+        signal_source: where they come from.
+        keep: the verdict's ``keep`` entry.
+        stop: run -> its stop entry.
+        retro: run -> its retrospective, or None.
+        patience: the stop's patience.
+
+    Returns:
+        The sentences, joined by spaces.
+    """
     sentences = [progress_sentence(state, latest), trust_sentence(trust, signals, signal_source), keep_sentence(keep)]
     if state != INSUFFICIENT or any(s["epoch"] is not None for s in stop.values()):
         sentences.append(stop_sentence(stop, retro, patience))

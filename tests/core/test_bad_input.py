@@ -12,6 +12,7 @@ import zarr
 
 from ssl_eval.datasets import load_split
 from ssl_eval.embedding import embed_or_record_failure
+from ssl_eval.outcomes import Status
 from ssl_eval.planning import plan
 from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
@@ -33,11 +34,11 @@ def test_broken_files_are_recorded_reported_and_retried_only_when_changed(tiny_s
         os.utime(run / name, (0, 0))  # settled
     ws = Workspace.at(tmp_path / "w")
     out = _embed_all(discover(tiny_store), tiny_config, ws)
-    failed = {cid: o["error"] for cid, o in out.items() if o["status"] == "failed"}
+    failed = {cid: o.error for cid, o in out.items() if o.status is Status.FAILED}
     assert set(failed) == {"simclr/run-0/epoch=10", "simclr/run-0/epoch=11", "simclr/run-0/epoch=12"}
     assert "empty file" in failed["simclr/run-0/epoch=10"]
     assert all(str(run) in e for e in failed.values())
-    assert sum(o["status"] == "embedded" for o in out.values()) == 6  # the others are evaluated
+    assert sum(o.status is Status.EMBEDDED for o in out.values()) == 6  # the others are evaluated
 
     report = collect(ws)
     assert {f["id"] for f in report["failures"]} == set(failed)
@@ -47,7 +48,7 @@ def test_broken_files_are_recorded_reported_and_retried_only_when_changed(tiny_s
     again = plan(discover(tiny_store), tiny_config, ws, tracking_uri=None)
     to_embed = [i.ref for i in again.items if i.embed]
     assert [r.id for r in to_embed] == ["simclr/run-0/epoch=10"]
-    assert embed_or_record_failure(to_embed[0], tiny_config, ws)["status"] == "embedded"
+    assert embed_or_record_failure(to_embed[0], tiny_config, ws).status is Status.EMBEDDED
     assert ws.records.get("simclr/run-0/epoch=10", "failure") is None
 
 
@@ -56,16 +57,16 @@ def test_checkpoint_deleted_between_discovery_and_loading(tiny_store, tiny_confi
     refs = discover(tiny_store)
     (tiny_store / "simclr" / "run-0" / "epoch=01.ckpt").unlink()
     out = _embed_all(refs, tiny_config, ws)
-    assert out["simclr/run-0/epoch=01"]["status"] == "failed"
-    assert "epoch=01.ckpt" in out["simclr/run-0/epoch=01"]["error"]
+    assert out["simclr/run-0/epoch=01"].status is Status.FAILED
+    assert "epoch=01.ckpt" in out["simclr/run-0/epoch=01"].error
     assert not ws.records.get("simclr/run-0/epoch=01", "failure")["permanent"]  # retried next scan
-    assert sum(o["status"] == "embedded" for o in out.values()) == 5
+    assert sum(o.status is Status.EMBEDDED for o in out.values()) == 5
 
 
 def test_disk_full_while_writing_zarr(tiny_store, tiny_config, tmp_path, monkeypatch):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)
-    assert embed_or_record_failure(refs[0], tiny_config, ws)["status"] == "embedded"
+    assert embed_or_record_failure(refs[0], tiny_config, ws).status is Status.EMBEDDED
     original = zarr.Group.create_array
 
     def full(self, name, *args, **kwargs):
@@ -84,7 +85,7 @@ def test_disk_full_while_writing_zarr(tiny_store, tiny_config, tmp_path, monkeyp
     staging = ws.embeddings.root / ".staging"
     assert not staging.exists() or not any(staging.iterdir())
     monkeypatch.undo()
-    assert embed_or_record_failure(refs[1], tiny_config, ws)["status"] == "embedded"
+    assert embed_or_record_failure(refs[1], tiny_config, ws).status is Status.EMBEDDED
 
 
 def test_data_root_without_the_data(tmp_path):

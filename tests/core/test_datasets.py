@@ -135,3 +135,21 @@ def test_preprocess_defaults_to_native_size_in_unit_range():
     np.testing.assert_allclose(float(y.mean()), (float(x.mean()) - 0.5) / 0.25, atol=0.05)
     with pytest.raises(ValueError, match="1 or 3 values"):
         preprocess(y, mean=(0.1, 0.2))
+
+
+def test_one_set_data_sets_share_the_fixed_70_30_split(tmp_path):
+    """digits and npz:PATH (one set each) are cut by the same rule: the first 70 % of one
+    fixed permutation train, the rest test, disjoint and covering every image."""
+    from sklearn.datasets import load_digits
+
+    n = len(load_digits().target)
+    train, test = load_split("digits", "train"), load_split("digits", "test")
+    assert (len(train), len(test)) == (int(0.7 * n), n - int(0.7 * n)) == (1257, 540)
+    x = np.arange(n, dtype=np.uint8).repeat(4).reshape(n, 2, 2)  # image i holds i % 256: rows can be traced
+    y = np.arange(n, dtype=np.int64)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    npz_train, npz_test = load_split(f"npz:{tmp_path / 'd.npz'}", "train"), load_split(f"npz:{tmp_path / 'd.npz'}", "test")
+    assert sorted(np.concatenate([npz_train.labels, npz_test.labels])) == list(range(n))
+    digits = load_digits()
+    np.testing.assert_array_equal(train.labels, digits.target[npz_train.labels])  # the same rows in the same order
+    np.testing.assert_array_equal(test.labels, digits.target[npz_test.labels])

@@ -8,6 +8,7 @@ import torch
 
 from ssl_eval.augment import fixed_views
 from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.outcomes import Status
 from ssl_eval.preprocess import to_float_tensor
 from ssl_eval.embedding import cached_views, embed_checkpoint, embed_images
 from ssl_eval.evaluation import compute_metric_group
@@ -62,7 +63,7 @@ def test_views_are_embedded_and_view_metrics_are_recorded(tmp_path):
     progress: list[int] = []
     for ref in refs:
         result = embed_checkpoint(ref, config, ws, progress=lambda d, n: progress.append(n))
-        assert result["status"] == "embedded"
+        assert result.status is Status.EMBEDDED
     assert set(progress) == {120 + 100 + 60 + 2 * 40}
     ids = [ref.id for ref in refs]
     for checkpoint_id in ids:

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from ssl_eval.analysis import analyze_family
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_part
+from ssl_eval.outcomes import Status
 from ssl_eval.planning import plan
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
@@ -48,10 +49,10 @@ def _evaluate(ws: Workspace, store: Path, config) -> dict:
     work = plan(discover(store), config, ws, tracking_uri=None)
     done = {"embedded": [], "computed": []}
     for item in work.items:
-        if embed_or_record_failure(item.ref, config, ws)["status"] == "embedded":
+        if embed_or_record_failure(item.ref, config, ws).status is Status.EMBEDDED:
             done["embedded"].append(item.ref.id)
         for part in item.parts:
-            if compute_part(ws, item.ref.id, part, config)["status"] == "computed":
+            if compute_part(ws, item.ref.id, part, config).status is Status.COMPUTED:
                 done["computed"].append((item.ref.id, part))
     return done
 

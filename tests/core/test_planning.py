@@ -8,6 +8,7 @@ import multiprocessing as mp
 from ssl_eval.config import Config
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_part
+from ssl_eval.outcomes import Status
 from ssl_eval.planning import PARTS, plan
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
@@ -54,20 +55,20 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
     """The plan above checked every record and found nothing to do: both families are noted
     settled, and the next scan reads none of their checkpoints' records (a rescan of a big
     store costs what changed); any record written under a family voids its note."""
-    from ssl_eval.storage.records import SETTLED, RecordStore
+    from ssl_eval.storage.records import SETTLED, LocalRecordStore
 
     assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)
-    reads, get = [], RecordStore.get
+    reads, get = [], LocalRecordStore.get
 
     def counting(self, key, part):
         reads.append(f"{key}/{part}")
         return get(self, key, part)
 
-    RecordStore.get = counting
+    LocalRecordStore.get = counting
     try:
         assert plan(refs, config, ws, tracking_uri=None).empty
     finally:
-        RecordStore.get = get
+        LocalRecordStore.get = get
     assert sorted(reads) == [f"simclr/{SETTLED}", f"simsiam/{SETTLED}"]
 
     # a record written under a family (here: a probe recomputed) voids that family's note only
@@ -124,7 +125,7 @@ def _embed_in_process(args):
     store, workdir, config_json = args
     config = Config.model_validate_json(config_json)
     ref = discover(store)[0]
-    return embed_or_record_failure(ref, config, Workspace.at(workdir))["status"]
+    return embed_or_record_failure(ref, config, Workspace.at(workdir)).status
 
 
 def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_config):
@@ -132,4 +133,4 @@ def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_conf
     args = (str(tmp_path / "store"), str(tmp_path / "w"), tiny_config.model_dump_json())
     with mp.get_context("spawn").Pool(2) as pool:
         statuses = pool.map(_embed_in_process, [args, args])
-    assert sorted(statuses) == ["cached", "embedded"]
+    assert sorted(statuses) == [Status.CACHED, Status.EMBEDDED]

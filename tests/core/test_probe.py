@@ -146,3 +146,41 @@ def test_probes_defined_on_degenerate_embeddings(X):
         assert type(acc) is float and 0.0 <= acc <= 1.0
     if np.ptp(X) == 0.0:  # nothing to learn: every prediction is one class, half are right
         assert linear_probe(X, y, X, y) == 0.5
+
+
+def test_small_fits_run_on_one_thread_and_overlapping_fits_restore_the_count(monkeypatch):
+    """torch's thread count is process-wide: a small fit runs on one thread, and fits that
+    overlap in threads (as in one Dask worker) leave the count as they found it."""
+    import threading
+
+    import torch
+
+    from ssl_eval import logistic
+
+    a, b, _, _ = _split(n=600, d=8, k=3, seed=5, noise=2.0)
+    X, codes = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b)
+    seen, inside = [], threading.Barrier(3)
+    fit = logistic._fit
+
+    def observed_fit(*args, **kwargs):
+        inside.wait(timeout=30)  # all three fits are inside at once
+        seen.append(torch.get_num_threads())
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(logistic, "_fit", observed_fit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        runs = [threading.Thread(target=logistic.fit_logistic, args=(X, codes, 3)) for _ in range(3)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        assert seen == [1, 1, 1]
+        assert torch.get_num_threads() == 3
+        monkeypatch.setattr(logistic, "_SINGLE_THREAD_WORK", 0)  # a large fit keeps the threads
+        inside = threading.Barrier(1)
+        logistic.fit_logistic(X, codes, 3)
+        assert seen[-1] == 3
+    finally:
+        torch.set_num_threads(before)

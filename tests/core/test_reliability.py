@@ -13,6 +13,7 @@ import ssl_eval.embedding as embed_module
 import ssl_eval.evaluation as evaluation_module
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_parts_or_record_failure
+from ssl_eval.outcomes import Status
 from ssl_eval.planning import PARTS, plan
 from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
@@ -43,8 +44,8 @@ def test_any_exception_of_one_checkpoint_is_its_recorded_failure(exc, tiny_store
 
     monkeypatch.setattr(embed_module, "build_model", build)
     out = {ref.id: embed_or_record_failure(ref, tiny_config, ws) for ref in refs}
-    assert out[bad.id]["status"] == "failed"
-    assert [o["status"] for cid, o in out.items() if cid != bad.id] == ["embedded"] * (len(refs) - 1)
+    assert out[bad.id].status is Status.FAILED
+    assert [o.status for cid, o in out.items() if cid != bad.id] == [Status.EMBEDDED] * (len(refs) - 1)
     failure = ws.records.get(bad.id, "failure")
     assert failure["type"] == type(exc).__name__ and failure["stage"] == "embed"
     assert failure["error"] == f"{bad.path}: {type(exc).__name__}: {exc}"
@@ -59,12 +60,12 @@ def test_transient_failures_are_retried_next_scan_and_cleared(exc, tiny_store, t
     ws = Workspace.at(tmp_path / "w")
     bad = discover(tiny_store)[0]
     monkeypatch.setattr(embed_module, "build_model", lambda *a, **k: (_ for _ in ()).throw(exc))
-    assert embed_or_record_failure(bad, tiny_config, ws)["status"] == "failed"
+    assert embed_or_record_failure(bad, tiny_config, ws).status is Status.FAILED
     assert not ws.records.get(bad.id, "failure")["permanent"]
     monkeypatch.undo()
     again = plan(discover(tiny_store), tiny_config, ws, tracking_uri=None)
     assert bad.id in [i.ref.id for i in again.items if i.embed] and not again.skipped_failed
-    assert embed_or_record_failure(bad, tiny_config, ws)["status"] == "embedded"
+    assert embed_or_record_failure(bad, tiny_config, ws).status is Status.EMBEDDED
     assert ws.records.get(bad.id, "failure") is None
 
 
@@ -82,13 +83,13 @@ def test_a_metric_crash_is_that_checkpoints_failure_and_the_next_run_clears_it(t
 
     monkeypatch.setattr(evaluation_module, "_probes", probes)
     out = {ref.id: compute_parts_or_record_failure(ws, ref.id, ["probe"], tiny_config) for ref in refs}
-    assert out[refs[0].id]["probe"]["status"] == "failed" and out[refs[1].id]["probe"]["status"] == "computed"
+    assert out[refs[0].id]["probe"].status is Status.FAILED and out[refs[1].id]["probe"].status is Status.COMPUTED
     failure = ws.records.get(refs[0].id, "failure")
     assert failure["type"] == "IndexError" and failure["stage"] == "measure" and "index 7 is out of bounds" in failure["error"]
     monkeypatch.undo()
     item = next(i for i in plan(discover(tiny_store), tiny_config, ws, tracking_uri=None).items if i.ref.id == refs[0].id)
     assert "probe" in item.parts
-    assert compute_parts_or_record_failure(ws, refs[0].id, list(PARTS), tiny_config)["probe"]["status"] == "computed"
+    assert compute_parts_or_record_failure(ws, refs[0].id, list(PARTS), tiny_config)["probe"].status is Status.COMPUTED
     assert ws.records.get(refs[0].id, "failure") is None
 
 
@@ -150,7 +151,7 @@ def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp
     refs = discover(store)
     assert len({r.id for r in refs}) == 4
     for ref in refs:
-        assert embed_or_record_failure(ref, tiny_config, ws)["status"] == "embedded"
+        assert embed_or_record_failure(ref, tiny_config, ws).status is Status.EMBEDDED
         compute_parts(ws, ref.id, ["probe"], tiny_config)
     families = sorted({r.family for r in refs})
     for family in families:
@@ -183,15 +184,15 @@ def test_files_that_share_an_id_fail_together_naming_both_and_stay_stable(tiny_s
     assert set(clash) == {"simclr/run-0/epoch=01", "simsiam/default/epoch=00"}
     for ref in clash.values():
         out = embed_or_record_failure(ref, tiny_config, ws)
-        assert out["status"] == "failed"
-        assert all(str(p) in out["error"] for p in ref.conflicts) and "map to one checkpoint id" in out["error"]
+        assert out.status is Status.FAILED
+        assert all(str(p) in out.error for p in ref.conflicts) and "map to one checkpoint id" in out.error
     # a rerun with nothing changed embeds nothing and keeps both failed
     again = plan(discover(tiny_store), tiny_config, ws, tracking_uri=None)
     assert set(again.skipped_failed) == set(clash)
     # renaming one of them ends the clash: the other is evaluated under the id
     (run / "epoch=01.pt").rename(run / "epoch=01b.pt")
     ref = next(r for r in discover(tiny_store) if r.id == "simclr/run-0/epoch=01")
-    assert not ref.conflicts and embed_or_record_failure(ref, tiny_config, ws)["status"] == "embedded"
+    assert not ref.conflicts and embed_or_record_failure(ref, tiny_config, ws).status is Status.EMBEDDED
     assert ws.records.get(ref.id, "failure") is None
 
 
@@ -239,7 +240,7 @@ def _evaluate_all(store, config, ws):
 
     work = plan(discover(store), config, ws, tracking_uri=None)
     for item in work.items:
-        if embed_or_record_failure(item.ref, config, ws)["status"] in ("embedded", "cached"):
+        if embed_or_record_failure(item.ref, config, ws).ready:
             compute_parts(ws, item.ref.id, list(item.parts), config)
     for family in work.families:
         analyze_family(ws, family)
@@ -350,7 +351,7 @@ def test_an_oversized_n_eval_warns_once_and_records_the_size_used(tiny_store, ti
     ws = Workspace.at(tmp_path / "w")
     with caplog.at_level("WARNING", logger="ssl_eval.splits"):
         for ref in discover(tiny_store)[:2]:
-            assert embed_or_record_failure(ref, config, ws)["status"] == "embedded"
+            assert embed_or_record_failure(ref, config, ws).status is Status.EMBEDDED
     warnings = [r.getMessage() for r in caplog.records if "data.n_eval" in r.getMessage()]
     assert len(warnings) == 1 and "data.n_eval = 100000000000000000000000 is more than data set 'digits' holds" in warnings[0]
     used = ws.embeddings.read(discover(tiny_store)[0].id, "eval").shape[0]

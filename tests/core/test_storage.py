@@ -1,18 +1,15 @@
-"""Checkpoint discovery, safe loading and the atomic embedding store."""
+"""Checkpoint discovery and safe loading (the result stores: test_result_stores.py)."""
 
 from __future__ import annotations
 
 import os
 import time
 
-import numpy as np
 import pytest
 import torch
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.storage.checkpoints import discover, epoch_from_name
-from ssl_eval.storage.embeddings import EmbeddingStore
-from ssl_eval.storage.records import RecordStore
 from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
 from tests.helpers import write_checkpoint
 
@@ -111,72 +108,6 @@ def test_nan_weights_are_refused(tmp_path):
     torch.save(obj, path)
     with pytest.raises(CheckpointError, match="NaN"):
         build_model(load_checkpoint(path, FamilyConfig()), FamilyConfig(), in_channels=1, path=path)
-
-
-def test_embedding_store_commit_is_atomic_and_replaces(tmp_path):
-    store = EmbeddingStore(tmp_path / "e.zarr")
-    assert store.provenance("f/r/c") is None
-    x = np.arange(12, dtype=np.float32).reshape(6, 2)
-    store.write("f/r/c", {"eval": x}, {"fingerprint": "a", "embedding_key": "k", "epoch": 0})
-    assert store.is_current("f/r/c", fingerprint="a", embedding_key="k")
-    assert not store.is_current("f/r/c", fingerprint="b", embedding_key="k")
-    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x)
-    store.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 0})
-    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x * 2)
-    np.testing.assert_array_equal(store.dask_array("f/r/c", "eval").compute(), x * 2)
-    # debris of a killed write is never mistaken for a committed group
-    (store.root / ".staging" / "999999999-dead").mkdir(parents=True)
-    (store.root / ".staging" / f"{os.getpid()}-live").mkdir(parents=True)
-    assert store.clean_staging() == 1
-    assert [p.name for p in (store.root / ".staging").iterdir()] == [f"{os.getpid()}-live"]
-
-
-def test_record_store_ignores_damaged_records(tmp_path):
-    records = RecordStore(tmp_path)
-    records.put("f/r/c", "probe", {"values": {"linear_acc": float("nan")}})
-    assert np.isnan(records.get("f/r/c", "probe")["values"]["linear_acc"])
-    records.path("f/r/c", "probe").write_text('{"values": ')
-    assert records.get("f/r/c", "probe") is None
-
-
-def test_url_embedding_store_trusts_only_the_commit_marker():
-    import fsspec
-
-    from ssl_eval.storage.embeddings import open_store
-
-    store = open_store("memory://url-store/e.zarr")
-    fs = fsspec.filesystem("memory")
-    x = np.arange(12, dtype=np.float32).reshape(6, 2)
-    # a writer killed after its arrays but before the marker: nothing is committed
-    zarr_group = __import__("zarr").open_group("memory://url-store/e.zarr/f/r/c/a-k", mode="w")
-    zarr_group.create_array("eval", data=x)
-    zarr_group.attrs.update({"fingerprint": "a", "embedding_key": "k"})
-    assert store.provenance("f/r/c") is None and not store.is_current("f/r/c", fingerprint="a", embedding_key="k")
-    with pytest.raises(FileNotFoundError, match="no committed embeddings"):
-        store.read("f/r/c", "eval")
-    store.write("f/r/c", {"eval": x}, {"fingerprint": "a", "embedding_key": "k", "epoch": 0})
-    assert store.is_current("f/r/c", fingerprint="a", embedding_key="k")
-    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x)
-    assert store.read_optional("f/r/c", "eval_labels") is None
-    store.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 0})
-    np.testing.assert_array_equal(store.dask_array("f/r/c", "eval").compute(), x * 2)
-    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/url-store/e.zarr/f/r/c", detail=False)) == ["b-k", "commit.json"]
-    assert store.clean_staging() == 0
-
-
-def test_url_record_store_round_trip_and_listing():
-    from ssl_eval.storage.records import open_records
-
-    records = open_records("memory://url-records/records")
-    records.put("f/r/c", "checkpoint", {"epoch": np.int64(3)})
-    records.put("f/r/c", "metrics-spectral", {"values": {}})
-    records.put("f/r/d", "checkpoint", {"epoch": 4})
-    assert records.get("f/r/c", "checkpoint") == {"epoch": 3} and records.get("f/r/x", "probe") is None
-    assert records.parts("f/r/c", "metrics-") == ["metrics-spectral"]
-    assert records.checkpoint_ids() == ["f/r/c", "f/r/d"]
-    records.delete("f/r/c", "checkpoint")
-    records.delete("f/r/c", "checkpoint")  # deleting what is gone is fine
-    assert records.checkpoint_ids() == ["f/r/d"]
 
 
 def test_discover_on_a_url_store_fingerprints_by_etag_and_reads_back(tmp_path):

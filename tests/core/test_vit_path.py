@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.outcomes import Status
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.embedding import cached_splits, embed_checkpoint, preprocess_options
 from ssl_eval.evaluation import compute_parts
@@ -45,7 +46,7 @@ def test_mnist_at_224_px_with_a_tiny_vit_end_to_end(tmp_path):
     ws = Workspace.at(tmp_path / "work")
     (ref,) = discover(tmp_path / "store", settle_seconds=0)
 
-    assert embed_checkpoint(ref, config, ws)["status"] == "embedded"
+    assert embed_checkpoint(ref, config, ws).status is Status.EMBEDDED
     prov = ws.embeddings.provenance(ref.id)
     assert (prov["pool"], prov["format"], prov["dim"], prov["epoch"]) == ("cls", "dino-teacher", 32, 2)
     features = ws.embeddings.read(ref.id, "eval")
@@ -57,14 +58,14 @@ def test_mnist_at_224_px_with_a_tiny_vit_end_to_end(tmp_path):
     np.testing.assert_allclose(features[:8], expected.numpy(), atol=1e-4)
 
     parts = compute_parts(ws, ref.id, [*(f"metrics-{g}" for g in GROUPS), "probe"], config)
-    assert 0.0 <= parts["probe"]["linear_acc"] <= 1.0 and 0.0 <= parts["probe"]["knn_acc"] <= 1.0
+    assert 0.0 <= parts["probe"].values["linear_acc"] <= 1.0 and 0.0 <= parts["probe"].values["knn_acc"] <= 1.0
     geometry = ws.records.get(ref.id, "metrics-geometry")["values"]
     assert np.isfinite(geometry["alignment"]) and np.isfinite(geometry["uniformity"])
 
     # the pooled token is part of the embedding key: changing it re-embeds, and says so
     mean = Config(data=data, families={"dino": family.model_copy(update={"pool": "mean"})})
     assert mean.embedding_key("dino") != config.embedding_key("dino")
-    assert embed_checkpoint(ref, mean, ws)["status"] == "embedded"
+    assert embed_checkpoint(ref, mean, ws).status is Status.EMBEDDED
     assert ws.embeddings.provenance(ref.id)["pool"] == "mean"
     assert not np.allclose(ws.embeddings.read(ref.id, "eval"), features)
 

@@ -15,6 +15,7 @@ from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.embedding import cached_splits, embed_checkpoint, preprocess_options
 from ssl_eval.evaluation import compute_parts
 from ssl_eval.metrics import GROUPS
+from ssl_eval.outcomes import Status
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.storage.loading import CheckpointError
@@ -65,13 +66,13 @@ def test_a_store_of_vit_formats_evaluates_with_only_the_architecture_name(tmp_pa
     inputs = preprocess(to_float_tensor(cached_splits(data).eval.images[:8]), **preprocess_options(data))
     formats = {}
     for run, ref in refs.items():
-        assert embed_checkpoint(ref, config, ws)["status"] == "embedded"
+        assert embed_checkpoint(ref, config, ws).status is Status.EMBEDDED
         prov = ws.embeddings.provenance(ref.id)
         formats[run] = (prov["format"], prov["pool"], prov["epoch"])
         expected = cls_features(encoders[run], inputs).numpy()
         np.testing.assert_allclose(ws.embeddings.read(ref.id, "eval")[:8], expected, atol=1e-4)
         parts = compute_parts(ws, ref.id, [*(f"metrics-{g}" for g in GROUPS), "probe"], config)
-        assert 0.0 <= parts["probe"]["linear_acc"] <= 1.0
+        assert 0.0 <= parts["probe"].values["linear_acc"] <= 1.0
         assert np.isfinite(ws.records.get(ref.id, "metrics-spectral")["values"]["rankme"])
     assert formats["dino/vit-t"] == ("dino-teacher", "cls", 5)
     assert formats["mae/vit-t"] == ("mae-encoder", "cls", 7)

@@ -39,3 +39,18 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_o
         # computed on the flow's Dask workers and here: equal to the cross-process tolerance
         # (bitwise on a threaded cluster; a process cluster may use other BLAS thread counts)
         assert_same_values(local.records.get(ref.id, part)["values"], shared.records.get(ref.id, part)["values"])
+
+
+def test_a_workspace_with_built_stores_is_the_same_task_parameter(tmp_path):
+    """Prefect hashes task inputs into cache keys and serialises them; the stores a
+    Workspace has built (open file systems) take no part in either."""
+    from prefect.serializers import JSONSerializer
+    from prefect.utilities.hashing import hash_objects
+
+    used, fresh = (Workspace.at(tmp_path, results_url="memory://param-shared") for _ in range(2))
+    before = hash_objects({"workspace": used})
+    used.records.put("f/r/c", "checkpoint", {"epoch": 0})
+    used.embeddings.provenance("f/r/c")
+    assert hash_objects({"workspace": used}) == before == hash_objects({"workspace": fresh})
+    assert hash_objects({"workspace": used}) != hash_objects({"workspace": Workspace.at(tmp_path)})
+    assert JSONSerializer().loads(JSONSerializer().dumps(used)) == fresh

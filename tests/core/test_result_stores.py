@@ -1,0 +1,155 @@
+"""The result stores: one contract for both implementations of each interface (a local
+folder and an fsspec URL), then what only one of them does (staging debris, commit marker),
+and the Workspace that builds them once."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import uuid
+
+import fsspec
+import numpy as np
+import pytest
+import zarr
+
+from ssl_eval.storage.embeddings import EmbeddingStore, LocalEmbeddingStore, UrlEmbeddingStore, open_embedding_store
+from ssl_eval.storage.records import SETTLED, LocalRecordStore, RecordStore, UrlRecordStore, open_record_store
+from ssl_eval.workspace import Workspace
+
+IMPLEMENTATIONS = ["local", "memory"]
+
+
+def _location(kind: str, tmp_path, name: str) -> str:
+    # a fresh memory:// folder per test: the memory file system is one per process
+    return str(tmp_path / name) if kind == "local" else f"memory://{uuid.uuid4().hex}/{name}"
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def embeddings(request, tmp_path) -> EmbeddingStore:
+    return open_embedding_store(_location(request.param, tmp_path, "embeddings.zarr"))
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def records(request, tmp_path) -> RecordStore:
+    return open_record_store(_location(request.param, tmp_path, "records"))
+
+
+def test_open_picks_the_implementation_by_location(tmp_path):
+    assert isinstance(open_embedding_store(tmp_path / "e"), LocalEmbeddingStore)
+    assert isinstance(open_embedding_store(f"file://{tmp_path}/e"), LocalEmbeddingStore)  # file:// is a local folder
+    assert isinstance(open_embedding_store("memory://x/e"), UrlEmbeddingStore)
+    assert isinstance(open_record_store(tmp_path / "r"), LocalRecordStore)
+    assert isinstance(open_record_store("memory://x/r"), UrlRecordStore)
+
+
+def test_embedding_store_contract(embeddings):
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    labels = np.arange(6, dtype=np.int64)
+    assert embeddings.provenance("f/r/c") is None
+    assert not embeddings.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    with pytest.raises(FileNotFoundError, match=r"f/r/c: no committed embeddings in .*; embed the checkpoint first"):
+        embeddings.read("f/r/c", "eval")
+
+    where = embeddings.write("f/r/c", {"eval": x, "eval_labels": labels}, {"fingerprint": "a", "embedding_key": "k", "epoch": 3})
+    assert "f/r/c" in where and str(embeddings.root) in where
+    assert embeddings.provenance("f/r/c") == {"fingerprint": "a", "embedding_key": "k", "epoch": 3}
+    assert embeddings.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    assert not embeddings.is_current("f/r/c", fingerprint="b", embedding_key="k")
+    assert not embeddings.is_current("f/r/c", fingerprint="a", embedding_key="other")
+    np.testing.assert_array_equal(embeddings.read("f/r/c", "eval"), x)
+    np.testing.assert_array_equal(embeddings.read_optional("f/r/c", "eval_labels"), labels)
+    assert embeddings.read_optional("f/r/c", "probe_train") is None
+    with pytest.raises(KeyError, match=r"f/r/c: no array 'probe_train' in the embedding store \(have \['eval', 'eval_labels'\]\)"):
+        embeddings.read("f/r/c", "probe_train")
+
+    # a rewrite replaces the whole group: arrays not written again are gone
+    embeddings.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 3})
+    assert embeddings.is_current("f/r/c", fingerprint="b", embedding_key="k")
+    np.testing.assert_array_equal(embeddings.read("f/r/c", "eval"), x * 2)
+    np.testing.assert_array_equal(embeddings.dask_array("f/r/c", "eval").compute(), x * 2)
+    assert embeddings.read_optional("f/r/c", "eval_labels") is None
+    assert embeddings.clean_staging() == 0  # no killed writer: nothing to clean
+
+    # another process (a pickled copy, as Dask ships it) sees the same commits
+    again = pickle.loads(pickle.dumps(embeddings))
+    assert again.provenance("f/r/c") == embeddings.provenance("f/r/c")
+    np.testing.assert_array_equal(again.read("f/r/c", "eval"), x * 2)
+
+
+def test_record_store_contract(records):
+    assert records.get("f/r/c", "probe") is None and records.families() == []
+    records.put("f/r/c", "checkpoint", {"epoch": np.int64(3), "values": np.array([0.5, 1.0])})
+    records.put("f/r/c", "metrics-spectral", {"values": {}})
+    records.put("f/r/c", "metrics-clustering", {"values": {"silhouette": float("nan")}})
+    records.put("f/r/d", "checkpoint", {"epoch": 4})
+    records.put("g/r/e", "failure", {"permanent": True})
+    assert records.get("f/r/c", "checkpoint") == {"epoch": 3, "values": [0.5, 1.0]}  # numpy stored as Python values
+    assert np.isnan(records.get("f/r/c", "metrics-clustering")["values"]["silhouette"])
+    assert records.parts("f/r/c", "metrics-") == ["metrics-clustering", "metrics-spectral"]
+    assert records.checkpoint_ids() == ["f/r/c", "f/r/d"] and records.checkpoint_ids("g") == []
+    assert records.ids_with("failure") == ["g/r/e"]
+    assert records.families() == ["f"]  # g holds no checkpoint record
+    with pytest.raises(TypeError, match="cannot store object in a record"):
+        records.put("f/r/c", "probe", {"values": object()})
+
+    records.delete("f/r/c", "checkpoint")
+    records.delete("f/r/c", "checkpoint")  # deleting what is gone is fine
+    assert records.checkpoint_ids() == ["f/r/d"]
+
+    # the planner's settled note: any other write or deletion under the family voids it
+    records.put("f", SETTLED, {"digest": "x"})
+    records.put("g/r/e", "probe", {"values": {}})
+    assert records.get("f", SETTLED) == {"digest": "x"}  # another family's change leaves it
+    records.put("f/r/d", "probe", {"values": {}})
+    assert records.get("f", SETTLED) is None
+    records.put("f", SETTLED, {"digest": "y"})
+    records.delete("f/r/d", "probe")
+    assert records.get("f", SETTLED) is None
+
+    # a damaged record is never trusted (it is recomputed)
+    with fsspec.open(str(records.path("f/r/d", "checkpoint")), "w") as damaged:
+        damaged.write('{"epoch": ')
+    assert records.get("f/r/d", "checkpoint") is None
+
+
+def test_local_embedding_store_cleans_only_dead_writers_debris(tmp_path):
+    store = LocalEmbeddingStore(tmp_path / "e.zarr")
+    store.write("f/r/c", {"eval": np.ones((2, 2), np.float32)}, {"fingerprint": "a", "embedding_key": "k"})
+    # debris of a killed write is never mistaken for a committed group
+    (store.root / ".staging" / "999999999-dead").mkdir(parents=True)
+    (store.root / ".staging" / f"{os.getpid()}-live").mkdir(parents=True)
+    assert store.clean_staging() == 1
+    assert [p.name for p in (store.root / ".staging").iterdir()] == [f"{os.getpid()}-live"]
+    assert store.provenance("f/r/c") == {"fingerprint": "a", "embedding_key": "k"}
+
+
+def test_url_embedding_store_trusts_only_the_commit_marker():
+    store = UrlEmbeddingStore("memory://url-store/e.zarr")
+    fs = fsspec.filesystem("memory")
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    # a writer killed after its arrays but before the marker: nothing is committed
+    killed = zarr.open_group("memory://url-store/e.zarr/f/r/c/a-k", mode="w")
+    killed.create_array("eval", data=x)
+    killed.attrs.update({"fingerprint": "a", "embedding_key": "k"})
+    assert store.provenance("f/r/c") is None and not store.is_current("f/r/c", fingerprint="a", embedding_key="k")
+    with pytest.raises(FileNotFoundError, match="no committed embeddings"):
+        store.read("f/r/c", "eval")
+    store.write("f/r/c", {"eval": x}, {"fingerprint": "a", "embedding_key": "k", "epoch": 0})
+    np.testing.assert_array_equal(store.read("f/r/c", "eval"), x)
+    store.write("f/r/c", {"eval": x * 2}, {"fingerprint": "b", "embedding_key": "k", "epoch": 0})
+    # older versions go once the new marker lands
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/url-store/e.zarr/f/r/c", detail=False)) == ["b-k", "commit.json"]
+
+
+@pytest.mark.parametrize("kind", IMPLEMENTATIONS)
+def test_workspace_builds_its_stores_once_and_pickles_without_them(kind, tmp_path):
+    results_url = None if kind == "local" else f"memory://{uuid.uuid4().hex}/results"
+    ws = Workspace.at(tmp_path / "work", results_url=results_url)
+    assert ws.embeddings is ws.embeddings and ws.records is ws.records
+    ws.records.put("f/r/c", "checkpoint", {"epoch": 1})
+    shipped = pickle.loads(pickle.dumps(ws))  # as Dask ships a task's arguments
+    assert shipped == ws and hash(shipped) == hash(ws)
+    assert "embeddings" not in vars(shipped) and "records" not in vars(shipped)  # built again on the other side
+    assert shipped.records.get("f/r/c", "checkpoint") == {"epoch": 1}
+    assert str(shipped.embeddings.root) == f"{ws.shared_root}/embeddings.zarr"

@@ -1,0 +1,28 @@
+"""Task results cross processes and are persisted by Prefect: the outcomes (frozen
+dataclasses holding enum statuses) come back equal, with enum members, through both of
+Prefect's result serializers."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.serializers import JSONSerializer, PickleSerializer
+
+from ssl_eval.outcomes import EmbedOutcome, FamilyAnalysis, MeasureOutcome, Status
+
+OUTCOMES = [
+    MeasureOutcome(EmbedOutcome("simclr/run-0/epoch=01", Status.EMBEDDED, epoch=1, seconds=0.5),
+                   {"probe": Status.COMPUTED, "metrics-spectral": Status.CACHED}, flags=("collapsed",), worker="tcp://127.0.0.1:1"),
+    MeasureOutcome(EmbedOutcome("simclr/run-0/epoch=99", Status.FAILED, error="bad file", known_failure=True),
+                   {"probe": Status.SKIPPED}, error="bad file"),
+    FamilyAnalysis("simclr", n_checkpoints=3, n_metrics=12, alerts={"collapse": 1, "non_finite": 0}),
+]
+
+
+@pytest.mark.parametrize("serializer", [PickleSerializer(), JSONSerializer()], ids=["pickle", "json"])
+@pytest.mark.parametrize("outcome", OUTCOMES, ids=["measured", "failed", "analysis"])
+def test_outcomes_roundtrip_through_prefect_serializers(serializer, outcome):
+    back = serializer.loads(serializer.dumps(outcome))
+    assert back == outcome and type(back) is type(outcome)
+    if isinstance(outcome, MeasureOutcome):
+        assert back.embedded.status is outcome.embedded.status
+        assert all(type(s) is Status for s in back.parts.values())
