@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ssl_eval.metric_options import MetricOptions
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,18 +68,19 @@ class FamilyConfig(_Strict):
     projector_prefix: str = "projection_head."
 
 
-class MetricsConfig(_Strict):
-    k: int | None = Field(None, gt=0)
-    reduce: Literal["none", "pca", "umap"] = "none"
-    pca_dims: int = Field(32, gt=0)
-    umap_dims: int = Field(3, gt=0)
-    z3_reduction: Literal["pca", "umap"] = "pca"
-    convention: Literal["ssl-eval", "reptrix", "stable-pretraining"] = "ssl-eval"
-    silhouette_sample_size: int | None = Field(None, gt=1)
-    entropy_knn_k: int = Field(3, gt=0)
-    # subsample cap for the expensive metrics (clustering, entropy_knn, uniformity); None: all
-    max_points: int | None = Field(None, ge=2)
+class MetricsConfig(MetricOptions):
+    """``[metrics]``: every :class:`~ssl_eval.metric_options.MetricOptions` field (same
+    name, default and check), and the seed of every random step of the metrics."""
+
     random_state: int = 0
+
+    def options(self) -> MetricOptions:
+        """The options alone, as the metric functions take them.
+
+        Returns:
+            This section without ``random_state``, as a :class:`~ssl_eval.metric_options.MetricOptions`.
+        """
+        return MetricOptions(**self.model_dump(exclude={"random_state"}))
 
 
 class ProbeConfig(_Strict):

@@ -26,7 +26,18 @@ from ssl_eval.workspace import Workspace
 
 @functools.lru_cache(maxsize=4)
 def cached_splits(data: DataConfig) -> EvalSplits:
-    """Splits are the same for every checkpoint: load them once per process."""
+    """The evaluation splits of ``data``, loaded once per process (the same for every checkpoint).
+
+    Args:
+        data: the data configuration (hashable: the cache key).
+
+    Returns:
+        The :class:`~ssl_eval.splits.EvalSplits`.
+
+    Raises:
+        ValueError: an unknown or malformed data set.
+        FileNotFoundError: its files are missing.
+    """
     return eval_splits(
         data.name,
         n_eval=data.n_eval,
@@ -39,8 +50,19 @@ def cached_splits(data: DataConfig) -> EvalSplits:
 
 
 def data_splits(data: DataConfig) -> EvalSplits:
-    """The evaluation splits, or DataSetError naming the data set: a data set that cannot
-    be read is the data set's fault, reported once, never recorded against each checkpoint."""
+    """The evaluation splits; a data set that cannot be read is the data set's fault, reported once.
+
+    It is never recorded against each checkpoint.
+
+    Args:
+        data: the data configuration (hashable: the cache key).
+
+    Returns:
+        The :class:`~ssl_eval.splits.EvalSplits`.
+
+    Raises:
+        DataSetError: the data set cannot be read (naming it and why).
+    """
     try:
         return cached_splits(data)
     except InfrastructureError:
@@ -51,14 +73,30 @@ def data_splits(data: DataConfig) -> EvalSplits:
 
 @functools.lru_cache(maxsize=4)
 def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
-    """Two augmented views (uint8) of the first ``data.n_views`` eval images, drawn from
-    ``data.random_state``: the same images and the same random maps for every checkpoint."""
+    """Two augmented views (uint8) of the first ``data.n_views`` eval images, drawn from ``data.random_state``.
+
+    The same images and the same random maps serve every checkpoint.
+
+    Args:
+        data: the data configuration (hashable: the cache key).
+
+    Returns:
+        (view1, view2) uint8 arrays, or None when ``data.n_views`` is 0.
+
+    Raises:
+        DataSetError: the data set cannot be read.
+    """
     if data.n_views == 0:
         return None
     return fixed_views(data_splits(data).eval.images, data.n_views, random_state=data.random_state)
 
 
 def default_device() -> torch.device:
+    """The device checkpoints are embedded on by default.
+
+    Returns:
+        CUDA when available, else the CPU.
+    """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -90,7 +128,22 @@ def embed_images(
     bfloat16 when ``amp``, pinned non-blocking copies both ways, and no synchronisation
     until the last batch, so copies overlap compute. On the CPU the batches are slices of
     the in-memory uint8 arrays (a DataLoader would add worker start-up and IPC for no gain:
-    nothing is decoded per batch). ``progress(done, total)`` is called after each batch.
+    nothing is decoded per batch).
+
+    Args:
+        model: maps a float (n, C, H, W) batch to (n, D) features (moved to ``device``, eval mode).
+        images: uint8 (N, H, W) or (N, H, W, C) array, N >= 1.
+        batch_size: images per forward pass.
+        device: where to run; None: :func:`default_device`.
+        preprocess_options: keyword arguments of :func:`ssl_eval.preprocess.preprocess`.
+        amp: autocast to bfloat16 on CUDA.
+        progress: called as ``progress(done, total)`` after each batch.
+
+    Returns:
+        The (N, D) float32 features.
+
+    Raises:
+        ValueError: no images.
     """
     device = device or default_device()
     options = preprocess_options or {}
@@ -120,21 +173,40 @@ def embed_images(
 
 
 def preprocess_options(data: DataConfig) -> dict[str, Any]:
+    """The model-input options of the data configuration.
+
+    Args:
+        data: the data configuration.
+
+    Returns:
+        Keyword arguments of :func:`ssl_eval.preprocess.preprocess` (image_size, mean, std, channels).
+    """
     return {"image_size": data.image_size, "mean": data.mean, "std": data.std, "channels": data.channels}
 
 
 def embed_checkpoint(
     ref: CheckpointRef, config: Config, workspace: Workspace, *, progress: Callable[[int, int], None] | None = None
 ) -> EmbedOutcome:
-    """Embed ``ref`` on every split (and the fixed augmented views, as ``views_a`` and
-    ``views_b``) unless the store already holds this exact file's embeddings for this data
-    configuration. ``progress(done, total)`` counts images over all splits.
+    """Embed ``ref`` on every split, unless the store already holds this exact file's embeddings for this data configuration.
+
+    The fixed augmented views are embedded too (as ``views_a`` and ``views_b``); the arrays,
+    the labels and the split indices are committed with their provenance, the ``checkpoint``
+    record is written and a recorded failure is cleared.
+
+    Args:
+        ref: the checkpoint as discovered now.
+        config: the run's configuration (data, the family's reading options, allowed modules).
+        workspace: the work dir (embedding and record stores, locks).
+        progress: called as ``progress(done, total)`` with images embedded over all splits; None is silent.
 
     Returns:
         An :class:`EmbedOutcome`: EMBEDDED (with the seconds it took) or CACHED.
 
     Raises:
         CheckpointError: the file cannot be read as the family's model (or its id is shared).
+        FileNotFoundError: the file is gone since discovery.
+        DataSetError: the data set cannot be read.
+        WorkdirError: the results cannot be written.
     """
     if ref.conflicts:
         raise CheckpointError(
@@ -201,8 +273,16 @@ def embed_checkpoint(
 def embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, *, progress: Callable[[int, int], None] | None = None
 ) -> EmbedOutcome:
-    """Like :func:`embed_checkpoint`, but one bad checkpoint never stops the others: its
-    error is recorded (and reported) and it is retried only once its file changes.
+    """Like :func:`embed_checkpoint`, but one bad checkpoint never stops the others.
+
+    Its error is recorded (and reported) and it is retried only once its file changes
+    (a transient error: on the next scan). Runs under the checkpoint's lock.
+
+    Args:
+        ref: the checkpoint as discovered now.
+        config: the run's configuration (data, the family's reading options, allowed modules).
+        workspace: the work dir (embedding and record stores, locks).
+        progress: called as ``progress(done, total)`` with images embedded over all splits; None is silent.
 
     Returns:
         EMBEDDED, CACHED, or FAILED with the error (``known_failure`` when a failure
@@ -236,9 +316,25 @@ def _embed_or_record_failure(
 
 
 def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException, *, embedding_key: str, stage: str) -> EmbedOutcome:
-    """Record ``exc`` as the failure of checkpoint ``ref`` (its type and message, naming
-    the file) and return the FAILED outcome. A bad file stays bad until it changes; a
-    transient error (I/O, memory, device) is retried on the next scan."""
+    """Record ``exc`` as the failure of checkpoint ``ref`` and return the FAILED outcome.
+
+    The record holds the error's type and message (naming the file, redacted). A bad file
+    stays bad until it changes; a transient error (I/O, memory, device) is retried on the
+    next scan.
+
+    Args:
+        workspace: the work dir.
+        ref: the checkpoint.
+        exc: what went wrong.
+        embedding_key: ``config.embedding_key(ref.family)``: the failure stands for this reading only.
+        stage: ``"embed"`` or ``"measure"``.
+
+    Returns:
+        The FAILED :class:`EmbedOutcome` with the error.
+
+    Raises:
+        WorkdirError: the record cannot be written.
+    """
     error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
     error = redact_text(error)
     workspace.records.put(

@@ -8,7 +8,6 @@ computes nothing, and a changed metric configuration recomputes from the stored 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -22,9 +21,17 @@ from ssl_eval.workspace import Workspace
 
 
 def metric_options(config: Config) -> MetricOptions:
-    # every [metrics] key but random_state is a MetricOptions field of the same name
-    # (tests/core/test_config.py holds the two in step)
-    return MetricOptions(**config.metrics.model_dump(exclude={"random_state"}))
+    """The metric options of the configuration's ``[metrics]`` section.
+
+    ``[metrics]`` is MetricOptions plus ``random_state`` (``ssl_eval/metric_options.py``).
+
+    Args:
+        config: the run's configuration.
+
+    Returns:
+        The :class:`~ssl_eval.metrics.MetricOptions`.
+    """
+    return config.metrics.options()
 
 
 class _StoredCheckpoint:
@@ -49,7 +56,7 @@ class _StoredCheckpoint:
 def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
     options = metric_options(config)
     if options.k is None and ckpt.provenance.get("num_classes"):
-        options = dataclasses.replace(options, k=int(ckpt.provenance["num_classes"]))
+        options = options.model_copy(update={"k": int(ckpt.provenance["num_classes"])})
     views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
     if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
         views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
@@ -88,9 +95,16 @@ def _outcome(checkpoint_id: str, part: str, status: Status, record: dict[str, An
 
 
 def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, PartOutcome]:
-    """Compute (or return the current record of) each of ``parts`` -- ``metrics-<group>``
-    or ``probe`` -- for one checkpoint, reading its arrays once. Each part is computed
-    under its own lock and recorded with the checkpoint's fingerprint and metric key.
+    """Compute (or return the current record of) each of ``parts`` for one checkpoint, reading its arrays once.
+
+    Each part is computed under its own lock and recorded with the checkpoint's fingerprint
+    and metric key.
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        parts: record parts, each ``metrics-<group>`` or ``probe``.
+        config: the run's configuration (metric and probe options).
 
     Returns:
         part -> its :class:`PartOutcome`: COMPUTED, CACHED (the record was current) or
@@ -123,10 +137,20 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
 def compute_parts_or_record_failure(
     workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config
 ) -> dict[str, PartOutcome]:
-    """Like :func:`compute_parts`, but whatever goes wrong with one checkpoint's stored
-    embeddings (any exception but an infrastructure failure) becomes that checkpoint's
-    recorded failure, with its type and message, and every part is FAILED with it; the
-    other checkpoints go on. The failure is retried on the next scan.
+    """Like :func:`compute_parts`, but whatever goes wrong with one checkpoint's stored embeddings becomes its recorded failure.
+
+    Any exception but an infrastructure failure is recorded with its type and message, and
+    every part is FAILED with it; the other checkpoints go on. The failure is retried on the
+    next scan.
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        parts: record parts, each ``metrics-<group>`` or ``probe``.
+        config: the run's configuration.
+
+    Returns:
+        part -> its :class:`PartOutcome`.
 
     Raises:
         InfrastructureError: the work dir failed, no checkpoint's fault.
@@ -152,9 +176,24 @@ def compute_parts_or_record_failure(
 
 
 def measure_embedded(workspace: Workspace, embedded: EmbedOutcome, parts: list[str], config: Config) -> MeasureOutcome:
-    """The pending record ``parts`` of one checkpoint after its embedding step: every part
-    SKIPPED when ``embedded`` is not ready, else :func:`compute_parts_or_record_failure`,
-    summed up (the measuring error, the union of the metric groups' flags)."""
+    """The pending record ``parts`` of one checkpoint after its embedding step.
+
+    Every part is SKIPPED when ``embedded`` is not ready, else computed by
+    :func:`compute_parts_or_record_failure` and summed up (the measuring error, the union of
+    the metric groups' flags).
+
+    Args:
+        workspace: the work dir.
+        embedded: the checkpoint's embedding outcome.
+        parts: the record parts to compute.
+        config: the run's configuration.
+
+    Returns:
+        The checkpoint's :class:`MeasureOutcome`.
+
+    Raises:
+        InfrastructureError: the work dir failed, no checkpoint's fault.
+    """
     if not embedded.ready:
         return MeasureOutcome(embedded, {part: Status.SKIPPED for part in parts}, error=embedded.error)
     results = compute_parts_or_record_failure(workspace, embedded.id, parts, config)
@@ -164,10 +203,38 @@ def measure_embedded(workspace: Workspace, embedded: EmbedOutcome, parts: list[s
 
 
 def compute_part(workspace: Workspace, checkpoint_id: str, part: str, config: Config) -> PartOutcome:
-    """Compute one record part: ``metrics-<group>`` or ``probe``."""
+    """Compute one record part (or return its current record).
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        part: ``metrics-<group>`` or ``probe``.
+        config: the run's configuration.
+
+    Returns:
+        Its :class:`PartOutcome`.
+
+    Raises:
+        ValueError: an unknown part.
+        FileNotFoundError: the checkpoint has no committed embeddings.
+    """
     return compute_parts(workspace, checkpoint_id, [part], config)[part]
 
 
 def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, config: Config) -> PartOutcome:
-    """Compute one metric group for one checkpoint and record it (or return the record)."""
+    """Compute one metric group for one checkpoint and record it (or return the current record).
+
+    Args:
+        workspace: the work dir (embedding and record stores, locks).
+        checkpoint_id: the checkpoint's id.
+        group: a metric group (:data:`ssl_eval.metrics.GROUPS`).
+        config: the run's configuration.
+
+    Returns:
+        The :class:`PartOutcome` of part ``metrics-<group>``.
+
+    Raises:
+        ValueError: an unknown group.
+        FileNotFoundError: the checkpoint has no committed embeddings.
+    """
     return compute_part(workspace, checkpoint_id, f"metrics-{group}", config)

@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ssl_eval.metrics import METRICS
-from ssl_eval.report import alert_lines, fmt, fmt_p, probe_span, regret_text, with_ci
+from ssl_eval.report import alert_lines, probe_span
+from ssl_eval.report_cells import correlation_cells, fmt
 from ssl_eval.verdict import STATES
 from ssl_eval.verdict.answers import answers
 
@@ -44,9 +44,10 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _signed_cell(value: Any) -> str:
-    cls = "" if not isinstance(value, float) or math.isnan(value) else (" pos" if value > 0.3 else " neg" if value < -0.3 else "")
-    return f'<td class="{cls.strip()}">{fmt(value)}</td>'
+def _signed_cell(value: Any, text: str) -> str:
+    """A signed correlation's cell, shaded by its sign where it is clear (beyond +-0.3)."""
+    cls = "" if not isinstance(value, float) or math.isnan(value) else ("pos" if value > 0.3 else "neg" if value < -0.3 else "")
+    return f'<td class="{cls}">{html.escape(text)}</td>'
 
 
 def _table(head: list[str], rows: list[str]) -> str:
@@ -54,16 +55,19 @@ def _table(head: list[str], rows: list[str]) -> str:
     return f"<table><tr>{cells}</tr>{''.join(rows)}</table>"
 
 
+_FAMILY_HEAD = ["metric", "better", "spearman [95% CI]", "p", "kendall [95% CI]", "pearson [95% CI]", "signed ρ",
+                "spearman late [95% CI]", "signed ρ late", "regret", "pick"]
+_SIGNED = {"signed ρ": "spearman_signed", "signed ρ late": "spearman_late_signed"}
+
+
 def _correlation_rows(correlations: dict[str, Any]) -> list[str]:
     out = []
     for name, c in correlations.items():
-        out.append(
-            f'<tr><td class="l">{html.escape(name)}</td><td>{"higher" if METRICS[name].higher_is_better else "lower"}</td>'
-            f"<td>{with_ci(c, 'spearman')}</td><td>{fmt_p(c.get('spearman_p'))}</td><td>{with_ci(c, 'kendall')}</td>"
-            f"<td>{with_ci(c, 'pearson')}</td>{_signed_cell(c.get('spearman_signed'))}"
-            f"<td>{with_ci(c, 'spearman_late')}</td>{_signed_cell(c.get('spearman_late_signed'))}"
-            f"<td>{regret_text(c)}</td><td class=\"l\">{html.escape((c.get('pick') or '-').split('/', 1)[-1])}</td></tr>"
-        )
+        cells = correlation_cells(name, c)
+        out.append("<tr>" + "".join(
+            _signed_cell(c.get(_SIGNED[col]), cells[col]) if col in _SIGNED
+            else f'<td class="{"l" if col in ("metric", "pick") else ""}">{html.escape(cells[col])}</td>'
+            for col in _FAMILY_HEAD) + "</tr>")
     return out
 
 
@@ -122,14 +126,12 @@ def render_html(doc: dict[str, Any]) -> str:
         late = {f: data["correlations"] for f, data in doc["families"].items()}
         parts.append(_img(plots.figure_png(plots.correlation_heatmap(
             late, stat="spearman_late_signed", title="Signed Spearman, late window")), "late-window heatmap"))
-    head = ["metric", "better", "spearman [95% CI]", "p", "kendall [95% CI]", "pearson [95% CI]", "signed ρ",
-            "spearman late [95% CI]", "signed ρ late", "regret", "pick"]
     for family, data in doc["families"].items():
         rows = data["checkpoints"]
         parts.append(f"<h2 id=\"{_anchor(family)}\">{html.escape(family)}</h2><p class=note>{html.escape(probe_span(rows))}; late window "
                      f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>")
         parts.append(_alerts(data.get("alerts", {})))
-        parts.append(_table(head, _correlation_rows(data["correlations"])))
+        parts.append(_table(_FAMILY_HEAD, _correlation_rows(data["correlations"])))
         parts.append(_img(plots.figure_png(plots.trajectories(rows, family)), f"{family} trajectories"))
         parts.append(_img(plots.figure_png(plots.metric_vs_probe(rows, family, data["correlations"])), f"{family} scatter"))
     if pooled.get("raw") and len(doc["families"]) > 1:
@@ -141,10 +143,12 @@ def render_html(doc: dict[str, Any]) -> str:
         pooled_rows = []
         for name, c in pooled["raw"].items():
             ranked = pooled.get("within_family_rank", {}).get(name, {})
+            cells, ranked_cells = correlation_cells(name, c, pooled=True), correlation_cells(name, ranked, pooled=True)
             pooled_rows.append(
-                f'<tr><td class="l">{html.escape(name)}</td><td>{with_ci(c, "spearman")}</td>{_signed_cell(c.get("spearman_signed"))}'
-                f'<td>{with_ci(ranked, "spearman")}</td>{_signed_cell(ranked.get("spearman_signed"))}'
-                f'<td>{regret_text(c)}</td><td class="l">{html.escape(c.get("pick") or "-")}</td></tr>')
+                f'<tr><td class="l">{html.escape(name)}</td><td>{html.escape(cells["spearman [95% CI]"])}</td>'
+                f'{_signed_cell(c.get("spearman_signed"), cells["signed ρ"])}'
+                f'<td>{html.escape(ranked_cells["spearman [95% CI]"])}</td>{_signed_cell(ranked.get("spearman_signed"), ranked_cells["signed ρ"])}'
+                f'<td>{html.escape(cells["regret"])}</td><td class="l">{html.escape(cells["pick"])}</td></tr>')
         parts.append(_table(["metric", "pooled spearman [95% CI]", "signed", "within-family-rank spearman [95% CI]",
                              "signed", "regret", "pick"], pooled_rows))
     parts.append("<h2>Failed checkpoints</h2>")

@@ -124,6 +124,7 @@ class MeasureOutcome:
 
     @property
     def id(self) -> str:
+        """The checkpoint id (``family/run/checkpoint``), as its embedding outcome has it."""
         return self.embedded.id
 
 
@@ -142,6 +143,8 @@ class FamilyAnalysis:
     n_checkpoints: int
     n_metrics: int
     alerts: Mapping[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class PooledAnalysis:
     """The pooled analysis over every family (the ``_pooled`` correlations record), summed up."""
@@ -194,8 +197,20 @@ class MonitorSummary:
     def of(cls, work: Plan, measures: Sequence[MeasureOutcome], *, analyses: Mapping[str, FamilyAnalysis],
            pooled: PooledAnalysis | None, verdicts: Mapping[str, FamilyVerdict], tracking_uri: str | None,
            tracking_errors: Mapping[str, str]) -> MonitorSummary:
-        """The summary of a run that planned ``work`` and measured ``measures`` (one per
-        planned checkpoint, each carrying its embedding outcome)."""
+        """The summary of a run that planned ``work`` and measured ``measures``.
+
+        Args:
+            work: the run's plan.
+            measures: one measure outcome per planned checkpoint, each carrying its embedding outcome.
+            analyses: family -> its analysis, for the refreshed families.
+            pooled: the pooled analysis, None when no family was refreshed.
+            verdicts: family -> its verdict, for the refreshed families.
+            tracking_uri: the MLflow tracking URI mirrored to, None when not mirrored.
+            tracking_errors: family -> why its MLflow mirror failed.
+
+        Returns:
+            The :class:`MonitorSummary`.
+        """
         return cls(
             checkpoints_new_or_stale=len(work.items),
             families=tuple(work.families),

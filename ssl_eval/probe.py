@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from ssl_eval.validation import check_labels, check_matrix
+
 __all__ = ["SOLVERS", "knn_probe", "linear_probe"]
 
 SOLVERS = ("torch", "sklearn")
@@ -27,33 +29,18 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 def _check_split(train_X, train_y, test_X, test_y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    arrays = {}
-    for name, value in (("train_X", train_X), ("test_X", test_X)):
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}.")
-        if array.ndim != 2 or array.shape[0] < 1:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_features) with at least one "
-                             f"row, got shape {array.shape}; reshape it to (n, -1).")
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} contains NaN or inf ({int((~np.isfinite(array)).sum())} "
-                             "entries); the encoder produced non-finite embeddings - fix or "
-                             "drop that checkpoint.")
-        arrays[name] = array.astype(dtype, copy=False)
-    if arrays["train_X"].shape[1] != arrays["test_X"].shape[1]:
+    fix = "the encoder produced non-finite embeddings; fix or drop that checkpoint"
+    train_X = check_matrix(train_X, name="train_X", non_finite_fix=fix, dtype=dtype)
+    test_X = check_matrix(test_X, name="test_X", non_finite_fix=fix, dtype=dtype)
+    if train_X.shape[1] != test_X.shape[1]:
         raise ValueError(f"train_X and test_X must have the same number of features, got "
-                         f"{arrays['train_X'].shape[1]} and {arrays['test_X'].shape[1]}.")
-    labels = {}
-    for name, value, x_name in (("train_y", train_y, "train_X"), ("test_y", test_y, "test_X")):
-        y = np.asarray(value)
-        if y.ndim != 1 or y.shape[0] != arrays[x_name].shape[0]:
-            raise ValueError(f"{name} must be 1-D with one label per row of {x_name} "
-                             f"({arrays[x_name].shape[0]}), got shape {y.shape}.")
-        labels[name] = y
-    if np.unique(labels["train_y"]).size < 2:
+                         f"{train_X.shape[1]} and {test_X.shape[1]}; embed both splits with the same encoder and layer.")
+    train_y = check_labels(train_y, n_rows=train_X.shape[0], name="train_y", rows_of="train_X")
+    test_y = check_labels(test_y, n_rows=test_X.shape[0], name="test_y", rows_of="test_X")
+    if np.unique(train_y).size < 2:
         raise ValueError("train_y holds a single class; a probe needs at least 2 classes. "
                          "Use a labelled split with several classes.")
-    return arrays["train_X"], labels["train_y"], arrays["test_X"], labels["test_y"]
+    return train_X, train_y, test_X, test_y
 
 
 def linear_probe(train_X, train_y, test_X, test_y, *, random_state: int = 0, max_iter: int = 1000,

@@ -16,6 +16,7 @@ from ssl_eval.analysis import (
     ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, families, family_analysis, family_rows, pooled_analysis, rows_digest,
 )
 from ssl_eval.metrics import METRICS
+from ssl_eval.report_cells import correlation_cells
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
 from ssl_eval.verdict.records import stored_config
@@ -148,62 +149,6 @@ def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(strict(doc), indent=1, allow_nan=False)
 
 
-def fmt(value: Any) -> str:
-    """A value for a table cell: floats signed with two decimals, ``-`` when undefined.
-
-    Args:
-        value: a float, None, or anything printable.
-
-    Returns:
-        The text.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:+.2f}" if isinstance(value, float) else str(value)
-
-
-def fmt_p(value: Any) -> str:
-    """A p-value: two significant digits, ``<1e-4`` below that, ``-`` when undefined.
-
-    Args:
-        value: the p-value, None or NaN.
-
-    Returns:
-        The text.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return "<1e-4" if value < 1e-4 else f"{value:.2g}"
-
-
-def with_ci(c: dict[str, Any], stat: str) -> str:
-    """``+0.85 [+0.60, +0.95]``: a statistic with its bootstrap interval.
-
-    Args:
-        c: a metric's correlation entry.
-        stat: the statistic's key, e.g. ``spearman`` (its interval is ``<stat>_ci_low/high``).
-
-    Returns:
-        The text; the value alone when the entry has no interval.
-    """
-    low, high = c.get(f"{stat}_ci_low"), c.get(f"{stat}_ci_high")
-    if low is None or (isinstance(low, float) and math.isnan(low)):
-        return fmt(c.get(stat))
-    return f"{fmt(c.get(stat))} [{fmt(low)}, {fmt(high)}]"
-
-
-def regret_text(c: dict[str, Any]) -> str:
-    """A metric's selection regret with three decimals, ``-`` when undefined.
-
-    Args:
-        c: the metric's correlation entry.
-
-    Returns:
-        The text.
-    """
-    return "-" if c.get("regret") is None or math.isnan(c["regret"]) else f"{c['regret']:.3f}"
-
-
 def probe_span(rows: list[dict[str, Any]]) -> str:
     """A family's checkpoints in one phrase: how many, the first and the best linear probe.
 
@@ -241,16 +186,6 @@ FAMILY_COLUMNS = ("metric", "better", "spearman", "kendall", "pearson", "signed 
 DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick")
 
 
-def _family_cells(name: str, c: dict[str, Any], *, ci: bool) -> dict[str, str]:
-    return {
-        "metric": name, "better": "higher" if METRICS[name].higher_is_better else "lower",
-        "spearman": with_ci(c, "spearman") if ci else fmt(c.get("spearman")),
-        "kendall": fmt(c.get("kendall")), "pearson": fmt(c.get("pearson")), "signed ρ": fmt(c.get("spearman_signed")),
-        "signed ρ late": fmt(c.get("spearman_late_signed")), "regret": regret_text(c),
-        "pick": (c.get("pick") or "-").split("/", 1)[-1],
-    }
-
-
 def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
     from rich.markup import escape
     from rich.table import Table
@@ -265,8 +200,8 @@ def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *
     for col in columns:
         table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
     for name, c in data["correlations"].items():
-        cells = _family_cells(name, c, ci=ci)
-        table.add_row(*(escape(cells[col]) for col in columns))
+        cells = correlation_cells(name, c)
+        table.add_row(*(escape(cells["spearman [95% CI]" if ci and col == "spearman" else col]) for col in columns))
     return table
 
 
@@ -348,9 +283,9 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         for col in ("metric", "signed ρ pooled", "signed ρ within-family ranks", "regret", "pick"):
             table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
         for name, c in pooled["raw"].items():
-            ranked = pooled.get("within_family_rank", {}).get(name, {})
-            table.add_row(name, fmt(c.get("spearman_signed")), fmt(ranked.get("spearman_signed")), regret_text(c),
-                          escape(c.get("pick") or "-"))
+            cells = correlation_cells(name, c, pooled=True)
+            ranked = correlation_cells(name, pooled.get("within_family_rank", {}).get(name, {}), pooled=True)
+            table.add_row(*(escape(text) for text in (name, cells["signed ρ"], ranked["signed ρ"], cells["regret"], cells["pick"])))
         console.print(table)
     if doc["failures"]:
         table = Table(title="Failed checkpoints (retried when the file changes)", title_justify="left")

@@ -7,12 +7,13 @@ so that it shows as written and cannot add links, images or table cells.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
+from ssl_eval.report_cells import correlation_cells
 from ssl_eval.verdict.answers import answers
 
+_NUMBERS = ("spearman [95% CI]", "kendall", "pearson", "signed ρ", "signed ρ late", "regret")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 
@@ -26,14 +27,6 @@ def md_escape(text: str) -> str:
         The escaped text, whitespace runs collapsed to one space.
     """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
-def _cell(value: Any) -> str:
-    return "-" if not isinstance(value, (int, float)) or math.isnan(value) else f"{value:+.2f}"
-
-
-def _ci(c: dict[str, Any], stat: str) -> str:
-    return f"{_cell(c.get(stat))} [{_cell(c.get(stat + '_ci_low'))}, {_cell(c.get(stat + '_ci_high'))}]"
 
 
 def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, Any] | None) -> str:
@@ -57,14 +50,12 @@ def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, An
         "",
         "signed: x(+1 higher-is-better, -1 lower-is-better); [bootstrap 95% CI]",
         "",
-        "| metric | trust | spearman [95% CI] | kendall | pearson | signed | signed late | regret |",
-        "|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(["metric", "trust", *_NUMBERS, "pick"]) + " |",
+        "|---" * (len(_NUMBERS) + 3) + "|",
     ]
     trust = (verdict or {}).get("trust") or {}
     for name, c in analysis["metrics"].items():
-        lines.append(
-            f"| {name} | {trust.get(name, {}).get('class', '-')} | {_ci(c, 'spearman')} | {_cell(c['kendall'])} "
-            f"| {_cell(c['pearson'])} | {_cell(c['spearman_signed'])} | {_cell(c['spearman_late_signed'])} "
-            f"| {_cell(c['regret'])} |"
-        )
+        cells = correlation_cells(name, c)
+        row = [md_escape(name), trust.get(name, {}).get("class", "-"), *(cells[col] for col in _NUMBERS), md_escape(cells["pick"])]
+        lines.append("| " + " | ".join(row) + " |")  # the numbers are ours; names are escaped
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.reduction import reduce as reduce_rows
+from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
 
@@ -120,20 +121,8 @@ def silhouette_score(X: np.ndarray, labels: np.ndarray, *, sample_size: int | No
         ValueError: X is not 2-D or not finite, labels do not match its rows, ``sample_size``
             is invalid, or the (sampled) rows hold fewer than 2 or more than N - 1 clusters.
     """
-    X = np.asarray(X)
-    labels = np.asarray(labels)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
-                         "reshape it, e.g. X.reshape(len(X), -1).")
-    if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-        raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
-                         f"got shape {labels.shape}; pass one cluster id per sample.")
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}; convert it "
-                        "with np.asarray(X, dtype=np.float32).")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf; silhouette is undefined. Drop or fix "
-                         "non-finite rows first.")
+    X = check_matrix(X, name="X", non_finite_fix="the silhouette is undefined for them; drop or fix the non-finite rows first")
+    labels = check_labels(labels, n_rows=X.shape[0])
     if sample_size is not None:
         if not isinstance(sample_size, (int, np.integer)) or not 2 <= sample_size:
             raise ValueError(f"sample_size must be an int >= 2 or None, got {sample_size!r}.")

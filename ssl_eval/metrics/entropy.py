@@ -27,6 +27,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.reduction import reduce
+from ssl_eval.validation import check_matrix
 
 __all__ = ["Z3_DIMS", "entropy_metrics", "entropy_z3", "gaussian_entropy", "knn_entropy"]
 
@@ -63,10 +64,7 @@ def gaussian_entropy(X: np.ndarray) -> float:
     Raises:
         ValueError: X is not 2-D or has fewer than 2 rows.
     """
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] < 2:
-        raise ValueError(f"X must be 2-D with at least 2 rows, got shape {X.shape}; the "
-                         "covariance of fewer points is undefined.")
+    X = check_matrix(X, min_rows=2, rows_reason="the covariance of fewer points is undefined", allow_non_finite=True)
     cov = _covariance(X)
     d = cov.shape[0]
     ridge = RIDGE_RELATIVE * float(np.trace(cov)) / d + RIDGE_FLOOR
@@ -89,10 +87,8 @@ def knn_entropy(X: np.ndarray, *, k: int = 3) -> tuple[float, bool]:
     Raises:
         ValueError: X is not 2-D or has at most k rows.
     """
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] <= k:
-        raise ValueError(f"X must be 2-D with more than k={k} rows, got shape {X.shape}; "
-                         "use more points or a smaller k.")
+    X = check_matrix(X, min_rows=k + 1, rows_reason=f"the k={k} nearest neighbours of each point need more than k={k} rows; or pass a smaller k",
+                     non_finite_fix="distances to them are undefined; drop or fix the non-finite rows first")
     n, d = X.shape
     nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
     # The k+1 nearest include the point itself at distance 0, so column k is the k-th other.

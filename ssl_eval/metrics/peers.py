@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ssl_eval.metric_options import CONVENTIONS  # defined with the option that names them
 from ssl_eval.metrics.geometry import lidar_matrix
 
 __all__ = ["CONVENTIONS", "reptrix_alpha_req", "reptrix_lidar", "reptrix_rankme",
            "spt_lidar", "spt_rankme"]
 
-CONVENTIONS = ("ssl-eval", "reptrix", "stable-pretraining")
 REPTRIX_EPS = 1e-7
 REPTRIX_MAX_EIGENVALUES = 2048
 REPTRIX_LIDAR_DELTA = 1e-6

@@ -27,9 +27,10 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ssl_eval.metric_options import REDUCTIONS  # defined with the options that name them
+
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 
-REDUCTIONS = ("pca", "umap")
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 _CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _CACHE_SIZE = 4

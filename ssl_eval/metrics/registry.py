@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssl_eval.metrics import clustering, entropy, geometry, peers, spectral
-from ssl_eval.metrics.reduction import REDUCTIONS
+from ssl_eval.metric_options import MetricOptions
+from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = [
     "GROUPS",
@@ -48,62 +49,6 @@ class MetricSpec:
     needs_views: bool
     definition: str
     reference: str
-
-
-@dataclass(frozen=True)
-class MetricOptions:
-    """Options shared by all groups (frozen, hashable; used in cache keys).
-
-    k: clusters for k-means; None -> number of distinct labels if labels are given, else 10.
-    reduce: "none", "pca" (PCA to ``pca_dims``) or "umap" (UMAP to ``umap_dims``, seeded
-        random_state; PCA to ``umap_dims`` where umap-learn is not installed), before
-        clustering only.
-    umap_dims: dimensions of the UMAP reduction used by ``reduce="umap"``; 3 = the space
-        Z_3 of entropy_z3, so that both read one UMAP fit.
-    z3_reduction: "pca" or "umap": how entropy_z3 reduces to 3 dimensions. "umap" falls
-        back to PCA where umap-learn is not installed; the record says which ran.
-    silhouette_sample_size: None = exact silhouette; else silhouette on a random sample.
-    entropy_knn_k: neighbours of the Kozachenko-Leonenko estimator.
-    convention: "ssl-eval" (our definitions, the table in docs/metrics.md), "reptrix" or
-        "stable-pretraining": compute the metrics those packages define differently their
-        way, for numbers comparable with theirs (docs/metrics.md, "Compared with peer
-        implementations"); the record's details name the convention.
-    max_points: optional subsample cap for the expensive metrics (clustering, entropy_knn,
-        uniformity); None = use every point.
-    """
-
-    k: int | None = None
-    reduce: str = "none"
-    pca_dims: int = 32
-    umap_dims: int = 3
-    z3_reduction: str = "pca"
-    convention: str = "ssl-eval"
-    silhouette_sample_size: int | None = None
-    entropy_knn_k: int = 3
-    max_points: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.k is not None and (not isinstance(self.k, (int, np.integer)) or self.k < 1):
-            raise ValueError(f"MetricOptions.k must be a positive int or None, got {self.k!r}; "
-                             "pass e.g. k=10 or leave it None to use the label count.")
-        if self.reduce not in ("none", *REDUCTIONS):
-            raise ValueError(f"MetricOptions.reduce must be 'none', 'pca' or 'umap', got "
-                             f"{self.reduce!r}.")
-        if self.z3_reduction not in REDUCTIONS:
-            raise ValueError(f"MetricOptions.z3_reduction must be 'pca' or 'umap', got "
-                             f"{self.z3_reduction!r}.")
-        if self.convention not in peers.CONVENTIONS:
-            raise ValueError(f"MetricOptions.convention must be one of {peers.CONVENTIONS}, "
-                             f"got {self.convention!r}.")
-        for name in ("pca_dims", "umap_dims", "entropy_knn_k"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"MetricOptions.{name} must be a positive int, got {value!r}.")
-        for name in ("silhouette_sample_size", "max_points"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 2):
-                raise ValueError(f"MetricOptions.{name} must be an int >= 2 or None, "
-                                 f"got {value!r}; use None to use every point.")
 
 
 @dataclass(frozen=True)
@@ -196,34 +141,16 @@ def label_free_metrics() -> list[str]:
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
 
 
-def _as_matrix(name: str, value: object) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}; "
-                        f"convert it with np.asarray({name}, dtype=np.float32).")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
-                         f"{array.shape}; reshape it, e.g. {name}.reshape(len({name}), -1).")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one row and one column, got shape "
-                         f"{array.shape}; embed a non-empty evaluation set.")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
-    return array
-
-
 def _validate(X, labels, views):
-    X = _as_matrix("X", X)
+    # non-finite embeddings are a result (NaN values and the "non_finite" flag), not an error
+    X = check_matrix(X, name="X", allow_non_finite=True)
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-            raise ValueError(f"labels must be 1-D with one entry per row of X ({X.shape[0]}), "
-                             f"got shape {labels.shape}; pass the labels of the embedded set.")
+        labels = check_labels(labels, n_rows=X.shape[0])
     if views is not None:
         if not isinstance(views, (tuple, list)) or len(views) != 2:
             raise ValueError("views must be a pair (view1_embeddings, view2_embeddings), got "
                              f"{type(views).__name__}; pass views=(V1, V2).")
-        v1, v2 = _as_matrix("views[0]", views[0]), _as_matrix("views[1]", views[1])
+        v1, v2 = (check_matrix(v, name=f"views[{i}]", allow_non_finite=True) for i, v in enumerate(views))
         if v1.shape != v2.shape:
             raise ValueError(f"views must have equal shapes, got {v1.shape} and {v2.shape}; "
                              "row i of both must embed two augmentations of one image.")

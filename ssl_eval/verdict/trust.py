@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ssl_eval.config import VerdictConfig
+from ssl_eval.report_cells import value_with_interval
 
 TRUSTED, WEAK, MISLEADING, UNKNOWN = "trusted", "weak", "misleading", "unknown"
 TRUST_CLASSES = (TRUSTED, WEAK, MISLEADING, UNKNOWN)
@@ -80,8 +81,7 @@ def _signed(c: Mapping[str, Any], window: str) -> tuple[float, float, float]:
 
 
 def _fmt(rho: float, low: float, high: float) -> str:
-    ci = f" [{low:+.2f}, {high:+.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
-    return f"ρ {rho:+.2f}{ci}"
+    return f"ρ {value_with_interval(rho, low, high)}"
 
 
 def classify(metric: str, c: Mapping[str, Any], config: VerdictConfig = VerdictConfig(), *, source: str = OWN) -> Trust:

@@ -97,13 +97,13 @@ def test_store_file_on_a_url_is_read(tmp_path):
 
 
 def test_every_metric_option_is_reachable_from_the_toml_file(tmp_path):
-    import dataclasses
-
     from ssl_eval.evaluation import metric_options
     from ssl_eval.metrics import MetricOptions
 
-    # one option set: every MetricOptions field is a [metrics] key (random_state seeds the runs)
-    assert {f.name for f in dataclasses.fields(MetricOptions)} == set(Config().metrics.model_dump()) - {"random_state"}
+    # one option set: [metrics] is MetricOptions plus random_state, checked by the same rules
+    assert set(Config().metrics.model_dump()) - set(MetricOptions.model_fields) == {"random_state"}
+    with pytest.raises(ValueError, match=r"MetricsConfig.reduce must be 'none', 'pca' or 'umap', got 'tsne'"):
+        Config.model_validate({"metrics": {"reduce": "tsne"}})
     store = tmp_path / "store"
     store.mkdir()
     (store / "ssl_eval.toml").write_text('[metrics]\nmax_points = 500\nreduce = "pca"\npca_dims = 8\n')

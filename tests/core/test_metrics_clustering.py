@@ -92,7 +92,7 @@ def test_silhouette_property_bounded_and_equal_to_sklearn(n, d, k, seed):
 @pytest.mark.parametrize("bad_labels, match", [
     (np.zeros(10), "2 <= number of clusters"),
     (np.arange(10), "2 <= number of clusters"),
-    (np.zeros(3), "one entry per row"),
+    (np.zeros(3), "one label per row of X"),
 ])
 def test_silhouette_invalid_labels(bad_labels, match):
     X = np.random.default_rng(0).normal(size=(10, 2))
