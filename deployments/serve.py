@@ -30,7 +30,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(api_url: str, *, timeout: float = 180.0, process: subprocess.Popen | None = None) -> None:
+def wait_healthy(
+    api_url: str, *, timeout: float = 180.0, process: subprocess.Popen | None = None, interval: float = 0.5
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -41,7 +43,7 @@ def wait_healthy(api_url: str, *, timeout: float = 180.0, process: subprocess.Po
                     return
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(interval)
     raise TimeoutError(f"no healthy Prefect server at {api_url} after {timeout:.0f} s.")
 
 

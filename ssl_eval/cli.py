@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
@@ -174,6 +175,27 @@ def _existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None
               f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
 
 
+def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
+    """Work of the flow that needs no Prefect server, done while the server starts: the
+    store's fingerprints (remembered in the work dir, so the flow's scan only lists the
+    files) and the fixed augmented views (cached in this process, where the threaded Dask
+    workers read them). Best effort: the flow does both again and reports any error."""
+    from ssl_eval.embedding import cached_views
+    from ssl_eval.planning import scan
+
+    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data)):
+        with contextlib.suppress(Exception):
+            step()
+
+
+def _mark(phase: str) -> None:
+    """With SSL_EVAL_TIMINGS=FILE, append when each phase of ``evaluate`` ended (one JSON
+    line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them."""
+    if path := os.environ.get("SSL_EVAL_TIMINGS"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"phase": phase, "time": time.time()}) + "\n")
+
+
 def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(EXIT_USAGE)
@@ -294,17 +316,18 @@ def evaluate(
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
+    _mark("started")  # the interpreter, this module and its imports are loaded
     ws = _workspace(workdir, results_url, writing=True)
     location, config, parameters = _flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
     }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=False)
+    _mark("checked")  # configuration, store layout, data set loaded
     _check_writable(ws)
     if not verbose:  # read when prefect and mlflow are first imported (just below)
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from flows.monitor import run_monitor
     from flows.progress import ProgressDisplay, listening
     from ssl_eval.lifetime import start_reaper
     from ssl_eval.storage.errors import InfrastructureError
@@ -313,7 +336,24 @@ def evaluate(
     display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
         with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
-            summary = run_monitor(location, **parameters)
+            from deployments.temporary_server import temporary_api
+
+            # The temporary Prefect server starts in its own process while this one imports
+            # the flows and scans the store; the flow starts once the server is healthy.
+            with temporary_api(ws.prefect_home / "server.log") as server_ready:
+                _mark("server launched")
+                from flows.monitor import run_monitor
+
+                _mark("flows imported")
+                _warm(location, ws, config, settle_seconds)
+                _mark("warmed")
+                try:
+                    server_ready()
+                except (RuntimeError, TimeoutError) as exc:
+                    raise InfrastructureError(str(exc)) from None
+                _mark("server ready")
+                summary = run_monitor(location, **parameters)
+        _mark("flow finished")
     except InfrastructureError as exc:
         typer.secho(f"error: the run stopped: {redact(str(exc))}", fg="red", err=True)
         raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
@@ -335,6 +375,7 @@ def evaluate(
         )
     if not quiet:
         _print_report(ws, "table")
+    _mark("reported")
     if summary.failed:
         raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
 

@@ -1,0 +1,53 @@
+"""Start-up cost of the command line (issue 15, item 2): commands that need neither
+Prefect, MLflow, Dask nor torch do not import them, and `evaluate` launches its temporary
+Prefect server only when no API is configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "prefect", "mlflow", "dask", "distributed", "sklearn")
+
+
+def _imported_after(args: list[str], cwd: Path) -> dict:
+    code = (
+        "import json, sys\n"
+        "from ssl_eval.cli import app\n"
+        f"try:\n    app({args!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["evaluate", "--help"], ["ui", "--help"], ["report", "--help"]])
+def test_help_imports_no_heavy_library(args, tmp_path):
+    assert _imported_after(args, tmp_path) == []
+
+
+def test_report_imports_neither_torch_prefect_mlflow_nor_dask(tmp_path):
+    (tmp_path / "w").mkdir()
+    imported = _imported_after(["report", "--workdir", str(tmp_path / "w"), "--format", "json"], tmp_path)
+    assert not set(imported) & {"torch", "prefect", "mlflow", "dask", "distributed"}, imported
+
+
+def test_a_configured_api_url_launches_no_server(tmp_path, monkeypatch):
+    from deployments import temporary_server
+
+    def no_launch(*args, **kwargs):
+        raise AssertionError("a server was launched although PREFECT_API_URL is set")
+
+    monkeypatch.setattr(temporary_server, "_launch", no_launch)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    with temporary_server.temporary_api(tmp_path / "server.log") as ready:
+        ready()
+    assert not (tmp_path / "server.log").exists()
