@@ -85,7 +85,7 @@ def main() -> None:
         started = time.perf_counter()
         again = run_monitor(str(store), str(scratch / "work-flow"), overrides=OVERRIDES, settle_seconds=0)
         rerun_s = time.perf_counter() - started
-    if len(first["embedded"]) != n_checkpoints or again["checkpoints_new_or_stale"] != 0:
+    if len(first.embedded) != n_checkpoints or again.checkpoints_new_or_stale != 0:
         raise RuntimeError(f"unexpected flow results: {first} / {again}")
 
     overhead = flow_s / baseline - 1

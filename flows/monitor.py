@@ -1,9 +1,11 @@
-"""The monitor flow: plan -> embed -> measure (metric groups, probes) -> analyse -> MLflow.
+"""The monitor flow: plan -> embed -> measure (metric groups, probes) -> analyse each family
+-> the pooled analysis -> each family's verdict -> MLflow.
 
 Run ad hoc (``ssl-eval evaluate``) or on a schedule (``ssl-eval serve``, deployments/).
 Flows only compose: the plan says what is new or stale, and only that is submitted, so a
 rerun with nothing new runs one task. Each checkpoint's measurements start as soon as it
-is embedded; a family is analysed once all its checkpoints are measured.
+is embedded; a family is analysed once all its checkpoints are measured; the pooled
+analysis runs once, after every refreshed family's analysis, and the verdicts after it.
 
 Every entry point (``ssl-eval evaluate``, ``ssl-eval serve``, the work-pool deployment, a
 direct call of :func:`monitor` with only ``store`` and ``workdir``) runs :func:`monitor`. It
@@ -28,23 +30,24 @@ from collections import defaultdict
 from typing import Any
 
 import dask
-from prefect import flow, get_run_logger
+from prefect import allow_failure, flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from flows import progress
 from ssl_eval.config import Config
-from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, Status
+from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
 from ssl_eval.storage.urls import install_log_redaction
 from ssl_eval.threads import one_thread_per_task
 from ssl_eval.workspace import Workspace
-from tasks.analyze import analyze
+from tasks.analyze import analyze, analyze_all
 from tasks.embed_checkpoint import embed, embed_outcomes
 from tasks.measure import measure
 from tasks.plan import plan_work
 from tasks.resolve_config import resolve_config
 from tasks.track import track
+from tasks.verdict import verdict
 
 
 # Dask's INFO lines (cluster start and stop) drown the flow's own log.
@@ -92,7 +95,7 @@ def monitor_store(
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
     embed_deployment: str | None = None,
-) -> dict[str, Any]:
+) -> MonitorSummary:
     """One evaluation pass with a resolved ``config``; ``tracking_uri`` None: no MLflow mirror."""
     work = plan_work(store, workspace, config, tracking_uri, settle_seconds)
     remote: dict[str, EmbedOutcome] = {}
@@ -121,30 +124,30 @@ def monitor_store(
             embedding.append(emb)
         measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
         progress.when_done(measured[item.ref.family][-1], "measured")
+    # A family is analysed once all its checkpoints are measured; the pooled analysis (from the
+    # checkpoint records, not the families' analyses) once every family's analysis is done; a
+    # verdict after its family's analysis and the pooled one (a family without labels borrows
+    # from the others and from the pooled analysis); a family's MLflow mirror after its
+    # verdict. One family's failed analysis holds back only its own verdict and mirror.
     analyses = {f: analyze.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
+    pooled = analyze_all.submit(workspace, config, wait_for=[allow_failure(a) for a in analyses.values()]) if analyses else None
+    verdicts = {f: verdict.submit(f, workspace, config, wait_for=[a, pooled]) for f, a in analyses.items()}
     tracked = {
-        f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[a]) for f, a in analyses.items() if tracking_uri
+        f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[v]) for f, v in verdicts.items() if tracking_uri
     }
     for future in embedding:
         future.result()  # an infrastructure failure while embedding stops the run with its own error
     # every checkpoint's account: its embedding outcome travels in its measure outcome
     measures = [future.result() for futures in measured.values() for future in futures]
-    workers = sorted({m.worker for m in measures if m.worker})
-    get_run_logger().info("metric tasks ran on Dask worker(s): %s", ", ".join(workers) or "none")
-    # MLflow is a mirror: when it is down the results stay in the records, the run still
-    # completes, and the next run syncs what is missing.
-    tracking_errors = {family: error for family, t in tracked.items() if (error := _error_of(t))}
-    return {
-        "checkpoints_new_or_stale": len(work.items),
-        "families": list(work.families),
-        "embedded": [m.id for m in measures if m.embedded.status is Status.EMBEDDED],
-        "failed": {m.id: m.error for m in measures if m.error},
-        "known_failed": list(work.skipped_failed),
-        "analyses": {family: a.result() for family, a in analyses.items()},
-        "tracking_uri": tracking_uri,
-        "tracking_errors": tracking_errors,
-        "dask_workers": workers,
-    }
+    summary = MonitorSummary.of(
+        work, measures, analyses={f: a.result() for f, a in analyses.items()}, pooled=pooled.result() if pooled else None,
+        verdicts={f: v.result() for f, v in verdicts.items()}, tracking_uri=tracking_uri,
+        # MLflow is a mirror: when it is down the results stay in the records, the run still
+        # completes, and the next run syncs what is missing.
+        tracking_errors={family: error for family, t in tracked.items() if (error := _error_of(t))},
+    )
+    get_run_logger().info("metric tasks ran on Dask worker(s): %s", ", ".join(summary.dask_workers) or "none")
+    return summary
 
 
 @flow(name="monitor", flow_run_name="monitor {store}")
@@ -160,7 +163,7 @@ def monitor(
     results_url: str | None = None,
     dask_address: str | None = None,
     embed_deployment: str | None = None,
-) -> dict[str, Any]:
+) -> MonitorSummary:
     """Every entry point's flow: resolve the configuration for this run, then evaluate.
 
     ``overrides`` are dotted keys (``{"data.name": "digits"}``) applied over the store's
@@ -180,7 +183,7 @@ def monitor(
         )
 
 
-def run_monitor(store: str, workdir: str | None = None, **options: Any) -> dict[str, Any]:
+def run_monitor(store: str, workdir: str | None = None, **options: Any) -> MonitorSummary:
     """One ad-hoc run of :func:`monitor` (the same flow the deployments run); ``options``
     are its parameters (``overrides``, ``config_file``, ``dask_address``, ...)."""
     return monitor(store=store, workdir=workdir, **options)

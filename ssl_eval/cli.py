@@ -361,23 +361,23 @@ def evaluate(
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(
-        f"{summary['checkpoints_new_or_stale']} checkpoint(s) new or stale: {len(summary['embedded'])} embedded, "
-        f"{len(summary['failed'])} failed; {len(summary['known_failed'])} known-bad file(s) unchanged; "
-        f"families refreshed: {', '.join(summary['families']) or 'none'}"
+        f"{summary.checkpoints_new_or_stale} checkpoint(s) new or stale: {len(summary.embedded)} embedded, "
+        f"{len(summary.failed)} failed; {len(summary.known_failed)} known-bad file(s) unchanged; "
+        f"families refreshed: {', '.join(summary.families) or 'none'}"
     )
     if quiet:  # else the report's table of failed checkpoints lists them
-        for checkpoint_id, error in summary["failed"].items():
+        for checkpoint_id, error in summary.failed.items():
             typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
-    for family, error in summary["tracking_errors"].items():
+    for family, error in summary.tracking_errors.items():
         typer.secho(
-            f"  MLflow sync of {family} to {redact(summary['tracking_uri'])} failed ({error.splitlines()[0][:300]}); "
+            f"  MLflow sync of {family} to {redact(summary.tracking_uri)} failed ({error.splitlines()[0][:300]}); "
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:
         _print_report(ws, "table")
     _mark("reported")
-    if summary["failed"]:
-        raise typer.Exit(EXIT_SOME_FAILED if summary["embedded"] else EXIT_NOTHING_EVALUATED)
+    if summary.failed:
+        raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
 
 
 @command()

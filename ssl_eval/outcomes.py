@@ -9,12 +9,17 @@ cross process and machine boundaries as task results, pickled or as JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EmbedOutcome", "FamilyAnalysis", "MeasureOutcome", "PartOutcome", "Status"]
+if TYPE_CHECKING:
+    from ssl_eval.planning import Plan
+
+__all__ = [
+    "EmbedOutcome", "FamilyAnalysis", "FamilyVerdict", "MeasureOutcome", "MonitorSummary", "PartOutcome", "PooledAnalysis", "Status",
+]
 
 
 class Status(StrEnum):
@@ -138,3 +143,84 @@ class FamilyAnalysis:
     n_checkpoints: int
     n_metrics: int
     alerts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PooledAnalysis:
+    """The pooled analysis over every family (the ``_pooled`` correlations record), summed up."""
+
+    families: tuple[str, ...]
+    n_checkpoints: int
+
+
+@dataclass(frozen=True)
+class FamilyVerdict:
+    """A family's stored verdict, summed up: ``progress`` is its state (``improving``,
+    ``plateaued``, ...), ``summary`` its answers in words."""
+
+    family: str
+    progress: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """What one monitor run did: the result of the ``monitor`` flow (and ``run_monitor``).
+
+    Attributes:
+        checkpoints_new_or_stale: checkpoints the plan gave work to.
+        families: families whose analysis or MLflow mirror was refreshed.
+        embedded: ids embedded by this run.
+        failed: id -> error, for checkpoints that failed in this run (embedding or measuring).
+        known_failed: ids of known-bad files, unchanged since they failed, not tried again.
+        analyses: family -> its analysis, summed up.
+        pooled: the pooled analysis over every family, None when no family was refreshed.
+        verdicts: family -> its verdict, summed up.
+        tracking_uri: the MLflow tracking URI mirrored to, None when not mirrored.
+        tracking_errors: family -> why its MLflow mirror failed (the next run syncs it).
+        dask_workers: the Dask workers the metric tasks ran on.
+    """
+
+    checkpoints_new_or_stale: int
+    families: tuple[str, ...]
+    embedded: tuple[str, ...]
+    failed: Mapping[str, str]
+    known_failed: tuple[str, ...]
+    analyses: Mapping[str, FamilyAnalysis]
+    pooled: PooledAnalysis | None
+    verdicts: Mapping[str, FamilyVerdict]
+    tracking_uri: str | None
+    tracking_errors: Mapping[str, str]
+    dask_workers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, work: Plan, measures: Sequence[MeasureOutcome], *, analyses: Mapping[str, FamilyAnalysis],
+           pooled: PooledAnalysis | None, verdicts: Mapping[str, FamilyVerdict], tracking_uri: str | None,
+           tracking_errors: Mapping[str, str]) -> MonitorSummary:
+        """The summary of a run that planned ``work`` and measured ``measures``.
+
+        Args:
+            work: the run's plan.
+            measures: one measure outcome per planned checkpoint, each carrying its embedding outcome.
+            analyses: family -> its analysis, for the refreshed families.
+            pooled: the pooled analysis, None when no family was refreshed.
+            verdicts: family -> its verdict, for the refreshed families.
+            tracking_uri: the MLflow tracking URI mirrored to, None when not mirrored.
+            tracking_errors: family -> why its MLflow mirror failed.
+
+        Returns:
+            The :class:`MonitorSummary`.
+        """
+        return cls(
+            checkpoints_new_or_stale=len(work.items),
+            families=tuple(work.families),
+            embedded=tuple(m.id for m in measures if m.embedded.status is Status.EMBEDDED),
+            failed={m.id: m.error for m in measures if m.error is not None},
+            known_failed=tuple(work.skipped_failed),
+            analyses=dict(analyses),
+            pooled=pooled,
+            verdicts=dict(verdicts),
+            tracking_uri=tracking_uri,
+            tracking_errors=dict(tracking_errors),
+            dask_workers=tuple(sorted({m.worker for m in measures if m.worker})),
+        )

@@ -1,7 +1,7 @@
 """The text of every number a report shows: one function per kind of cell.
 
 The terminal table (:mod:`ssl_eval.report`), the HTML page (:mod:`ssl_eval.html_report`)
-and the Markdown artifact of the analyze task (:mod:`ssl_eval.report_markdown`) take a
+and the Markdown artifact of the verdict task (:mod:`ssl_eval.report_markdown`) take a
 metric's correlation cells from :func:`correlation_cells`, and the verdict's trust reasons
 (:mod:`ssl_eval.verdict.trust`) write a correlation with :func:`value_with_interval`, so a
 correlation reads the same on every surface. Each surface escapes the text for its own markup.

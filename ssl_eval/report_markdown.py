@@ -1,4 +1,4 @@
-"""A family's verdict and correlations as Markdown (the Prefect artifact of the analyze task).
+"""A family's verdict and correlations as Markdown (the Prefect artifact of the verdict task).
 
 The verdict comes first: its summary sentences and the four answers, then the table of
 correlations. Text that comes from the store (family, run and checkpoint names) is escaped

@@ -4,8 +4,10 @@ tests import live in tests/helpers.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -48,3 +50,37 @@ def prefect_harness():
     # a busy 2-core machine can take minutes to start the temporary server
     with prefect_test_harness(server_startup_timeout=300):
         yield
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (tests/browser.py) for every UI check of the session: a start
+    costs seconds. Tests that use it skip where Chromium is missing."""
+    from tests.browser import Chromium
+
+    with Chromium() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def _empty_mlflow_db(tmp_path_factory) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()  # creates the tables and runs MLflow's migrations
+    return db
+
+
+@pytest.fixture
+def mlflow_store(_empty_mlflow_db) -> Callable[[Path], str]:
+    """``mlflow_store(path)`` puts an empty MLflow sqlite store at ``path`` and returns its
+    URI. MLflow takes seconds to create and migrate a new store; the tests that read what
+    was logged into one start from a copy of a store made once per session (the tests of a
+    fresh work dir, `ssl-eval evaluate` and `serve`, still have MLflow create its own)."""
+
+    def at(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_empty_mlflow_db, path)
+        return f"sqlite:///{path}"
+
+    return at

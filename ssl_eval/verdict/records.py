@@ -1,8 +1,9 @@
 """The verdict of a family in a work dir: read what it needs from the records, store it.
 
-Called by the analyze task right after the family's analysis (so the verdict is recomputed
-whenever the analysis is). Other families' records are read only when this family cannot
-judge trust itself and must borrow it.
+Called by the verdict task, which the monitor flow runs after the family's analysis and the
+pooled analysis (so the verdict is recomputed whenever the analysis is). Other families'
+records and the pooled analysis are read only when this family cannot judge trust itself
+and must borrow it.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def test_read_only_commands_refuse_a_missing_workdir(tmp_path, command):
 
 
 @pytest.mark.parametrize("installed", [True, False])
-def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, monkeypatch, installed):
+def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, monkeypatch, installed, mlflow_store):
     import ssl_eval.cli as cli
 
     started = []
@@ -90,7 +90,7 @@ def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, 
     if installed:  # a synced work dir: the link to the families side by side
         from mlflow.tracking import MlflowClient
 
-        MlflowClient(f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}").create_experiment("ssl-eval/_summary")
+        MlflowClient(mlflow_store(tmp_path / "work" / "mlflow.db")).create_experiment("ssl-eval/_summary")
     result = runner.invoke(app, ["ui", "--workdir", str(tmp_path / "work"), "--port", "5123"])
     assert result.exit_code == 0, result.output
     ((args, env),) = started

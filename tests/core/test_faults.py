@@ -108,11 +108,12 @@ def test_killed_while_writing_a_metric_record(tiny_store, tiny_config, tmp_path)
     assert _evaluate(ws, tiny_store, tiny_config) == {"embedded": [], "computed": []}
 
 
-def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path):
+def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflow_store):
     work = tmp_path / "w"
     ws = Workspace.at(work)
     _evaluate(ws, tiny_store, tiny_config)
     analyze_family(ws, "simclr")
+    mlflow_store(ws.root / "mlflow.db")
     body = """
     from mlflow.tracking import MlflowClient
     from tasks.mlflow_mirror import sync_family

@@ -4,7 +4,13 @@
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import pdist
+from scipy.special import digamma, gammaln
 from scipy.stats import ortho_group
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
 from ssl_eval.metrics import (GROUPS, METRICS, MetricOptions, MetricResult, MetricSpec,
                               compute_group, label_free_metrics)
@@ -69,6 +75,64 @@ def test_options_frozen_hashable_and_validated():
         MetricOptions(max_points=1)
 
 
+def _kl_entropy(Z, k=3):
+    """Kozachenko-Leonenko in nats, written out (scipy's KD-tree for the k-th neighbour)."""
+    n, d = Z.shape
+    eps = cKDTree(Z).query(Z, k=k + 1)[0][:, k]
+    return digamma(n) - digamma(k) + 0.5 * d * np.log(np.pi) - gammaln(0.5 * d + 1) + d * np.mean(np.log(eps))
+
+
+def _rankme(M):
+    s = np.linalg.svd(M, compute_uv=False)
+    p = s / s.sum() + 1e-7
+    return np.exp(-np.sum(p * np.log(p)))
+
+
+def _unit(M):
+    return M / np.linalg.norm(M, axis=1, keepdims=True)
+
+
+def _published(X, y, views):
+    """Every metric of the registry computed from its definition (MetricSpec.definition),
+    with the default options and random_state=0; k = the 4 label classes."""
+    n, d = X.shape
+    c1 = KMeans(n_clusters=4, n_init=1, random_state=0).fit_predict(X)
+    c2 = KMeans(n_clusters=4, n_init=1, random_state=1).fit_predict(X)
+    cov = np.cov(X, rowvar=False)
+    ridge = 1e-6 * np.trace(cov) / d + 1e-12
+    lam = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    slope, intercept = np.polyfit(np.log(np.arange(1, d + 1)), np.log(lam), 1)
+    fitted = intercept + slope * np.log(np.arange(1, d + 1))
+    r2 = 1 - np.sum((np.log(lam) - fitted) ** 2) / np.sum((np.log(lam) - np.log(lam).mean()) ** 2)
+    Z = _unit(X)
+    stack = np.stack(views, axis=1)  # LiDAR: each image a class, its two views its samples
+    means = stack.mean(axis=1)
+    between = np.cov(means, rowvar=False)
+    within = sum(np.outer(e - m, e - m) for pair, m in zip(stack, means, strict=True) for e in pair) / n + 1e-4 * np.eye(d)
+    w_eig, w_vec = np.linalg.eigh(within)
+    inv_sqrt = w_vec @ np.diag(w_eig ** -0.5) @ w_vec.T
+    p = np.clip(np.linalg.eigvalsh(inv_sqrt @ between @ inv_sqrt), 0, None)
+    p = p / p.sum() + 1e-8
+    return {
+        "silhouette": silhouette_score(X, c1),
+        "ami_agreement": adjusted_mutual_info_score(c1, c2),
+        "ami_ground_truth": adjusted_mutual_info_score(y, c1),
+        "entropy_gaussian": 0.5 * np.linalg.slogdet(2 * np.pi * np.e * (cov + ridge * np.eye(d)))[1],
+        "entropy_knn": _kl_entropy(X),
+        "entropy_z3": _kl_entropy(PCA(n_components=3).fit_transform(X)) / np.log(2),
+        "rankme": _rankme(X),
+        "rankme_centered": _rankme(X - X.mean(axis=0)),
+        "alpha_req": -slope,
+        "alpha_req_r2": r2,
+        "nesum": lam.sum() / lam[0],
+        "stable_rank": np.linalg.norm(X, "fro") ** 2 / np.linalg.norm(X, 2) ** 2,
+        "uniformity": np.log(np.mean(np.exp(-2 * pdist(Z, "sqeuclidean")))),
+        "norm_std": Z.std(axis=0).mean(),
+        "alignment": np.mean(np.sum((_unit(views[0]) - _unit(views[1])) ** 2, axis=1)),
+        "lidar": np.exp(-np.sum(p * np.log(p))),
+    }
+
+
 @pytest.mark.parametrize("group", GROUPS)
 def test_compute_group_returns_every_applicable_metric(group):
     X, y, views = _data()
@@ -76,10 +140,15 @@ def test_compute_group_returns_every_applicable_metric(group):
     assert isinstance(res, MetricResult)
     expected = [n for n, s in METRICS.items() if s.group == group]
     assert list(res.values) == expected
-    assert all(type(v) is float and np.isfinite(v) for v in res.values.values())
+    # each value sits under its own name: it is that metric's published definition
+    published = _published(X, y, views)
+    for name in expected:  # silhouette: a float32 kernel (test_metrics_clustering)
+        assert res.values[name] == pytest.approx(published[name], rel=1e-6, abs=1e-4 if name == "silhouette" else 1e-9), name
     bare = compute_group(group, X)
     assert list(bare.values) == [n for n in expected
                                  if not METRICS[n].needs_labels and not METRICS[n].needs_views]
+    assert {n: bare.values[n] for n in bare.values if n not in ("silhouette", "ami_agreement")} == pytest.approx(
+        {n: published[n] for n in bare.values if n not in ("silhouette", "ami_agreement")}, rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -91,19 +160,53 @@ def test_non_finite_gives_nan_and_flag(group):
     assert all(np.isnan(v) for v in res.values.values())
 
 
+NAN = float("nan")
+# All rows equal: what each metric is defined to be (NaN where it divides by a zero spread)
+COLLAPSED = {
+    "clustering": ({"silhouette": NAN, "ami_agreement": NAN, "ami_ground_truth": NAN}, ("collapsed", "single_cluster")),
+    # rank one: the uncentered spectrum is one singular value (RankMe's eps adds ~7e-6)
+    "spectral": ({"rankme": 1.0, "rankme_centered": NAN, "alpha_req": NAN, "alpha_req_r2": NAN, "nesum": NAN,
+                  "stable_rank": 1.0}, ("collapsed",)),
+    # one point on the sphere: every pair at distance 0, every view pair aligned
+    "geometry": ({"uniformity": 0.0, "norm_std": 0.0, "alignment": 0.0, "lidar": 1.0}, ("collapsed",)),
+}
+
+
 @pytest.mark.parametrize("group", GROUPS)
 def test_collapsed_gives_defined_result_and_flag(group):
     X = np.full((40, 5), 0.7)
     res = compute_group(group, X, labels=np.arange(40) % 4, views=(X.copy(), X.copy()))
     assert "collapsed" in res.flags
-    assert all(type(v) is float for v in res.values.values())
+    if group == "entropy":
+        # finite (the ridge keeps the log-det defined) and far below any real embedding's
+        healthy = compute_group(group, _data(n=40, d=5)[0]).values
+        assert all(np.isfinite(v) and v < healthy[name] - 20 for name, v in res.values.items()), res.values
+        return
+    values, flags = COLLAPSED[group]
+    assert res.flags == flags
+    assert res.values == pytest.approx(values, nan_ok=True, abs=1e-5)
 
 
 @pytest.mark.parametrize("group", GROUPS)
 def test_one_dimensional_embedding_is_defined(group):
     X, y, views = _data(d=1)
     res = compute_group(group, X, labels=y, views=views)
-    assert all(type(v) is float for v in res.values.values())
+    x = X[:, 0]
+    c1 = KMeans(n_clusters=4, n_init=1, random_state=0).fit_predict(X)
+    sign, signs = np.sign(x), (np.sign(views[0][:, 0]), np.sign(views[1][:, 0]))  # the unit sphere of R^1: +-1
+    expected = {
+        "clustering": {"silhouette": silhouette_score(X, c1),
+                       "ami_agreement": adjusted_mutual_info_score(c1, KMeans(4, n_init=1, random_state=1).fit_predict(X)),
+                       "ami_ground_truth": adjusted_mutual_info_score(y, c1)},
+        "entropy": {"entropy_gaussian": 0.5 * np.log(2 * np.pi * np.e * x.var(ddof=1) * (1 + 1e-6)),
+                    "entropy_knn": _kl_entropy(X), "entropy_z3": _kl_entropy(X) / np.log(2)},  # Z_3 of 1-d data: itself
+        # one eigenvalue: rank 1, no power law to fit
+        "spectral": {"rankme": 1.0, "rankme_centered": 1.0, "alpha_req": NAN, "alpha_req_r2": NAN, "nesum": 1.0, "stable_rank": 1.0},
+        "geometry": {"uniformity": np.log(np.mean(np.exp(-2 * pdist(sign[:, None], "sqeuclidean")))),
+                     "norm_std": sign.std(), "alignment": np.mean((signs[0] - signs[1]) ** 2), "lidar": 1.0},
+    }[group]
+    assert res.values == pytest.approx(expected, nan_ok=True, rel=1e-6, abs=1e-4)
+    assert res.flags == (("too_few_eigenvalues",) if group == "spectral" else ())
 
 
 @pytest.mark.parametrize("name", sorted(LABEL_PERMUTATION_INVARIANT))

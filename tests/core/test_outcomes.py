@@ -10,8 +10,8 @@ import pytest
 import ssl_eval.evaluation as evaluation_module
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_parts, measure_embedded
-from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
-from ssl_eval.planning import PARTS
+from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, PartOutcome, Status
+from ssl_eval.planning import PARTS, Plan, WorkItem
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 
@@ -80,3 +80,19 @@ def test_a_measuring_failure_is_every_parts_error(tiny_store, tiny_config, tmp_p
     out = measure_embedded(ws, embedded, ["metrics-spectral", "probe"], tiny_config)
     assert out.parts == {"metrics-spectral": Status.FAILED, "probe": Status.FAILED} and out.flags == ()
     assert out.error is not None and "measuring failed: IndexError: index 7 is out of bounds" in out.error
+
+
+def test_the_monitor_summary_counts_each_checkpoint_once_from_its_measure_outcome(tiny_store):
+    refs = discover(tiny_store)[:3]
+    work = Plan(items=tuple(WorkItem(ref, embed=True, parts=("probe",)) for ref in refs), families=("simclr",),
+                skipped_failed=("simclr/run-0/epoch=07",))
+    measures = [
+        MeasureOutcome(EmbedOutcome(refs[0].id, Status.EMBEDDED), {"probe": Status.COMPUTED}, worker="tcp://127.0.0.1:2"),
+        MeasureOutcome(EmbedOutcome(refs[1].id, Status.FAILED, error="bad file"), {"probe": Status.SKIPPED}, error="bad file"),
+        MeasureOutcome(EmbedOutcome(refs[2].id, Status.CACHED), {"probe": Status.FAILED}, error="measuring failed", worker="tcp://127.0.0.1:1"),
+    ]
+    out = MonitorSummary.of(work, measures, analyses={}, pooled=None, verdicts={}, tracking_uri=None, tracking_errors={})
+    assert out.checkpoints_new_or_stale == 3 and out.families == ("simclr",) and out.known_failed == ("simclr/run-0/epoch=07",)
+    assert out.embedded == (refs[0].id,)
+    assert out.failed == {refs[1].id: "bad file", refs[2].id: "measuring failed"}
+    assert out.dask_workers == ("tcp://127.0.0.1:1", "tcp://127.0.0.1:2")

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app
 from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.outcomes import MonitorSummary
 from ssl_eval.preflight import check_architectures, check_data
 from ssl_eval.storage.layout import layout_problems
 from tests.helpers import make_store
@@ -102,8 +103,10 @@ def _fake_run(monkeypatch, *, embedded, failed):
     import flows.monitor
 
     def fake(*args, **kwargs):
-        return {"checkpoints_new_or_stale": len(embedded) + len(failed), "families": ["simclr"], "embedded": embedded,
-                "failed": failed, "known_failed": [], "tracking_errors": {}, "tracking_uri": None}
+        return MonitorSummary(
+            checkpoints_new_or_stale=len(embedded) + len(failed), families=("simclr",), embedded=tuple(embedded), failed=failed,
+            known_failed=(), analyses={}, pooled=None, verdicts={}, tracking_uri=None, tracking_errors={}, dask_workers=(),
+        )
 
     monkeypatch.setattr(flows.monitor, "run_monitor", fake)
 

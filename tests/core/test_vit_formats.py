@@ -13,33 +13,18 @@ import collections
 from pathlib import Path
 
 import pytest
-import timm
 import torch
-from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import build_backbone, pooled
 from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint, pool_of
+from tests.helpers import (
+    DDP, VIT_ARCH, VIT_ARGS, DINOHead, Evil, MaskedAutoencoderViT, MoCoViT, MultiCropWrapper, cls_features, dino_args, moco_mlp,
+    tiny_vit,
+)
 
-ARGS = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}
-VIT = FamilyConfig(arch="timm:vit_tiny_patch16_224", arch_args=ARGS)
+VIT = FamilyConfig(arch=VIT_ARCH, arch_args=VIT_ARGS)
 X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-
-
-def tiny_vit(seed: int, num_classes: int = 10) -> nn.Module:
-    """A timm ViT with weights drawn from ``seed`` (including LayerNorms and the tokens, so
-    that every key matters)."""
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=num_classes, **ARGS)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2 + (1.0 if tensor.ndim == 1 else 0.0))
-    return model.eval()
-
-
-def cls_features(vit: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return vit.forward_features(x)[:, 0]
 
 
 def _embed(path, family: FamilyConfig = VIT, **kwargs):
@@ -47,37 +32,6 @@ def _embed(path, family: FamilyConfig = VIT, **kwargs):
     model = build_model(loaded, family, in_channels=3, path=path, **kwargs)
     with torch.no_grad():
         return model(X), loaded, model
-
-
-class DDP(nn.Module):
-    """Names keys as torch.nn.parallel.DistributedDataParallel does (``module.``), without a process group."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-
-class MultiCropWrapper(nn.Module):
-    """DINO's utils.MultiCropWrapper: backbone (its fc and head set to Identity) + head."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        backbone.fc, backbone.head = nn.Identity(), nn.Identity()
-        self.backbone, self.head = backbone, head
-
-
-class DINOHead(nn.Module):
-    """DINO's head: an MLP and a weight-normalised last layer (keys mlp.*, last_layer.weight_g/v)."""
-
-    def __init__(self, in_dim: int, out_dim: int = 64, hidden: int = 32, bottleneck: int = 16) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
-        self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
-
-
-def _namespace(**extra) -> argparse.Namespace:
-    return argparse.Namespace(arch="vit_small", patch_size=16, out_dim=65536, lr=0.0005, global_crops_scale=[0.4, 1.0],
-                              output_dir="./out", use_fp16=True, **extra)
 
 
 @pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")  # DINO uses it
@@ -94,7 +48,7 @@ def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
     center = collections.OrderedDict(center=torch.zeros(1, 64))
     save_dict = {
         "student": student.state_dict(), "teacher": teacher.state_dict(), "optimizer": optimizer.state_dict(),
-        "epoch": 5, "args": _namespace(), loss_key: center,
+        "epoch": 5, "args": dino_args(), loss_key: center,
         "fp16_scaler": torch.amp.GradScaler("cpu").state_dict(),
     }
     path = tmp_path / "checkpoint0004.pth"
@@ -113,22 +67,6 @@ def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
     assert torch.allclose(features, cls_features(student.module.backbone, X), atol=1e-5)
 
 
-class MaskedAutoencoderViT(nn.Module):
-    """The key names of MAE's models_mae.MaskedAutoencoderViT: the encoder (cls_token,
-    pos_embed, patch_embed, blocks, norm) and the decoder (decoder_*, mask_token)."""
-
-    def __init__(self, encoder: nn.Module, decoder_dim: int = 16) -> None:
-        super().__init__()
-        self.patch_embed, self.cls_token, self.pos_embed = encoder.patch_embed, encoder.cls_token, encoder.pos_embed
-        self.blocks, self.norm = nn.ModuleList(list(encoder.blocks)), encoder.norm
-        self.decoder_embed = nn.Linear(24, decoder_dim)
-        self.mask_token = nn.Parameter(torch.randn(1, 1, decoder_dim))
-        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, 17, decoder_dim), requires_grad=False)
-        self.decoder_blocks = nn.ModuleList([timm.models.vision_transformer.Block(decoder_dim, 2)])
-        self.decoder_norm = nn.LayerNorm(decoder_dim)
-        self.decoder_pred = nn.Linear(decoder_dim, 4 * 4 * 3)
-
-
 def test_mae_encoder_only(tmp_path):
     """util/misc.py save_model: {'model': model_without_ddp.state_dict(), 'optimizer', 'epoch',
     'scaler': loss_scaler.state_dict(), 'args'} to checkpoint-<epoch>.pth."""
@@ -136,7 +74,7 @@ def test_mae_encoder_only(tmp_path):
     mae = MaskedAutoencoderViT(encoder)
     optimizer = torch.optim.AdamW(mae.parameters())
     to_save = {"model": mae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7,
-               "scaler": torch.amp.GradScaler("cpu").state_dict(), "args": _namespace(mask_ratio=0.75, norm_pix_loss=False)}
+               "scaler": torch.amp.GradScaler("cpu").state_dict(), "args": dino_args(mask_ratio=0.75, norm_pix_loss=False)}
     path = tmp_path / "checkpoint-7.pth"
     torch.save(to_save, path)
 
@@ -161,32 +99,6 @@ def test_mae_bare_state_dict(tmp_path):
     features, loaded, _ = _embed(path)
     assert (loaded.format, loaded.prefix) == ("mae-encoder", "")
     assert torch.allclose(features, cls_features(encoder, X), atol=1e-5)
-
-
-def _moco_mlp(num_layers: int, input_dim: int, mlp_dim: int, output_dim: int, last_bn: bool = True) -> nn.Sequential:
-    """moco/builder.py MoCo._build_mlp."""
-    layers: list[nn.Module] = []
-    for layer in range(num_layers):
-        dim1 = input_dim if layer == 0 else mlp_dim
-        dim2 = output_dim if layer == num_layers - 1 else mlp_dim
-        layers.append(nn.Linear(dim1, dim2, bias=False))
-        if layer < num_layers - 1:
-            layers += [nn.BatchNorm1d(dim2), nn.ReLU(inplace=True)]
-        elif last_bn:
-            layers.append(nn.BatchNorm1d(dim2, affine=False))
-    return nn.Sequential(*layers)
-
-
-class MoCoViT(nn.Module):
-    """moco/builder.py MoCo_ViT: base and momentum encoders whose ``head`` is the projector, and a predictor."""
-
-    def __init__(self, base: nn.Module, momentum: nn.Module) -> None:
-        super().__init__()
-        self.base_encoder, self.momentum_encoder = base, momentum
-        del self.base_encoder.head, self.momentum_encoder.head
-        self.base_encoder.head = _moco_mlp(3, 24, 32, 16)
-        self.momentum_encoder.head = _moco_mlp(3, 24, 32, 16)
-        self.predictor = _moco_mlp(2, 16, 32, 16, False)
 
 
 def test_moco_v3_base_encoder(tmp_path):
@@ -214,7 +126,7 @@ def test_solo_learn_and_lightly_vit_backbone_in_a_lightning_checkpoint(tmp_path)
     state = {
         **{f"backbone.{k}": v for k, v in backbone.state_dict().items()},
         **{f"momentum_backbone.{k}": v for k, v in momentum.state_dict().items()},
-        **{f"projector.{k}": v for k, v in _moco_mlp(2, 24, 32, 16).state_dict().items()},
+        **{f"projector.{k}": v for k, v in moco_mlp(2, 24, 32, 16).state_dict().items()},
         "classifier.weight": torch.zeros(10, 24), "classifier.bias": torch.zeros(10),
     }
     path = tmp_path / "epoch=3-step=40.ckpt"
@@ -224,18 +136,6 @@ def test_solo_learn_and_lightly_vit_backbone_in_a_lightning_checkpoint(tmp_path)
     features, loaded, _ = _embed(path)
     assert loaded.prefix == "backbone."
     assert torch.allclose(features, cls_features(backbone, X), atol=1e-5)
-
-
-class Evil:
-    """Its pickle calls os.system when unpickled without restriction."""
-
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return os.system, (f"touch {self.marker}",)
 
 
 class NamespaceSubclass(argparse.Namespace):
@@ -253,7 +153,7 @@ def test_namespace_is_the_only_class_allowed(tmp_path):
     state = {f"backbone.{k}": v for k, v in tiny_vit(8, num_classes=0).state_dict().items()}
     marker = tmp_path / "pwned"
     for name, args, message in [
-        ("evil", _namespace(hook=Evil(marker)), "refused by torch.load.*'posix.system'"),
+        ("evil", dino_args(hook=Evil(marker)), "refused by torch.load.*'posix.system'"),
         ("subclass", NamespaceSubclass(lr=0.1), "refused by torch.load.*NamespaceSubclass"),
         # not code-running, but not allowed either: any other class stays refused
         ("path", argparse.Namespace(output_dir=Path("out")), "refused by torch.load.*'pathlib.PosixPath'"),
@@ -264,7 +164,7 @@ def test_namespace_is_the_only_class_allowed(tmp_path):
         with pytest.raises(CheckpointError, match=message):
             load_checkpoint(path, VIT)
     assert not marker.exists()
-    torch.save({"state_dict": state, "args": _namespace(), "epoch": 1}, tmp_path / "plain.ckpt")
+    torch.save({"state_dict": state, "args": dino_args(), "epoch": 1}, tmp_path / "plain.ckpt")
     assert load_checkpoint(tmp_path / "plain.ckpt", VIT).meta["epoch"] == 1
     assert "Namespace" not in torch.serialization.get_safe_globals().__repr__()  # never allowed process-wide
 
@@ -275,8 +175,8 @@ def test_pool_rules():
     with pytest.raises(ValueError, match="pool = 'mean' applies to Vision Transformers.*'resnet18-cifar'"):
         pooled(cnn, "mean", "resnet18-cifar")
     arch = "timm:vit_tiny_patch16_224"
-    no_cls = build_backbone(arch, in_channels=3, arch_args={**ARGS, "class_token": False, "global_pool": "avg"})
+    no_cls = build_backbone(arch, in_channels=3, arch_args={**VIT_ARGS, "class_token": False, "global_pool": "avg"})
     with pytest.raises(ValueError, match="has no class token; use pool = 'mean'"):
         pooled(no_cls, "cls", arch)
     assert pooled(no_cls, None, arch).pool == "mean"
-    assert pooled(build_backbone(arch, in_channels=3, arch_args=ARGS), None, arch).pool == "cls"
+    assert pooled(build_backbone(arch, in_channels=3, arch_args=VIT_ARGS), None, arch).pool == "cls"

@@ -16,7 +16,7 @@ from ssl_eval.evaluation import compute_parts
 from ssl_eval.metrics import GROUPS
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
-from tests.core.test_vit_formats import DINOHead, MultiCropWrapper, _namespace
+from tests.helpers import DINOHead, MultiCropWrapper, dino_args
 
 VIT_224 = {"img_size": 224, "patch_size": 16, "embed_dim": 32, "depth": 1, "num_heads": 2}
 
@@ -31,7 +31,7 @@ def _dino_checkpoint(path) -> torch.nn.Module:
             if name.endswith("weight") and tensor.ndim > 1:
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) / tensor[0].numel() ** 0.5)
     path.parent.mkdir(parents=True)
-    torch.save({"student": teacher.state_dict(), "teacher": teacher.state_dict(), "epoch": 2, "args": _namespace()}, path)
+    torch.save({"student": teacher.state_dict(), "teacher": teacher.state_dict(), "epoch": 2, "args": dino_args()}, path)
     return teacher.backbone.eval()
 
 

@@ -20,11 +20,9 @@ from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.storage.loading import CheckpointError
 from ssl_eval.workspace import Workspace
-from tests.core.test_vit_formats import (
-    ARGS, DDP, DINOHead, Evil, MaskedAutoencoderViT, MoCoViT, MultiCropWrapper, _namespace, cls_features, tiny_vit,
+from tests.helpers import (
+    DDP, VIT_ARCH, VIT_ARGS, DINOHead, Evil, MaskedAutoencoderViT, MoCoViT, MultiCropWrapper, cls_features, dino_args, tiny_vit,
 )
-
-ARCH = "timm:vit_tiny_patch16_224"
 
 
 def _write_store(store, marker) -> dict[str, torch.nn.Module]:
@@ -32,15 +30,15 @@ def _write_store(store, marker) -> dict[str, torch.nn.Module]:
     teacher = MultiCropWrapper(tiny_vit(2), DINOHead(24))
     (store / "dino" / "vit-t").mkdir(parents=True)
     dino = {"student": DDP(MultiCropWrapper(tiny_vit(1), DINOHead(24))).state_dict(), "teacher": teacher.state_dict(),
-            "epoch": 5, "args": _namespace(), "dino_loss": collections.OrderedDict(center=torch.zeros(1, 64))}
+            "epoch": 5, "args": dino_args(), "dino_loss": collections.OrderedDict(center=torch.zeros(1, 64))}
     torch.save(dino, store / "dino" / "vit-t" / "checkpoint0004.pth")
     (store / "dino" / "hostile").mkdir()
-    torch.save({**dino, "args": _namespace(hook=Evil(marker))}, store / "dino" / "hostile" / "checkpoint0004.pth")
+    torch.save({**dino, "args": dino_args(hook=Evil(marker))}, store / "dino" / "hostile" / "checkpoint0004.pth")
 
     encoder = tiny_vit(3)
     (store / "mae" / "vit-t").mkdir(parents=True)
     torch.save({"model": MaskedAutoencoderViT(encoder).state_dict(), "epoch": 7,
-                "scaler": torch.amp.GradScaler("cpu").state_dict(), "args": _namespace(mask_ratio=0.75)},
+                "scaler": torch.amp.GradScaler("cpu").state_dict(), "args": dino_args(mask_ratio=0.75)},
                store / "mae" / "vit-t" / "checkpoint-7.pth")
 
     base = tiny_vit(4)
@@ -55,7 +53,7 @@ def test_a_store_of_vit_formats_evaluates_with_only_the_architecture_name(tmp_pa
     marker = tmp_path / "pwned"
     encoders = _write_store(tmp_path / "store", marker)
     data = DataConfig(name="digits", n_eval=60, n_probe_train=80, n_probe_test=40, n_views=0, image_size=16, channels=3)
-    only_the_name = FamilyConfig(arch=ARCH, arch_args=ARGS)  # no format, key, prefix or pool
+    only_the_name = FamilyConfig(arch=VIT_ARCH, arch_args=VIT_ARGS)  # no format, key, prefix or pool
     config = Config(data=data, families={name: only_the_name for name in ("dino", "mae", "mocov3")})
     ws = Workspace.at(tmp_path / "work")
     refs = {f"{ref.family}/{ref.run}": ref for ref in discover(tmp_path / "store", settle_seconds=0)}

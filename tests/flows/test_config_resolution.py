@@ -55,14 +55,14 @@ def test_removing_a_wrong_prefix_retries_the_known_failure(prefect_harness, tmp_
     write_checkpoint(store / "mocov2" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0, prefix="module.encoder_q.")
     (store / "ssl_eval.toml").write_text(TINY_DATA + '[families.mocov2]\nprefix = "backbone."\n')
     first = run_monitor(str(store), work, track_mlflow=False, settle_seconds=0)
-    assert list(first["failed"]) == ["mocov2/run-0/epoch=00"]
-    assert "remove it to let ssl-eval find the backbone keys" in first["failed"]["mocov2/run-0/epoch=00"]
+    assert list(first.failed) == ["mocov2/run-0/epoch=00"]
+    assert "remove it to let ssl-eval find the backbone keys" in first.failed["mocov2/run-0/epoch=00"]
     again = run_monitor(str(store), work, track_mlflow=False, settle_seconds=0)
-    assert again["known_failed"] == ["mocov2/run-0/epoch=00"] and again["failed"] == {}  # unchanged: skipped
+    assert again.known_failed == ("mocov2/run-0/epoch=00",) and again.failed == {}  # unchanged: skipped
 
     # the error's own advice: remove the prefix; the next run detects it and embeds
     (store / "ssl_eval.toml").write_text(TINY_DATA)
     fixed = run_monitor(str(store), work, track_mlflow=False, settle_seconds=0)
-    assert fixed["embedded"] == ["mocov2/run-0/epoch=00"] and fixed["failed"] == {} and fixed["known_failed"] == []
+    assert fixed.embedded == ("mocov2/run-0/epoch=00",) and fixed.failed == {} and fixed.known_failed == ()
     provenance = Workspace.at(work).embeddings.provenance("mocov2/run-0/epoch=00")
     assert (provenance["prefix"], provenance["prefix_source"]) == ("module.encoder_q.", "detected")

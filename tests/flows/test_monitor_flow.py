@@ -11,7 +11,10 @@ from mlflow.tracking import MlflowClient
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+import tasks.analyze as analyze_task
+import tasks.verdict as verdict_task
 from flows.monitor import run_monitor
+from ssl_eval.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
 from ssl_eval.workspace import Workspace
 
 
@@ -25,15 +28,56 @@ def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, 
     return out
 
 
-def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path):
+def _log_analysis_steps(monkeypatch, log) -> None:
+    """Append "start|end step family" lines to the file ``log`` as the analysis steps run. The
+    tasks run on threads of this process, but Dask sends them pickled: a list in a closure
+    would arrive as a copy, a file is the same file."""
+    for module, name in ((analyze_task, "analyze_family"), (analyze_task, "analyze_pooled"), (verdict_task, "store_verdict")):
+        def step(workspace, *args, _real=getattr(module, name), _name=name, _log=str(log), **kwargs):
+            family = args[0] if args else "-"
+            with open(_log, "a") as f:
+                f.write(f"start {_name} {family}\n")
+            out = _real(workspace, *args, **kwargs)
+            with open(_log, "a") as f:
+                f.write(f"end {_name} {family}\n")
+            return out
+
+        monkeypatch.setattr(module, name, step)
+
+
+def _task_run_names(store) -> list[str]:
+    """The names of the task runs of the flow runs named ``monitor <store>``, from the API."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        named = FlowRunFilter(name=FlowRunFilterName(any_=[f"monitor {store}"]))
+        return sorted(t.name for t in client.read_task_runs(flow_run_filter=named))
+
+
+def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
+    _log_analysis_steps(monkeypatch, tmp_path / "steps.log")
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")
     summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
 
-    assert summary["checkpoints_new_or_stale"] == 7 and len(summary["embedded"]) == 6
-    assert list(summary["failed"]) == ["simclr/run-0/epoch=99"]
-    assert "not a readable torch checkpoint" in summary["failed"]["simclr/run-0/epoch=99"]
+    assert summary.checkpoints_new_or_stale == 7 and len(summary.embedded) == 6
+    assert list(summary.failed) == ["simclr/run-0/epoch=99"]
+    assert "not a readable torch checkpoint" in summary.failed["simclr/run-0/epoch=99"]
+
+    # each family analysed, then the pooled analysis once, then the verdicts that read it
+    families = ("simclr", "simsiam")
+    assert summary.families == families and summary.pooled == PooledAnalysis(families, n_checkpoints=6)
+    assert summary.analyses["simclr"] == FamilyAnalysis("simclr", 3, summary.analyses["simclr"].n_metrics, {"collapse": 0, "non_finite": 0})
+    assert {f: type(v) for f, v in summary.verdicts.items()} == {f: FamilyVerdict for f in families}
+    steps = (tmp_path / "steps.log").read_text().splitlines()
+    assert [s for s in steps if "analyze_pooled" in s] == ["start analyze_pooled -", "end analyze_pooled -"]
+    pooled_start, pooled_end = steps.index("start analyze_pooled -"), steps.index("end analyze_pooled -")
+    assert all(steps.index(f"end analyze_family {f}") < pooled_start for f in families)
+    assert all(steps.index(f"start store_verdict {f}") > pooled_end for f in families)
+    names = _task_run_names(tiny_store)
+    assert names.count("analyze pooled") == 1 and [n for n in names if n.startswith("verdict ")] == ["verdict simclr", "verdict simsiam"]
 
     # zarr layout and provenance
     store = ws.embeddings
@@ -67,8 +111,9 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
 
     # a rerun embeds and computes nothing and adds no MLflow point
     again = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
-    assert again["checkpoints_new_or_stale"] == 0 and again["families"] == []
-    assert again["known_failed"] == ["simclr/run-0/epoch=99"]
+    assert again.checkpoints_new_or_stale == 0 and again.families == () and again.pooled is None and again.analyses == {}
+    assert _task_run_names(tiny_store).count("analyze pooled") == 1  # nothing refreshed: no analysis task at all
+    assert again.known_failed == ("simclr/run-0/epoch=99",)
     assert _points(client) == before
     assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == len(
         {(e, r) for e, r, _ in before}
@@ -81,13 +126,13 @@ def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, 
     ws = Workspace.at(tmp_path / "work")
     down = "http://127.0.0.1:9"  # discard port: nothing listens
     first = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=down)
-    assert set(first["tracking_errors"]) == {"simclr", "simsiam"}
-    assert len(first["embedded"]) == 6
+    assert set(first.tracking_errors) == {"simclr", "simsiam"}
+    assert len(first.embedded) == 6
     assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3  # nothing computed was lost
     # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
     second = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
-    assert second["checkpoints_new_or_stale"] == 0 and second["families"] == ["simclr", "simsiam"]
-    assert second["tracking_errors"] == {}
+    assert second.checkpoints_new_or_stale == 0 and second.families == ("simclr", "simsiam")
+    assert second.tracking_errors == {}
     client = MlflowClient(ws.mlflow_uri)
     exp = client.get_experiment_by_name("ssl-eval/simsiam")
     run = client.search_runs([exp.experiment_id], filter_string="tags.`ssl_eval.key` = 'simsiam/run-0'")[0]

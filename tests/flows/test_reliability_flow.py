@@ -26,9 +26,9 @@ def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness
     monkeypatch.setattr(evaluation_module, "_probes", probes)
     ws = Workspace.at(tmp_path / "work")
     summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, track_mlflow=False)
-    assert set(summary["failed"]) == {"simclr/run-0/epoch=01", "simsiam/run-0/epoch=02"}
-    assert "AttributeError: 'NoneType' object has no attribute 'fc'" in summary["failed"]["simclr/run-0/epoch=01"]
-    assert "ZeroDivisionError: float division by zero" in summary["failed"]["simsiam/run-0/epoch=02"]
-    assert len(summary["embedded"]) == 5
+    assert set(summary.failed) == {"simclr/run-0/epoch=01", "simsiam/run-0/epoch=02"}
+    assert "AttributeError: 'NoneType' object has no attribute 'fc'" in summary.failed["simclr/run-0/epoch=01"]
+    assert "ZeroDivisionError: float division by zero" in summary.failed["simsiam/run-0/epoch=02"]
+    assert len(summary.embedded) == 5
     # both families analysed over their good checkpoints
-    assert {f: a["n_checkpoints"] for f, a in summary["analyses"].items()} == {"simclr": 2, "simsiam": 2}
+    assert {f: a.n_checkpoints for f, a in summary.analyses.items()} == {"simclr": 2, "simsiam": 2}

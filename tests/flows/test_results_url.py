@@ -23,7 +23,7 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_o
         "memory://flow-ckpts", str(tmp_path / "work"), overrides=tiny_overrides, results_url="memory://flow-shared",
         settle_seconds=0, track_mlflow=False,
     )
-    assert len(summary["embedded"]) == 6 and summary["failed"] == {}
+    assert len(summary.embedded) == 6 and summary.failed == {}
     assert "SSL_EVAL_RESULTS_URL" not in os.environ  # the tasks were told, not the process environment
     shared = Workspace.at(tmp_path / "reader", results_url="memory://flow-shared")
     assert len(shared.records.checkpoint_ids()) == 6

@@ -69,7 +69,7 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
                     families={"simclr-vit": FamilyConfig(arch_args=ARGS)})
     ws = Workspace.at(tmp_path / "work")
     summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
-    assert summary["failed"] == {} and sorted(summary["embedded"]) == ["simclr-vit/seed0/epoch=0000", "simclr-vit/seed0/epoch=0001"]
+    assert summary.failed == {} and sorted(summary.embedded) == ["simclr-vit/seed0/epoch=0000", "simclr-vit/seed0/epoch=0001"]
     prov = ws.embeddings.provenance("simclr-vit/seed0/epoch=0001")
     assert (prov["arch"], prov["pool"], prov["dim"], prov["epoch"]) == (ARCH, "cls", 24, 1)
     # the last checkpoint holds the trained backbone: its stored embedding is that model's output
@@ -82,5 +82,5 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
     # the plain-PyTorch helper adds the next epoch: only it is evaluated on the next scan
     save_backbone(module.backbone, store, family="simclr-vit", run="seed0", epoch=2, arch=ARCH)
     summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
-    assert sorted(summary["embedded"]) == ["simclr-vit/seed0/epoch=0002"]
+    assert sorted(summary.embedded) == ["simclr-vit/seed0/epoch=0002"]
     assert np.isfinite(ws.records.get("simclr-vit/seed0/epoch=0002", "metrics-spectral")["values"]["rankme"])

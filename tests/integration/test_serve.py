@@ -1,29 +1,50 @@
-"""`ssl-eval serve` for real: it starts a Prefect server on 127.0.0.1, serves the monitor
-deployment on a short interval, and a checkpoint copied into the store shows up in MLflow
-within two intervals; an edit of the store's ssl_eval.toml is applied by the next scheduled
-run; stopping serve stops the server too."""
+"""`ssl-eval serve` for real, one served store for the whole module (a start costs a Prefect
+server, a deployment and a first run): it starts a Prefect server on 127.0.0.1 and serves the
+monitor deployment on a short interval; a checkpoint copied into the store and an edit of the
+store's ssl_eval.toml are both applied by the next scheduled run (the checkpoint shows up in
+MLflow within two intervals); the Prefect UI at the address serve prints reaches its own API
+(headless Chromium, tests/browser.py); Ctrl-C stops serving and the server with it.
+
+The tests share the served process and run in file order: the last one stops it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.workspace import Workspace
+from tests.browser import find_chromium
 from tests.helpers import stop_process_group, write_checkpoint
 
 pytestmark = pytest.mark.integration
 
 INTERVAL = 8.0
 TOML = '[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n'
+# What a person sees when the Prefect UI cannot reach its API
+NO_API = "Can't connect to Server API"
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen
+    store: Path
+    work: Path
+    log: Path
+    port: int
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
 def _mlflow_steps(db: Path) -> list[int]:
@@ -41,8 +62,8 @@ def _mlflow_steps(db: Path) -> list[int]:
 
 def _eval_rows(work: Path, checkpoint_id: str) -> int | None:
     """Rows of the committed eval embeddings of ``checkpoint_id`` (None before the first)."""
-    provenance = Workspace(work.resolve()).embeddings.provenance(checkpoint_id)
-    return None if provenance is None else int(Workspace(work.resolve()).embeddings.read(checkpoint_id, "eval").shape[0])
+    embeddings = Workspace(work.resolve()).embeddings
+    return None if embeddings.provenance(checkpoint_id) is None else int(embeddings.read(checkpoint_id, "eval").shape[0])
 
 
 def _listening(port: int) -> bool:
@@ -50,53 +71,73 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_serve_picks_up_new_checkpoints_and_stops_cleanly(tmp_path):
-    store, work = tmp_path / "store", tmp_path / "work"
+def _wait(served: Served, condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert served.proc.poll() is None, f"serve exited; its log:\n{served.text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what} after {timeout:.0f} s; serve's log:\n{served.text()[-3000:]}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds."""
+    root = tmp_path_factory.mktemp("served")
+    store, work, log_path = root / "store", root / "work", root / "serve.log"
     store.mkdir()
     (store / "ssl_eval.toml").write_text(TOML)
     write_checkpoint(store / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     ssl_eval = Path(sys.executable).with_name("ssl-eval")
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen(
-        [str(ssl_eval), "serve", str(store), "--interval", str(INTERVAL), "--workdir", str(work), "--settle-seconds", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(ssl_eval), "serve", str(store), "--interval", str(INTERVAL), "--workdir", str(work), "--settle-seconds", "1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    served = Served(proc, store, work, log_path, port=0)
     try:
-        deadline = time.monotonic() + 300  # server start plus one run, on a busy 2-core machine
-        while _mlflow_steps(work / "mlflow.db") != [0]:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(1)
-        # a new checkpoint lands in the store: in MLflow within two intervals (plus one run's
-        # time, up to a minute and a half when the machine is busy)
-        write_checkpoint(store / "simclr" / "run-0" / "epoch=01.ckpt", epoch=1, seed=1)
-        os.utime(store / "simclr" / "run-0" / "epoch=01.ckpt")  # "just copied"
-        added = time.monotonic()
-        while _mlflow_steps(work / "mlflow.db") != [0, 1]:
-            assert time.monotonic() - added < 2 * INTERVAL + 90, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(1)
-        # the store's configuration changes: the next scheduled run re-embeds with it
-        (store / "ssl_eval.toml").write_text(TOML.replace("n_eval = 200", "n_eval = 150"))
-        edited = time.monotonic()
-        while _eval_rows(work, "simclr/run-0/epoch=00") != 150:
-            assert time.monotonic() - edited < 2 * INTERVAL + 90, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(1)
-        server_log = (work / "prefect" / "server.log").read_text()
-        assert "127.0.0.1" in (tmp_path / "serve.log").read_text()
-        port = int((tmp_path / "serve.log").read_text().split("Prefect server on http://127.0.0.1:")[1].split()[0])
-        assert _listening(port), server_log[-2000:]
-        # the UI served there finds its API there (not on Prefect's default port 4200)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as response:
-            assert json.loads(response.read())["api_url"] == f"http://127.0.0.1:{port}/api"
-        text = (tmp_path / "serve.log").read_text()
-        assert f"export PREFECT_API_URL=http://127.0.0.1:{port}/api" in text and "prefect deployment run 'monitor/monitor'" in text
+        _wait(served, lambda: "Prefect server on http://127.0.0.1:" in served.text(), 300, "no Prefect server")
+        served.port = int(re.search(r"Prefect server on http://127\.0\.0\.1:(\d+)", served.text()).group(1))
+        yield served
     finally:
         stop_process_group(proc)
-        log.close()
-    assert not _listening(port)
-    text = (tmp_path / "serve.log").read_text()
-    assert "stopping" in text and proc.returncode == 130, text[-3000:]  # Ctrl-C is acknowledged, exit code 130
-    # nothing was evaluated twice: one embedding per checkpoint, one point per epoch
-    assert _mlflow_steps(work / "mlflow.db") == [0, 1]
+
+
+def test_serve_applies_new_checkpoints_and_store_edits_on_schedule(served):
+    # server start plus one run, on a busy 2-core machine
+    _wait(served, lambda: _mlflow_steps(served.work / "mlflow.db") == [0], 300, "epoch 0 not in MLflow")
+    # a new checkpoint lands in the store and its ssl_eval.toml changes: the next scheduled run
+    # evaluates the checkpoint (in MLflow within two intervals, plus a run's time: up to two
+    # minutes when the machine is busy) and re-embeds the old one with the new settings
+    (served.store / "ssl_eval.toml").write_text(TOML.replace("n_eval = 200", "n_eval = 150"))
+    write_checkpoint(served.store / "simclr" / "run-0" / "epoch=01.ckpt", epoch=1, seed=1)
+    os.utime(served.store / "simclr" / "run-0" / "epoch=01.ckpt")  # "just copied"
+    _wait(served, lambda: (
+        _mlflow_steps(served.work / "mlflow.db") == [0, 1]
+        and _eval_rows(served.work, "simclr/run-0/epoch=00") == 150 and _eval_rows(served.work, "simclr/run-0/epoch=01") == 150
+    ), 2 * INTERVAL + 150, "epoch 1 not in MLflow or the edit not applied")
+    assert _listening(served.port), (served.work / "prefect" / "server.log").read_text()[-2000:]
+    # the UI served there finds its API there (not on Prefect's default port 4200)
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/ui-settings", timeout=10) as response:
+        assert json.loads(response.read())["api_url"] == f"http://127.0.0.1:{served.port}/api"
+    text = served.text()
+    assert f"export PREFECT_API_URL=http://127.0.0.1:{served.port}/api" in text and "prefect deployment run 'monitor/monitor'" in text
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is missing (apt-get install -y chromium)")
+def test_the_prefect_ui_that_serve_prints_reaches_its_own_api(served, browser):
+    address = f"http://127.0.0.1:{served.port}"
+    text = browser.open(f"{address}/deployments", wait_for=("monitor",), timeout=120)
+    assert NO_API not in text
+    text = browser.open(f"{address}/runs", wait_for=("Flow runs", "monitor"), timeout=120)
+    assert NO_API not in text
+
+
+def test_ctrl_c_stops_serving_and_its_server(served):
+    code = stop_process_group(served.proc)
+    text = served.text()
+    assert "stopping" in text and code == 130, text[-3000:]  # Ctrl-C is acknowledged, exit code 130
+    assert not _listening(served.port)
+    # nothing was evaluated twice: one point per epoch
+    assert _mlflow_steps(served.work / "mlflow.db") == [0, 1]

@@ -1,7 +1,8 @@
 """The training hook against a real served deployment: `ssl-eval serve` runs on a one-day
 schedule (so no scheduled scan can help), a lightly SimCLR loop on a tiny timm ViT writes a
-checkpoint an epoch through the Lightning callback, and each checkpoint is evaluated because
-the callback asked for a run: epoch 0 is evaluated while training is still going."""
+checkpoint an epoch (two epochs) through the Lightning callback, and each checkpoint is
+evaluated because the callback asked for a run: epoch 0 while training is still going, the
+last one after it."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from ssl_eval.embedding import cached_splits, preprocess_options
 from ssl_eval.lightning_callback import MonitorCallback
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.workspace import Workspace
-from tests.flows.test_training_hook_flow import ARCH, SimCLR
-from tests.helpers import stop_process_group
+from tests.helpers import VIT_ARCH, stop_process_group, vit_simclr
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -100,29 +100,29 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
 
         digits = torch.tensor(load_digits().images[:256, None] / 16.0, dtype=torch.float32)
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(digits), batch_size=64)
-        callback = MonitorCallback(store, family="simclr-vit", run="seed0", arch=ARCH, api_url=api_url)
-        module = SimCLR()
+        callback = MonitorCallback(store, family="simclr-vit", run="seed0", arch=VIT_ARCH, api_url=api_url)
+        module = vit_simclr()
         trainer = pl.Trainer(
-            max_epochs=3, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+            max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, callbacks=[callback, WaitForEpoch0(evaluated, log_path)],
         )
         trainer.fit(module, loader)
-        assert [p.name for p in callback.written] == ["epoch=0000.ckpt", "epoch=0001.ckpt", "epoch=0002.ckpt"]
-        _wait(lambda: evaluated(1) and evaluated(2), 300, "epochs 1 and 2 not evaluated", log_path)
+        assert [p.name for p in callback.written] == ["epoch=0000.ckpt", "epoch=0001.ckpt"]
+        _wait(lambda: evaluated(1), 300, "epoch 1 not evaluated", log_path)
 
         requester = callback.monitor.requester
         assert requester.wait(30) and requester.last_result == "requested monitor/monitor"
-        # one run asked for an epoch; none came from the schedule; none failed (the last may
+        # one run asked for each epoch; none came from the schedule; none failed (the last may
         # still be running: it finds nothing new)
         runs = [_get(f"{api_url}/flow_runs/{run_id}") for run_id in requester.flow_runs]
-        assert len(runs) == 3 and not any(run["auto_scheduled"] for run in runs)
+        assert len(runs) == 2 and not any(run["auto_scheduled"] for run in runs)
         states = [run["state"]["type"] for run in runs]
         assert states[0] == "COMPLETED" and not {"FAILED", "CRASHED"} & set(states), states
         # the served run embedded the final weights: the backbone's own output (tolerance 1e-4)
         inputs = preprocess(to_float_tensor(cached_splits(DATA).eval.images[:16]), **preprocess_options(DATA))
         with torch.no_grad():
             expected = module.backbone.eval()(inputs).numpy()
-        np.testing.assert_allclose(ws.embeddings.read("simclr-vit/seed0/epoch=0002", "eval")[:16], expected, atol=1e-4)
+        np.testing.assert_allclose(ws.embeddings.read("simclr-vit/seed0/epoch=0001", "eval")[:16], expected, atol=1e-4)
     finally:
         stop_process_group(proc)
         log.close()

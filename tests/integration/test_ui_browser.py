@@ -1,13 +1,12 @@
-"""The two UIs a researcher opens, loaded in headless Chromium (tests/browser.py): the Prefect
-UI at the address `ssl-eval serve` prints reaches its own API, and `ssl-eval ui` opens a
-family experiment in MLflow's classic runs view, not its GenAI view. Skipped where Chromium
-is missing (`apt-get install -y chromium`); docs/ui_check.py is the longer check, with
-screenshots of every page."""
+"""The MLflow UI a researcher opens, loaded in headless Chromium (tests/browser.py): `ssl-eval
+ui` opens a family experiment in MLflow's classic runs view, not its GenAI view (the Prefect
+UI that `ssl-eval serve` prints is checked in test_serve.py, on its served store). Skipped
+where Chromium is missing (`apt-get install -y chromium`); docs/ui_check.py is the longer
+check, with screenshots of every page."""
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from ssl_eval.analysis import analyze_family
 from ssl_eval.cli import _has_ui_app
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict.records import store_verdict
-from tests.browser import Chromium, find_chromium
-from tests.helpers import stop_process_group, synthetic_workspace, write_checkpoint
+from tests.browser import find_chromium
+from tests.helpers import stop_process_group, synthetic_workspace
 
 pytestmark = [
     pytest.mark.integration,
@@ -30,8 +29,7 @@ pytestmark = [
     pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is missing (apt-get install -y chromium)"),
 ]
 
-# What a person sees when the Prefect UI cannot reach its API, or MLflow shows its GenAI panels
-NO_API = "Can't connect to Server API"
+# What a person sees when MLflow shows its GenAI panels
 GENAI_PANELS = ("No data available for the selected time range", "Latency", "Token Usage")
 
 
@@ -58,13 +56,6 @@ def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path):
     return found
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module's tests (a start costs seconds)."""
-    with Chromium() as started:
-        yield started
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -73,32 +64,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_the_prefect_ui_that_serve_prints_reaches_its_own_api(tmp_path, browser):
-    store = tmp_path / "store"
-    write_checkpoint(store / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
-    (store / "ssl_eval.toml").write_text('[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n')
-    log = tmp_path / "serve.log"
-    # an hourly schedule: the server and the deployment come up, nothing is evaluated
-    serve = _start(["serve", str(store), "--workdir", str(tmp_path / "work"), "--interval", "3600"], log)
-    try:
-        address = _wait("serve prints its Prefect address", lambda: (
-            m.group(1) if (m := re.search(r"Prefect server on (http://127\.0\.0\.1:\d+)", log.read_text())) else None
-        ), 300, serve, log)
-        text = browser.open(f"{address}/deployments", wait_for=("monitor",), timeout=120)
-        assert NO_API not in text
-        text = browser.open(f"{address}/runs", wait_for=("Flow runs", "monitor"), timeout=120)
-        assert NO_API not in text
-    finally:
-        code = stop_process_group(serve)
-    assert code == 130, log.read_text()[-3000:]
-
-
-def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser):
+def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store):
     if not _has_ui_app():
         pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
     from tasks.mlflow_mirror import sync_family
 
     ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)
+    mlflow_store(ws.root / "mlflow.db")
     for family in ("simclr", "simsiam"):
         store_verdict(ws, family, analyze_family(ws, family), VerdictConfig(window=3))
         sync_family(ws, family, tracking_uri=ws.mlflow_uri)

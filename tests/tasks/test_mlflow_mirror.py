@@ -14,11 +14,11 @@ from tasks.mlflow_mirror import (
 from tests.helpers import synthetic_workspace
 
 
-def test_alert_tags_and_figures_on_the_correlations_run(tmp_path):
+def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, collapse_at="simsiam/run-1/epoch=02")
     analysis = analyze_family(ws, "simsiam")
     verdict = store_verdict(ws, "simsiam", analysis, VerdictConfig(window=3))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     first = sync_family(ws, "simsiam", tracking_uri=uri)
     client = MlflowClient(uri)
 
@@ -60,11 +60,11 @@ def _all_runs(client):
             for r in client.search_runs([e.experiment_id])}
 
 
-def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path):
+def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2)
     for family in ("simclr", "simsiam"):
         analyze_family(ws, family)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     config = Config(data=DataConfig(name="digits", n_eval=200), families={"simclr": FamilyConfig(arch="democnn")})
     for family in ("simclr", "simsiam"):
         sync_family(ws, family, tracking_uri=uri, config=config)
@@ -86,12 +86,12 @@ def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path):
     assert summary["signed_spearman/entropy_gaussian"] == corr["spearman_signed"]
 
 
-def test_older_mirrors_are_brought_up_to_date(tmp_path):
+def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
     """Experiments without the kind tag, runs named 'run-0', a summary run flooded with
     corr/* metrics, and a setting changed since the params were logged."""
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
     analyze_family(ws, "simclr")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store(tmp_path / "mlflow.db")
     client = MlflowClient(uri)
     exp = client.create_experiment("ssl-eval/simclr", artifact_location=(tmp_path / "a").as_uri())
     old = client.create_run(exp, run_name="run-0", tags={KEY_TAG: "simclr/run-0"}).info.run_id

@@ -1,0 +1,39 @@
+"""Prefect task: a family's verdict, from its stored analysis (and, for a family without
+labels, the other families' analyses and the pooled one: the flow runs it after the
+``analyze-pooled`` task), stored and shown as a markdown artifact (the verdict first; its
+answers in one line as the artifact's description, which the UI shows on the artifact's
+card) and a line in the run's log."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from ssl_eval.config import Config
+from ssl_eval.outcomes import FamilyVerdict
+from ssl_eval.report_markdown import family_markdown, md_escape
+from ssl_eval.verdict.answers import TAG_PREFIX, verdict_tags
+from ssl_eval.verdict.records import store_verdict
+from ssl_eval.workspace import Workspace
+
+
+def card_line(verdict: dict[str, Any]) -> str:
+    """The verdict's answers in one Markdown line, the artifact's description: the Prefect UI
+    shows it on the artifact's card (the artifact itself opens with the full verdict)."""
+    tags = verdict_tags(verdict)
+    return md_escape(" · ".join(f"{key}: {tags[TAG_PREFIX + key]}" for key in ("progress", "keep", "trusted")))
+
+
+@task(name="verdict", task_run_name="verdict {family}")
+def verdict(family: str, workspace: Workspace, config: Config) -> FamilyVerdict:
+    analysis = workspace.records.get(family, "correlations")  # written by the family's analyze task
+    if analysis is None:
+        raise FileNotFoundError(f"no analysis of family {family!r} in {workspace.root}; run its analyze task first.")
+    found = store_verdict(workspace, family, analysis, config.verdict)
+    create_markdown_artifact(family_markdown(family, analysis, found), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()),
+                             description=card_line(found))
+    get_run_logger().info("verdict for %s: %s", family, found["summary"])
+    return FamilyVerdict(family, progress=found["progress"]["state"], summary=found["summary"])
