@@ -55,11 +55,13 @@ def _task_run_names(store) -> list[str]:
         return sorted(t.name for t in client.read_task_runs(flow_run_filter=named))
 
 
-def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
+def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch,
+                                                                 mlflow_store):
     _log_analysis_steps(monkeypatch, tmp_path / "steps.log")
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")
+    mlflow_store(ws.root / "mlflow.db")
     summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
 
     assert summary.checkpoints_new_or_stale == 7 and len(summary.embedded) == 6
@@ -120,7 +122,8 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     )
 
 
-def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
+def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch,
+                                                               mlflow_store):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     ws = Workspace.at(tmp_path / "work")
@@ -130,6 +133,7 @@ def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, 
     assert len(first.embedded) == 6
     assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3  # nothing computed was lost
     # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
+    mlflow_store(ws.root / "mlflow.db")
     second = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
     assert second.checkpoints_new_or_stale == 0 and second.families == ("simclr", "simsiam")
     assert second.tracking_errors == {}

@@ -7,10 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pytorch_lightning as pl
-import timm
 import torch
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
 from sklearn.datasets import load_digits
 
 from flows.monitor import run_monitor
@@ -20,41 +17,16 @@ from ssl_eval.lightning_callback import MonitorCallback
 from ssl_eval.preprocess import preprocess, to_float_tensor
 from ssl_eval.training_hook import save_backbone
 from ssl_eval.workspace import Workspace
-
-ARCH = "timm:vit_tiny_patch16_224"
-ARGS = {"img_size": 8, "patch_size": 4, "embed_dim": 24, "depth": 1, "num_heads": 2}
-
-
-class SimCLR(pl.LightningModule):
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        self.backbone = timm.create_model(ARCH.removeprefix("timm:"), pretrained=False, num_classes=0, in_chans=1, **ARGS)
-        self.projection_head = SimCLRProjectionHead(24, 32, 16)
-        self.criterion = NTXentLoss()
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def _view(self, x: torch.Tensor) -> torch.Tensor:
-        flip = torch.rand(len(x), 1, 1, 1, generator=self.generator) < 0.5
-        return torch.where(flip, x.flip(-1), x) + 0.1 * torch.randn(x.shape, generator=self.generator)
-
-    def training_step(self, batch, batch_index):
-        x = batch[0]
-        z0 = self.projection_head(self.backbone(self._view(x)))
-        z1 = self.projection_head(self.backbone(self._view(x)))
-        return self.criterion(z0, z1)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.06)
-
+from tests.helpers import DIGITS_VIT_ARGS, VIT_ARCH, vit_simclr
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
-def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path):
+def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path, mlflow_store):
     digits = load_digits()
     images = torch.tensor(digits.images[:256, None] / 16.0, dtype=torch.float32)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=64, shuffle=False)
     store = tmp_path / "store"
-    callback = MonitorCallback(store, family="simclr-vit", run="seed0", arch=ARCH, request=False)
-    module = SimCLR()
+    callback = MonitorCallback(store, family="simclr-vit", run="seed0", arch=VIT_ARCH, request=False)
+    module = vit_simclr()
     trainer = pl.Trainer(
         max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
@@ -64,14 +36,15 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
 
     # the checkpoint names its timm architecture; the configuration adds only its size
     overrides = {"data.name": "digits", "data.n_eval": 120, "data.n_probe_train": 150, "data.n_probe_test": 100,
-                 "data.n_views": 0, "families.simclr-vit.arch_args": ARGS}
+                 "data.n_views": 0, "families.simclr-vit.arch_args": DIGITS_VIT_ARGS}
     config = Config(data=DataConfig(name="digits", n_eval=120, n_probe_train=150, n_probe_test=100, n_views=0),
-                    families={"simclr-vit": FamilyConfig(arch_args=ARGS)})
+                    families={"simclr-vit": FamilyConfig(arch_args=DIGITS_VIT_ARGS)})
     ws = Workspace.at(tmp_path / "work")
+    mlflow_store(ws.root / "mlflow.db")
     summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
     assert summary.failed == {} and sorted(summary.embedded) == ["simclr-vit/seed0/epoch=0000", "simclr-vit/seed0/epoch=0001"]
     prov = ws.embeddings.provenance("simclr-vit/seed0/epoch=0001")
-    assert (prov["arch"], prov["pool"], prov["dim"], prov["epoch"]) == (ARCH, "cls", 24, 1)
+    assert (prov["arch"], prov["pool"], prov["dim"], prov["epoch"]) == (VIT_ARCH, "cls", 24, 1)
     # the last checkpoint holds the trained backbone: its stored embedding is that model's output
     inputs = preprocess(to_float_tensor(cached_splits(config.data).eval.images[:16]), **preprocess_options(config.data))
     with torch.no_grad():
@@ -80,7 +53,7 @@ def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path)
     assert 0.0 <= ws.records.get("simclr-vit/seed0/epoch=0001", "probe")["values"]["linear_acc"] <= 1.0
 
     # the plain-PyTorch helper adds the next epoch: only it is evaluated on the next scan
-    save_backbone(module.backbone, store, family="simclr-vit", run="seed0", epoch=2, arch=ARCH)
+    save_backbone(module.backbone, store, family="simclr-vit", run="seed0", epoch=2, arch=VIT_ARCH)
     summary = run_monitor(str(store), str(ws.root), overrides=overrides, settle_seconds=0)
     assert sorted(summary.embedded) == ["simclr-vit/seed0/epoch=0002"]
     assert np.isfinite(ws.records.get("simclr-vit/seed0/epoch=0002", "metrics-spectral")["values"]["rankme"])

@@ -23,8 +23,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prefect.workers.process import ProcessWorker
 
 from tests.helpers import assert_same_values, make_store
 
@@ -69,7 +71,7 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def _api(api_url: str, path: str, body: dict) -> list[dict]:
+def _api(api_url: str, path: str, body: dict) -> Any:
     request = urllib.request.Request(
         f"{api_url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
@@ -139,15 +141,19 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
             s3_client.upload_file(str(path), "ckpts", f"store/{path.relative_to(local).as_posix()}")
 
         _wait_http(f"{api}/health", 90, procs, "prefect-server")
-        setup = (
-            f"{BIN}/prefect work-pool create ssl-eval-process --type process && "
-            f"{BIN}/prefect work-pool create ssl-eval-gpu --type process && "
-            f"{BIN}/prefect work-pool set-concurrency-limit ssl-eval-gpu 1 && "
-            f"{BIN}/prefect --no-prompt deploy --prefect-file deployments/prefect.yaml --all && "
-            f"{BIN}/prefect deployment run monitor/monitor --params '{json.dumps({'settle_seconds': 0})}'"
-        )
-        done = subprocess.run(["bash", "-c", setup], env=client_env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        # the two process pools of docs/deployment.md (what `prefect work-pool create NAME --type
+        # process` and `set-concurrency-limit` make, through the API: each CLI call is a cold start
+        # of seconds), then the deployments from prefect.yaml with the CLI, as a user deploys them
+        template = ProcessWorker.get_default_base_job_template()
+        _api(api, "/work_pools/", {"name": "ssl-eval-process", "type": "process", "base_job_template": template})
+        _api(api, "/work_pools/", {"name": "ssl-eval-gpu", "type": "process", "base_job_template": template, "concurrency_limit": 1})
+        done = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"],
+                              env=client_env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # `prefect deployment run monitor/monitor --params '{"settle_seconds": 0}'`
+        (deployment,) = _api(api, "/deployments/filter", {"flows": {"name": {"any_": ["monitor"]}},
+                                                           "deployments": {"name": {"any_": ["monitor"]}}})
+        _api(api, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"settle_seconds": 0}})
         start("gpu-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-gpu"], client_env)
         start("process-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-process", "--run-once"], client_env)
         _wait_http(f"{mlflow_uri}/health", 60, procs, "mlflow")
