@@ -1,37 +1,40 @@
 """The temporary Prefect server `ssl-eval evaluate` launches before importing the flows:
 healthy, the process's Prefect settings point at it inside the block and are restored after
-it, and it is stopped on leaving."""
+it, and it is stopped on leaving.
+
+The scenario runs in a fresh interpreter with no PREFECT_* variable: in the test process a
+session's ``prefect_test_harness`` (tests/conftest.py) may already be the configured API, and
+then no server is launched, by design."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
-import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_temporary_api_serves_a_flow_and_stops(tmp_path, monkeypatch):
-    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+def scenario(tmp_path: Path) -> None:
+    """What the test checks, run in the child (plain asserts: a failure exits non-zero)."""
     from prefect import flow
-    from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL
 
     from deployments import temporary_server
 
-    refresh_global_settings_context()
     launched = []
     real_launch = temporary_server._launch
-    monkeypatch.setattr(temporary_server, "_launch", lambda port, log: launched.append(real_launch(port, log)) or launched[-1])
+    temporary_server._launch = lambda port, log: launched.append(real_launch(port, log)) or launched[-1]
 
     @flow
     def add(a: int, b: int) -> int:
         return a + b
 
     with temporary_server.temporary_api(tmp_path / "prefect" / "server.log", timeout=300) as ready:
-        assert len(launched) == 1 and PREFECT_API_URL.value() is None  # launched, not yet in use
+        assert len(launched) == 1 and PREFECT_API_URL.value() is None, (launched, PREFECT_API_URL.value())  # launched, not yet in use
         ready()
         url = PREFECT_API_URL.value()
         assert url and url.startswith("http://127.0.0.1:") and os.environ["PREFECT_API_URL"] == url
@@ -40,6 +43,19 @@ def test_temporary_api_serves_a_flow_and_stops(tmp_path, monkeypatch):
         assert add(2, 3) == 5
     assert "PREFECT_API_URL" not in os.environ and PREFECT_API_URL.value() is None
     assert launched[0].poll() is not None  # stopped
-    with pytest.raises(OSError):
+    try:
         urllib.request.urlopen(f"{url}/health", timeout=5)
+    except OSError:
+        pass
+    else:
+        raise AssertionError(f"the temporary server still answers at {url} after the block")
     assert (tmp_path / "prefect" / "prefect.db").exists()  # in PREFECT_HOME, where Prefect's own server puts it
+
+
+def test_temporary_api_serves_a_flow_and_stops(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
+    code = f"from pathlib import Path; from tests.integration.test_temporary_server import scenario; scenario(Path({str(tmp_path)!r}))"
+    child = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-5000:]
