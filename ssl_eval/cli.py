@@ -4,7 +4,6 @@ inside the commands that need them, after the work dir's environment is set."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -14,6 +13,7 @@ from typing import Any, NoReturn, Optional
 import typer
 from typer.core import TyperCommand
 
+from ssl_eval import strict_json
 from ssl_eval.datasets import DATASETS
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import hold_credentials, redact
@@ -193,7 +193,7 @@ def _mark(phase: str) -> None:
     line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them."""
     if path := os.environ.get("SSL_EVAL_TIMINGS"):
         with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"phase": phase, "time": time.time()}) + "\n")
+            out.write(strict_json.dumps({"phase": phase, "time": time.time()}) + "\n")
 
 
 def _fail(message: str) -> NoReturn:
@@ -500,8 +500,8 @@ def metrics(
     result = compute_all(X, labels=y, options=MetricOptions(k=k), random_state=seed)
     values, flags = result.values, list(result.flags)
     if fmt == "json":
-        doc = {"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": {n: _finite_or_none(v) for n, v in values.items()}, "flags": flags}
-        typer.echo(json.dumps(doc, indent=1, allow_nan=False))
+        doc = {"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": values, "flags": flags}
+        typer.echo(strict_json.dumps(doc, indent=1))  # null where a metric is undefined
         return
     from rich.console import Console
     from rich.markup import escape
@@ -516,10 +516,6 @@ def metrics(
     Console().print(table)
     if flags:
         typer.secho(f"flags: {', '.join(flags)}", fg="yellow")
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
 
 
 MLFLOW_UI_APP = "ssl-eval"  # the mlflow.app entry point (pyproject.toml)

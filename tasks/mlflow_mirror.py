@@ -27,7 +27,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
-from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
+from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
 from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
 from ssl_eval.verdict.records import VERDICT_PART
@@ -249,7 +249,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             _log_params(client, run_id, {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})})
         logged += _log_new(client, run_id, points)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-    analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
+    analysis = stored_analysis(workspace, family) or {"metrics": {}}
     corr_points = [
         (f"corr/{metric}/{stat}", c[stat], 0)
         for metric, c in analysis["metrics"].items()
