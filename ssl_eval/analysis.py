@@ -133,7 +133,7 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
     Returns:
         16 hex digits.
     """
-    return hashlib.sha256(strict_json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(strict_json.encode(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def families(workspace: Workspace) -> list[str]:

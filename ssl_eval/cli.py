@@ -193,7 +193,7 @@ def _mark(phase: str) -> None:
     line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them."""
     if path := os.environ.get("SSL_EVAL_TIMINGS"):
         with open(path, "a", encoding="utf-8") as out:
-            out.write(strict_json.dumps({"phase": phase, "time": time.time()}) + "\n")
+            out.write(strict_json.encode({"phase": phase, "time": time.time()}) + "\n")
 
 
 def _fail(message: str) -> NoReturn:
@@ -501,7 +501,7 @@ def metrics(
     values, flags = result.values, list(result.flags)
     if fmt == "json":
         doc = {"n": int(X.shape[0]), "d": int(X.shape[1]), "metrics": values, "flags": flags}
-        typer.echo(strict_json.dumps(doc, indent=1))  # null where a metric is undefined
+        typer.echo(strict_json.encode(doc, indent=1))  # null where a metric is undefined
         return
     from rich.console import Console
     from rich.markup import escape

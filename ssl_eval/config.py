@@ -222,7 +222,7 @@ _DETECTED_BEFORE = {"state_dict_key": "state_dict", "prefix": "backbone."}
 
 
 def _digest(payload: Any) -> str:
-    return hashlib.sha256(strict_json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(strict_json.encode(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 CONFIG_FILE = "ssl_eval.toml"

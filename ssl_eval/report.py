@@ -16,7 +16,7 @@ from ssl_eval.analysis import (
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.report_cells import correlation_cells
-from ssl_eval.strict_json import dumps
+from ssl_eval.strict_json import encode
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
 from ssl_eval.verdict.records import stored_config
@@ -127,7 +127,7 @@ def to_json(doc: dict[str, Any]) -> str:
     Returns:
         The JSON text (indent 1).
     """
-    return dumps(doc, indent=1)
+    return encode(doc, indent=1)
 
 
 def probe_span(rows: list[dict[str, Any]]) -> str:

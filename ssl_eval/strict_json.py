@@ -3,7 +3,7 @@
 The rule:
 
 * **On write**, NaN, inf and -inf become ``null`` and the text is produced with
-  ``allow_nan=False`` (:func:`dumps`). Standard JSON has no token for them; Python's bare
+  ``allow_nan=False`` (:func:`encode`). Standard JSON has no token for them; Python's bare
   ``NaN`` is rejected by strict parsers (JavaScript's ``JSON.parse``, jq, Go, Rust's serde).
   In a record or report ``null`` where a number belongs means "undefined for this
   checkpoint" (a correlation of a constant series, a metric of a collapsed embedding).
@@ -11,7 +11,7 @@ The rule:
   (:func:`float_or_nan`, :func:`nan_for_null`); undefined stays undefined. The sign of an
   infinity is not kept: every non-finite value comes back as NaN.
 * **Older files** written before this rule may hold bare ``NaN`` / ``Infinity``:
-  :func:`loads` still reads them (as float NaN / inf), so a work dir survives an upgrade.
+  :func:`decode` still reads them (as float NaN / inf), so a work dir survives an upgrade.
 
 ``ssl-eval report --format json`` (schema 3) follows the same rule.
 """
@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-__all__ = ["strict", "dumps", "loads", "float_or_nan", "nan_for_null"]
+__all__ = ["strict", "encode", "decode", "float_or_nan", "nan_for_null"]
 
 
 def strict(value: Any) -> Any:
@@ -50,7 +50,7 @@ def strict(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, *, default: Callable[[Any], Any] | None = None, **kwargs: Any) -> str:
+def encode(value: Any, *, default: Callable[[Any], Any] | None = None, **kwargs: Any) -> str:
     """``value`` as strict JSON: non-finite floats as null, never ``NaN`` or ``Infinity``.
 
     Args:
@@ -65,8 +65,8 @@ def dumps(value: Any, *, default: Callable[[Any], Any] | None = None, **kwargs: 
     return json.dumps(strict(value), allow_nan=False, default=default, **kwargs)
 
 
-def loads(text: str | bytes) -> Any:
-    """A JSON document written by :func:`dumps`, or by an older version with bare NaN/Infinity.
+def decode(text: str | bytes) -> Any:
+    """A JSON document written by :func:`encode`, or by an older version with bare NaN/Infinity.
 
     Args:
         text: the JSON text.

@@ -143,7 +143,7 @@ def open_record_store(root: str | Path) -> RecordStore:
 
 
 def _encode(record: Mapping[str, Any]) -> str:
-    return strict_json.dumps(record, indent=1, sort_keys=True, default=jsonable)
+    return strict_json.encode(record, indent=1, sort_keys=True, default=jsonable)
 
 
 def _settled_note(key: str, part: str) -> str | None:
@@ -174,7 +174,7 @@ class LocalRecordStore:
         if not file.is_file():
             return None
         try:
-            return strict_json.loads(file.read_text())
+            return strict_json.decode(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # never trust a damaged record: it is recomputed
 
@@ -250,7 +250,7 @@ class UrlRecordStore:
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
         try:
-            return strict_json.loads(self._fs.cat_file(self._key(key, part)))
+            return strict_json.decode(self._fs.cat_file(self._key(key, part)))
         except FileNotFoundError:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -295,7 +295,7 @@ class UrlRecordStore:
 
 
 def jsonable(value: Any) -> Any:
-    """``json.dumps(default=...)``: numpy scalars and arrays as Python values (what
+    """The JSON encoder's ``default`` hook: numpy scalars and arrays as Python values (what
     :func:`ssl_eval.strict_json.strict` has not converted already).
 
     Args:
