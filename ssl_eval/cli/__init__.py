@@ -1,7 +1,7 @@
 """The ``ssl-eval`` command line. Flows (and so prefect and mlflow) are imported lazily
 inside the commands that need them, after the work dir's environment is set.
 
-One module per part: :mod:`~ssl_eval.cli.app` (the typer app, exit codes, how a command
+One module per part: :mod:`~ssl_eval.cli.application` (the typer app, exit codes, how a command
 fails), :mod:`~ssl_eval.cli.options` (options several commands share),
 :mod:`~ssl_eval.cli.workdir` (the store and work dir as the commands take them), and the
 commands: :mod:`~ssl_eval.cli.demo` (``make-demo-store``), :mod:`~ssl_eval.cli.monitor`
@@ -12,7 +12,7 @@ commands: :mod:`~ssl_eval.cli.demo` (``make-demo-store``), :mod:`~ssl_eval.cli.m
 from __future__ import annotations
 
 from ssl_eval.cli import demo, monitor, results, ui  # noqa: F401  (each registers its commands on app)
-from ssl_eval.cli.app import (
+from ssl_eval.cli.application import (
     EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app,
 )
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.cli.app import command, fail
+from ssl_eval.cli.application import command, fail
 
 __all__ = ["make_demo_store_cmd"]
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 
 from ssl_eval import strict_json
-from ssl_eval.cli.app import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
+from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
 from ssl_eval.cli.options import (
     AllowModuleOption, ConfigOption, DaskOption, DataRootOption, DatasetOption, MlflowOption, NEvalOption, NProbeTestOption,
     NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,

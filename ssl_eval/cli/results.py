@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ssl_eval import strict_json
-from ssl_eval.cli.app import command, fail
+from ssl_eval.cli.application import command, fail
 from ssl_eval.cli.options import ResultsUrlOption, WorkdirOption
 from ssl_eval.cli.workdir import open_workspace, require_existing_workdir
 from ssl_eval.workspace import Workspace

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ssl_eval.cli.app import command
+from ssl_eval.cli.application import command
 from ssl_eval.cli.options import WorkdirOption
 from ssl_eval.cli.workdir import require_existing_workdir
 from ssl_eval.workspace import Workspace

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ssl_eval.cli.app import fail
+from ssl_eval.cli.application import fail
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
