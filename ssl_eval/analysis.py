@@ -19,7 +19,6 @@ within-family ranks. :func:`alerts` lists collapsed and non-finite checkpoints.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import warnings
 from typing import Any
@@ -29,6 +28,7 @@ from scipy import stats
 
 from ssl_eval.collapse import collapse_reasons
 from ssl_eval.metrics import METRICS, label_free_metrics
+from ssl_eval import strict_json
 from ssl_eval.workspace import Workspace
 
 PROBE_TARGET = "linear_acc"
@@ -78,7 +78,7 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
         for part in records.parts(checkpoint_id, "metrics-"):
             rec = records.get(checkpoint_id, part)
             if rec and rec.get("fingerprint") == ckpt["fingerprint"]:
-                metrics.update(rec["values"])
+                metrics.update(strict_json.nan_for_null(rec["values"]))  # null: undefined for this checkpoint
                 flags.update(rec.get("flags", []))
         probe = records.get(checkpoint_id, "probe")
         rows.append(
@@ -89,13 +89,39 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
                 "method": ckpt.get("method"),
                 "arch": ckpt.get("arch"),
                 "metrics": metrics,
-                "probe": probe["values"] if probe and probe.get("fingerprint") == ckpt["fingerprint"] else {},
+                "probe": strict_json.nan_for_null(probe["values"]) if probe and probe.get("fingerprint") == ckpt["fingerprint"] else {},
                 "flags": sorted(flags),
                 **({"gone": True} if gone else {}),
             }
         )
     rows.sort(key=lambda r: (r["run"], r["epoch"]))
     return rows
+
+
+#: Entries of a metric's statistics that name a checkpoint (None: there is none), not numbers.
+_CHECKPOINT_ENTRIES = ("pick", "best")
+_STAT_TABLES = ("metrics", "raw", "within_family_rank")
+
+
+def stored_analysis(workspace: Workspace, key: str) -> dict[str, Any] | None:
+    """A stored correlations record (a family's, or the pooled one under ``POOLED_KEY``), with
+    every statistic that is undefined (stored as null, :mod:`ssl_eval.strict_json`) back as NaN.
+
+    Args:
+        workspace: the work dir whose records to read.
+        key: a family, or ``POOLED_KEY``.
+
+    Returns:
+        The record, or None when there is none.
+    """
+    found = workspace.records.get(key, "correlations")
+    if found is None:
+        return None
+    for table in _STAT_TABLES:
+        if isinstance(found.get(table), dict):
+            found[table] = {name: strict_json.nan_for_null(entry, keep=_CHECKPOINT_ENTRIES) if isinstance(entry, dict) else entry
+                            for name, entry in found[table].items()}
+    return found
 
 
 def rows_digest(rows: list[dict[str, Any]]) -> str:
@@ -107,7 +133,7 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
     Returns:
         16 hex digits.
     """
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(strict_json.encode(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def families(workspace: Workspace) -> list[str]:

@@ -28,7 +28,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
-from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
+from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
 from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
 from ssl_eval.verdict.records import VERDICT_PART
@@ -275,7 +275,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             logged += _log_new(client, run_id, points, held={} if created else None)
             client.set_tag(run_id, POINTS_TAG, digest)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-    analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
+    analysis = stored_analysis(workspace, family) or {"metrics": {}}
     corr_points = [
         (f"corr/{metric}/{stat}", c[stat], 0)
         for metric, c in analysis["metrics"].items()
