@@ -16,7 +16,7 @@ preconditioner: ``S`` is the second moment of the (standardised) training rows, 
 on at most ``max(4 D, 4096)`` rows drawn with ``random_state``; ``S / K`` is the curvature of
 the loss at ``W = 0`` up to the class coupling; ``delta = max(penalty, 1e-3)`` keeps the
 factor well conditioned in float32. Gradients are written out (no autograd graph): one
-``X @ W`` and one ``X^T @ P`` per evaluation. Data and iterates are float32, the
+``X @ W`` and one ``(P^T X)^T`` per evaluation. Data and iterates are float32, the
 preconditioner is factored in float64. Runs on CUDA when available (full float32: TF32 is
 not switched on here).
 
