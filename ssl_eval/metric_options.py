@@ -1,7 +1,7 @@
 """The metric options: one definition for the core and for the ``[metrics]`` table.
 
 :class:`MetricOptions` is what the metric functions take; the configuration's
-``MetricsConfig`` (``ssl_eval/config.py``) is this class plus ``random_state``, so every
+``MetricsConfig`` (``ssl_eval/config/schema.py``) is this class plus ``random_state``, so every
 option is a ``[metrics]`` key of ``ssl_eval.toml`` with the same name, default and check.
 This module imports pydantic only: the configuration reads it without loading the metrics.
 """

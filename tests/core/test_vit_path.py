@@ -74,7 +74,7 @@ def test_families_without_vit_settings_keep_their_embedding_key():
     """pool and arch_args at their defaults leave the key as it was before they existed (the
     family's other fields only; an unset state_dict_key as its earlier placeholder default),
     so existing work dirs are not re-embedded."""
-    from ssl_eval.config import _digest
+    from ssl_eval.config.schema import _digest
 
     family = FamilyConfig(arch="resnet18", prefix="")
     config = Config(families={"a": family})

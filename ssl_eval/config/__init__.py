@@ -1,0 +1,21 @@
+"""Typed configuration: data set, families, metrics, probe and paths.
+
+Read from ``ssl_eval.toml`` at the checkpoint store's root (or ``--config``), then CLI
+overrides. Unknown keys and wrong types are errors that name the key and what is allowed.
+
+:mod:`~ssl_eval.config.schema` holds the sections and their defaults,
+:mod:`~ssl_eval.config.loading` reads the file and the overrides (:func:`load_config`);
+every public name is importable from ``ssl_eval.config``.
+"""
+
+from __future__ import annotations
+
+from ssl_eval.config.loading import CONFIG_FILE, load_config
+from ssl_eval.config.schema import (
+    AnalysisConfig, Config, DaskConfig, DataConfig, FamilyConfig, MetricsConfig, ProbeConfig, VerdictConfig,
+)
+
+__all__ = [
+    "AnalysisConfig", "Config", "DaskConfig", "DataConfig", "FamilyConfig", "MetricsConfig", "ProbeConfig", "VerdictConfig",
+    "CONFIG_FILE", "load_config",
+]
