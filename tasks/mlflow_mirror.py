@@ -128,17 +128,26 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]]) -> int:
-    """Log (key, value, step) points that MLflow does not hold yet; returns how many went."""
+def _held_points(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
+    """The points the run holds: key -> step -> values in logged order. Only the keys the run
+    holds are asked for (a new run or a new key costs no request)."""
+    held: dict[str, dict[int, list[float]]] = {}
+    for key in client.get_run(run_id).data.metrics:
+        steps = held[key] = {}
+        for m in client.get_metric_history(run_id, key):
+            steps.setdefault(m.step, []).append(m.value)
+    return held
+
+
+def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]],
+             held: dict[str, dict[int, list[float]]]) -> int:
+    """Log (key, value, step) points that MLflow does not hold yet (``held``: :func:`_held_points`);
+    returns how many went."""
     now = int(time.time() * 1000)
-    history: dict[str, dict[int, list[float]]] = {}
+    history = {key: {step: list(values) for step, values in steps.items()} for key, steps in held.items()}
     new: list[Metric] = []
     for key, value, step in points:
-        if key not in history:
-            history[key] = {}
-            for m in client.get_metric_history(run_id, key):
-                history[key].setdefault(m.step, []).append(m.value)
-        latest = history[key].get(step)
+        latest = history.setdefault(key, {}).get(step)
         if latest and _same(latest[-1], float(value)):
             continue
         history[key].setdefault(step, []).append(float(value))
@@ -148,16 +157,14 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
     return len(new)
 
 
-def _stale_points(client: MlflowClient, run_id: str, points: list[tuple[str, float, int]]) -> bool:
+def _stale_points(held: dict[str, dict[int, list[float]]], points: list[tuple[str, float, int]]) -> bool:
     """Whether the run holds a point that is not among ``points``: another value at a step,
     a second point at a step, or a step (or key) that no longer has a value."""
     wanted = {(key, int(step)): float(value) for key, value, step in points}
-    for key in client.get_run(run_id).data.metrics:
-        seen: set[int] = set()
-        for m in client.get_metric_history(run_id, key):
-            if m.step in seen or (key, m.step) not in wanted or not _same(m.value, wanted[(key, m.step)]):
+    for key, steps in held.items():
+        for step, values in steps.items():
+            if len(values) > 1 or (key, step) not in wanted or not _same(values[0], wanted[(key, step)]):
                 return True
-            seen.add(m.step)
     return False
 
 
@@ -241,13 +248,15 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                 points.append((f"{prefix}/{name}", value, r["epoch"]))
             for name, value in r["probe"].items():
                 points.append((f"probe/{name}", value, r["epoch"]))
-        if _stale_points(client, run_id, points):
+        held = _held_points(client, run_id)
+        if _stale_points(held, points):
             # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
             # cannot delete a point, so the run is rewritten whole, never given a second point at a step
             client.delete_run(run_id)
             run_id = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
             _log_params(client, run_id, {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})})
-        logged += _log_new(client, run_id, points)
+            held = {}
+        logged += _log_new(client, run_id, points, held)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
     analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
     corr_points = [
@@ -260,7 +269,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                    {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
                     **(verdict_tags(verdict) if verdict else {}), **described})
     _log_params(client, corr_id, params)
-    logged += _log_new(client, corr_id, corr_points)
+    logged += _log_new(client, corr_id, corr_points, _held_points(client, corr_id))
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
@@ -268,7 +277,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                       {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
                       stale_metric_prefix="corr/")
     _log_params(client, summary_id, params)
-    logged += _log_new(client, summary_id, _summary_points(rows, analysis))
+    logged += _log_new(client, summary_id, _summary_points(rows, analysis), _held_points(client, summary_id))
     client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})
