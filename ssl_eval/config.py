@@ -7,13 +7,13 @@ overrides. Unknown keys and wrong types are errors that name the key and what is
 from __future__ import annotations
 
 import hashlib
-import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ssl_eval import strict_json
 from ssl_eval.metric_options import MetricOptions
 
 
@@ -222,7 +222,7 @@ _DETECTED_BEFORE = {"state_dict_key": "state_dict", "prefix": "backbone."}
 
 
 def _digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(strict_json.encode(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 CONFIG_FILE = "ssl_eval.toml"

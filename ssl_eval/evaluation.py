@@ -17,6 +17,7 @@ from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.storage.errors import InfrastructureError
 from ssl_eval.storage.urls import redact_text
+from ssl_eval.strict_json import nan_for_null
 from ssl_eval.workspace import Workspace
 
 
@@ -90,7 +91,7 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
 def _outcome(checkpoint_id: str, part: str, status: Status, record: dict[str, Any]) -> PartOutcome:
     if part == "probe" and not record["values"]:
         status = Status.NO_LABELS
-    return PartOutcome(checkpoint_id, part, status, values=dict(record["values"]), flags=tuple(record.get("flags", ())),
+    return PartOutcome(checkpoint_id, part, status, values=nan_for_null(record["values"]), flags=tuple(record.get("flags", ())),
                        seconds=record.get("seconds") if status is Status.COMPUTED else None)
 
 

@@ -16,7 +16,7 @@ preconditioner: ``S`` is the second moment of the (standardised) training rows, 
 on at most ``max(4 D, 4096)`` rows drawn with ``random_state``; ``S / K`` is the curvature of
 the loss at ``W = 0`` up to the class coupling; ``delta = max(penalty, 1e-3)`` keeps the
 factor well conditioned in float32. Gradients are written out (no autograd graph): one
-``X @ W`` and one ``X^T @ P`` per evaluation. Data and iterates are float32, the
+``X @ W`` and one ``(P^T X)^T`` per evaluation. Data and iterates are float32, the
 preconditioner is factored in float64. Runs on CUDA when available (full float32: TF32 is
 not switched on here).
 
@@ -143,7 +143,7 @@ def _fit(X: torch.Tensor, codes: torch.Tensor, n_classes: int, *, C: float, max_
     n, d = X.shape
     penalty = (2.0 if n_classes == 2 else 1.0) / (C * n)
     factor = _preconditioner(X, n_classes, max(penalty, _MIN_DAMPING), random_state)
-    rows = torch.arange(n, device=X.device)
+    targets = torch.nn.functional.one_hot(codes, n_classes).to(X.dtype)
     u = torch.zeros(d + 1, n_classes, device=X.device, requires_grad=True)
     optimizer = torch.optim.LBFGS(
         [u], lr=1, max_iter=max_iter, history_size=10, tolerance_grad=tol, tolerance_change=1e-10,
@@ -160,11 +160,12 @@ def _fit(X: torch.Tensor, codes: torch.Tensor, n_classes: int, *, C: float, max_
         with torch.no_grad():
             W = weights()
             logits = torch.addmm(u[-1], X, W)
-            loss = (torch.logsumexp(logits, 1) - logits[rows, codes]).mean() + 0.5 * penalty * W.square().sum()
-            residual = torch.softmax(logits, 1)
-            residual[rows, codes] -= 1.0
-            residual /= n
-            grad_W = X.T @ residual + penalty * W
+            log_p = torch.log_softmax(logits, 1)
+            loss = -torch.vdot(log_p.ravel(), targets.ravel()) / n + 0.5 * penalty * W.square().sum()
+            residual = log_p.exp_().sub_(targets).div_(n)  # (softmax - one-hot) / n
+            # (P^T X)^T, not X^T P: torch's CPU GEMM runs the transposed-left form of this
+            # tall-skinny product about 10x slower (1.96 s against 0.21 s at 50,000 x 2,048 x 10)
+            grad_W = (residual.T @ X).T + penalty * W
             u.grad = torch.cat([torch.linalg.solve_triangular(factor, grad_W, upper=False), residual.sum(0)[None]])
         return loss
 

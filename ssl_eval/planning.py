@@ -28,6 +28,7 @@ from ssl_eval.config import Config
 from ssl_eval.failures import known_failure
 from ssl_eval.metrics import GROUPS
 from ssl_eval.storage.checkpoints import CheckpointRef, discover
+from ssl_eval import strict_json
 from ssl_eval.storage.records import SETTLED
 from ssl_eval.storage.urls import filesystem, is_url
 from ssl_eval.workspace import Workspace
@@ -78,7 +79,7 @@ def scan(store: str | Path, workspace: Workspace, *, settle_seconds: float = 2.0
     if not is_url(store):
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
+        tmp.write_text(strict_json.encode(known))
         os.replace(tmp, file)
     return refs
 
@@ -158,7 +159,7 @@ def settled_digest(family: str, refs: list[CheckpointRef], config: Config, track
         32 hex digits.
     """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS]).encode())
+    digest.update(strict_json.encode([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS]).encode())
     for ref in refs:
         digest.update(f"{ref.id}\0{ref.fingerprint}\0{'|'.join(ref.conflicts)}\n".encode())
     return digest.hexdigest()

@@ -8,21 +8,22 @@ is computed for the document, not stored: the flow keeps the records current); `
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from ssl_eval.analysis import (
     ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, families, family_analysis, family_rows, pooled_analysis, rows_digest,
+    stored_analysis,
 )
 from ssl_eval.metrics import METRICS
 from ssl_eval.report_cells import correlation_cells
+from ssl_eval.strict_json import encode
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
 from ssl_eval.verdict.records import stored_config
 from ssl_eval.workspace import Workspace
 
-#: 3: families.<family>.verdict, alerts.reasons, and strict JSON (null where undefined).
+#: 3: families.<family>.verdict, alerts.reasons, and strict JSON (null where undefined,
+#: the rule of :mod:`ssl_eval.strict_json`).
 SCHEMA_VERSION = 3
 
 
@@ -79,7 +80,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
     analyses: dict[str, Any] = {}
     for family in families(workspace):
         rows = family_rows(workspace, family)
-        stored = workspace.records.get(family, "correlations")
+        stored = stored_analysis(workspace, family)
         if stored is not None and _current(stored, rows_digest(rows)):
             analysis = stored
         else:
@@ -97,7 +98,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
     pooled: dict[str, Any] = {}
     if doc["families"]:
         pooled_rows = [{**r, "family": f} for f, data in doc["families"].items() for r in data["checkpoints"]]
-        pooled = workspace.records.get(POOLED_KEY, "correlations") or {}
+        pooled = stored_analysis(workspace, POOLED_KEY) or {}
         if not _current(pooled, rows_digest(pooled_rows)):
             pooled = pooled_analysis(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
     doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
@@ -117,26 +118,6 @@ def _add_verdicts(workspace: Workspace, doc: dict[str, Any], analyses: dict[str,
     doc["families"] = {f: {"verdict": verdicts[f], **data} for f, data in doc["families"].items()}
 
 
-def strict(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (JSON null), recursively.
-
-    Args:
-        value: a JSON-like value (dicts, lists, tuples, floats, numpy scalars, ...).
-
-    Returns:
-        The same structure with dict keys as strings, tuples as lists, numpy scalars as Python values.
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return strict(value.item())
-    return value
-
-
 def to_json(doc: dict[str, Any]) -> str:
     """The report as strict JSON: null where a value is undefined, never NaN or Infinity.
 
@@ -146,7 +127,7 @@ def to_json(doc: dict[str, Any]) -> str:
     Returns:
         The JSON text (indent 1).
     """
-    return json.dumps(strict(doc), indent=1, allow_nan=False)
+    return encode(doc, indent=1)
 
 
 def probe_span(rows: list[dict[str, Any]]) -> str:

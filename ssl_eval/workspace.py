@@ -18,7 +18,7 @@ from typing import Any
 from ssl_eval.storage.embeddings import EmbeddingStore, open_embedding_store
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.records import RecordStore, open_record_store
-from ssl_eval.storage.urls import filesystem, join, redact
+from ssl_eval.storage.urls import filesystem, is_url, join, redact
 
 DEFAULT_WORKDIR = ".ssl_eval"
 
@@ -58,7 +58,8 @@ class Workspace:
         """Before anything starts: every place a run writes takes a small file.
 
         The places are the work dir, PREFECT_HOME, the locks, and the records and embeddings,
-        locally or at the results URL.
+        locally or at the results URL. Local folders (a ``file://`` results URL is one) are
+        created as the stores would create them; on a remote URL a probe object is written.
 
         Raises:
             WorkdirError: a place cannot be written (naming the path and why).
@@ -67,6 +68,8 @@ class Workspace:
         places += [join(self.results_url, "records"), join(self.results_url, "embeddings.zarr")] if self.results_url else [
             self.root / "records", self.root / "embeddings.zarr"]
         for place in places:
+            if not is_url(place):  # a file:// results URL is a local folder, as the stores read it
+                place = Path(str(place).removeprefix("file://"))
             probe = f".write-check-{os.getpid()}-{uuid.uuid4().hex}"
             try:
                 if isinstance(place, Path):

@@ -18,6 +18,7 @@ adds nothing.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
-from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest
+from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
 from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
 from ssl_eval.verdict.records import VERDICT_PART
@@ -42,6 +43,9 @@ CORRELATIONS_KEY = "_correlations"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
 GONE_TAG = "ssl_eval.gone"  # checkpoints deleted from the store, comma-joined, or "none"
 FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
+# the points a training run's MLflow run was last brought level with: when they are unchanged
+# a sync reads no metric history (one request per key, the bulk of a sync's time otherwise)
+POINTS_TAG = "ssl_eval.points_digest"
 # MLflow 3.1-3.x UIs opened an experiment by this tag ("custom_model_development": the classic
 # runs view); 3.17 follows the browser's "Model training" switch instead (tasks/mlflow_ui.py).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -81,9 +85,10 @@ def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
 
 
 def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
-         *, stale_metric_prefix: str | None = None) -> str:
-    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one. A run
-    holding a metric under ``stale_metric_prefix`` (an older layout) is replaced by a new run."""
+         *, stale_metric_prefix: str | None = None) -> tuple[str, bool]:
+    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and
+    whether it is new (then it holds no point). A run holding a metric under
+    ``stale_metric_prefix`` (an older layout) is replaced by a new run."""
     found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
     if found and stale_metric_prefix and any(m.startswith(stale_metric_prefix) for m in found[0].data.metrics):
         client.delete_run(found[0].info.run_id)
@@ -95,8 +100,8 @@ def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: di
         for tag, value in tags.items():
             if found[0].data.tags.get(tag) != value:
                 client.set_tag(run_id, tag, value)
-        return run_id
-    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id
+        return run_id, False
+    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id, True
 
 
 def evaluation_params(config: Config, family: str) -> dict[str, str]:
@@ -128,26 +133,23 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def _held_points(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
-    """The points the run holds: key -> step -> values in logged order. Only the keys the run
-    holds are asked for (a new run or a new key costs no request)."""
-    held: dict[str, dict[int, list[float]]] = {}
-    for key in client.get_run(run_id).data.metrics:
-        steps = held[key] = {}
-        for m in client.get_metric_history(run_id, key):
-            steps.setdefault(m.step, []).append(m.value)
-    return held
+def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]], *,
+             held: dict[str, dict[int, list[float]]] | None = None) -> int:
+    """Log (key, value, step) points that MLflow does not hold yet; returns how many went.
 
-
-def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]],
-             held: dict[str, dict[int, list[float]]]) -> int:
-    """Log (key, value, step) points that MLflow does not hold yet (``held``: :func:`_held_points`);
-    returns how many went."""
+    ``held``: what the run is known to hold, key -> step -> values (``{}`` for a new run, or
+    :func:`_latest_points` for a run whose points all sit at step 0); None: read each key's
+    history from MLflow (one request per key)."""
     now = int(time.time() * 1000)
-    history = {key: {step: list(values) for step, values in steps.items()} for key, steps in held.items()}
+    history: dict[str, dict[int, list[float]]] = dict(held) if held is not None else {}
     new: list[Metric] = []
     for key, value, step in points:
-        latest = history.setdefault(key, {}).get(step)
+        if key not in history:
+            history[key] = {}
+            if held is None:
+                for m in client.get_metric_history(run_id, key):
+                    history[key].setdefault(m.step, []).append(m.value)
+        latest = history[key].get(step)
         if latest and _same(latest[-1], float(value)):
             continue
         history[key].setdefault(step, []).append(float(value))
@@ -157,14 +159,27 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
     return len(new)
 
 
-def _stale_points(held: dict[str, dict[int, list[float]]], points: list[tuple[str, float, int]]) -> bool:
+def _latest_points(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
+    """What a run whose points all sit at step 0 holds, as :func:`_log_new`'s ``held``: the
+    latest value of each key, from one request (not one per key)."""
+    return {key: {0: [value]} for key, value in client.get_run(run_id).data.metrics.items()}
+
+
+def _points_digest(points: list[tuple[str, float, int]]) -> str:
+    """A digest of a run's points (``repr`` keeps NaN apart from every number)."""
+    return hashlib.sha256(repr(sorted((k, float(v), int(s)) for k, v, s in points)).encode()).hexdigest()
+
+
+def _stale_points(client: MlflowClient, run_id: str, points: list[tuple[str, float, int]]) -> bool:
     """Whether the run holds a point that is not among ``points``: another value at a step,
     a second point at a step, or a step (or key) that no longer has a value."""
     wanted = {(key, int(step)): float(value) for key, value, step in points}
-    for key, steps in held.items():
-        for step, values in steps.items():
-            if len(values) > 1 or (key, step) not in wanted or not _same(values[0], wanted[(key, step)]):
+    for key in client.get_run(run_id).data.metrics:
+        seen: set[int] = set()
+        for m in client.get_metric_history(run_id, key):
+            if m.step in seen or (key, m.step) not in wanted or not _same(m.value, wanted[(key, m.step)]):
                 return True
+            seen.add(m.step)
     return False
 
 
@@ -239,8 +254,9 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
             prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
             tags.update(method=str(mine[-1].get("method") or family), arch=str(mine[-1].get("arch") or ""),
                         dataset=str(prov.get("dataset", "")))
-        run_id = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
-        _log_params(client, run_id, {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})})
+        run_params = {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})}
+        run_id, created = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
+        _log_params(client, run_id, run_params)
         points = []
         for r in (r for r in history if r["run"] == run):
             for name, value in r["metrics"].items():
@@ -248,36 +264,37 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                 points.append((f"{prefix}/{name}", value, r["epoch"]))
             for name, value in r["probe"].items():
                 points.append((f"probe/{name}", value, r["epoch"]))
-        held = _held_points(client, run_id)
-        if _stale_points(held, points):
-            # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
-            # cannot delete a point, so the run is rewritten whole, never given a second point at a step
-            client.delete_run(run_id)
-            run_id = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
-            _log_params(client, run_id, {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})})
-            held = {}
-        logged += _log_new(client, run_id, points, held)
+        digest = _points_digest(points)
+        if created or client.get_run(run_id).data.tags.get(POINTS_TAG) != digest:
+            if not created and _stale_points(client, run_id, points):
+                # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
+                # cannot delete a point, so the run is rewritten whole, never given a second point at a step
+                client.delete_run(run_id)
+                run_id, created = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
+                _log_params(client, run_id, run_params)
+            logged += _log_new(client, run_id, points, held={} if created else None)
+            client.set_tag(run_id, POINTS_TAG, digest)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-    analysis = workspace.records.get(family, "correlations") or {"metrics": {}}
+    analysis = stored_analysis(workspace, family) or {"metrics": {}}
     corr_points = [
         (f"corr/{metric}/{stat}", c[stat], 0)
         for metric, c in analysis["metrics"].items()
         for stat in CORR_STATS
         if c.get(stat) is not None
     ]
-    corr_id = _run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations",
-                   {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
-                    **(verdict_tags(verdict) if verdict else {}), **described})
+    corr_id, _ = _run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations",
+                      {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+                       **(verdict_tags(verdict) if verdict else {}), **described})
     _log_params(client, corr_id, params)
-    logged += _log_new(client, corr_id, corr_points, _held_points(client, corr_id))
+    logged += _log_new(client, corr_id, corr_points, held=_latest_points(client, corr_id))
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
-    summary_id = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
-                      {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
-                      stale_metric_prefix="corr/")
+    summary_id, _ = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
+                         {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
+                         stale_metric_prefix="corr/")
     _log_params(client, summary_id, params)
-    logged += _log_new(client, summary_id, _summary_points(rows, analysis), _held_points(client, summary_id))
+    logged += _log_new(client, summary_id, _summary_points(rows, analysis), held=_latest_points(client, summary_id))
     client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})

@@ -28,7 +28,7 @@ UI_DEFAULTS = {
 }
 DEFAULTS_SCRIPT = (
     "<script>try{const d=%s;for(const k in d){if(localStorage.getItem(k)===null)"
-    "localStorage.setItem(k,JSON.stringify(d[k]))}}catch(e){}</script>" % json.dumps(UI_DEFAULTS)
+    "localStorage.setItem(k,JSON.stringify(d[k]))}}catch(e){}</script>" % json.dumps(UI_DEFAULTS, allow_nan=False)
 ).encode()
 
 

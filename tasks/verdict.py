@@ -12,6 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from ssl_eval.analysis import stored_analysis
 from ssl_eval.config import Config
 from ssl_eval.outcomes import FamilyVerdict
 from ssl_eval.report_markdown import family_markdown, md_escape
@@ -29,7 +30,7 @@ def card_line(verdict: dict[str, Any]) -> str:
 
 @task(name="verdict", task_run_name="verdict {family}")
 def verdict(family: str, workspace: Workspace, config: Config) -> FamilyVerdict:
-    analysis = workspace.records.get(family, "correlations")  # written by the family's analyze task
+    analysis = stored_analysis(workspace, family)  # written by the family's analyze task
     if analysis is None:
         raise FileNotFoundError(f"no analysis of family {family!r} in {workspace.root}; run its analyze task first.")
     found = store_verdict(workspace, family, analysis, config.verdict)

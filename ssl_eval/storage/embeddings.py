@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol
 import numpy as np
 import zarr
 
+from ssl_eval import strict_json
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.records import jsonable
 from ssl_eval.storage.urls import filesystem, is_url, join, redact, storage_options
@@ -344,7 +345,7 @@ class UrlEmbeddingStore:
         version = f"{attrs.get('fingerprint', 'nofp')}-{attrs.get('embedding_key', 'nokey')}"
         url = join(self.root, checkpoint_id, version)
         _fill(zarr.open_group(url, mode="w", storage_options=self._options), arrays, attrs)  # mode "w" clears a killed writer's debris
-        marker = json.dumps({"version": version, "attributes": dict(attrs)}, default=jsonable).encode()
+        marker = strict_json.encode({"version": version, "attributes": dict(attrs)}, default=jsonable).encode()
         self._fs.pipe_file(join(self._base, checkpoint_id, COMMIT), marker)  # the commit
         for entry in self._fs.ls(join(self._base, checkpoint_id), detail=False):
             if entry.rstrip("/").rsplit("/", 1)[-1] not in (version, COMMIT):

@@ -14,6 +14,10 @@ Layout (under the results root)::
 store and found nothing to do (``ssl_eval/planning.py``). Any other write or deletion
 under the family removes it, so it never outlives the records it vouches for.
 
+Records are strict JSON (:mod:`ssl_eval.strict_json`): an undefined number (NaN, inf) is
+written as null and read back as NaN by the readers that need a float; records written
+before that rule, with bare NaN, still load.
+
 A local record is written to a temporary file and moved into place with ``os.replace``;
 on an fsspec URL each record is one object PUT. Either way a reader sees a whole record
 or none.
@@ -29,6 +33,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
+from ssl_eval import strict_json
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.urls import filesystem, is_url, join, redact
 
@@ -64,7 +69,8 @@ class RecordStore(Protocol):
         Args:
             key: a checkpoint id (``family/run/checkpoint``) or a family.
             part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
-            record: JSON-ready values (numpy scalars and arrays allowed, see :func:`jsonable`).
+            record: JSON-ready values (numpy scalars and arrays allowed, see :func:`jsonable`);
+                NaN and inf are stored as null (:mod:`ssl_eval.strict_json`).
 
         Raises:
             WorkdirError: the storage refuses the write: results that cannot be kept stop the run.
@@ -137,7 +143,7 @@ def open_record_store(root: str | Path) -> RecordStore:
 
 
 def _encode(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, indent=1, sort_keys=True, default=jsonable)
+    return strict_json.encode(record, indent=1, sort_keys=True, default=jsonable)
 
 
 def _settled_note(key: str, part: str) -> str | None:
@@ -168,7 +174,7 @@ class LocalRecordStore:
         if not file.is_file():
             return None
         try:
-            return json.loads(file.read_text())
+            return strict_json.decode(file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # never trust a damaged record: it is recomputed
 
@@ -244,7 +250,7 @@ class UrlRecordStore:
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self._fs.cat_file(self._key(key, part)))
+            return strict_json.decode(self._fs.cat_file(self._key(key, part)))
         except FileNotFoundError:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -289,7 +295,8 @@ class UrlRecordStore:
 
 
 def jsonable(value: Any) -> Any:
-    """``json.dumps(default=...)``: numpy scalars and arrays as Python values.
+    """The JSON encoder's ``default`` hook: numpy scalars and arrays as Python values (what
+    :func:`ssl_eval.strict_json.strict` has not converted already).
 
     Args:
         value: a value ``json`` cannot encode itself.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ssl_eval.analysis import POOLED_KEY, families, family_rows
+from ssl_eval.analysis import POOLED_KEY, families, family_rows, stored_analysis
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.trust import UNKNOWN, classify_all
@@ -58,10 +58,10 @@ def store_verdict(workspace: Workspace, family: str, analysis: dict[str, Any], c
     own = classify_all(analysis.get("metrics") or {}, config)
     if all(t.klass == UNKNOWN for t in own.values()):
         for other in families(workspace):
-            found = records.get(other, "correlations") if other != family else None
+            found = stored_analysis(workspace, other) if other != family else None
             if found and found.get("n_with_probe"):
                 inputs[other] = (family_rows(workspace, other), found)
-    pooled = records.get(POOLED_KEY, "correlations") or {}
+    pooled = stored_analysis(workspace, POOLED_KEY) or {}
     verdict = family_verdicts(inputs, pooled.get("within_family_rank"), config=config, only=[family])[family]
     records.put(family, VERDICT_PART, verdict)
     return verdict

@@ -44,7 +44,7 @@ def test_analyze_rows_late_window():
 
 
 def test_bootstrap_statistics_match_scipy_with_ties():
-    from ssl_eval.analysis import _kendall_rows, _pearson_rows
+    from ssl_eval.analysis.correlation import _kendall_rows, _pearson_rows
 
     rng = np.random.default_rng(1)
     a = rng.integers(0, 4, size=(30, 9)).astype(float)  # ties, as repeated checkpoints give
@@ -114,7 +114,7 @@ def test_alerts_collapse_and_non_finite():
 
 
 def test_bootstrap_skips_kendall_above_its_size_limit(monkeypatch):
-    import ssl_eval.analysis as analysis
+    import ssl_eval.analysis.correlation as analysis
 
     monkeypatch.setattr(analysis, "KENDALL_BOOTSTRAP_MAX_N", 5)
     x = list(range(8))

@@ -137,21 +137,22 @@ def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner
 
-    from ssl_eval import cli
+    from ssl_eval.cli import app
+    from ssl_eval.cli.monitor import flow_parameters
     from ssl_eval.workspace import Workspace
 
     monkeypatch.delenv(ALLOW_ENV, raising=False)
     store = _store_toml(tmp_path, '[data]\nname = "digits"\n[families.f]\narch = "tests.core.test_arch_policy:sized_encoder"\n')
     ws = Workspace.at(tmp_path / "w")
     with pytest.raises(typer.Exit):
-        cli._flow_parameters(str(store), ws, None, {}, None)
-    _, config, parameters = cli._flow_parameters(str(store), ws, None, {}, ["tests.core"])
+        flow_parameters(str(store), ws, None, {}, None)
+    _, config, parameters = flow_parameters(str(store), ws, None, {}, ["tests.core"])
     assert config.allow_modules == ("tests.core",)
     # the flow resolves the configuration again at every run, with the operator's consent
     assert parameters["allow_modules"] == ["tests.core"] and "config" not in parameters
     assert load_config(store=store, allow_modules=parameters["allow_modules"]).allow_modules == ("tests.core",)
     for command in ("evaluate", "serve"):
-        assert "--allow-module" in CliRunner().invoke(cli.app, [command, "--help"], terminal_width=200).output
+        assert "--allow-module" in CliRunner().invoke(app, [command, "--help"], terminal_width=200).output
 
 
 TINY_VIT = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}

@@ -81,10 +81,10 @@ def test_read_only_commands_refuse_a_missing_workdir(tmp_path, command):
 
 @pytest.mark.parametrize("installed", [True, False])
 def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, monkeypatch, installed, mlflow_store):
-    import ssl_eval.cli as cli
+    import ssl_eval.cli.ui as cli
 
     started = []
-    monkeypatch.setattr(cli, "_has_ui_app", lambda: installed)
+    monkeypatch.setattr(cli, "has_ui_app", lambda: installed)
     monkeypatch.setattr(cli.os, "execve", lambda path, args, env: started.append((args, env)))
     (tmp_path / "work").mkdir()
     if installed:  # a synced work dir: the link to the families side by side

@@ -85,7 +85,7 @@ def test_record_store_contract(records):
     records.put("f/r/d", "checkpoint", {"epoch": 4})
     records.put("g/r/e", "failure", {"permanent": True})
     assert records.get("f/r/c", "checkpoint") == {"epoch": 3, "values": [0.5, 1.0]}  # numpy stored as Python values
-    assert np.isnan(records.get("f/r/c", "metrics-clustering")["values"]["silhouette"])
+    assert records.get("f/r/c", "metrics-clustering")["values"]["silhouette"] is None  # strict JSON: NaN stored as null
     assert records.parts("f/r/c", "metrics-") == ["metrics-clustering", "metrics-spectral"]
     assert records.checkpoint_ids() == ["f/r/c", "f/r/d"] and records.checkpoint_ids("g") == []
     assert records.ids_with("failure") == ["g/r/e"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ssl_eval.analysis import analyze_family
-from ssl_eval.cli import _has_ui_app
+from ssl_eval.cli.ui import has_ui_app
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict.records import store_verdict
 from tests.browser import find_chromium
@@ -65,7 +65,7 @@ def _answers(url: str) -> bool:
 
 
 def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store):
-    if not _has_ui_app():
+    if not has_ui_app():
         pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
     from tasks.mlflow_mirror import sync_family
 

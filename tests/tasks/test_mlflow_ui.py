@@ -42,7 +42,7 @@ def test_the_entry_point_mlflow_loads_is_this_app():
     import tomllib
     from pathlib import Path
 
-    from ssl_eval.cli import MLFLOW_UI_APP
+    from ssl_eval.cli.ui import MLFLOW_UI_APP
 
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     target = project["project"]["entry-points"]["mlflow.app"][MLFLOW_UI_APP]

@@ -1,0 +1,42 @@
+"""Per-family and pooled analysis: how well each label-free metric tracks the linear probe.
+
+For every label-free metric of a family, over all the family's checkpoints (every run):
+
+* Spearman, Kendall (tau-b) and Pearson correlation with the probe accuracy, with p-values
+  (scipy) and bootstrap 95% percentile intervals (:func:`bootstrap_ci`);
+* the same over the late window: epochs at or after ``late_fraction`` of the family's last
+  epoch (the paper finds entropy unreliable early in training and stable later);
+* ``<stat>_signed`` = the correlation times +1 if the registry says higher is better, else -1:
+  positive means "the metric, read in its documented direction, rises with the probe";
+* selection: the checkpoint the metric would pick among all the family's checkpoints (every
+  run together) and its regret, the best probe accuracy minus the pick's.
+
+:func:`analyze_pooled` does the same over all families' checkpoints at once (the paper's
+question whether a metric compares different SSL methods/architectures), plus a variant on
+within-family ranks. :func:`alerts` lists collapsed and non-finite checkpoints.
+
+The parts: :mod:`~ssl_eval.analysis.correlation` (one metric against the probe),
+:mod:`~ssl_eval.analysis.tables` (every metric of a set of rows, pooled tables, alerts) and
+:mod:`~ssl_eval.analysis.workdir` (rows read from a work dir's records, analyses stored there).
+Every public name is importable from ``ssl_eval.analysis``.
+"""
+
+from __future__ import annotations
+
+from ssl_eval.analysis.correlation import (
+    CONFIDENCE, KENDALL_BOOTSTRAP_MAX_N, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret,
+)
+from ssl_eval.analysis.tables import (
+    ALERT_KINDS, PROBE_TARGET, alert_tag, alerts, analyze_rows, correlation_table, pooled_tables,
+)
+from ssl_eval.analysis.workdir import (
+    ANALYSIS_VERSION, POOLED_KEY, analyze_family, analyze_pooled, families, family_analysis, family_rows, pooled_analysis,
+    rows_digest, stored_analysis,
+)
+
+__all__ = [
+    "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "N_BOOTSTRAP", "STATS", "bootstrap_ci", "correlate", "selection_regret",
+    "ALERT_KINDS", "PROBE_TARGET", "alert_tag", "alerts", "analyze_rows", "correlation_table", "pooled_tables",
+    "ANALYSIS_VERSION", "POOLED_KEY", "analyze_family", "analyze_pooled", "families", "family_analysis", "family_rows",
+    "pooled_analysis", "rows_digest", "stored_analysis",
+]

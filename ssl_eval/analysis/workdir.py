@@ -1,0 +1,204 @@
+"""The analysis of a work dir: checkpoint rows read from its records (:func:`family_rows`),
+each family's and the pooled analysis computed from them and stored as ``correlations``
+records, and those records read back (:func:`stored_analysis`, undefined statistics as NaN)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ssl_eval import strict_json
+from ssl_eval.analysis.tables import analyze_rows, pooled_tables
+from ssl_eval.workspace import Workspace
+
+__all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "rows_digest", "families", "family_analysis",
+           "analyze_family", "pooled_analysis", "analyze_pooled"]
+
+#: Bumped when the analysis record gains fields: an older stored record is recomputed.
+#: 3: collapse alerts by ssl_eval.collapse (with reasons), the rule stored as ``collapse_rule``.
+ANALYSIS_VERSION = 3
+POOLED_KEY = "_pooled"
+
+
+def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False) -> list[dict[str, Any]]:
+    """One row per evaluated checkpoint of ``family``: epoch, metric values, probe accuracies.
+
+    A checkpoint whose current file failed (a ``failure`` record) has no row: its older
+    results no longer describe the file. One deleted from the store (a ``gone`` record)
+    has none either unless ``include_gone`` (its history, for the MLflow mirror); such rows
+    carry ``"gone": True``.
+
+    Args:
+        workspace: the work dir whose records to read.
+        family: the family's name.
+        include_gone: also give rows of checkpoints deleted from the store.
+
+    Returns:
+        Rows (``id``, ``run``, ``epoch``, ``method``, ``arch``, ``metrics``, ``probe``, ``flags``)
+        sorted by run, then epoch; only results recorded for the file's current fingerprint.
+    """
+    rows = []
+    records = workspace.records
+    for checkpoint_id in records.checkpoint_ids(family):
+        ckpt = records.get(checkpoint_id, "checkpoint")
+        if ckpt is None or workspace.embeddings.provenance(checkpoint_id) is None:
+            continue
+        if records.get(checkpoint_id, "failure") is not None:
+            continue
+        gone = records.get(checkpoint_id, "gone") is not None
+        if gone and not include_gone:
+            continue
+        metrics: dict[str, float] = {}
+        flags: set[str] = set()
+        for part in records.parts(checkpoint_id, "metrics-"):
+            rec = records.get(checkpoint_id, part)
+            if rec and rec.get("fingerprint") == ckpt["fingerprint"]:
+                metrics.update(strict_json.nan_for_null(rec["values"]))  # null: undefined for this checkpoint
+                flags.update(rec.get("flags", []))
+        probe = records.get(checkpoint_id, "probe")
+        rows.append(
+            {
+                "id": checkpoint_id,
+                "run": ckpt["run"],
+                "epoch": ckpt["epoch"],
+                "method": ckpt.get("method"),
+                "arch": ckpt.get("arch"),
+                "metrics": metrics,
+                "probe": strict_json.nan_for_null(probe["values"]) if probe and probe.get("fingerprint") == ckpt["fingerprint"] else {},
+                "flags": sorted(flags),
+                **({"gone": True} if gone else {}),
+            }
+        )
+    rows.sort(key=lambda r: (r["run"], r["epoch"]))
+    return rows
+
+
+#: Entries of a metric's statistics that name a checkpoint (None: there is none), not numbers.
+_CHECKPOINT_ENTRIES = ("pick", "best")
+_STAT_TABLES = ("metrics", "raw", "within_family_rank")
+
+
+def stored_analysis(workspace: Workspace, key: str) -> dict[str, Any] | None:
+    """A stored correlations record (a family's, or the pooled one under ``POOLED_KEY``), with
+    every statistic that is undefined (stored as null, :mod:`ssl_eval.strict_json`) back as NaN.
+
+    Args:
+        workspace: the work dir whose records to read.
+        key: a family, or ``POOLED_KEY``.
+
+    Returns:
+        The record, or None when there is none.
+    """
+    found = workspace.records.get(key, "correlations")
+    if found is None:
+        return None
+    for table in _STAT_TABLES:
+        if isinstance(found.get(table), dict):
+            found[table] = {name: strict_json.nan_for_null(entry, keep=_CHECKPOINT_ENTRIES) if isinstance(entry, dict) else entry
+                            for name, entry in found[table].items()}
+    return found
+
+
+def rows_digest(rows: list[dict[str, Any]]) -> str:
+    """A short hash of a family's rows: tells whether its analysis or mirror is stale.
+
+    Args:
+        rows: checkpoint rows (:func:`family_rows`).
+
+    Returns:
+        16 hex digits.
+    """
+    return hashlib.sha256(strict_json.encode(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def families(workspace: Workspace) -> list[str]:
+    """The families holding at least one checkpoint record in the work dir.
+
+    Args:
+        workspace: the work dir whose records to read.
+
+    Returns:
+        Their names, sorted.
+    """
+    return workspace.records.families()
+
+
+def family_analysis(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
+                    collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
+    """One family's analysis from its records, without storing it (``ssl-eval report``).
+
+    Args:
+        workspace: where the family's records are.
+        family: the family's name.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+        collapse_rule: thresholds of the collapse alert (``VerdictConfig.collapse_rule()``).
+
+    Returns:
+        The correlations record: version, inputs digest, alerts and per-metric statistics.
+    """
+    rows = family_rows(workspace, family)
+    return {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
+            **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)}
+
+
+def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
+                   collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
+    """:func:`family_analysis`, stored as the family's correlations record (the flow).
+
+    Args:
+        workspace: the work dir whose records to read.
+        family: the family's name.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+        collapse_rule: thresholds of the collapse alert; None: the defaults.
+
+    Returns:
+        The stored record.
+    """
+    analysis = family_analysis(workspace, family, late_fraction=late_fraction, collapse_rule=collapse_rule)
+    workspace.records.put(family, "correlations", analysis)
+    return analysis
+
+
+def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
+    """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow).
+
+    Args:
+        workspace: the work dir whose records to read.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+
+    Returns:
+        The stored record.
+    """
+    pooled = pooled_analysis(workspace, late_fraction=late_fraction)
+    workspace.records.put(POOLED_KEY, "correlations", pooled)
+    return pooled
+
+
+def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
+    """All families' checkpoints together, without storing the result (``ssl-eval report``).
+
+    ``raw``: every statistic of :func:`ssl_eval.analysis.correlation_table` over the pooled checkpoints as they
+    are; a metric that compares different methods/architectures correlates here and its pick
+    (the checkpoint of any family) has a small regret. ``within_family_rank``: metric and
+    probe replaced by their within-family ranks first, which removes the differences between
+    families and leaves how consistently the metric tracks the probe inside each one (no
+    pick or regret there: ranks of different families are not comparable accuracies).
+
+    Args:
+        workspace: the work dir whose records to read.
+        late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
+
+    Returns:
+        ``version``, ``inputs_digest``, ``families``, ``archs``, ``n_checkpoints``,
+        ``late_fraction``, ``raw`` and ``within_family_rank``.
+    """
+    rows = [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]
+    return {
+        "version": ANALYSIS_VERSION,
+        "inputs_digest": rows_digest(rows),
+        "families": families(workspace),
+        "archs": sorted({str(r.get("arch")) for r in rows}),
+        "n_checkpoints": len(rows),
+        "late_fraction": late_fraction,
+        **pooled_tables(rows, late_fraction=late_fraction),
+    }

@@ -1,0 +1,239 @@
+"""``ssl-eval evaluate`` and ``ssl-eval serve``: the commands that run the monitor flow
+(once, or on a schedule), with the checks that come before anything starts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ssl_eval import strict_json
+from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
+from ssl_eval.cli.options import (
+    AllowModuleOption, ConfigOption, DaskOption, DataRootOption, DatasetOption, MlflowOption, NEvalOption, NProbeTestOption,
+    NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
+)
+from ssl_eval.cli.workdir import check_writable, open_workspace, store_location
+from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.storage.urls import hold_credentials, redact
+from ssl_eval.workspace import Workspace
+
+__all__ = ["evaluate", "serve", "flow_parameters"]
+
+
+def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
+    """Work of the flow that needs no Prefect server, done while the server starts: the
+    store's fingerprints (remembered in the work dir, so the flow's scan only lists the
+    files) and the fixed augmented views (cached in this process, where the threaded Dask
+    workers read them). Best effort: the flow does both again and reports any error."""
+    from ssl_eval.embedding import cached_views
+    from ssl_eval.planning import scan
+
+    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data)):
+        with contextlib.suppress(Exception):
+            step()
+
+
+def _mark(phase: str) -> None:
+    """With SSL_EVAL_TIMINGS=FILE, append when each phase of ``evaluate`` ended (one JSON
+    line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them."""
+    if path := os.environ.get("SSL_EVAL_TIMINGS"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(strict_json.encode({"phase": phase, "time": time.time()}) + "\n")
+
+
+def flow_parameters(
+    store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]], **more
+) -> tuple[str, Any, dict]:
+    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming
+    what is wrong. The configuration is checked here so that a mistake fails at once; the
+    flow resolves it again at every run from the same file and overrides.
+
+    Args:
+        store: the STORE argument.
+        ws: the work dir.
+        config_file: --config, or None.
+        overrides: dotted configuration keys from the options (None: not given).
+        allow_module: --allow-module values, or None.
+        **more: further flow parameters (tracking_uri, settle_seconds).
+
+    Returns:
+        (store location, configuration, flow parameters).
+    """
+    from ssl_eval.config import load_config
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    file = str(config_file.resolve()) if config_file is not None else None
+    try:
+        location = store_location(store)
+        config = load_config(file, store=location, allow_modules=tuple(allow_module or ()), **given)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        fail(redact(str(exc)))
+    return location, config, {
+        "workdir": str(ws.root), "results_url": ws.results_url, "overrides": given, "config_file": file,
+        "allow_modules": list(allow_module or ()), **more,
+    }
+
+
+def _check_before_start(location: str, config, *, watching: bool) -> None:
+    """The store's layout and the configuration, checked before Prefect or Dask start:
+    an error exits 2 with the fix; what only looks wrong is a warning."""
+    from ssl_eval.preflight import preflight
+    from ssl_eval.storage.urls import is_url
+
+    if not is_url(location):
+        from ssl_eval.storage.layout import EXPECTED, layout_problems
+
+        readable, problems = layout_problems(location)
+        for problem in problems:
+            warn(problem)
+        if not readable and not watching:
+            fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
+                 f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
+        if not readable:
+            warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+    try:
+        warnings = preflight(config)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
+    for warning in warnings:
+        warn(warning)
+
+
+@command()
+def evaluate(
+    store: str = StoreArgument,
+    workdir: Optional[Path] = WorkdirOption,
+    results_url: Optional[str] = ResultsUrlOption,
+    dataset: Optional[str] = DatasetOption,
+    data_root: Optional[str] = DataRootOption,
+    config_file: Optional[Path] = ConfigOption,
+    dask_address: Optional[str] = DaskOption,
+    mlflow_uri: Optional[str] = MlflowOption,
+    n_eval: Optional[int] = NEvalOption,
+    n_probe_train: Optional[int] = NProbeTrainOption,
+    n_probe_test: Optional[int] = NProbeTestOption,
+    settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Print Prefect's, Dask's and MLflow's full logs instead of the progress display (the Prefect UI keeps them either way).",
+    ),
+) -> None:
+    """Evaluate every new or changed checkpoint of STORE once (an ad-hoc Prefect flow run), then print the report.
+
+    Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
+    """
+    _mark("started")  # the interpreter, this module and its imports are loaded
+    ws = open_workspace(workdir, results_url, writing=True)
+    location, config, parameters = flow_parameters(store, ws, config_file, {
+        "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+        "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
+    _check_before_start(location, config, watching=False)
+    _mark("checked")  # configuration, store layout, data set loaded
+    check_writable(ws)
+    if not verbose:  # read when prefect and mlflow are first imported (just below)
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    from flows.progress import ProgressDisplay, listening
+    from ssl_eval.lifetime import start_reaper
+    from ssl_eval.storage.errors import InfrastructureError
+
+    start_reaper()  # the temporary Prefect server and Dask never outlive this command, even a kill -9
+    display = contextlib.nullcontext() if verbose else ProgressDisplay()
+    try:
+        with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
+            from deployments.temporary_server import temporary_api
+
+            # The temporary Prefect server starts in its own process while this one imports
+            # the flows and scans the store; the flow starts once the server is healthy.
+            with temporary_api(ws.prefect_home / "server.log") as server_ready:
+                _mark("server launched")
+                from flows.monitor import run_monitor
+
+                _mark("flows imported")
+                _warm(location, ws, config, settle_seconds)
+                _mark("warmed")
+                try:
+                    server_ready()
+                except (RuntimeError, TimeoutError) as exc:
+                    raise InfrastructureError(str(exc)) from None
+                _mark("server ready")
+                summary = run_monitor(location, **parameters)
+        _mark("flow finished")
+    except InfrastructureError as exc:
+        typer.secho(f"error: the run stopped: {redact(str(exc))}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(
+        f"{summary.checkpoints_new_or_stale} checkpoint(s) new or stale: {len(summary.embedded)} embedded, "
+        f"{len(summary.failed)} failed; {len(summary.known_failed)} known-bad file(s) unchanged; "
+        f"families refreshed: {', '.join(summary.families) or 'none'}"
+    )
+    if quiet:  # else the report's table of failed checkpoints lists them
+        for checkpoint_id, error in summary.failed.items():
+            typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
+    for family, error in summary.tracking_errors.items():
+        typer.secho(
+            f"  MLflow sync of {family} to {redact(summary.tracking_uri)} failed ({error.splitlines()[0][:300]}); "
+            "every result is kept in the work dir and the next run syncs it.", fg="yellow",
+        )
+    if not quiet:
+        from ssl_eval.cli.results import print_report  # here: `report` is listed after `serve` in --help
+
+        print_report(ws, "table")
+    _mark("reported")
+    if summary.failed:
+        raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
+
+
+@command()
+def serve(
+    store: str = StoreArgument,
+    interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans of STORE."),
+    workdir: Optional[Path] = WorkdirOption,
+    results_url: Optional[str] = ResultsUrlOption,
+    dataset: Optional[str] = DatasetOption,
+    data_root: Optional[str] = DataRootOption,
+    config_file: Optional[Path] = ConfigOption,
+    dask_address: Optional[str] = DaskOption,
+    mlflow_uri: Optional[str] = MlflowOption,
+    n_eval: Optional[int] = NEvalOption,
+    n_probe_train: Optional[int] = NProbeTrainOption,
+    n_probe_test: Optional[int] = NProbeTestOption,
+    settle_seconds: float = SettleOption,
+    allow_module: Optional[list[str]] = AllowModuleOption,
+) -> None:
+    """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
+
+    Without PREFECT_API_URL a local Prefect server is started on 127.0.0.1 and stopped on exit.
+
+    Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
+    """
+    ws = open_workspace(workdir, results_url, writing=True)
+    location, config, parameters = flow_parameters(store, ws, config_file, {
+        "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+        "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
+    _check_before_start(location, config, watching=True)
+    check_writable(ws)
+    from deployments.serve import serve as serve_deployment
+    from ssl_eval.lifetime import start_reaper
+
+    start_reaper()
+    try:
+        serve_deployment(location, interval=interval, parameters=parameters)
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (TimeoutError, RuntimeError) as exc:  # the local Prefect server did not come up
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_NOTHING_EVALUATED) from None

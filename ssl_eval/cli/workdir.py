@@ -1,0 +1,131 @@
+"""The checkpoint store and the work dir as the commands take them: locations checked,
+credentials refused in URLs, the work dir created and checked before a run writes to it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from ssl_eval.cli.application import fail
+from ssl_eval.storage.urls import redact
+from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
+
+__all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdir", "check_writable", "require_existing_workdir"]
+
+
+def refuse_credentials(url: Optional[str], what: str) -> None:
+    """Store and results URLs travel as flow parameters (kept in Prefect's database): one
+    that carries credentials is refused, with a redacted message.
+
+    Args:
+        url: the URL (or path, or None: nothing to check).
+        what: what the URL is, for the message (``checkpoint store URL``).
+
+    Raises:
+        ValueError: the URL carries a user:password or a token parameter.
+    """
+    from ssl_eval.storage.urls import has_credentials
+
+    if has_credentials(url):
+        raise ValueError(
+            f"the {what} {redact(url)} carries credentials (user:password@ or a token parameter); "
+            "give them through the environment instead (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "FSSPEC_<PROTOCOL>_<KEY>, ...): they never become flow parameters."
+        )
+
+
+def store_location(store: str) -> str:
+    """A local store as an absolute path (it must be a folder); a URL as given.
+
+    Args:
+        store: the STORE argument.
+
+    Returns:
+        The absolute folder, or the URL without a trailing slash.
+
+    Raises:
+        FileNotFoundError: a local store that is not a folder.
+    """
+    from ssl_eval.storage.urls import is_url
+
+    if is_url(store):
+        refuse_credentials(store, "checkpoint store URL")
+        return store.rstrip("/")
+    path = Path(store)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"checkpoint store {store} does not exist or is not a folder; pass the folder that holds <family>/<run>/<checkpoint> files."
+        )
+    return str(path.resolve())
+
+
+def open_workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
+    """The work dir (created). For reading, the process is pointed at it at once; for a run
+    (``writing``), only once the configuration is valid and every place it writes can be
+    written (:func:`check_writable`), so a refused run changes nothing.
+
+    Args:
+        workdir: --workdir; None: $SSL_EVAL_WORKDIR, else ./.ssl_eval.
+        results_url: --results-url; None keeps the results in the work dir.
+        writing: True for a run (evaluate, serve).
+
+    Returns:
+        The :class:`Workspace`; a bad URL or a work dir that cannot be created exits 2.
+    """
+    from ssl_eval.storage.errors import WorkdirError
+    from ssl_eval.storage.urls import install_log_redaction
+
+    install_log_redaction()
+    try:
+        refuse_credentials(results_url, "results URL (--results-url)")
+        ws = Workspace.at(workdir, results_url=results_url)
+    except ValueError as exc:
+        fail(str(exc))
+    except WorkdirError as exc:  # the work dir itself cannot be created
+        fail(f"the work dir cannot be used: {exc}")
+    if not writing:
+        use_workdir(ws)
+    return ws
+
+
+def use_workdir(ws: Workspace) -> None:
+    """Point this process at the work dir's Prefect home (variables already set win).
+
+    Args:
+        ws: the work dir.
+    """
+    for key, value in ws.runtime_env().items():
+        os.environ.setdefault(key, value)
+
+
+def check_writable(ws: Workspace) -> None:
+    """Once the configuration is known to be valid and before anything starts: every place
+    a run writes can be written, else exit 2 naming the path and why.
+
+    Args:
+        ws: the work dir (and results URL) the run writes to.
+    """
+    from ssl_eval.storage.errors import WorkdirError
+
+    try:
+        ws.check_writable()
+    except WorkdirError as exc:
+        fail(f"the work dir cannot be used: {exc}")
+    use_workdir(ws)
+
+
+def require_existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
+    """Commands that only read (report, ui) refuse a work dir that does not exist rather
+    than create an empty one: a mistyped --workdir is an error, not an empty report (exit 2).
+
+    Args:
+        workdir: --workdir; None: $SSL_EVAL_WORKDIR, else ./.ssl_eval.
+        results_url: --results-url; with one, the results need no local work dir.
+    """
+    if results_url:
+        return
+    path = Path(workdir or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR))
+    if not path.is_dir():
+        fail(f"work dir {path} does not exist; pass the --workdir that `ssl-eval evaluate` wrote to "
+             f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
