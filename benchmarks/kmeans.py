@@ -48,7 +48,8 @@ def encoder_embeddings(path: str, arch: str, dataset: str, n: int) -> tuple[np.n
     from ssl_eval.config import FamilyConfig
     from ssl_eval.datasets import load_split
     from ssl_eval.embedding import embed_images
-    from ssl_eval.storage.loading import build_model, load_checkpoint
+    from ssl_eval.storage.loading import load_checkpoint
+    from ssl_eval.storage.model_building import build_model
 
     data = load_split(dataset, "train")
     family = FamilyConfig(arch=arch)

@@ -41,7 +41,8 @@ from ssl_eval.embedding import embed_images
 from ssl_eval.metrics import METRICS, MetricOptions, compute_group
 from ssl_eval.probe import linear_probe
 from ssl_eval.splits import eval_splits
-from ssl_eval.storage.loading import build_model, load_checkpoint
+from ssl_eval.storage.loading import load_checkpoint
+from ssl_eval.storage.model_building import build_model
 
 #: entropy_z3 is the registry's default (PCA to 3-d); entropy_z3_umap the same estimator
 #: after a seeded UMAP, which does not keep the embedding's units.

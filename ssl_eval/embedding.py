@@ -19,7 +19,8 @@ from ssl_eval.splits import EvalSplits, eval_splits
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.storage.embeddings import SPLITS
 from ssl_eval.storage.errors import DataSetError, InfrastructureError, is_transient
-from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint, pool_of
+from ssl_eval.storage.loading import CheckpointError, load_checkpoint
+from ssl_eval.storage.model_building import build_model, pool_of
 from ssl_eval.storage.urls import redact, redact_text
 from ssl_eval.workspace import Workspace
 

@@ -1,5 +1,8 @@
 """Safe checkpoint loading: ``torch.load(weights_only=True)``, format adapters, key prefixes.
 
+This module reads a file into a :class:`LoadedCheckpoint` (the backbone's weights, and the
+projector's); :mod:`ssl_eval.storage.model_building` builds the model those weights go into.
+
 A checkpoint never runs code: loading never falls back to unrestricted unpickling. The one
 class allowed beside tensors and plain containers is ``argparse.Namespace`` (DINO, iBOT and
 MAE pickle their command-line arguments): exactly that class, whose state is set as a plain
@@ -20,13 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from ssl_eval.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
-from ssl_eval.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
-from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
 from ssl_eval.storage.checkpoints import open_checkpoint
+from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
 from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
@@ -263,160 +263,3 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
         prefix_source="detected" if family.prefix is None else "config", format=network.name,
         projector=projector, projector_prefix=projector_prefix,
     )
-
-
-# lightly's examples wrap a torchvision ResNet as nn.Sequential(*list(resnet.children())[:-1]):
-# keys "0.weight" (conv1), "1.*" (bn1), "4.*".."7.*" (layer1..4). Map them to torchvision names.
-_SEQUENTIAL_RESNET = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
-
-
-def _adapt_sequential_resnet(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    if not (hasattr(model, "layer1") and state and all(k.split(".", 1)[0].isdigit() for k in state)):
-        return state
-    heads = {k.split(".", 1)[0] for k in state}
-    if not heads <= set(_SEQUENTIAL_RESNET):
-        return state
-    return {f"{_SEQUENTIAL_RESNET[k.split('.', 1)[0]]}.{k.split('.', 1)[1]}": v for k, v in state.items()}
-
-
-def _fit_report(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
-    """Missing keys, unexpected keys and shape mismatches of ``state`` against ``model``."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    return missing, unexpected, mismatched
-
-
-def _first(items: list[str], n: int = 10) -> str:
-    return f"{items[:n]}{f' ... ({len(items)} in all)' if len(items) > n else ''}"
-
-
-class ProjectedBackbone(nn.Module):
-    """Backbone followed by its projection head: embeds the projector's output."""
-
-    def __init__(self, backbone: nn.Module, projector: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.projector = projector
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The projector's output for a batch of images.
-
-        Args:
-            x: float (N, C, H, W) tensor.
-
-        Returns:
-            (N, projector output dimension) features.
-        """
-        return self.projector(self.backbone(x).flatten(1))
-
-
-def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules: tuple[str, ...], path: str | Path) -> tuple[str, str]:
-    """The architecture to build and who named it (``"config"`` or ``"checkpoint"``).
-
-    A checkpoint's own ``arch`` entry is store content: only built-in names, ``timm:<name>``,
-    and import paths of modules the operator allowed (``ssl_eval.arch_policy``).
-
-    Args:
-        loaded: the loaded checkpoint (its ``meta["arch"]``).
-        family: the family's configuration (``arch`` wins when set).
-        allowed_modules: modules the operator allowed import paths from.
-        path: the file's (redacted) name for messages.
-
-    Returns:
-        (architecture name, ``"config"`` or ``"checkpoint"``).
-
-    Raises:
-        CheckpointError: no architecture is named, or the checkpoint names one it may not.
-    """
-    if family.arch:
-        return family.arch, "config"
-    arch = loaded.meta.get("arch")
-    if not arch:
-        raise CheckpointError(f"{path}: the checkpoint has no 'arch' key; set families.<family>.arch in ssl_eval.toml.")
-    if not store_may_name(str(arch), allowed_modules):
-        raise CheckpointError(f"{path}: {refusal(str(arch), 'its own arch entry')}")
-    return str(arch), "checkpoint"
-
-
-def _check_size_before_building(arch: str, family: FamilyConfig, in_channels: int, loaded: LoadedCheckpoint, path: str | Path) -> None:
-    """A checkpoint that names a timm model could name a huge one: count its parameters on
-    the meta device (nothing allocated) and refuse one far bigger than the file's weights."""
-    with torch.device("meta"):
-        shape_only = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
-    wanted = sum(p.numel() for p in shape_only.parameters())
-    held = sum(t.numel() for t in loaded.state_dict.values())
-    if wanted > 2 * held + (1 << 20):
-        raise CheckpointError(
-            f"{path}: its arch entry {arch!r} has {wanted:,} parameters but the file holds {held:,} backbone "
-            "weights; refused before building it. Set families.<family>.arch (and arch_args) in ssl_eval.toml."
-        )
-
-
-def build_model(
-    loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path, allowed_modules: tuple[str, ...] = ()
-) -> nn.Module:
-    """Build the family's architecture and load the backbone weights strictly.
-
-    The architecture is ``families.<family>.arch``, else the checkpoint's ``arch`` entry within
-    :func:`resolve_arch`'s rule, built with its ``arch_args``; the projector is loaded too for
-    ``layer = "projector"``. A Vision Transformer is read at ``family.pool`` (``TokenPooled``).
-
-    Args:
-        loaded: the loaded checkpoint.
-        family: the family's configuration.
-        in_channels: image channels of the data set.
-        path: the file's (redacted) name for messages.
-        allowed_modules: modules the operator allowed import paths from.
-
-    Returns:
-        The model in eval mode, mapping images to (N, D) features.
-
-    Raises:
-        CheckpointError: missing, unexpected or wrongly shaped keys (listed), NaN or inf
-            weights, a refused or oversized architecture, or a projector that cannot be rebuilt.
-        ValueError: the architecture cannot be built (see :func:`ssl_eval.models.build_backbone`).
-    """
-    arch, named_by = resolve_arch(loaded, family, allowed_modules, path)
-    if named_by == "checkpoint" and arch.startswith("timm:"):
-        _check_size_before_building(arch, family, in_channels, loaded, path)
-    model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
-    state = _adapt_sequential_resnet(loaded.state_dict, model)
-    missing, unexpected, mismatched = _fit_report(model, state)
-    if missing or unexpected or mismatched:
-        raise CheckpointError(
-            f"{path}: weights do not fit architecture {arch!r} (prefix {loaded.prefix!r}, {loaded.prefix_source}, "
-            f"{in_channels} input channel(s)). missing keys: {_first(missing)}; unexpected keys: {_first(unexpected)}"
-            f"{f'; shape mismatches: {_first(mismatched, 5)}' if mismatched else ''}. "
-            "Check families.<family>.arch and prefix in ssl_eval.toml."
-        )
-    model.load_state_dict(state, strict=True)
-    for name, tensor in {**loaded.state_dict, **loaded.projector}.items():
-        # A NaN or inf makes the sum non-finite; only then run the exact (slower) check,
-        # which also clears a sum that merely overflowed.
-        if tensor.is_floating_point() and not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{path}: weight {name!r} holds NaN or inf; the training run diverged at this checkpoint.")
-    model = pooled(model, family.pool, arch)
-    if family.layer == "projector":
-        try:
-            projector = mlp_from_state_dict(loaded.projector)
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: projector under {loaded.projector_prefix!r}: {exc}") from None
-        model = ProjectedBackbone(model, projector)
-    return model.eval()
-
-
-def pool_of(model: nn.Module) -> str | None:
-    """The token a built model is read at.
-
-    Args:
-        model: a model of :func:`build_model`.
-
-    Returns:
-        ``"cls"`` or ``"mean"``, None for a model without tokens (a CNN).
-    """
-    return next((m.pool for m in model.modules() if isinstance(m, TokenPooled)), None)

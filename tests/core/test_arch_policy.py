@@ -14,7 +14,8 @@ from torch import nn
 from ssl_eval.arch_policy import ALLOW_ENV, BUILTIN_ARCHITECTURES, store_may_name
 from ssl_eval.config import FamilyConfig, load_config
 from ssl_eval.models import ARCHITECTURES, build_backbone
-from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.storage.loading import CheckpointError, load_checkpoint
+from ssl_eval.storage.model_building import build_model
 
 
 def no_channels_encoder() -> nn.Module:

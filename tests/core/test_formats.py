@@ -17,7 +17,8 @@ from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import build_backbone, mlp_from_state_dict
-from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.storage.loading import CheckpointError, load_checkpoint
+from ssl_eval.storage.model_building import build_model
 
 X = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 

@@ -10,7 +10,8 @@ import torch
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.storage.checkpoints import discover, epoch_from_name
-from ssl_eval.storage.loading import CheckpointError, build_model, load_checkpoint
+from ssl_eval.storage.loading import CheckpointError, load_checkpoint
+from ssl_eval.storage.model_building import build_model
 from tests.helpers import write_checkpoint
 
 

@@ -13,7 +13,8 @@ from torch import nn
 
 from ssl_eval.config import FamilyConfig
 from ssl_eval.storage.checkpoints import discover
-from ssl_eval.storage.loading import build_model, load_checkpoint
+from ssl_eval.storage.loading import load_checkpoint
+from ssl_eval.storage.model_building import build_model
 from ssl_eval.training_hook import EvaluationRequester, TrainingMonitor, checkpoint_path, save_backbone
 
 
