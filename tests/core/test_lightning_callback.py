@@ -41,6 +41,8 @@ def _closed_port_url() -> str:
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers
 def test_every_n_epochs_with_no_server_reachable(tmp_path):
     callback = MonitorCallback(tmp_path, family="simclr", run="seed0", arch="x", every_n_epochs=2, api_url=_closed_port_url())
+    # retries at short delays (the defaults, 1 + 3 + 9 s a request, held this test 26 s)
+    callback.monitor.requester.retry_delays = (0.1, 0.2, 0.3)
     module = Tiny()
     _fit(callback, module, epochs=4)
     assert [p.name for p in callback.written] == ["epoch=0001.ckpt", "epoch=0003.ckpt"]
