@@ -1,20 +1,23 @@
-"""Run a checkpoint's backbone over the evaluation splits and commit the embeddings to zarr."""
+"""Run a checkpoint's backbone over the evaluation splits and commit the embeddings to zarr.
+
+The splits and fixed augmented views are loaded once per process (:func:`cached_splits`,
+:func:`cached_views`); the batched forward passes are :mod:`ssl_eval.inference`'s
+(:func:`embed_images`, importable from here too).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
-import torch
 
 from ssl_eval.config import Config, DataConfig
 from ssl_eval.augment import fixed_views
 from ssl_eval.failures import known_failure
 from ssl_eval.outcomes import EmbedOutcome, Status
-from ssl_eval.preprocess import preprocess, to_float_tensor
+from ssl_eval.inference import embed_images, preprocess_options
 from ssl_eval.splits import EvalSplits, eval_splits
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.storage.embeddings import SPLITS
@@ -90,99 +93,6 @@ def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
     if data.n_views == 0:
         return None
     return fixed_views(data_splits(data).eval.images, data.n_views, random_state=data.random_state)
-
-
-def default_device() -> torch.device:
-    """The device checkpoints are embedded on by default.
-
-    Returns:
-        CUDA when available, else the CPU.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _to_input(chunk: np.ndarray, device: torch.device, options: dict[str, Any]) -> torch.Tensor:
-    """uint8 (n, H, W[, C]) -> the model's float input on ``device``. On CUDA the uint8
-    batch goes through pinned memory with a non-blocking copy (4x fewer bytes than float),
-    and the conversion, scaling and channels_last layout happen on the GPU."""
-    if device.type == "cuda":
-        x = torch.from_numpy(chunk).pin_memory().to(device, non_blocking=True)
-        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        x = preprocess(x.float().div_(255.0), **options)
-        return x.contiguous(memory_format=torch.channels_last)
-    return preprocess(to_float_tensor(chunk), **options)
-
-
-def embed_images(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    *,
-    batch_size: int = 512,
-    device: torch.device | None = None,
-    preprocess_options: dict[str, Any] | None = None,
-    amp: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Batched inference of uint8 images -> float32 (N, D) features.
-
-    Under ``torch.inference_mode``. On CUDA: channels_last model and inputs, autocast to
-    bfloat16 when ``amp``, pinned non-blocking copies both ways, and no synchronisation
-    until the last batch, so copies overlap compute. On the CPU the batches are slices of
-    the in-memory uint8 arrays (a DataLoader would add worker start-up and IPC for no gain:
-    nothing is decoded per batch).
-
-    Args:
-        model: maps a float (n, C, H, W) batch to (n, D) features (moved to ``device``, eval mode).
-        images: uint8 (N, H, W) or (N, H, W, C) array, N >= 1.
-        batch_size: images per forward pass.
-        device: where to run; None: :func:`default_device`.
-        preprocess_options: keyword arguments of :func:`ssl_eval.preprocess.preprocess`.
-        amp: autocast to bfloat16 on CUDA.
-        progress: called as ``progress(done, total)`` after each batch.
-
-    Returns:
-        The (N, D) float32 features.
-
-    Raises:
-        ValueError: no images.
-    """
-    device = device or default_device()
-    options = preprocess_options or {}
-    n = len(images)
-    if n == 0:
-        raise ValueError("no images to embed; the evaluation split is empty. Check data.n_eval and the data set.")
-    cuda = device.type == "cuda"
-    model = model.to(device).eval()
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
-    out: torch.Tensor | None = None
-    with torch.inference_mode(), autocast:
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            features = model(_to_input(images[start:stop], device, options)).reshape(stop - start, -1)
-            if out is None:  # the output width is known after the first batch
-                out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
-            out[start:stop].copy_(features.float(), non_blocking=cuda)  # bf16 -> fp32 on the device
-            if progress is not None:
-                progress(stop, n)
-    if cuda:
-        torch.cuda.synchronize(device)
-    if out is None:  # unreachable: n > 0 was checked above
-        raise ValueError("no images were embedded; the evaluation split is empty.")
-    return out.numpy()
-
-
-def preprocess_options(data: DataConfig) -> dict[str, Any]:
-    """The model-input options of the data configuration.
-
-    Args:
-        data: the data configuration.
-
-    Returns:
-        Keyword arguments of :func:`ssl_eval.preprocess.preprocess` (image_size, mean, std, channels).
-    """
-    return {"image_size": data.image_size, "mean": data.mean, "std": data.std, "channels": data.channels}
 
 
 def embed_checkpoint(
