@@ -55,18 +55,26 @@ def _task_run_names(store) -> list[str]:
         return sorted(t.name for t in client.read_task_runs(flow_run_filter=named))
 
 
-def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch,
-                                                                 mlflow_store):
+def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_down_resyncs_and_is_idempotent(
+        prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store):
+    """One store, three runs (a first run costs the most, so the two scenarios share it): the
+    first evaluates everything, isolates a bad file and keeps its results while MLflow is
+    unreachable; the second, with MLflow back, redoes only the mirror; the third does nothing."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     _log_analysis_steps(monkeypatch, tmp_path / "steps.log")
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")
-    mlflow_store(ws.root / "mlflow.db")
-    summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
+    down = "http://127.0.0.1:9"  # discard port: nothing listens
+    summary = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=down)
 
     assert summary.checkpoints_new_or_stale == 7 and len(summary.embedded) == 6
     assert list(summary.failed) == ["simclr/run-0/epoch=99"]
     assert "not a readable torch checkpoint" in summary.failed["simclr/run-0/epoch=99"]
+    # MLflow unreachable: the run still completes, nothing computed was lost
+    assert set(summary.tracking_errors) == {"simclr", "simsiam"}
+    assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3
 
     # each family analysed, then the pooled analysis once, then the verdicts that read it
     families = ("simclr", "simsiam")
@@ -98,13 +106,20 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     assert rec["values"]["silhouette"] == pytest.approx(silhouette_score(X, c1), abs=0.05)
     assert 0.0 <= ws.records.get(cid, "probe")["values"]["linear_acc"] <= 1.0
 
+    # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
+    mlflow_store(ws.root / "mlflow.db")
+    second = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
+    assert second.checkpoints_new_or_stale == 0 and second.families == families and second.embedded == ()
+    assert second.tracking_errors == {} and second.known_failed == ("simclr/run-0/epoch=99",)
+
     # MLflow: experiment per family, run per training run with metrics at step=epoch, correlations run
     client = MlflowClient(ws.mlflow_uri)
     names = {e.name for e in client.search_experiments()}
     assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/_summary"} <= names
     before = _points(client)
     assert [s for s, _ in before[("ssl-eval/simclr", "simclr/run-0", "label_free/silhouette")]] == [0, 1, 2]
-    assert [s for s, _ in before[("ssl-eval/simclr", "simclr/run-0", "probe/linear_acc")]] == [0, 1, 2]
+    for family in families:
+        assert [s for s, _ in before[(f"ssl-eval/{family}", f"{family}/run-0", "probe/linear_acc")]] == [0, 1, 2]
     assert ("ssl-eval/simclr", "simclr/correlations", "corr/silhouette/spearman") in before
     simclr = client.get_experiment_by_name("ssl-eval/simclr").experiment_id
     run0 = client.search_runs([simclr], filter_string="tags.`ssl_eval.key` = 'simclr/run-0'")[0]
@@ -112,32 +127,12 @@ def test_flow_end_to_end_idempotent_and_isolates_bad_checkpoints(prefect_harness
     assert run0.data.params["data.name"] == "digits" and run0.data.params["data.n_eval"] == "200"  # the evaluation's settings
 
     # a rerun embeds and computes nothing and adds no MLflow point
+    pooled_runs = _task_run_names(tiny_store).count("analyze pooled")
     again = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
     assert again.checkpoints_new_or_stale == 0 and again.families == () and again.pooled is None and again.analyses == {}
-    assert _task_run_names(tiny_store).count("analyze pooled") == 1  # nothing refreshed: no analysis task at all
+    assert _task_run_names(tiny_store).count("analyze pooled") == pooled_runs  # nothing refreshed: no analysis task at all
     assert again.known_failed == ("simclr/run-0/epoch=99",)
     assert _points(client) == before
     assert sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments()) == len(
         {(e, r) for e, r, _ in before}
     )
-
-
-def test_mlflow_unreachable_keeps_results_and_next_run_resyncs(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch,
-                                                               mlflow_store):
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    ws = Workspace.at(tmp_path / "work")
-    down = "http://127.0.0.1:9"  # discard port: nothing listens
-    first = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=down)
-    assert set(first.tracking_errors) == {"simclr", "simsiam"}
-    assert len(first.embedded) == 6
-    assert ws.records.get("simclr", "correlations")["n_checkpoints"] == 3  # nothing computed was lost
-    # MLflow back (here: another store): only the mirror is redone, nothing is recomputed
-    mlflow_store(ws.root / "mlflow.db")
-    second = run_monitor(str(tiny_store), str(ws.root), overrides=tiny_overrides, tracking_uri=ws.mlflow_uri)
-    assert second.checkpoints_new_or_stale == 0 and second.families == ("simclr", "simsiam")
-    assert second.tracking_errors == {}
-    client = MlflowClient(ws.mlflow_uri)
-    exp = client.get_experiment_by_name("ssl-eval/simsiam")
-    run = client.search_runs([exp.experiment_id], filter_string="tags.`ssl_eval.key` = 'simsiam/run-0'")[0]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "probe/linear_acc")] == [0, 1, 2]
