@@ -45,6 +45,7 @@ from ssl_eval import strict_json
 from ssl_eval.storage.errors import WorkdirError
 from ssl_eval.storage.records import jsonable
 from ssl_eval.storage.urls import filesystem, is_url, join, redact, storage_options
+from ssl_eval.storage.zarr_groups import ensure_group, fill_group, optional_array, required_array
 
 if TYPE_CHECKING:
     import dask.array
@@ -171,33 +172,13 @@ def _matches(provenance: dict[str, Any] | None, fingerprint: str, embedding_key:
     return provenance is not None and provenance.get("fingerprint") == fingerprint and provenance.get("embedding_key") == embedding_key
 
 
-def _fill(group: zarr.Group, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
-    """Every array in row chunks of at most 4096 rows, then the provenance."""
-    for name, array in arrays.items():
-        rows = max(1, min(len(array), 4096))
-        group.create_array(name, data=np.ascontiguousarray(array), chunks=(rows,) + tuple(array.shape[1:]))
-    group.attrs.update(dict(attrs))
-
-
-def _optional_array(group: zarr.Group, name: str) -> np.ndarray | None:
-    node = group.get(name)
-    return np.asarray(node[:]) if isinstance(node, zarr.Array) else None
-
-
-def _required_array(group: zarr.Group, checkpoint_id: str, name: str) -> np.ndarray:
-    array = _optional_array(group, name)
-    if array is None:
-        raise KeyError(f"{checkpoint_id}: no array {name!r} in the embedding store (have {sorted(group.array_keys())}).")
-    return array
-
-
 class LocalEmbeddingStore:
     """The embedding store in a local folder: staging group, then one ``os.replace``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        _ensure_group(self.root)
+        ensure_group(self.root)
 
     def path(self, checkpoint_id: str) -> Path:
         """The folder of a checkpoint's group.
@@ -229,7 +210,7 @@ class LocalEmbeddingStore:
         staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _fill(zarr.open_group(str(staging), mode="w"), arrays, attrs)
+            fill_group(zarr.open_group(str(staging), mode="w"), arrays, attrs)
             final = self.path(checkpoint_id)
             final.parent.mkdir(parents=True, exist_ok=True)
             self._ensure_parent_groups(checkpoint_id)
@@ -248,7 +229,7 @@ class LocalEmbeddingStore:
     def _ensure_parent_groups(self, checkpoint_id: str) -> None:
         parts = checkpoint_id.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
-            _ensure_group(self.root.joinpath(*parts[:depth]))
+            ensure_group(self.root.joinpath(*parts[:depth]))
 
     def _group(self, checkpoint_id: str) -> zarr.Group:
         if not (self.path(checkpoint_id) / "zarr.json").is_file():
@@ -256,10 +237,10 @@ class LocalEmbeddingStore:
         return zarr.open_group(str(self.path(checkpoint_id)), mode="r", use_consolidated=False)
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
-        return _required_array(self._group(checkpoint_id), checkpoint_id, name)
+        return required_array(self._group(checkpoint_id), checkpoint_id, name)
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
-        return _optional_array(self._group(checkpoint_id), name)
+        return optional_array(self._group(checkpoint_id), name)
 
     def dask_array(self, checkpoint_id: str, name: str) -> dask.array.Array:
         import dask.array as da
@@ -290,15 +271,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _ensure_group(node: Path) -> None:
-    if (node / "zarr.json").exists():
-        return
-    try:
-        zarr.open_group(str(node), mode="a", use_consolidated=False)
-    except zarr.errors.ContainsGroupError:
-        pass  # another writer created it at the same moment
 
 
 class UrlEmbeddingStore:
@@ -344,7 +316,7 @@ class UrlEmbeddingStore:
     def _write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
         version = f"{attrs.get('fingerprint', 'nofp')}-{attrs.get('embedding_key', 'nokey')}"
         url = join(self.root, checkpoint_id, version)
-        _fill(zarr.open_group(url, mode="w", storage_options=self._options), arrays, attrs)  # mode "w" clears a killed writer's debris
+        fill_group(zarr.open_group(url, mode="w", storage_options=self._options), arrays, attrs)  # mode "w" clears a killed writer's debris
         marker = strict_json.encode({"version": version, "attributes": dict(attrs)}, default=jsonable).encode()
         self._fs.pipe_file(join(self._base, checkpoint_id, COMMIT), marker)  # the commit
         for entry in self._fs.ls(join(self._base, checkpoint_id), detail=False):
@@ -360,10 +332,10 @@ class UrlEmbeddingStore:
                                storage_options=self._options)
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
-        return _required_array(self._group(checkpoint_id), checkpoint_id, name)
+        return required_array(self._group(checkpoint_id), checkpoint_id, name)
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
-        return _optional_array(self._group(checkpoint_id), name)
+        return optional_array(self._group(checkpoint_id), name)
 
     def dask_array(self, checkpoint_id: str, name: str) -> dask.array.Array:
         import dask.array as da

@@ -1,0 +1,77 @@
+"""One checkpoint's zarr group, as both embedding stores write and read it: arrays in row
+chunks then the provenance attributes (:func:`fill_group`), arrays read whole
+(:func:`optional_array`, :func:`required_array`), and parent groups created without racing
+another writer (:func:`ensure_group`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import zarr
+
+__all__ = ["fill_group", "optional_array", "required_array", "ensure_group"]
+
+
+def fill_group(group: zarr.Group, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+    """Every array in row chunks of at most 4096 rows, then the provenance.
+
+    Args:
+        group: a new, empty group.
+        arrays: name -> array (at least 1-D).
+        attrs: the provenance, written last.
+    """
+    for name, array in arrays.items():
+        rows = max(1, min(len(array), 4096))
+        group.create_array(name, data=np.ascontiguousarray(array), chunks=(rows,) + tuple(array.shape[1:]))
+    group.attrs.update(dict(attrs))
+
+
+def optional_array(group: zarr.Group, name: str) -> np.ndarray | None:
+    """An array of the group, read whole.
+
+    Args:
+        group: a checkpoint's group.
+        name: the array's name.
+
+    Returns:
+        The array, or None when the group has none of that name.
+    """
+    node = group.get(name)
+    return np.asarray(node[:]) if isinstance(node, zarr.Array) else None
+
+
+def required_array(group: zarr.Group, checkpoint_id: str, name: str) -> np.ndarray:
+    """An array the caller needs, read whole.
+
+    Args:
+        group: the checkpoint's group.
+        checkpoint_id: the checkpoint's id, for the message.
+        name: the array's name.
+
+    Returns:
+        The array.
+
+    Raises:
+        KeyError: the group has no such array (the message lists the ones it has).
+    """
+    array = optional_array(group, name)
+    if array is None:
+        raise KeyError(f"{checkpoint_id}: no array {name!r} in the embedding store (have {sorted(group.array_keys())}).")
+    return array
+
+
+def ensure_group(node: Path) -> None:
+    """Make ``node`` a zarr group unless it is one; another writer creating it at the same
+    moment is no error.
+
+    Args:
+        node: a local folder.
+    """
+    if (node / "zarr.json").exists():
+        return
+    try:
+        zarr.open_group(str(node), mode="a", use_consolidated=False)
+    except zarr.errors.ContainsGroupError:
+        pass  # another writer created it at the same moment
