@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+from deployments import prefect_database
+
 FLOW_NAME = "monitor"  # flows.monitor.monitor: every entry point runs it
 DEPLOYMENT_NAME = "monitor"
 
@@ -52,6 +54,7 @@ def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | Non
     """Start ``prefect server start`` bound to ``host`` and yield its API URL; stop it on exit."""
     port = port or free_port(host)
     home.mkdir(parents=True, exist_ok=True)
+    prefect_database.seed(home)  # a new work dir's database: start from the migrated template
     api_url = f"http://{host}:{port}/api"
     env = {
         **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

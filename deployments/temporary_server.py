@@ -4,6 +4,7 @@ needs no server so that the two overlap.
 Without an API URL, Prefect starts a temporary server (its ``SubprocessASGIServer``) when a
 flow first needs the API, and the flow waits for it: about 8 s on two idle cores, most of
 it the server importing its stack and migrating a new database, while nothing else runs.
+A new work dir's database starts from a migrated template (deployments/prefect_database.py).
 :func:`temporary_api` launches the same server (the same uvicorn command and environment,
 API only, no UI, no background services) as soon as the command's checks have passed, and
 points this process's Prefect settings at it; the command meanwhile imports the flows and
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
+from deployments import prefect_database
 from deployments.serve import free_port, wait_healthy
 
 HOST = "127.0.0.1"
@@ -113,6 +115,7 @@ def temporary_api(log_file: Path, *, timeout: float = 180.0) -> Iterator[Callabl
         yield lambda: None  # a configured server (or none allowed): Prefect's own behaviour
         return
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    prefect_database.seed()  # a new work dir's database: start from the migrated template
     with open(log_file, "ab") as log, contextlib.ExitStack() as stack:
         port = free_port(HOST)
         server = [_launch(port, log)]
@@ -133,6 +136,7 @@ def temporary_api(log_file: Path, *, timeout: float = 180.0) -> Iterator[Callabl
                     port = free_port(HOST)  # taken between choosing and binding: once more on another
                     server[0] = _launch(port, log)
                     continue
+                prefect_database.save_template()  # healthy, and no flow run yet
                 stack.enter_context(_api_url(f"http://{HOST}:{port}/api"))
                 stack.callback(_drain)  # runs first: before the settings are restored and the server stops
                 return

@@ -22,6 +22,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("DASK_TEMPORARY_DIRECTORY", str(_TEST_HOME / "dask"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TEST_HOME / "matplotlib"))
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+# the migrated Prefect database template (deployments/prefect_database.py): made by the
+# session's first temporary server, used by the later ones, never the user's cache
+os.environ.setdefault("SSL_EVAL_CACHE_DIR", str(_TEST_HOME / "cache"))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The temporary Prefect server `ssl-eval evaluate` launches before importing the flows:
 healthy, the process's Prefect settings point at it inside the block and are restored after
-it, and it is stopped on leaving.
+it, and it is stopped on leaving; the first server leaves its migrated database as the
+template a second work dir's server starts from.
 
 The scenario runs in a fresh interpreter with no PREFECT_* variable: in the test process a
 session's ``prefect_test_harness`` (tests/conftest.py) may already be the configured API, and
@@ -9,6 +10,7 @@ then no server is launched, by design."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +25,7 @@ def scenario(tmp_path: Path) -> None:
     from prefect import flow
     from prefect.settings import PREFECT_API_URL
 
-    from deployments import temporary_server
+    from deployments import prefect_database, temporary_server
 
     launched = []
     real_launch = temporary_server._launch
@@ -51,10 +53,22 @@ def scenario(tmp_path: Path) -> None:
         raise AssertionError(f"the temporary server still answers at {url} after the block")
     assert (tmp_path / "prefect" / "prefect.db").exists()  # in PREFECT_HOME, where Prefect's own server puts it
 
+    # the first server saved its migrated database, before the flow ran: Prefect's tables, no run
+    template = prefect_database.template_path()
+    with sqlite3.connect(template) as db:
+        assert db.execute("SELECT count(*) FROM flow_run").fetchone()[0] == 0
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    # a new work dir's server starts from a copy of it and serves flows as before
+    os.environ["PREFECT_HOME"] = str(tmp_path / "second")
+    with temporary_server.temporary_api(tmp_path / "second" / "server.log", timeout=300) as ready:
+        assert (tmp_path / "second" / "prefect.db").exists()  # seeded before the server started
+        ready()
+        assert add(2, 3) == 5
+
 
 def test_temporary_api_serves_a_flow_and_stops(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", SSL_EVAL_CACHE_DIR=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
     code = f"from pathlib import Path; from tests.integration.test_temporary_server import scenario; scenario(Path({str(tmp_path)!r}))"
     child = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
