@@ -133,23 +133,17 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]], *,
-             held: dict[str, dict[int, list[float]]] | None = None) -> int:
+def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]],
+             held: dict[str, dict[int, list[float]]]) -> int:
     """Log (key, value, step) points that MLflow does not hold yet; returns how many went.
 
-    ``held``: what the run is known to hold, key -> step -> values (``{}`` for a new run, or
-    :func:`_latest_points` for a run whose points all sit at step 0); None: read each key's
-    history from MLflow (one request per key)."""
+    ``held``: what the run holds, key -> step -> values (:func:`_history`, :func:`_latest_points`
+    for a run whose points all sit at step 0, or ``{}`` for a new run)."""
     now = int(time.time() * 1000)
-    history: dict[str, dict[int, list[float]]] = dict(held) if held is not None else {}
+    history = {key: dict(steps) for key, steps in held.items()}
     new: list[Metric] = []
     for key, value, step in points:
-        if key not in history:
-            history[key] = {}
-            if held is None:
-                for m in client.get_metric_history(run_id, key):
-                    history[key].setdefault(m.step, []).append(m.value)
-        latest = history[key].get(step)
+        latest = history.setdefault(key, {}).get(step)
         if latest and _same(latest[-1], float(value)):
             continue
         history[key].setdefault(step, []).append(float(value))
@@ -157,6 +151,15 @@ def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, floa
     for start in range(0, len(new), 1000):
         client.log_batch(run_id, metrics=new[start : start + 1000], synchronous=True)
     return len(new)
+
+
+def _history(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
+    """Every point a run holds, key -> step -> values: one request for the keys, then one per key."""
+    held: dict[str, dict[int, list[float]]] = {}
+    for key in client.get_run(run_id).data.metrics:
+        for m in client.get_metric_history(run_id, key):
+            held.setdefault(key, {}).setdefault(m.step, []).append(m.value)
+    return held
 
 
 def _latest_points(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
@@ -170,17 +173,12 @@ def _points_digest(points: list[tuple[str, float, int]]) -> str:
     return hashlib.sha256(repr(sorted((k, float(v), int(s)) for k, v, s in points)).encode()).hexdigest()
 
 
-def _stale_points(client: MlflowClient, run_id: str, points: list[tuple[str, float, int]]) -> bool:
-    """Whether the run holds a point that is not among ``points``: another value at a step,
-    a second point at a step, or a step (or key) that no longer has a value."""
+def _stale_points(held: dict[str, dict[int, list[float]]], points: list[tuple[str, float, int]]) -> bool:
+    """Whether a run holding ``held`` holds a point that is not among ``points``: another
+    value at a step, a second point at a step, or a step (or key) that no longer has a value."""
     wanted = {(key, int(step)): float(value) for key, value, step in points}
-    for key in client.get_run(run_id).data.metrics:
-        seen: set[int] = set()
-        for m in client.get_metric_history(run_id, key):
-            if m.step in seen or (key, m.step) not in wanted or not _same(m.value, wanted[(key, m.step)]):
-                return True
-            seen.add(m.step)
-    return False
+    return any(len(values) > 1 or (key, step) not in wanted or not _same(values[-1], wanted[(key, step)])
+               for key, steps in held.items() for step, values in steps.items())
 
 
 def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
@@ -266,13 +264,15 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                 points.append((f"probe/{name}", value, r["epoch"]))
         digest = _points_digest(points)
         if created or client.get_run(run_id).data.tags.get(POINTS_TAG) != digest:
-            if not created and _stale_points(client, run_id, points):
+            held = {} if created else _history(client, run_id)
+            if _stale_points(held, points):
                 # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
                 # cannot delete a point, so the run is rewritten whole, never given a second point at a step
                 client.delete_run(run_id)
-                run_id, created = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
+                run_id, _ = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
                 _log_params(client, run_id, run_params)
-            logged += _log_new(client, run_id, points, held={} if created else None)
+                held = {}
+            logged += _log_new(client, run_id, points, held)
             client.set_tag(run_id, POINTS_TAG, digest)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
     analysis = stored_analysis(workspace, family) or {"metrics": {}}
@@ -286,7 +286,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                       {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
                        **(verdict_tags(verdict) if verdict else {}), **described})
     _log_params(client, corr_id, params)
-    logged += _log_new(client, corr_id, corr_points, held=_latest_points(client, corr_id))
+    logged += _log_new(client, corr_id, corr_points, _latest_points(client, corr_id))
     _log_figures(client, corr_id, family, rows, analysis)
     client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
@@ -294,7 +294,7 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
                          {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
                          stale_metric_prefix="corr/")
     _log_params(client, summary_id, params)
-    logged += _log_new(client, summary_id, _summary_points(rows, analysis), held=_latest_points(client, summary_id))
+    logged += _log_new(client, summary_id, _summary_points(rows, analysis), _latest_points(client, summary_id))
     client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})
