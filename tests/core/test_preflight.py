@@ -109,6 +109,14 @@ def _fake_run(monkeypatch, *, embedded, failed):
         )
 
     monkeypatch.setattr(flows.monitor, "run_monitor", fake)
+    # no flow runs, so no temporary Prefect server either (each start cost a test 10-20 s);
+    # tests/integration/test_temporary_server.py checks the server
+    import contextlib
+
+    import deployments.temporary_server
+
+    monkeypatch.setattr(deployments.temporary_server, "temporary_api",
+                        lambda *args, **kwargs: contextlib.nullcontext(lambda: None))
 
 
 @pytest.mark.parametrize(("embedded", "failed", "code"), [
