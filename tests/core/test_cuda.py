@@ -1,6 +1,7 @@
 """The CUDA path against the CPU path: embedding (bf16 autocast, channels_last, pinned
 transfers) and the torch linear probe. Skipped without a CUDA device;
-``benchmarks/gpu_check.sh`` runs them on a GPU machine.
+``benchmarks/gpu_check.sh`` runs them on a GPU machine. Only tests marked ``cuda`` see the
+GPU as the default device (tests/conftest.py pins the others to the CPU).
 
 Tolerances: bf16 keeps 8 bits of mantissa, so bf16 features are compared by direction
 (cosine >= 0.99 per row, the relative error of the whole matrix under 5 %); fp32 on the GPU
@@ -23,7 +24,7 @@ from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
 from tests.helpers import make_store
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
