@@ -103,12 +103,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=1, help="repeats; the best of each is reported")
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU (slow for ResNet-50 at 224 px)")
     args = parser.parse_args()
 
     images = np.random.default_rng(0).integers(0, 256, size=(args.n, args.size, args.size, 3), dtype=np.uint8)
-    devices = [torch.device("cpu")]
+    devices = [] if args.gpu_only else [torch.device("cpu")]
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
+    if not devices:
+        raise SystemExit("--gpu-only: no CUDA device here.")
     print(f"{args.arch}, {args.n} images {args.size}x{args.size}x3, batch {args.batch_size}, best of {args.rounds}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; load average {_load()}")
     for device in devices:
