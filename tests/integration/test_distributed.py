@@ -2,9 +2,10 @@
 
 - an S3 endpoint (moto's server mode) holding the checkpoint store and the shared
   embeddings + records (``--results-url``-style ``s3://`` URL);
-- a ``dask scheduler`` with two ``dask worker`` processes (1 thread, 2 GB each);
-- a Prefect server, the two deployments of deployments/prefect.yaml, a worker on the
-  ``ssl-eval-process`` pool (``--run-once``) and one on the ``ssl-eval-gpu`` pool;
+- a ``dask scheduler`` with two ``dask worker`` processes (1 thread, 2 GB each, the tasks'
+  modules preloaded);
+- a Prefect server (on a copy of the session's migrated database template), the two
+  deployments of deployments/prefect.yaml, a worker on the ``ssl-eval-process`` pool (``--run-once``) and one on the ``ssl-eval-gpu`` pool;
 - an ``mlflow server``.
 
 A digits store of 5 checkpoints is evaluated end to end, and the test shows where each
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 from prefect.workers.process import ProcessWorker
 
+from deployments import prefect_database
 from tests.helpers import assert_same_values, make_store
 
 pytestmark = pytest.mark.integration
@@ -35,6 +37,11 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DATA = {"name": "digits", "n_eval": 200, "n_probe_train": 300, "n_probe_test": 200, "n_views": 0}
+# What the Dask workers' tasks import (the metric, analysis, verdict and MLflow tasks, and the
+# modules those import lazily), loaded while the workers wait for the flow, as a long-running
+# cluster has them loaded: otherwise each worker's first task pays for them.
+WORKER_PRELOAD = ("import tasks.measure, tasks.analyze, tasks.verdict, tasks.track, ssl_eval.probe, ssl_eval.plots, "
+                  "sklearn.linear_model, sklearn.preprocessing, torch, s3fs")
 
 
 def _free_port() -> int:
@@ -92,7 +99,8 @@ def _api(api_url: str, path: str, body: dict) -> Any:
         return json.loads(response.read())
 
 
-def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_mlflow_server(tmp_path, monkeypatch):
+def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_mlflow_server(tmp_path, monkeypatch,
+                                                                                            prefect_template):
     ports = {name: _free_port() for name in ("s3", "prefect", "mlflow", "dask")}
     s3, api = f"http://127.0.0.1:{ports['s3']}", f"http://127.0.0.1:{ports['prefect']}/api"
     mlflow_uri, scheduler = f"http://127.0.0.1:{ports['mlflow']}", f"tcp://127.0.0.1:{ports['dask']}"
@@ -131,6 +139,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         return "\n".join(f"--- {n}\n{log(n)[-1500:]}" for n in logs)
 
     try:
+        prefect_database.seed(tmp_path / "prefect")  # a migrated database: the server skips creating one
         start("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])], env)
         start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(ports["prefect"])],
               {**env, "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"})
@@ -140,7 +149,8 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         start("dask-scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(ports["dask"]), "--no-dashboard"], env)
         for i in (1, 2):
             start(f"dask-worker-{i}", [str(BIN / "dask"), "worker", scheduler, "--nthreads", "1", "--memory-limit", "2GB",
-                                        "--host", "127.0.0.1", "--no-dashboard", "--no-nanny", "--name", f"w{i}"], worker_env)
+                                        "--host", "127.0.0.1", "--no-dashboard", "--no-nanny", "--name", f"w{i}",
+                                        "--preload", WORKER_PRELOAD], worker_env)
 
         _wait_http(f"{s3}/", 60, procs, "s3")
         import boto3
@@ -160,6 +170,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         template = ProcessWorker.get_default_base_job_template()
         _api(api, "/work_pools/", {"name": "ssl-eval-process", "type": "process", "base_job_template": template})
         _api(api, "/work_pools/", {"name": "ssl-eval-gpu", "type": "process", "base_job_template": template, "concurrency_limit": 1})
+        start("gpu-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-gpu"], client_env)  # starts while deploying
         done = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"],
                               env=client_env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -167,7 +178,6 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         (deployment,) = _api(api, "/deployments/filter", {"flows": {"name": {"any_": ["monitor"]}},
                                                            "deployments": {"name": {"any_": ["monitor"]}}})
         _api(api, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"settle_seconds": 0}})
-        start("gpu-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-gpu"], client_env)
         start("process-worker", [str(BIN / "prefect"), "worker", "start", "--pool", "ssl-eval-process", "--run-once"], client_env)
         _wait_http(f"{mlflow_uri}/health", 60, procs, "mlflow")
         procs["process-worker"].wait(timeout=480)  # one monitor run; minutes when the machine is busy

@@ -18,12 +18,14 @@ SECRETS = ("p@ss-W0RD-1", "W0RD-1", "T0KEN-2", "ACC-3", "SIG-4")
 URI = "http://alice:p@ss-W0RD-1@127.0.0.1:9/mlflow?api_token=T0KEN-2&access_token=ACC-3&X-Amz-Signature=SIG-4"
 
 
-def test_no_credential_reaches_any_file_or_output_of_a_run(tmp_path):
+def test_no_credential_reaches_any_file_or_output_of_a_run(tmp_path, prefect_template):
     store = make_store(tmp_path / "store", {"simclr": 2})
     work = tmp_path / "work"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "DASK_", "MPLCONFIGDIR", "MLFLOW_", "SSL_EVAL_"))}
-    env.update(PYTHONPATH=str(ROOT), MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="3")
+    # the session's Prefect database template (not the user's cache): the run's server starts from a copy
+    env.update(PYTHONPATH=str(ROOT), MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="3",
+               SSL_EVAL_CACHE_DIR=str(prefect_template.parent))
     result = subprocess.run(
         [sys.executable, "-m", "ssl_eval.cli", "evaluate", str(store), "--workdir", str(work), "--dataset", "digits",
          "--n-eval", "200", "--n-probe-train", "300", "--n-probe-test", "200", "--mlflow-uri", URI],

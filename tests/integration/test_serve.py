@@ -80,8 +80,9 @@ def _wait(served: Served, condition, timeout: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds."""
+def served(tmp_path_factory, prefect_template):
+    """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds (its server
+    starts from the session's Prefect database template, SSL_EVAL_CACHE_DIR)."""
     root = tmp_path_factory.mktemp("served")
     store, work, log_path = root / "store", root / "work", root / "serve.log"
     store.mkdir()

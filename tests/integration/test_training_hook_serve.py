@@ -75,7 +75,7 @@ class WaitForEpoch0(pl.Callback):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
-def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_path):
+def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_path, prefect_template):
     store, work, log_path = tmp_path / "store", tmp_path / "work", tmp_path / "serve.log"
     store.mkdir()
     (store / "ssl_eval.toml").write_text(TOML)
