@@ -25,6 +25,10 @@ os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 # the migrated Prefect database template (deployments/prefect_database.py): made by the
 # session's first temporary server, used by the later ones, never the user's cache
 os.environ.setdefault("SSL_EVAL_CACHE_DIR", str(_TEST_HOME / "cache"))
+# LLVM optimisation level 0 for numba: on a fresh install the UMAP test compiles umap-learn's
+# and pynndescent's kernels cold (about a minute on 2 cores, 25 % less at level 0); the
+# kernels then run on 90 points, where optimised code saves nothing. Read when numba is imported.
+os.environ.setdefault("NUMBA_OPT", "0")
 
 
 @pytest.fixture
