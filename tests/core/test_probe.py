@@ -40,12 +40,11 @@ def test_linear_probe_within_half_a_point_of_sklearn(n, dim, k, noise, seed):
 
 
 @pytest.mark.parametrize("k", [2, 6])
-def test_torch_solver_meets_sklearns_stopping_test_on_its_objective(k):
-    """The fitted weights meet scikit-learn's own convergence test on scikit-learn's own
-    objective (binary: one binomial vector, multi-class: the symmetric softmax), evaluated
-    here in float64: max |gradient of the per-sample objective| <= tol = 1e-4, with 10 %
-    slack for the float32 sums the solver tested it on; and the objective is within 1e-4
-    (relative) of the value scikit-learn stops at under that same test."""
+def test_torch_solver_reaches_sklearns_objective(k):
+    """The fitted weights minimise scikit-learn's own objective as well as scikit-learn does
+    (binary: one binomial vector, multi-class: the symmetric softmax), and meet its
+    convergence test there, evaluated in float64: max |gradient of the per-sample
+    objective| <= tol = 1e-4 (10 % slack for the float32 sums the solver worked with)."""
     import torch
 
     from ssl_eval.logistic import fit_logistic
@@ -73,7 +72,7 @@ def test_torch_solver_meets_sklearns_stopping_test_on_its_objective(k):
     ours, gradient = objective_and_gradient(W, intercept)
     theirs, _ = objective_and_gradient(ref.coef_.T, ref.intercept_)
     assert np.abs(gradient / n).max() <= 1.1e-4  # scikit-learn divides its objective by n
-    assert ours <= theirs * (1 + 1e-4)
+    assert ours <= theirs * (1 + 1e-5)
     assert fit.evaluations < 1000
 
 
