@@ -6,7 +6,6 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.outcomes import EmbedOutcome, Status
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
@@ -14,6 +13,10 @@ from ssl_eval.workspace import Workspace
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
 def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutcome:
+    # imported here: a flow run that embeds nothing (nothing new, or another pool embeds)
+    # never imports torch, and deploying the flows stays fast
+    from ssl_eval.embedding import embed_or_record_failure
+
     # the core reads local files and fsspec URLs alike, and records any failure
     outcome = embed_or_record_failure(ref, config, workspace)
     if outcome.status is Status.FAILED:

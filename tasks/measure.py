@@ -11,7 +11,6 @@ import dataclasses
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.evaluation import measure_embedded
 from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome
 from ssl_eval.workspace import Workspace
 
@@ -28,6 +27,8 @@ def _dask_worker() -> str | None:
 
 @task(name="measure", task_run_name="measure {embedded.id}")
 def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, config: Config) -> MeasureOutcome:
+    from ssl_eval.evaluation import measure_embedded  # torch: imported when a checkpoint is measured
+
     outcome = measure_embedded(workspace, embedded, parts, config)
     if not embedded.ready:
         return outcome  # its embedding failed: reported by the embed step
