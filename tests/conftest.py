@@ -28,7 +28,10 @@ os.environ.setdefault("SSL_EVAL_CACHE_DIR", str(_TEST_HOME / "cache"))
 # LLVM optimisation level 0 for numba: on a fresh install the UMAP test compiles umap-learn's
 # and pynndescent's kernels cold (about a minute on 2 cores, 25 % less at level 0); the
 # kernels then run on 90 points, where optimised code saves nothing. Read when numba is imported.
+# Their cache goes to the tests' own folder: numba's cache key ignores the optimisation level,
+# so level-0 kernels cached beside umap-learn would be what the product then runs.
 os.environ.setdefault("NUMBA_OPT", "0")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "numba"))
 
 
 @pytest.fixture
