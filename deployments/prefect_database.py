@@ -67,10 +67,15 @@ def seed(home: Path | None = None) -> bool:
         return False
 
 
-def save_template() -> None:
+def save_template(db: Path | None = None) -> None:
     """Save the database of a server that just became healthy as the template, unless one
-    exists. Call it before the first flow run: what the database holds then is Prefect's own."""
-    db, template = database(), template_path()
+    exists. Call it before the first flow run: what the database holds then is Prefect's own.
+
+    Args:
+        db: the server's sqlite file (default: :func:`database`, the one a server started
+            with this process's environment uses).
+    """
+    db, template = db or database(), template_path()
     if db is None or template.exists() or not db.is_file():
         return
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")

@@ -68,22 +68,11 @@ def _save_prefect_template() -> None:
     Prefect database template (deployments/prefect_database.py, in SSL_EVAL_CACHE_DIR), as
     the product's first temporary server keeps its own: every later server a test starts on
     a new work dir then skips creating and migrating one (about 20 s each on 2 cores)."""
-    import contextlib
-    import sqlite3
-
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
     from deployments import prefect_database
 
-    source = Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().removeprefix("sqlite+aiosqlite:///"))
-    template = prefect_database.template_path()
-    if template.exists() or not source.is_file():
-        return
-    template.parent.mkdir(parents=True, exist_ok=True)
-    partial = template.with_name(f"{template.name}.partial")
-    with contextlib.closing(sqlite3.connect(source)) as db, contextlib.closing(sqlite3.connect(partial)) as copy:
-        db.backup(copy)  # consistent while the harness's server has it open
-    os.replace(partial, template)
+    prefect_database.save_template(Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().removeprefix("sqlite+aiosqlite:///")))
 
 
 @pytest.fixture(scope="session")
