@@ -118,6 +118,16 @@ def mlflow_store(_empty_mlflow_db) -> Callable[[Path], str]:
     return at
 
 
+@pytest.fixture
+def no_mlflow_figures(monkeypatch):
+    """The MLflow mirror skips its figures (three PNGs of every metric, seconds to draw), for
+    tests that read none of them: tests/tasks/test_mlflow_mirror.py checks the figures, and
+    the served flows of tests/integration draw them."""
+    import tasks.mlflow_mirror
+
+    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
+
+
 @pytest.fixture(autouse=True)
 def _cpu_by_default(request, monkeypatch):
     """The suite's references are CPU results (scikit-learn, the bare model in fp32): on a

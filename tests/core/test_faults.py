@@ -108,12 +108,8 @@ def test_killed_while_writing_a_metric_record(tiny_store, tiny_config, tmp_path)
     assert _evaluate(ws, tiny_store, tiny_config) == {"embedded": [], "computed": []}
 
 
-def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflow_store, monkeypatch):
-    import tasks.mlflow_mirror
-
-    # the figures (three PNGs of every metric, seconds to draw) are not what a kill mid-log
-    # can break; they are checked in tests/tasks/test_mlflow_mirror.py
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
+def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflow_store, no_mlflow_figures):
+    # the figures are not what a kill mid-log can break
     work = tmp_path / "w"
     ws = Workspace.at(work)
     _evaluate(ws, tiny_store, tiny_config)

@@ -256,18 +256,14 @@ def _history(client, family="simclr", run="run-0"):
 
 
 def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_duplicate_results(
-        tmp_path, tiny_config, mlflow_store, monkeypatch):
+        tmp_path, tiny_config, mlflow_store, no_mlflow_figures):
+    # What is checked here are the records, the report and MLflow's points and tags, not the
+    # figures each of the five syncs would redraw (most of this test's time).
     from mlflow.tracking import MlflowClient
 
-    import tasks.mlflow_mirror
     from tasks.mlflow_mirror import sync_family
     from tests.helpers import make_store, write_checkpoint
 
-    # What is checked here are the records, the report and MLflow's points and tags. The
-    # figures each of the five syncs would redraw (three PNGs of every metric: most of this
-    # test's time) are checked in tests/tasks/test_mlflow_mirror.py, and drawn from real
-    # records by the monitor flow tests.
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
     store = make_store(tmp_path / "store", {"simclr": 3})
     run = store / "simclr" / "run-0"
     ws = Workspace.at(tmp_path / "w")

@@ -12,7 +12,6 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 import tasks.analyze as analyze_task
-import tasks.mlflow_mirror
 import tasks.verdict as verdict_task
 from flows.monitor import run_monitor
 from ssl_eval.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
@@ -57,16 +56,13 @@ def _task_run_names(store) -> list[str]:
 
 
 def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_down_resyncs_and_is_idempotent(
-        prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store):
+        prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store, no_mlflow_figures):
     """One store, three runs (a first run costs the most, so the two scenarios share it): the
     first evaluates everything, isolates a bad file and keeps its results while MLflow is
     unreachable; the second, with MLflow back, redoes only the mirror; the third does nothing."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     _log_analysis_steps(monkeypatch, tmp_path / "steps.log")
-    # the figures (PNGs of every metric, seconds to draw) are checked in tests/tasks/test_mlflow_mirror.py
-    # and drawn by the served flows of tests/integration; this test reads none
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
     (tiny_store / "simclr" / "run-0" / "epoch=99.ckpt").write_bytes(b"not a checkpoint")
     os.utime(tiny_store / "simclr" / "run-0" / "epoch=99.ckpt", (time.time() - 60,) * 2)
     ws = Workspace.at(tmp_path / "work")

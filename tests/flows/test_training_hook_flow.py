@@ -20,12 +20,7 @@ from ssl_eval.workspace import Workspace
 from tests.helpers import DIGITS_VIT_ARGS, VIT_ARCH, vit_simclr
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
-def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path, mlflow_store, monkeypatch):
-    import tasks.mlflow_mirror
-
-    # the figures (PNGs of every metric, seconds to draw) are checked in tests/tasks/test_mlflow_mirror.py
-    # and drawn by the served flows of tests/integration; this test reads none
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
+def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path, mlflow_store, no_mlflow_figures):
     digits = load_digits()
     images = torch.tensor(digits.images[:256, None] / 16.0, dtype=torch.float32)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=64, shuffle=False)

@@ -64,15 +64,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store, monkeypatch):
+def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store,
+                                                                        no_mlflow_figures):  # not on the pages it opens
     if not has_ui_app():
         pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
-    import tasks.mlflow_mirror
     from tasks.mlflow_mirror import sync_family
 
-    # the figures (three PNGs of every metric, seconds to draw) are not on the pages this test
-    # opens; they are checked in tests/tasks/test_mlflow_mirror.py
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
 
     ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)
     mlflow_store(ws.root / "mlflow.db")
