@@ -13,6 +13,8 @@ solo-learn's ``projector``, the MoCo-v2 reference repo's ``fc`` MLP) from its we
 
 from __future__ import annotations
 
+import functools
+
 import importlib
 import inspect
 import re
@@ -78,7 +80,12 @@ def _resnet(depth: int, cifar: bool) -> Callable[..., nn.Module]:
     return build
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"democnn": DemoCNN}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "democnn": DemoCNN,
+    # a quarter of DemoCNN's multiply-adds (16/32/64 channels, 64-d features): the trajectory
+    # set of docs/verdicts.md trains 48 runs x 30 epochs of it on two CPU cores
+    "democnn-small": functools.partial(DemoCNN, widths=(16, 32, 64)),
+}
 for _depth in (18, 34, 50):
     ARCHITECTURES[f"resnet{_depth}"] = _resnet(_depth, cifar=False)
     ARCHITECTURES[f"resnet{_depth}-cifar"] = _resnet(_depth, cifar=True)

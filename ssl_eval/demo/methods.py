@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import nn
 
-METHODS = ("simclr", "mocov2", "simsiam", "byol", "barlowtwins", "vicreg")
+METHODS = ("simclr", "mocov2", "simsiam", "byol", "barlowtwins", "vicreg", "dino")
 """Every method the demo trains; the default store trains the first three (the paper's)."""
 PAPER_METHODS = ("simclr", "mocov2", "simsiam")
 
@@ -274,6 +274,60 @@ class VICReg(nn.Module):
         pass
 
 
+class DINO(nn.Module):
+    """DINO: a momentum teacher, a centred and sharpened softmax target, cross-entropy.
+
+    Two global views only (no multi-crop: the demo's 28 x 28 digits leave little to crop).
+    The teacher's temperature (0.04) is sharper than the student's (0.1) and its outputs are
+    centred by a running mean (lightly's ``DINOLoss``); the head is lightly's
+    ``DINOProjectionHead`` with a small output (1,024 prototypes). DINO's probe can peak
+    early and fall later as the prototypes sharpen, which is why the trajectory set has it.
+    """
+
+    momentum = 0.99
+    output_dim = 1024
+
+    def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        from lightly.loss import DINOLoss
+        from lightly.models.modules import DINOProjectionHead
+        from lightly.models.utils import deactivate_requires_grad
+
+        self.backbone = backbone
+        self.projection_head = DINOProjectionHead(feature_dim, 256, 64, self.output_dim)
+        self.backbone_momentum = copy.deepcopy(self.backbone)
+        # weight_norm's computed weight cannot be deep-copied: build a twin and copy the state
+        self.projection_head_momentum = DINOProjectionHead(feature_dim, 256, 64, self.output_dim)
+        self.projection_head_momentum.load_state_dict(self.projection_head.state_dict())
+        deactivate_requires_grad(self.backbone_momentum)
+        deactivate_requires_grad(self.projection_head_momentum)
+        self.criterion = DINOLoss(output_dim=self.output_dim, warmup_teacher_temp=0.04, teacher_temp=0.04,
+                                  warmup_teacher_temp_epochs=1)
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
+        student = [self.projection_head(self.backbone(x)) for x in (x0, x1)]
+        with torch.no_grad():
+            teacher = [self.projection_head_momentum(self.backbone_momentum(x)) for x in (x0, x1)]
+        return self.criterion(teacher, student)
+
+    def after_step(self, progress: float) -> None:
+        """The teacher's momentum update after the optimiser step.
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
+        _update_momentum_encoder(self, progress)
+
+
 def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Module:
     """The SSL module for ``method`` around ``backbone``.
 
@@ -290,7 +344,7 @@ def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Modul
     """
     classes = {
         "simclr": SimCLR, "mocov2": MoCoV2, "simsiam": SimSiam,
-        "byol": BYOL, "barlowtwins": BarlowTwins, "vicreg": VICReg,
+        "byol": BYOL, "barlowtwins": BarlowTwins, "vicreg": VICReg, "dino": DINO,
     }
     if method not in classes:
         raise ValueError(f"unknown SSL method {method!r}; choose from {list(METHODS)}.")
@@ -307,6 +361,6 @@ def build_method(method: str, backbone: nn.Module, feature_dim: int) -> nn.Modul
 #   (lr 0.3 with a 4,096 queue: 0.93-0.94). SimSiam batch 256 lr 0.05 -> 0.9345.
 LEARNING_RATES = {
     "simclr": 0.15, "mocov2": 0.1, "simsiam": 0.05,
-    "byol": 0.1, "barlowtwins": 0.02, "vicreg": 0.02,
+    "byol": 0.1, "barlowtwins": 0.02, "vicreg": 0.02, "dino": 0.05,
 }
 WEIGHT_DECAY = 5e-4

@@ -40,6 +40,8 @@ from ssl_eval.augment import random_views
 from ssl_eval.demo.methods import LEARNING_RATES, METHODS, PAPER_METHODS, WEIGHT_DECAY, build_method
 from ssl_eval.models import build_backbone
 
+SCHEDULES = ("cosine", "constant")
+
 
 def _check_positive(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -57,6 +59,8 @@ def make_demo_store(
     n_train: int = 10000,
     batch_size: int = 128,
     runs: int = 1,
+    lr_scales: Sequence[float] = (1.0,),
+    lr_schedule: str = "cosine",
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Train each SSL method on seeded images of ``dataset``'s train split; write a checkpoint per epoch.
@@ -75,6 +79,11 @@ def make_demo_store(
         n_train: training images (fewer when the split holds fewer), >= 2.
         batch_size: images per step, >= 2.
         runs: training runs per method, >= 1.
+        lr_scales: multipliers of each method's learning rate; every one trains its own
+            runs, named ``lr<scale>-run-<r>`` (plain ``run-<r>`` for the single default 1.0).
+            Run ``r`` starts from the same initialisation at every scale.
+        lr_schedule: "cosine" (decay to 0 over ``epochs``, per step) or "constant": a run
+            that does not know when it will end, so a too-high rate can degrade it late.
         progress: called with one line of progress text per epoch; None is silent.
 
     Returns:
@@ -93,6 +102,11 @@ def make_demo_store(
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}; got {list(methods)}.")
+    if lr_schedule not in SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {list(SCHEDULES)}; got {lr_schedule!r}.")
+    scales = [float(x) for x in lr_scales]
+    if not scales or not all(math.isfinite(x) and x > 0 for x in scales):
+        raise ValueError(f"lr_scales must be positive numbers such as [0.1, 1, 10]; got {list(lr_scales)}.")
     report = progress or (lambda message: None)
 
     train = load_split(dataset, "train")
@@ -103,18 +117,20 @@ def make_demo_store(
     written: list[Path] = []
     for r in range(runs):
         run_seed = int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
-        for method in methods:
-            folder = out / method / f"run-{r}"
+        for method, scale in ((m, x) for m in methods for x in scales):
+            run = f"run-{r}" if scales == [1.0] else f"lr{scale:g}-run-{r}"
             written += train_run(
                 method,
                 images,
-                folder=folder,
+                folder=out / method / run,
                 arch=arch,
                 dataset=dataset,
                 epochs=epochs,
                 batch_size=batch_size,
                 seed=run_seed,
-                progress=_tagged(report, f"{method} run-{r}"),
+                lr=LEARNING_RATES[method] * scale,
+                lr_schedule=lr_schedule,
+                progress=_tagged(report, f"{method} {run}"),
             )
     return written
 
@@ -130,6 +146,8 @@ def train_run(
     batch_size: int,
     seed: int,
     progress: Callable[[str], None],
+    lr: float | None = None,
+    lr_schedule: str = "cosine",
 ) -> list[Path]:
     """Train one run of ``method`` on float images (N, C, H, W); checkpoint every epoch.
 
@@ -143,9 +161,13 @@ def train_run(
         batch_size: images per step.
         seed: seed of the initialisation, augmentations and batches.
         progress: called with one line of progress text per epoch.
+        lr: learning rate for batch 256 (scaled with the batch); None: the method's default.
+        lr_schedule: "cosine" or "constant" (see :func:`make_demo_store`).
 
     Returns:
-        The checkpoint paths written, epoch 0 first.
+        The checkpoint paths written, epoch 0 first. Each checkpoint holds ``train_loss``,
+        the mean training loss of its epoch (NaN at epoch 0), and ``lr``. A run whose loss
+        is no longer finite has diverged: it stops there, as a real training job would.
     """
     folder.mkdir(parents=True, exist_ok=True)
     n = int(images.shape[0])
@@ -156,9 +178,8 @@ def train_run(
         torch.manual_seed(seed)
         backbone = build_backbone(arch, in_channels=int(images.shape[1]))
         model = build_method(method, backbone, _feature_dim(backbone, images[:2]))
-    meta = {"method": method, "arch": arch, "dataset": dataset}
-
-    base_lr = LEARNING_RATES[method] * batch_size / 256
+    base_lr = (LEARNING_RATES[method] if lr is None else lr) * batch_size / 256
+    meta: dict[str, str | float] = {"method": method, "arch": arch, "dataset": dataset, "lr": base_lr}
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
         lr=base_lr, momentum=0.9, weight_decay=WEIGHT_DECAY,
@@ -169,7 +190,7 @@ def train_run(
     steps_per_epoch = n // batch
     total_steps = max(1, epochs * steps_per_epoch)
 
-    paths = [_save(folder, epoch=0, global_step=0, model=model, meta=meta)]
+    paths = [_save(folder, epoch=0, global_step=0, model=model, meta={**meta, "train_loss": math.nan})]
     progress(f"epoch 0/{epochs} written (untrained)")
     step = 0
     model.train()
@@ -180,8 +201,8 @@ def train_run(
             x = images[order[b * batch : (b + 1) * batch]]
             x0 = random_views(x, generator)
             x1 = random_views(x, generator)
-            for group in optimizer.param_groups:  # cosine decay per step
-                group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+            for group in optimizer.param_groups:  # cosine decay per step, or constant
+                group["lr"] = base_lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if lr_schedule == "cosine" else 1.0)
             loss = model.training_loss(x0, x1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -189,11 +210,12 @@ def train_run(
             step += 1
             model.after_step(step / total_steps)
             losses.append(float(loss.detach()))
-        paths.append(_save(folder, epoch=epoch, global_step=step, model=model, meta=meta))
-        progress(
-            f"epoch {epoch}/{epochs} loss {np.mean(losses):.4f} "
-            f"({time.perf_counter() - start:.1f} s)"
-        )
+        train_loss = float(np.mean(losses))
+        if not math.isfinite(train_loss):
+            progress(f"epoch {epoch}/{epochs}: the loss is {train_loss}: the run diverged and stops here")
+            break
+        paths.append(_save(folder, epoch=epoch, global_step=step, model=model, meta={**meta, "train_loss": train_loss}))
+        progress(f"epoch {epoch}/{epochs} loss {train_loss:.4f} ({time.perf_counter() - start:.1f} s)")
     return paths
 
 
@@ -208,7 +230,7 @@ def _feature_dim(backbone: nn.Module, sample: torch.Tensor) -> int:
     return dim
 
 
-def _save(folder: Path, *, epoch: int, global_step: int, model: nn.Module, meta: dict[str, str]) -> Path:
+def _save(folder: Path, *, epoch: int, global_step: int, model: nn.Module, meta: dict[str, str | float]) -> Path:
     """Write ``epoch=NN.ckpt`` atomically; the loss's queue is training state, not saved."""
     state = {
         k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("criterion.")

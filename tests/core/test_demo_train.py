@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from ssl_eval.demo import make_demo_store
 from ssl_eval.models import build_backbone
 
 METHODS = ("simclr", "mocov2", "simsiam")
-KEYS = {"epoch", "global_step", "method", "arch", "dataset", "state_dict"}
+KEYS = {"epoch", "global_step", "method", "arch", "dataset", "lr", "train_loss", "state_dict"}
 HEAD_PREFIX = {"simclr": "projection_head.", "mocov2": "projection_head.", "simsiam": "prediction_head."}
 TINY = dict(dataset="digits", epochs=1, n_train=300, batch_size=64, methods=METHODS)
 
@@ -50,6 +52,7 @@ def test_checkpoint_contents_load_safely_into_the_backbone(tiny_store, method):
         assert set(ckpt) == KEYS
         assert ckpt["epoch"] == epoch
         assert (ckpt["method"], ckpt["arch"], ckpt["dataset"]) == (method, "democnn", "digits")
+        assert math.isnan(ckpt["train_loss"]) if epoch == 0 else math.isfinite(ckpt["train_loss"])
         assert any(k.startswith(HEAD_PREFIX[method]) for k in ckpt["state_dict"])
         assert not any(k.startswith("criterion.") for k in ckpt["state_dict"])
         backbone = build_backbone("democnn", in_channels=1)
@@ -100,7 +103,9 @@ def test_runs_write_separate_folders(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"methods": ("dino",)}, ValueError, "subset of"),
+        ({"methods": ("swav",)}, ValueError, "subset of"),
+        ({"lr_scales": (1.0, 0.0)}, ValueError, "lr_scales must be positive"),
+        ({"lr_schedule": "linear"}, ValueError, "lr_schedule must be one of"),
         ({"methods": "simclr"}, TypeError, "sequence of names"),
         ({"epochs": -1}, ValueError, "epochs must be an integer >= 0"),
         ({"batch_size": 1}, ValueError, "batch_size must be"),
@@ -110,3 +115,28 @@ def test_runs_write_separate_folders(tmp_path):
 def test_bad_arguments_say_what_was_expected(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         make_demo_store(tmp_path, dataset="digits", **kwargs)
+
+
+def test_learning_rate_scales_train_their_own_runs_from_one_initialisation(tmp_path):
+    """Each scale is a run of its own (lr<scale>-run-<r>), from the same epoch-0 encoder,
+    at the scaled rate; a constant schedule keeps the rate (recorded in the checkpoint)."""
+    paths = make_demo_store(tmp_path, seed=0, **{**TINY, "methods": ("simclr",)}, lr_scales=(0.5, 2), lr_schedule="constant")
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        "simclr/lr0.5-run-0/epoch=00.ckpt", "simclr/lr0.5-run-0/epoch=01.ckpt",
+        "simclr/lr2-run-0/epoch=00.ckpt", "simclr/lr2-run-0/epoch=01.ckpt",
+    ]
+    low, high = (_load(tmp_path / "simclr" / run / "epoch=00.ckpt") for run in ("lr0.5-run-0", "lr2-run-0"))
+    assert high["lr"] == pytest.approx(4 * low["lr"])
+    assert all(torch.equal(low["state_dict"][k], high["state_dict"][k]) for k in low["state_dict"])
+    assert not torch.equal(*(_load(tmp_path / "simclr" / run / "epoch=01.ckpt")["state_dict"]["backbone.features.0.weight"]
+                             for run in ("lr0.5-run-0", "lr2-run-0")))
+
+
+def test_dino_trains_a_teacher_and_loads_safely(tmp_path):
+    (first, last) = make_demo_store(tmp_path, seed=0, **{**TINY, "methods": ("dino",)})
+    state = _load(last)["state_dict"]
+    assert any(k.startswith("projection_head_momentum.last_layer.") for k in state)
+    assert not any(k.startswith("criterion.") for k in state)  # the centre is training state
+    teacher = {k: v for k, v in state.items() if k.startswith("backbone_momentum.")}
+    assert teacher and not all(torch.equal(v, _load(first)["state_dict"][k]) for k, v in teacher.items())
+    build_backbone("democnn", in_channels=1).load_state_dict(_backbone_state(_load(last)), strict=True)
