@@ -34,6 +34,7 @@ __all__ = [
     "MetricSpec",
     "compute_group",
     "label_free_metrics",
+    "unconditional_metrics",
 ]
 
 GROUPS: tuple[str, ...] = ("clustering", "entropy", "spectral", "geometry")
@@ -156,6 +157,21 @@ def label_free_metrics() -> list[str]:
         The metric names.
     """
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
+
+
+def unconditional_metrics(group: str) -> tuple[str, ...]:
+    """The metrics of ``group`` that need neither labels nor views: every record of the group holds them.
+
+    A stored record that lacks one was written before that metric joined the registry.
+
+    Args:
+        group: one of :data:`GROUPS`.
+
+    Returns:
+        Their names, in registry order.
+    """
+    return tuple(name for name, spec in METRICS.items()
+                 if spec.group == group and not spec.needs_labels and not spec.needs_views)
 
 
 def _validate(X, labels, views):
