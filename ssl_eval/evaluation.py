@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ssl_eval.config import Config
-from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group
+from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group, unconditional_metrics
 from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.storage.errors import InfrastructureError
@@ -52,6 +52,28 @@ class _StoredCheckpoint:
         if name not in self._arrays:
             self._arrays[name] = self.store.read_optional(self.id, name)
         return self._arrays[name]
+
+
+def record_is_current(record: dict[str, Any] | None, part: str, *, fingerprint: str, metrics_key: str) -> bool:
+    """Whether a stored record of ``part`` still answers for the checkpoint and configuration.
+
+    It must carry the checkpoint's fingerprint and the metrics key, and a ``metrics-<group>``
+    record must hold every metric the registry now computes for that group unconditionally
+    (a record written before a metric joined the registry is recomputed, not left without it).
+
+    Args:
+        record: the stored record, or None.
+        part: ``metrics-<group>`` or ``probe``.
+        fingerprint: the checkpoint's fingerprint now.
+        metrics_key: the family's metrics key now.
+
+    Returns:
+        True when the record can be used as it is.
+    """
+    if not record or record.get("fingerprint") != fingerprint or record.get("metrics_key") != metrics_key:
+        return False
+    group = part.removeprefix("metrics-")
+    return group not in GROUPS or set(unconditional_metrics(group)) <= set(record.get("values") or {})
 
 
 def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
@@ -124,7 +146,7 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
     for part in parts:
         with workspace.lock(f"{checkpoint_id}/{part}"):
             record = workspace.records.get(checkpoint_id, part)
-            if record and all(record.get(k) == v for k, v in stamp.items()):
+            if record is not None and record_is_current(record, part, **stamp):
                 out[part] = _outcome(checkpoint_id, part, Status.CACHED, record)
                 continue
             started = time.perf_counter()

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from ssl_eval.analysis import families, family_rows, rows_digest
 from ssl_eval.config import Config
+from ssl_eval.evaluation import record_is_current
 from ssl_eval.failures import known_failure
-from ssl_eval.metrics import GROUPS
+from ssl_eval.metrics import GROUPS, METRICS
 from ssl_eval.storage.checkpoints import CheckpointRef, discover
 from ssl_eval import strict_json
 from ssl_eval.storage.records import SETTLED
@@ -87,7 +88,8 @@ def scan(store: str | Path, workspace: Workspace, *, settle_seconds: float = 2.0
 def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config, *, metrics_key: str | None = None) -> tuple[str, ...]:
     """The record parts of ``ref`` that are missing or stale.
 
-    A part is stale when its record carries another fingerprint or metrics key.
+    A part is stale when its record carries another fingerprint or metrics key, or lacks a
+    metric that the registry now computes for its group (:func:`record_is_current`).
 
     Args:
         workspace: the work dir.
@@ -101,8 +103,7 @@ def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config, *, m
     key = metrics_key or config.metrics_key(ref.family)
     out = []
     for part in PARTS:
-        record = workspace.records.get(ref.id, part)
-        if not record or record.get("fingerprint") != ref.fingerprint or record.get("metrics_key") != key:
+        if not record_is_current(workspace.records.get(ref.id, part), part, fingerprint=ref.fingerprint, metrics_key=key):
             out.append(part)
     return tuple(out)
 
@@ -159,7 +160,8 @@ def settled_digest(family: str, refs: list[CheckpointRef], config: Config, track
         32 hex digits.
     """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(strict_json.encode([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS]).encode())
+    digest.update(strict_json.encode([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS,
+                                       list(METRICS)]).encode())
     for ref in refs:
         digest.update(f"{ref.id}\0{ref.fingerprint}\0{'|'.join(ref.conflicts)}\n".encode())
     return digest.hexdigest()

@@ -14,6 +14,7 @@ from ssl_eval.metrics.registry import (  # noqa: F401  (the public names, listed
     MetricSpec,
     compute_group,
     label_free_metrics,
+    unconditional_metrics,
 )
 
 __all__ = registry.__all__ + notebook.__all__

@@ -14,6 +14,9 @@ Choices (stated here and in the registry):
 * k-means finds a single cluster -> silhouette and agreement are NaN (flag
   ``"single_cluster"``); AMI with the labels keeps scikit-learn's value.
 * fewer distinct clusters found than k -> flag ``"clusters_lt_k"`` (values still computed).
+* ``cluster_learnability`` (CLID) reuses C1 and the space it was found in (see
+  ``learnability``); NaN with ``"single_cluster"`` (one cluster is trivially learnable) and
+  with ``"n_lt_cl_folds"`` when there are fewer rows than cross-validation folds.
 * ``reduce="pca"`` clusters the top ``pca_dims`` principal components; ``reduce="umap"``
   clusters a seeded UMAP to ``umap_dims`` dimensions (see ``reduction``), and falls back to
   PCA with flag ``"umap_unavailable"`` where umap-learn is not installed. The silhouette is
@@ -31,6 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
 
+from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
 from ssl_eval.metrics.reduction import reduce as reduce_rows
 from ssl_eval.validation import check_labels, check_matrix
 
@@ -177,7 +181,7 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
                        silhouette_sample_size: int | None = None,
                        max_points: int | None = None,
                        random_state: int = 0) -> tuple[dict[str, float], list[str]]:
-    """silhouette, ami_agreement and (with labels) ami_ground_truth from one k-means C1.
+    """silhouette, ami_agreement, cluster_learnability and (with labels) ami_ground_truth from one k-means C1.
 
     X must be finite (the registry checks).
 
@@ -197,7 +201,7 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
     """
     nan = float("nan")
     flags: list[str] = []
-    values = {"silhouette": nan, "ami_agreement": nan}
+    values = {"silhouette": nan, "ami_agreement": nan, "cluster_learnability": nan}
     if labels is not None:
         values["ami_ground_truth"] = nan
         labels = np.asarray(labels)
@@ -231,6 +235,10 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
         flags.append("single_cluster")
         return values, flags
     values["ami_agreement"] = float(adjusted_mutual_info_score(c1, c2))
+    if n >= CL_FOLDS:
+        values["cluster_learnability"] = cluster_learnability(X, c1, random_state=random_state)
+    else:
+        flags.append("n_lt_cl_folds")
     if found <= n - 1:
         try:
             values["silhouette"] = silhouette_score(

@@ -15,6 +15,10 @@
   neighbours) of Z_3 is converted to bits (divided by ln 2). The reduction actually used
   is returned beside the value and kept in the record (``details``).
 
+The same group reports the intrinsic dimension (``id_twonn``, ``id_mle``; see ``dimension``)
+of the same rows as entropy_knn (at most ``max_points``): both are nearest-neighbour
+statistics of the distribution's local spread.
+
 Direction: the paper finds entropy falls as training goes for SimCLR and MoCo-v2 and rises
 for SimSiam, so the registry marks both ``higher_is_better=False``; read it per family.
 """
@@ -26,6 +30,7 @@ from scipy.special import digamma, gammaln
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from ssl_eval.metrics.dimension import intrinsic_dimension_metrics
 from ssl_eval.metrics.reduction import reduce
 from ssl_eval.validation import check_matrix
 
@@ -125,7 +130,7 @@ def entropy_z3(X: np.ndarray, *, reduction: str = "pca", k: int = 3,
 def entropy_metrics(X: np.ndarray, *, knn_k: int = 3, max_points: int | None = None,
                     z3_reduction: str = "pca", random_state: int = 0,
                     details: dict[str, str] | None = None) -> tuple[dict[str, float], list[str]]:
-    """entropy_gaussian (all points), entropy_knn and entropy_z3 (at most ``max_points`` points).
+    """entropy_gaussian (all points); entropy_knn, entropy_z3, id_twonn, id_mle (at most ``max_points`` points).
 
     Args:
         X: (N, D) float array of embeddings, finite (the registry checks).
@@ -137,11 +142,12 @@ def entropy_metrics(X: np.ndarray, *, knn_k: int = 3, max_points: int | None = N
 
     Returns:
         (metric name -> value, flags): NaN where undefined, explained by the flags
-        ``collapsed``, ``n_lt_2``, ``n_le_knn_k``, ``umap_unavailable``, ``duplicate_points``.
+        ``collapsed``, ``n_lt_2``, ``n_le_knn_k``, ``umap_unavailable``, ``duplicate_points``
+        and the ``id_*`` flags of :mod:`ssl_eval.metrics.dimension`.
     """
     nan = float("nan")
     flags: list[str] = []
-    values = {"entropy_gaussian": nan, "entropy_knn": nan, "entropy_z3": nan}
+    values = {"entropy_gaussian": nan, "entropy_knn": nan, "entropy_z3": nan, "id_twonn": nan, "id_mle": nan}
     n = X.shape[0]
     if n >= 2 and float(np.ptp(X, axis=0).max()) == 0.0:
         flags.append("collapsed")
@@ -164,4 +170,7 @@ def entropy_metrics(X: np.ndarray, *, knn_k: int = 3, max_points: int | None = N
             flags.append("duplicate_points")
     else:
         flags.append("n_le_knn_k")
+    id_values, id_flags = intrinsic_dimension_metrics(X)
+    values.update(id_values)
+    flags += [flag for flag in id_flags if flag not in flags]
     return values, flags

@@ -12,6 +12,7 @@ Edge cases never crash inside a library; they give NaN values and a flag:
 * ``"collapsed"``    all embeddings equal (or, for geometry, normalised std < 0.1/sqrt(d)).
 * ``"single_cluster"`` k-means found one cluster: silhouette and agreement are NaN.
 * ``"n_lt_k"``       fewer points than clusters: every clustering metric is NaN.
+* ``"duplicate_points"`` equal rows: kept once by the intrinsic-dimension estimators.
 * further group-specific flags are documented in each module.
 """
 
@@ -33,6 +34,7 @@ __all__ = [
     "MetricSpec",
     "compute_group",
     "label_free_metrics",
+    "unconditional_metrics",
 ]
 
 GROUPS: tuple[str, ...] = ("clustering", "entropy", "spectral", "geometry")
@@ -75,6 +77,11 @@ _SPECS = (
     MetricSpec("ami_ground_truth", "clustering", True, True, False,
                "adjusted mutual information AMI(C1, labels) of k-means C1 with the true classes",
                f"Vinh et al. 2010; {_PAPER}"),
+    MetricSpec("cluster_learnability", "clustering", True, False, False,
+               "mean accuracy of KNeighborsClassifier(n_neighbors=5) predicting the k-means C1 "
+               "ids from the rows (the space C1 was found in), 5-fold KFold shuffled with "
+               "random_state",
+               "Yu et al. 2022, CLID, arXiv 2206.01251"),
     MetricSpec("entropy_gaussian", "entropy", False, False, False,
                "0.5 * logdet(2 pi e (Cov + ridge I)), ridge = 1e-6 * trace(Cov)/D + 1e-12; "
                "lower is better because entropy falls as training goes for SimCLR/MoCo "
@@ -91,6 +98,17 @@ _SPECS = (
                "PCA as z3_reduction says (the record names the one used); the paper's "
                "estimator inferred, see docs/metrics.md",
                f"{_PAPER}, H(Z_3); McInnes et al. 2018, UMAP"),
+    MetricSpec("id_twonn", "entropy", False, False, False,
+               "TwoNN maximum likelihood N / sum_i log(r2_i / r1_i), r1, r2 = Euclidean distances "
+               "to the two nearest other rows, over the distinct rows (duplicates kept once; "
+               "at most max_points); lower is better as IdEst reports (Spearman about -0.8 "
+               "with accuracy), see docs/metrics.md",
+               "Facco et al. 2017, Sci. Rep. 7:12140; Mordacq et al. 2026, IdEst, arXiv 2606.03338"),
+    MetricSpec("id_mle", "entropy", False, False, False,
+               "Levina-Bickel MLE with k=20: 1 / mean_i [1/(k-1) sum_{j<k} log(T_k/T_j)], T_j = "
+               "distance to the j-th nearest other distinct row (inverse estimates averaged, "
+               "MacKay & Ghahramani); lower is better as for id_twonn",
+               "Levina & Bickel 2004 (NIPS); MacKay & Ghahramani 2005; Mordacq et al. 2026, IdEst"),
     MetricSpec("rankme", "spectral", True, False, False,
                "exp(-sum p_k log p_k), p_k = s_k / sum(s) + 1e-7, s = singular values of the "
                "uncentered embedding matrix",
@@ -139,6 +157,21 @@ def label_free_metrics() -> list[str]:
         The metric names.
     """
     return [name for name, spec in METRICS.items() if not spec.needs_labels]
+
+
+def unconditional_metrics(group: str) -> tuple[str, ...]:
+    """The metrics of ``group`` that need neither labels nor views: every record of the group holds them.
+
+    A stored record that lacks one was written before that metric joined the registry.
+
+    Args:
+        group: one of :data:`GROUPS`.
+
+    Returns:
+        Their names, in registry order.
+    """
+    return tuple(name for name, spec in METRICS.items()
+                 if spec.group == group and not spec.needs_labels and not spec.needs_views)
 
 
 def _validate(X, labels, views):

@@ -121,7 +121,7 @@ def test_group_matches_sklearn_pipeline():
 def test_k_defaults_to_ten_without_labels_and_labels_metric_skipped():
     X, _ = _blobs(n=60)
     res = compute_group("clustering", X)
-    assert set(res.values) == {"silhouette", "ami_agreement"}
+    assert set(res.values) == {"silhouette", "ami_agreement", "cluster_learnability"}
 
 
 def test_pca_reduce_and_max_points_follow_the_sklearn_pipeline():
@@ -183,7 +183,7 @@ def test_one_dimensional_embedding():
 def test_clustering_metrics_direct_returns_flags_list():
     X, _ = _blobs(n=40)
     values, flags = clustering_metrics(X, k=3)
-    assert set(values) == {"silhouette", "ami_agreement"} and flags == []
+    assert set(values) == {"silhouette", "ami_agreement", "cluster_learnability"} and flags == []
 
 
 @settings(max_examples=20, deadline=None)

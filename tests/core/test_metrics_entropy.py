@@ -63,8 +63,10 @@ def test_scale_covariance():
 
 def test_collapsed_is_finite_and_flagged():
     res = compute_group("entropy", np.ones((20, 3)))
-    assert {"collapsed", "duplicate_points"} <= set(res.flags)
-    assert all(np.isfinite(v) for v in res.values.values())
+    assert {"collapsed", "duplicate_points", "id_n_lt_3"} <= set(res.flags)
+    # the entropies are finite; the intrinsic dimension of one distinct row is undefined
+    assert all(np.isfinite(v) for name, v in res.values.items() if not name.startswith("id_"))
+    assert np.isnan(res.values["id_twonn"]) and np.isnan(res.values["id_mle"])
     healthy = compute_group("entropy", _gaussian(n=20)[0])
     assert res.values["entropy_gaussian"] < healthy.values["entropy_gaussian"]
 
@@ -72,7 +74,7 @@ def test_collapsed_is_finite_and_flagged():
 def test_too_few_points():
     values, flags = entropy_metrics(np.array([[1.0, 2.0]]), knn_k=3)
     assert np.isnan(values["entropy_gaussian"]) and np.isnan(values["entropy_knn"])
-    assert flags == ["n_lt_2", "n_le_knn_k"]
+    assert flags == ["n_lt_2", "n_le_knn_k", "id_n_lt_3"]
     with pytest.raises(ValueError, match="more than k=3 rows"):
         knn_entropy(np.zeros((3, 2)), k=3)
     with pytest.raises(ValueError, match="at least 2 rows"):

@@ -14,10 +14,12 @@ from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
 from ssl_eval.metrics import (GROUPS, METRICS, MetricOptions, MetricResult, MetricSpec,
                               compute_group, label_free_metrics)
+from tests.core.test_metrics_dimension import reference_ids
+from tests.core.test_metrics_learnability import reference_learnability
 
 EXPECTED_ORDER = [
-    "silhouette", "ami_agreement", "ami_ground_truth",
-    "entropy_gaussian", "entropy_knn", "entropy_z3",
+    "silhouette", "ami_agreement", "ami_ground_truth", "cluster_learnability",
+    "entropy_gaussian", "entropy_knn", "entropy_z3", "id_twonn", "id_mle",
     "rankme", "rankme_centered", "alpha_req", "alpha_req_r2", "nesum", "stable_rank",
     "uniformity", "norm_std", "alignment", "lidar",
 ]
@@ -25,7 +27,7 @@ EXPECTED_ORDER = [
 LABEL_PERMUTATION_INVARIANT = {"silhouette", "ami_agreement", "ami_ground_truth"}
 ROTATION_INVARIANT = {"rankme", "rankme_centered", "nesum", "stable_rank", "alpha_req",
                       "alpha_req_r2", "entropy_gaussian", "entropy_knn", "entropy_z3", "uniformity",
-                      "alignment"}
+                      "alignment", "id_twonn", "id_mle"}
 
 
 def _data(n=80, d=6, seed=0):
@@ -54,7 +56,7 @@ def test_declared_directions_and_needs():
     assert needs_views == {"alignment", "lidar"}
     lower = {n for n, s in METRICS.items() if not s.higher_is_better}
     assert lower == {"entropy_gaussian", "entropy_knn", "entropy_z3", "alpha_req", "uniformity",
-                     "alignment"}
+                     "alignment", "id_twonn", "id_mle"}
 
 
 def test_options_frozen_hashable_and_validated():
@@ -117,9 +119,11 @@ def _published(X, y, views):
         "silhouette": silhouette_score(X, c1),
         "ami_agreement": adjusted_mutual_info_score(c1, c2),
         "ami_ground_truth": adjusted_mutual_info_score(y, c1),
+        "cluster_learnability": reference_learnability(X, 4),
         "entropy_gaussian": 0.5 * np.linalg.slogdet(2 * np.pi * np.e * (cov + ridge * np.eye(d)))[1],
         "entropy_knn": _kl_entropy(X),
         "entropy_z3": _kl_entropy(PCA(n_components=3).fit_transform(X)) / np.log(2),
+        **reference_ids(X),
         "rankme": _rankme(X),
         "rankme_centered": _rankme(X - X.mean(axis=0)),
         "alpha_req": -slope,
@@ -147,8 +151,9 @@ def test_compute_group_returns_every_applicable_metric(group):
     bare = compute_group(group, X)
     assert list(bare.values) == [n for n in expected
                                  if not METRICS[n].needs_labels and not METRICS[n].needs_views]
-    assert {n: bare.values[n] for n in bare.values if n not in ("silhouette", "ami_agreement")} == pytest.approx(
-        {n: published[n] for n in bare.values if n not in ("silhouette", "ami_agreement")}, rel=1e-6, abs=1e-9)
+    k_dependent = ("silhouette", "ami_agreement", "cluster_learnability")  # k = 10 without labels
+    assert {n: bare.values[n] for n in bare.values if n not in k_dependent} == pytest.approx(
+        {n: published[n] for n in bare.values if n not in k_dependent}, rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -163,7 +168,8 @@ def test_non_finite_gives_nan_and_flag(group):
 NAN = float("nan")
 # All rows equal: what each metric is defined to be (NaN where it divides by a zero spread)
 COLLAPSED = {
-    "clustering": ({"silhouette": NAN, "ami_agreement": NAN, "ami_ground_truth": NAN}, ("collapsed", "single_cluster")),
+    "clustering": ({"silhouette": NAN, "ami_agreement": NAN, "ami_ground_truth": NAN, "cluster_learnability": NAN},
+                   ("collapsed", "single_cluster")),
     # rank one: the uncentered spectrum is one singular value (RankMe's eps adds ~7e-6)
     "spectral": ({"rankme": 1.0, "rankme_centered": NAN, "alpha_req": NAN, "alpha_req_r2": NAN, "nesum": NAN,
                   "stable_rank": 1.0}, ("collapsed",)),
@@ -180,7 +186,9 @@ def test_collapsed_gives_defined_result_and_flag(group):
     if group == "entropy":
         # finite (the ridge keeps the log-det defined) and far below any real embedding's
         healthy = compute_group(group, _data(n=40, d=5)[0]).values
-        assert all(np.isfinite(v) and v < healthy[name] - 20 for name, v in res.values.items()), res.values
+        ids = ("id_twonn", "id_mle")  # one distinct row: no neighbour distance to take a ratio of
+        assert all(np.isnan(res.values[name]) for name in ids) and {"duplicate_points", "id_n_lt_3"} <= set(res.flags)
+        assert all(np.isfinite(v) and v < healthy[name] - 20 for name, v in res.values.items() if name not in ids), res.values
         return
     values, flags = COLLAPSED[group]
     assert res.flags == flags
@@ -197,9 +205,11 @@ def test_one_dimensional_embedding_is_defined(group):
     expected = {
         "clustering": {"silhouette": silhouette_score(X, c1),
                        "ami_agreement": adjusted_mutual_info_score(c1, KMeans(4, n_init=1, random_state=1).fit_predict(X)),
-                       "ami_ground_truth": adjusted_mutual_info_score(y, c1)},
+                       "ami_ground_truth": adjusted_mutual_info_score(y, c1),
+                       "cluster_learnability": reference_learnability(X, 4)},
         "entropy": {"entropy_gaussian": 0.5 * np.log(2 * np.pi * np.e * x.var(ddof=1) * (1 + 1e-6)),
-                    "entropy_knn": _kl_entropy(X), "entropy_z3": _kl_entropy(X) / np.log(2)},  # Z_3 of 1-d data: itself
+                    "entropy_knn": _kl_entropy(X), "entropy_z3": _kl_entropy(X) / np.log(2),  # Z_3 of 1-d data: itself
+                    **reference_ids(X)},
         # one eigenvalue: rank 1, no power law to fit
         "spectral": {"rankme": 1.0, "rankme_centered": 1.0, "alpha_req": NAN, "alpha_req_r2": NAN, "nesum": 1.0, "stable_rank": 1.0},
         "geometry": {"uniformity": np.log(np.mean(np.exp(-2 * pdist(sign[:, None], "sqeuclidean")))),

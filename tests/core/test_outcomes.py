@@ -96,3 +96,19 @@ def test_the_monitor_summary_counts_each_checkpoint_once_from_its_measure_outcom
     assert out.embedded == (refs[0].id,)
     assert out.failed == {refs[1].id: "bad file", refs[2].id: "measuring failed"}
     assert out.dask_workers == ("tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+
+
+def test_a_record_written_before_a_metric_joined_the_registry_is_recomputed(tiny_store, tiny_config, tmp_path):
+    from ssl_eval.planning import pending_parts
+
+    ws = Workspace.at(tmp_path / "w")
+    ref = discover(tiny_store)[0]
+    embed_or_record_failure(ref, tiny_config, ws)
+    compute_parts(ws, ref.id, ["metrics-entropy"], tiny_config)
+    record = ws.records.get(ref.id, "metrics-entropy")
+    del record["values"]["id_twonn"]  # as an earlier version wrote it: same fingerprint and key
+    ws.records.put(ref.id, "metrics-entropy", record)
+    assert "metrics-entropy" in pending_parts(ws, ref, tiny_config)
+    redone = compute_parts(ws, ref.id, ["metrics-entropy"], tiny_config)["metrics-entropy"]
+    assert redone.status is Status.COMPUTED and "id_twonn" in ws.records.get(ref.id, "metrics-entropy")["values"]
+    assert "metrics-entropy" not in pending_parts(ws, ref, tiny_config)
