@@ -12,19 +12,18 @@ of its experiment (the experiments list shows it), of its correlations run and o
 run (each run's page shows it first). Every experiment is tagged as a classic
 machine-learning experiment (``mlflow.experimentKind``); MLflow 3.17's UI ignores that tag
 and follows a switch kept in the browser, which ``ssl-eval ui`` presets (tasks/mlflow_ui.py).
-A point already in MLflow with the same step and value is never logged again, so a rerun
-adds nothing.
+No series ever holds two values at one step (tasks/mlflow_history.py: a training run whose
+history must change is rebuilt; the correlations and summary runs log at a step that counts
+the family's analyses), and a sync with nothing changed logs nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
@@ -33,8 +32,12 @@ from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
 from ssl_eval.verdict.records import VERDICT_PART
 from ssl_eval.workspace import Workspace
+from tasks.mlflow_history import KEY_TAG as KEY_TAG  # the run key's tag (the tests read it here)
+from tasks.mlflow_history import (
+    analysis_layout_is_older, find_run, history, log_analysis, log_new, points_digest, retire_run, run_points,
+    stale_points,
+)
 
-KEY_TAG = "ssl_eval.key"
 # The tool's own MLflow names start with "_", which no escaped store name does
 # (ssl_eval/storage/checkpoints.py: escape_name): a family called "summary" or a run called
 # "correlations" never shares the tool's experiment, run key or artifact folder.
@@ -84,26 +87,6 @@ def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
     return f"{ui_url}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART" if exp else None
 
 
-def _run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
-         *, stale_metric_prefix: str | None = None) -> tuple[str, bool]:
-    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and
-    whether it is new (then it holds no point). A run holding a metric under
-    ``stale_metric_prefix`` (an older layout) is replaced by a new run."""
-    found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
-    if found and stale_metric_prefix and any(m.startswith(stale_metric_prefix) for m in found[0].data.metrics):
-        client.delete_run(found[0].info.run_id)
-        found = []
-    if found:
-        run_id = found[0].info.run_id
-        if found[0].info.run_name != name:
-            client.update_run(run_id, name=name)
-        for tag, value in tags.items():
-            if found[0].data.tags.get(tag) != value:
-                client.set_tag(run_id, tag, value)
-        return run_id, False
-    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id, True
-
-
 def evaluation_params(config: Config, family: str) -> dict[str, str]:
     """The settings that decide a family's numbers, as MLflow params (``data.n_eval``,
     ``metrics.k``, ``probe.random_state``, ``family.arch``, ...)."""
@@ -127,58 +110,6 @@ def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> No
     for key, value in params.items():
         if key in held and held[key] != value[:6000]:
             client.set_tag(run_id, f"ssl_eval.now.{key}", value)
-
-
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-def _log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]],
-             held: dict[str, dict[int, list[float]]]) -> int:
-    """Log (key, value, step) points that MLflow does not hold yet; returns how many went.
-
-    ``held``: what the run holds, key -> step -> values (:func:`_history`, :func:`_latest_points`
-    for a run whose points all sit at step 0, or ``{}`` for a new run)."""
-    now = int(time.time() * 1000)
-    history = {key: dict(steps) for key, steps in held.items()}
-    new: list[Metric] = []
-    for key, value, step in points:
-        latest = history.setdefault(key, {}).get(step)
-        if latest and _same(latest[-1], float(value)):
-            continue
-        history[key].setdefault(step, []).append(float(value))
-        new.append(Metric(key, float(value), now, step))
-    for start in range(0, len(new), 1000):
-        client.log_batch(run_id, metrics=new[start : start + 1000], synchronous=True)
-    return len(new)
-
-
-def _history(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
-    """Every point a run holds, key -> step -> values: one request for the keys, then one per key."""
-    held: dict[str, dict[int, list[float]]] = {}
-    for key in client.get_run(run_id).data.metrics:
-        for m in client.get_metric_history(run_id, key):
-            held.setdefault(key, {}).setdefault(m.step, []).append(m.value)
-    return held
-
-
-def _latest_points(client: MlflowClient, run_id: str) -> dict[str, dict[int, list[float]]]:
-    """What a run whose points all sit at step 0 holds, as :func:`_log_new`'s ``held``: the
-    latest value of each key, from one request (not one per key)."""
-    return {key: {0: [value]} for key, value in client.get_run(run_id).data.metrics.items()}
-
-
-def _points_digest(points: list[tuple[str, float, int]]) -> str:
-    """A digest of a run's points (``repr`` keeps NaN apart from every number)."""
-    return hashlib.sha256(repr(sorted((k, float(v), int(s)) for k, v, s in points)).encode()).hexdigest()
-
-
-def _stale_points(held: dict[str, dict[int, list[float]]], points: list[tuple[str, float, int]]) -> bool:
-    """Whether a run holding ``held`` holds a point that is not among ``points``: another
-    value at a step, a second point at a step, or a step (or key) that no longer has a value."""
-    wanted = {(key, int(step)): float(value) for key, value, step in points}
-    return any(len(values) > 1 or (key, step) not in wanted or not _same(values[-1], wanted[(key, step)])
-               for key, steps in held.items() for step, values in steps.items())
 
 
 def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
@@ -211,17 +142,87 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
         return _sync_family(workspace, family, tracking_uri=hold_credentials(tracking_uri) or "", store=redact(store) or "", params=params)
 
 
-def _summary_points(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> list[tuple[str, float, int]]:
+def _summary_values(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> dict[str, float]:
     """What compares families at a glance: the probe (first, last, best), the number of
     checkpoints and one signed Spearman per metric; the full table stays in the correlations run."""
     probes = sorted((r["epoch"], r["probe"]["linear_acc"]) for r in rows if "linear_acc" in r["probe"])
-    points = [("checkpoints", float(len(rows)), 0)]
+    values = {"checkpoints": float(len(rows))}
     if probes:
-        points += [("probe/first_linear_acc", probes[0][1], 0), ("probe/last_linear_acc", probes[-1][1], 0),
-                   ("probe/best_linear_acc", max(p for _, p in probes), 0)]
-    points += [(f"signed_spearman/{metric}", c["spearman_signed"], 0)
-               for metric, c in analysis["metrics"].items() if c.get("spearman_signed") is not None]
-    return points
+        values.update({"probe/first_linear_acc": probes[0][1], "probe/last_linear_acc": probes[-1][1],
+                       "probe/best_linear_acc": max(p for _, p in probes)})
+    values.update({f"signed_spearman/{metric}": c["spearman_signed"]
+                   for metric, c in analysis["metrics"].items() if c.get("spearman_signed") is not None})
+    return values
+
+
+def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[dict[str, Any]], failed: list[str],
+              store: str, verdict: dict[str, Any] | None, rule: dict[str, Any]) -> dict[str, str]:
+    """A training run's tags: family, run, store, flags, failed and deleted checkpoints,
+    alerts, its verdict, and method/arch/dataset of its latest checkpoint."""
+    mine = [r for r in history_rows if r["run"] == run and not r.get("gone")]
+    tags = {
+        "family": family,
+        "run": run,
+        "store": store,
+        "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
+        # failed checkpoints, listed with reasons by `ssl-eval report`
+        "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
+        ALERT_TAG: alert_tag(alerts(mine, **rule)),
+        # checkpoints deleted from the store: their points stay, the analyses leave them out
+        GONE_TAG: ",".join(r["id"].split("/")[2] for r in history_rows if r["run"] == run and r.get("gone")) or "none",
+        **(verdict_tags(verdict, run) if verdict else {}),
+    }
+    if mine:
+        prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
+        tags.update(method=str(mine[-1].get("method") or family), arch=str(mine[-1].get("arch") or ""),
+                    dataset=str(prov.get("dataset", "")))
+    return tags
+
+
+def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[str, str], params: dict[str, str],
+                       points: list[tuple[str, float, int]]) -> int:
+    """Bring one training run level with ``points`` (one per key and epoch); returns how many
+    points were logged. Unchanged points (tag ``ssl_eval.points_digest``) read nothing back."""
+    run_id, created = find_run(client, exp_id, key, key, tags)
+    _log_params(client, run_id, params)
+    digest, logged = points_digest(points), 0
+    if created or client.get_run(run_id).data.tags.get(POINTS_TAG) != digest:
+        held = {} if created else history(client, run_id)
+        if stale_points(held, points):
+            # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
+            # cannot delete a point, so the run is rebuilt whole, never given a second point at a step
+            retire_run(client, client.get_run(run_id))
+            run_id, _ = find_run(client, exp_id, key, key, tags)
+            _log_params(client, run_id, params)
+            held = {}
+        logged = log_new(client, run_id, points, held)
+        client.set_tag(run_id, POINTS_TAG, digest)
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return logged
+
+
+def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str, exp_id: str, rows: list[dict[str, Any]],
+                        tags: dict[str, str], params: dict[str, str]) -> int:
+    """The family's correlations run (full table, figures; ``tags`` plus its alert) and summary
+    run, each given the current values at the next analysis step when they changed; returns how
+    many points were logged."""
+    analysis = stored_analysis(workspace, family) or {"metrics": {}}
+    corr = {f"corr/{metric}/{stat}": c[stat] for metric, c in analysis["metrics"].items()
+            for stat in CORR_STATS if c.get(stat) is not None}
+    corr_id, _ = find_run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations", tags,
+                          stale=analysis_layout_is_older)
+    _log_params(client, corr_id, params)
+    logged = log_analysis(client, corr_id, corr)
+    _log_figures(client, corr_id, family, rows, analysis)
+    client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
+    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
+    summary_id, _ = find_run(client, summary_exp, f"summary/{family}", f"{family}/summary",
+                             {k: v for k, v in tags.items() if k != ALERT_TAG},
+                             stale=lambda run: analysis_layout_is_older(run) or any(m.startswith("corr/") for m in run.data.metrics))
+    _log_params(client, summary_id, params)
+    logged += log_analysis(client, summary_id, _summary_values(rows, analysis))
+    client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
+    return logged
 
 
 def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str, params: dict[str, str]) -> dict[str, Any]:
@@ -229,73 +230,19 @@ def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store:
     verdict = workspace.records.get(family, VERDICT_PART)
     described = {DESCRIPTION_TAG: verdict["summary"][:_DESCRIPTION_MAX]} if verdict and verdict.get("summary") else {}
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family, described.get(DESCRIPTION_TAG, ""))
-    history = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
-    rows = [r for r in history if not r.get("gone")]
+    history_rows = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
+    rows = [r for r in history_rows if not r.get("gone")]
     failed = workspace.records.ids_with("failure", family)
     rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
-    logged, runs = 0, sorted({r["run"] for r in history} | {cid.split("/")[1] for cid in failed})
+    logged, runs = 0, sorted({r["run"] for r in history_rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
-        mine = [r for r in rows if r["run"] == run]
-        tags = {
-            "family": family,
-            "run": run,
-            "store": store,
-            "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
-            # failed checkpoints, listed with reasons by `ssl-eval report`
-            "ssl_eval.failed": ",".join(c.split("/")[2] for c in failed if c.split("/")[1] == run) or "none",
-            ALERT_TAG: alert_tag(alerts(mine, **rule)),
-            # checkpoints deleted from the store: their points stay, the analyses leave them out
-            GONE_TAG: ",".join(r["id"].split("/")[2] for r in history if r["run"] == run and r.get("gone")) or "none",
-            **(verdict_tags(verdict, run) if verdict else {}),
-        }
-        if mine:
-            prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
-            tags.update(method=str(mine[-1].get("method") or family), arch=str(mine[-1].get("arch") or ""),
-                        dataset=str(prov.get("dataset", "")))
+        tags = _run_tags(workspace, family, run, history_rows, failed, store, verdict, rule)
         run_params = {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})}
-        run_id, created = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
-        _log_params(client, run_id, run_params)
-        points = []
-        for r in (r for r in history if r["run"] == run):
-            for name, value in r["metrics"].items():
-                prefix = "reference" if name == "ami_ground_truth" else "label_free"
-                points.append((f"{prefix}/{name}", value, r["epoch"]))
-            for name, value in r["probe"].items():
-                points.append((f"probe/{name}", value, r["epoch"]))
-        digest = _points_digest(points)
-        if created or client.get_run(run_id).data.tags.get(POINTS_TAG) != digest:
-            held = {} if created else _history(client, run_id)
-            if _stale_points(held, points):
-                # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
-                # cannot delete a point, so the run is rewritten whole, never given a second point at a step
-                client.delete_run(run_id)
-                run_id, _ = _run(client, exp_id, f"{family}/{run}", f"{family}/{run}", tags)
-                _log_params(client, run_id, run_params)
-                held = {}
-            logged += _log_new(client, run_id, points, held)
-            client.set_tag(run_id, POINTS_TAG, digest)
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-    analysis = stored_analysis(workspace, family) or {"metrics": {}}
-    corr_points = [
-        (f"corr/{metric}/{stat}", c[stat], 0)
-        for metric, c in analysis["metrics"].items()
-        for stat in CORR_STATS
-        if c.get(stat) is not None
-    ]
-    corr_id, _ = _run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations",
-                      {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
-                       **(verdict_tags(verdict) if verdict else {}), **described})
-    _log_params(client, corr_id, params)
-    logged += _log_new(client, corr_id, corr_points, _latest_points(client, corr_id))
-    _log_figures(client, corr_id, family, rows, analysis)
-    client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
-    summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
-    summary_id, _ = _run(client, summary_exp, f"summary/{family}", f"{family}/summary",
-                         {"family": family, "store": store, **(verdict_tags(verdict) if verdict else {}), **described},
-                         stale_metric_prefix="corr/")
-    _log_params(client, summary_id, params)
-    logged += _log_new(client, summary_id, _summary_points(rows, analysis), _latest_points(client, summary_id))
-    client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
+        points = run_points([r for r in history_rows if r["run"] == run])
+        logged += _sync_training_run(client, exp_id, f"{family}/{run}", tags, run_params, points)
+    family_tags = {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+                   **(verdict_tags(verdict) if verdict else {}), **described}
+    logged += _sync_analysis_runs(client, workspace, family, exp_id, rows, family_tags, params)
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})
     return {"family": family, "runs": len(runs), "points_logged": logged, "experiment_id": exp_id}
