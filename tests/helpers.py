@@ -1,7 +1,7 @@
 """Helpers shared by the tests: checkpoint stores on disk (re-exported from
 ``ssl_eval.demo.stores``), synthetic records, the one tolerance for results that crossed
 processes, stopping a served process, ViT checkpoints as their trainers write them, and a
-lightly SimCLR module on a tiny ViT. Tests import from here, never from each other.
+lightly SimCLR module on a tiny ViT, and every MLflow series the mirror wrote. Tests import from here, never from each other.
 
 timm, Lightning and lightly are imported where they are used, not here: every test run
 imports this module (through conftest.py) and most tests need none of them."""
@@ -23,7 +23,7 @@ from ssl_eval.workspace import Workspace
 __all__ = [
     "CROSS_PROCESS_RTOL", "DDP", "DIGITS_VIT_ARGS", "TINY_OVERRIDES", "VIT_ARCH", "VIT_ARGS", "DINOHead", "Evil",
     "MaskedAutoencoderViT", "MoCoViT", "MultiCropWrapper", "assert_same_values", "cls_features", "dino_args", "make_store",
-    "moco_mlp", "stop_process_group", "synthetic_workspace", "tiny_vit", "vit_simclr", "write_checkpoint",
+    "mlflow_series", "moco_mlp", "stop_process_group", "synthetic_workspace", "tiny_vit", "vit_simclr", "write_checkpoint",
 ]
 
 # The monitor flow's ``overrides`` for the tiny store: digits at small sizes.
@@ -73,6 +73,18 @@ def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: st
                 ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": spectral, "flags": []})
                 ws.records.put(cid, "probe", {"fingerprint": fp, "values": {"linear_acc": probe, "knn_acc": probe}})
     return ws
+
+
+def mlflow_series(client) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """Every metric history of every active run of every ssl-eval experiment, by (run name,
+    key): (step, value) in logging order. ``client``: an ``mlflow.tracking.MlflowClient``."""
+    out = {}
+    for exp in client.search_experiments():
+        if exp.name.startswith("ssl-eval/"):
+            for run in client.search_runs([exp.experiment_id]):
+                for key in run.data.metrics:
+                    out[(run.info.run_name, key)] = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
+    return out
 
 
 def stop_process_group(proc) -> int:

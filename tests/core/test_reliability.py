@@ -247,6 +247,16 @@ def _evaluate_all(store, config, ws):
     return work
 
 
+def _synced(ws, client):
+    """Sync simclr to MLflow; then no series of any run holds two points at one step."""
+    from tasks.mlflow_mirror import sync_family
+    from tests.helpers import mlflow_series
+
+    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    series = mlflow_series(client)
+    assert series and [name for name, points in series.items() if len({s for s, _ in points}) != len(points)] == []
+
+
 def _history(client, family="simclr", run="run-0"):
     exp = client.get_experiment_by_name(f"ssl-eval/{family}")
     found = client.search_runs([exp.experiment_id], filter_string=f"tags.`ssl_eval.key` = '{family}/{run}'")
@@ -261,7 +271,6 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     # figures each of the five syncs would redraw (most of this test's time).
     from mlflow.tracking import MlflowClient
 
-    from tasks.mlflow_mirror import sync_family
     from tests.helpers import make_store, write_checkpoint
 
     store = make_store(tmp_path / "store", {"simclr": 3})
@@ -269,16 +278,25 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     ws = Workspace.at(tmp_path / "w")
     client = MlflowClient(mlflow_store(ws.root / "mlflow.db"))
     _evaluate_all(store, tiny_config, ws)
-    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    _synced(ws, client)
 
     # a checkpoint replaced by a different file under the same name: its points are replaced
     write_checkpoint(run / "epoch=01.ckpt", epoch=1, seed=4242)
     _evaluate_all(store, tiny_config, ws)
-    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    _synced(ws, client)
     _, points = _history(client)
     new = ws.records.get("simclr/run-0/epoch=01", "probe")["values"]["linear_acc"]
     assert [s for s, _ in points["probe/linear_acc"]] == [0, 1, 2]  # one point per step
     assert dict(points["probe/linear_acc"])[1] == pytest.approx(new)
+    # ... and by another epoch's file, keeping the name and the modification time (#26)
+    before = os.stat(run / "epoch=01.ckpt")
+    (run / "epoch=01.ckpt").write_bytes((run / "epoch=02.ckpt").read_bytes())
+    os.utime(run / "epoch=01.ckpt", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert [i.ref.id for i in _evaluate_all(store, tiny_config, ws).items] == ["simclr/run-0/epoch=01"]
+    _synced(ws, client)
+    _, points = _history(client)
+    now = ws.records.get("simclr/run-0/epoch=01", "probe")["values"]["linear_acc"]
+    assert now != new and dict(points["probe/linear_acc"])[1] == pytest.approx(now)
 
     # the file turns bad: its old results go from the report, the analysis and MLflow
     good = (run / "epoch=02.ckpt").read_bytes()
@@ -289,7 +307,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     assert [r["id"] for r in doc["families"]["simclr"]["checkpoints"]] == ["simclr/run-0/epoch=00", "simclr/run-0/epoch=01"]
     assert all(c.get("pick") != "simclr/run-0/epoch=02" for c in doc["families"]["simclr"]["correlations"].values())
     assert [f["id"] for f in doc["failures"]] == ["simclr/run-0/epoch=02"]
-    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    _synced(ws, client)
     tags, points = _history(client)
     assert tags["ssl_eval.failed"] == "epoch=02" and [s for s, _ in points["probe/linear_acc"]] == [0, 1]
 
@@ -299,7 +317,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     work = _evaluate_all(store, tiny_config, ws)
     assert "simclr/run-0/epoch=02" in [i.ref.id for i in work.items]
     assert ws.records.get("simclr/run-0/epoch=02", "failure") is None and collect(ws)["failures"] == []
-    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    _synced(ws, client)
     tags, points = _history(client)
     assert tags["ssl_eval.failed"] == "none" and [s for s, _ in points["probe/linear_acc"]] == [0, 1, 2]
 
@@ -310,7 +328,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     doc = collect(ws)
     assert [g["id"] for g in doc["gone"]] == ["simclr/run-0/epoch=00"]
     assert [r["id"] for r in doc["families"]["simclr"]["checkpoints"]] == ["simclr/run-0/epoch=01", "simclr/run-0/epoch=02"]
-    sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
+    _synced(ws, client)
     tags, points = _history(client)
     assert tags["ssl_eval.gone"] == "epoch=00" and [s for s, _ in points["probe/linear_acc"]] == [0, 1, 2]
     assert ws.records.get("simclr/run-0/epoch=00", "probe") is not None

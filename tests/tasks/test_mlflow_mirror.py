@@ -1,17 +1,25 @@
-"""The MLflow mirror's alert tags and figures, on a sqlite store in tmp_path (no Prefect)."""
+"""The MLflow mirror on a sqlite store in tmp_path (no Prefect): alert tags, figures, names,
+params, older mirrors brought up to date, and one current value per step in every series
+whatever happens to the store."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pytest
+from mlflow.entities import Metric, ViewType
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import analyze_family
+from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
 from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
 from ssl_eval.verdict.records import store_verdict
 from tasks.mlflow_mirror import (
-    ALERT_TAG, DESCRIPTION_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG, SUMMARY_DESCRIPTION,
-    SUMMARY_EXPERIMENT, sync_family,
+    ALERT_TAG, CORR_STATS, DESCRIPTION_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG,
+    SUMMARY_DESCRIPTION, SUMMARY_EXPERIMENT, sync_family,
 )
-from tests.helpers import synthetic_workspace
+from tasks.mlflow_history import ANALYSIS_TAG
+from tests.helpers import mlflow_series, synthetic_workspace
 
 
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
@@ -115,3 +123,109 @@ def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
     assert client.get_run(flooded).info.lifecycle_stage == "deleted"
     (fresh,) = client.search_runs([summary_exp])
     assert fresh.info.run_name == "simclr/summary" and not any(k.startswith("corr/") for k in fresh.data.metrics)
+
+
+# --- one value per step, whatever happens to the store (#26 item 3)
+
+
+def _same(a, b) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-12)
+
+
+def _expected_training_points(ws, family) -> dict[tuple[str, int], float]:
+    """(key, epoch) -> value from the records: a checkpoint still in the store over a deleted
+    one at the same epoch, then the one whose id sorts last."""
+    out = {}
+    for row in sorted(family_rows(ws, family, include_gone=True), key=lambda r: (not r.get("gone"), r["id"])):
+        for name, value in row["metrics"].items():
+            out[("reference" if name == "ami_ground_truth" else "label_free") + f"/{name}", row["epoch"]] = value
+        out.update({(f"probe/{name}", row["epoch"]): value for name, value in row["probe"].items()})
+    return out
+
+
+def _assert_one_current_value_per_step(client, ws, family, uri):
+    """No series holds two points at one step; the training run holds exactly the records'
+    values; the correlations and summary runs show the current analysis (NaN: undefined now);
+    a second sync logs nothing; no active run name is held twice."""
+    series = mlflow_series(client)
+    doubled = [name for name, points in series.items() if len({s for s, _ in points}) != len(points)]
+    assert doubled == []
+    runs = [run.info.run_name for e in client.search_experiments() for run in client.search_runs([e.experiment_id])]
+    assert len(runs) == len(set(runs))
+    held = {(key, step): value for (run, key), points in series.items() if run == f"{family}/run-0" for step, value in points}
+    expected = _expected_training_points(ws, family)
+    assert sorted(held) == sorted(expected) and all(_same(held[k], v) for k, v in expected.items())
+    analysis = stored_analysis(ws, family)
+    corr = {f"corr/{m}/{s}": c[s] for m, c in analysis["metrics"].items() for s in CORR_STATS if c.get(s) is not None}
+    shown = {key: points[-1][1] for (run, key), points in series.items() if run == f"{family}/correlations"}
+    assert set(corr) <= set(shown) and all(_same(shown[k], corr.get(k, math.nan)) for k in shown)
+    summary = {key: points[-1][1] for (run, key), points in series.items() if run == f"{family}/summary"}
+    live = [r for r in family_rows(ws, family) if "linear_acc" in r["probe"]]
+    assert summary["checkpoints"] == len(family_rows(ws, family))
+    assert summary["probe/best_linear_acc"] == max(r["probe"]["linear_acc"] for r in live)
+    signed = {f"signed_spearman/{m}": c["spearman_signed"] for m, c in analysis["metrics"].items() if c.get("spearman_signed") is not None}
+    assert all(_same(v, signed.get(k, math.nan)) for k, v in summary.items() if k.startswith("signed_spearman/"))
+    assert sync_family(ws, family, tracking_uri=uri)["points_logged"] == 0
+
+
+def _replace(ws, checkpoint_id, *, scale, epoch=None, fingerprint=None):
+    """``checkpoint_id``'s file replaced by other content, as the embed and measure steps
+    then record it: a new fingerprint, every value scaled (and its epoch moved, for a name
+    without an epoch)."""
+    checkpoint = ws.records.get(checkpoint_id, "checkpoint")
+    fp = fingerprint or checkpoint["fingerprint"] + "+"
+    ws.records.put(checkpoint_id, "checkpoint", {**checkpoint, "fingerprint": fp, **({} if epoch is None else {"epoch": epoch})})
+    for part in [*ws.records.parts(checkpoint_id, "metrics-"), "probe"]:
+        record = ws.records.get(checkpoint_id, part)
+        ws.records.put(checkpoint_id, part, {**record, "fingerprint": fp, "values": {k: v * scale for k, v in record["values"].items()}})
+
+
+def test_no_series_ever_holds_two_points_at_one_step_and_the_values_shown_are_current(tmp_path, mlflow_store, no_mlflow_figures):
+    ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
+    uri = mlflow_store(tmp_path / "mlflow.db")
+    client = MlflowClient(uri)
+    # a correlations run of an older layout: every re-analysis at step 0, beside the old point
+    exp = client.create_experiment("ssl-eval/simclr", artifact_location=(tmp_path / "a").as_uri())
+    old = client.create_run(exp, run_name="simclr/correlations", tags={KEY_TAG: "simclr/_correlations"}).info.run_id
+    client.log_batch(old, metrics=[Metric("corr/rankme/spearman", v, 0, 0) for v in (0.5, 0.7)], synchronous=True)
+    config = Config(data=DataConfig(n_eval=200))
+
+    def sync():
+        analyze_family(ws, "simclr")
+        assert sync_family(ws, "simclr", tracking_uri=uri, config=config)["points_logged"] > 0
+        _assert_one_current_value_per_step(client, ws, "simclr", uri)
+
+    sync()
+    assert client.get_run(old).info.lifecycle_stage == "deleted"
+    _replace(ws, "simclr/run-0/epoch=01", scale=0.5)  # rewritten in place
+    sync()
+    # replaced by another epoch's content under a name that holds no epoch: its points move
+    _replace(ws, "simclr/run-0/epoch=02", scale=1.0, epoch=5, fingerprint=ws.records.get("simclr/run-0/epoch=03", "checkpoint")["fingerprint"])
+    sync()
+    assert not any(step == 2 for (run, _), points in mlflow_series(client).items() if run == "simclr/run-0" for step, _ in points)
+    ws.records.put("simclr/run-0/epoch=00", "gone", {"source": "x", "time": 0.0})  # deleted: its points stay
+    sync()
+    ws.records.delete("simclr/run-0/epoch=00", "gone")  # restored
+    sync()
+    # a second checkpoint at an epoch already held (last.ckpt beside epoch=03.ckpt)
+    ws.embeddings.write("simclr/run-0/last", {"eval": np.zeros((2, 2), np.float32)}, {"fingerprint": "fp-last", "epoch": 3})
+    for part in ("checkpoint", *ws.records.parts("simclr/run-0/epoch=03")):
+        ws.records.put("simclr/run-0/last", part, {**ws.records.get("simclr/run-0/epoch=03", part), "fingerprint": "fp-last"})
+    _replace(ws, "simclr/run-0/last", scale=2.0)
+    sync()
+    # a configuration change: every value is measured again, the params say the new settings,
+    # and metrics no longer measured leave the training run; their correlations read NaN now
+    config = Config(data=DataConfig(n_eval=300))
+    for checkpoint_id in ws.records.checkpoint_ids("simclr"):
+        _replace(ws, checkpoint_id, scale=1.1)
+        ws.records.delete(checkpoint_id, "metrics-spectral")
+    sync()
+    (run,) = client.search_runs([exp], filter_string="attributes.run_name = 'simclr/run-0'")
+    assert run.data.params["data.n_eval"] == "300" and "ssl_eval.now.data.n_eval" not in run.data.tags
+    assert not any(key.startswith("label_free/rankme") for key in run.data.metrics)
+    (corr,) = client.search_runs([exp], filter_string="attributes.run_name = 'simclr/correlations'")
+    assert math.isnan(corr.data.metrics["corr/rankme/spearman"]) and not math.isnan(corr.data.metrics["corr/silhouette/spearman"])
+    # every run that was rebuilt is in MLflow's trash under a name that says so, without its key
+    trashed = client.search_runs([exp], run_view_type=ViewType.DELETED_ONLY)
+    assert trashed and all(r.info.run_name.endswith(" (replaced)") and KEY_TAG not in r.data.tags for r in trashed)
+    assert corr.data.tags[ANALYSIS_TAG] == "7"  # one step per analysis that changed the correlations
