@@ -212,10 +212,17 @@ if __name__ == "__main__":
         sys.exit("usage: python deployments/serve.py STORE [INTERVAL_SECONDS] [WORKDIR]")
     from ssl_eval.workspace import Workspace
 
+    from ssl_eval.serve_lock import WorkdirServed, hold_serve_lock
+
     ws = Workspace.at(sys.argv[3] if len(sys.argv) > 3 else None)
     for key, value in ws.runtime_env().items():
         os.environ.setdefault(key, value)
-    serve(
-        str(Path(sys.argv[1]).resolve()), interval=float(sys.argv[2]) if len(sys.argv) > 2 else 300.0,
-        parameters={"workdir": str(ws.root)},
-    )
+    try:
+        with hold_serve_lock(ws.root):  # one serve per work dir, as `ssl-eval serve`
+            serve(
+                str(Path(sys.argv[1]).resolve()), interval=float(sys.argv[2]) if len(sys.argv) > 2 else 300.0,
+                parameters={"workdir": str(ws.root)},
+            )
+    except WorkdirServed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)  # as `ssl-eval serve`: refused before anything started

@@ -17,7 +17,7 @@ from ssl_eval.cli.options import (
     AllowModuleOption, ConfigOption, DaskOption, DataRootOption, DatasetOption, MlflowOption, NEvalOption, NProbeTestOption,
     NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
 )
-from ssl_eval.cli.workdir import check_writable, open_workspace, store_location
+from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import hold_credentials, redact
 from ssl_eval.workspace import Workspace
@@ -131,6 +131,7 @@ def evaluate(
     """
     _mark("started")  # the interpreter, this module and its imports are loaded
     ws = open_workspace(workdir, results_url, writing=True)
+    note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/serve_lock.py)
     location, config, parameters = flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
@@ -197,6 +198,7 @@ def evaluate(
 
 @command()
 def serve(
+    ctx: typer.Context,
     store: str = StoreArgument,
     interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans of STORE."),
     workdir: Optional[Path] = WorkdirOption,
@@ -219,6 +221,7 @@ def serve(
     Example: ssl-eval serve ./checkpoints --interval 300 --dataset mnist
     """
     ws = open_workspace(workdir, results_url, writing=True)
+    hold_for_serve(ws, ctx)  # one serve per work dir: a second one exits 2 naming the first
     location, config, parameters = flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,

@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
+import typer
+
 from ssl_eval.cli.application import fail
 from ssl_eval.storage.urls import redact
 from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
 
-__all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdir", "check_writable", "require_existing_workdir"]
+__all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdir", "check_writable", "require_existing_workdir",
+           "hold_for_serve", "note_serving"]
 
 
 def refuse_credentials(url: Optional[str], what: str) -> None:
@@ -129,3 +132,36 @@ def require_existing_workdir(workdir: Optional[Path], results_url: Optional[str]
     if not path.is_dir():
         fail(f"work dir {path} does not exist; pass the --workdir that `ssl-eval evaluate` wrote to "
              f"(default ./{DEFAULT_WORKDIR} in the folder it ran in).")
+
+
+def hold_for_serve(ws: Workspace, ctx: typer.Context) -> None:
+    """Hold the work dir for this ``serve`` until the command ends (ssl_eval/serve_lock.py),
+    or exit 2 at once naming the serve that holds it (pid, command, since when).
+
+    Args:
+        ws: the work dir.
+        ctx: the command's context, which gives the lock back when the command ends, however it ends.
+    """
+    from ssl_eval.serve_lock import WorkdirServed, hold_serve_lock
+
+    try:
+        ctx.with_resource(hold_serve_lock(ws.root))
+    except WorkdirServed as exc:
+        fail(f"{exc}\nNothing was started.")
+    except OSError as exc:
+        fail(f"the work dir cannot be used: cannot write its serve lock in {ws.root / 'locks'} ({exc}). Nothing was started.")
+
+
+def note_serving(ws: Workspace) -> None:
+    """Tell ``evaluate`` that a serve holds its work dir: the run goes on beside it (each unit
+    of work is done once) and may wait for work that serve's run is doing.
+
+    Args:
+        ws: the work dir.
+    """
+    from ssl_eval.serve_lock import serving
+
+    holder = serving(ws.root)
+    if holder is not None:
+        typer.echo(f"note: ssl-eval serve, {holder.describe()}, also serves this work dir; this run goes on beside it "
+                   "(each checkpoint is embedded and measured once; this run may wait for work of that serve's run).", err=True)

@@ -2,8 +2,9 @@
 server, a deployment and a first run): it starts a Prefect server on 127.0.0.1 and serves the
 monitor deployment on a short interval; a checkpoint copied into the store and an edit of the
 store's ssl_eval.toml are both applied by the next scheduled run (the checkpoint shows up in
-MLflow within two intervals); the Prefect UI at the address serve prints reaches its own API
-(headless Chromium, tests/browser.py); Ctrl-C stops serving and the server with it.
+MLflow within two intervals); a second serve on the work dir is refused at once, naming the
+first; the Prefect UI at the address serve prints reaches its own API (headless Chromium,
+tests/browser.py); Ctrl-C stops serving and the server with it.
 
 The tests share the served process and run in file order: the last one stops it."""
 
@@ -126,6 +127,19 @@ def test_serve_applies_new_checkpoints_and_store_edits_on_schedule(served):
         assert json.loads(response.read())["api_url"] == f"http://127.0.0.1:{served.port}/api"
     text = served.text()
     assert f"export PREFECT_API_URL=http://127.0.0.1:{served.port}/api" in text and "prefect deployment run 'monitor/monitor'" in text
+
+
+def test_a_second_serve_on_the_work_dir_is_refused_at_once_naming_the_first(served):
+    ssl_eval = Path(sys.executable).with_name("ssl-eval")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    started = time.monotonic()
+    second = subprocess.run([str(ssl_eval), "serve", str(served.store), "--workdir", str(served.work)],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"error: another ssl-eval serve, pid {served.proc.pid} (" in second.stderr
+    assert f"ssl-eval serve {served.store} --interval" in second.stderr and "Nothing was started." in second.stderr
+    assert "Prefect server" not in second.stdout and time.monotonic() - started < 60  # no server was started
+    assert served.proc.poll() is None  # the first one goes on (the Ctrl-C test below stops it as usual)
 
 
 @pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is missing (apt-get install -y chromium)")
