@@ -69,6 +69,37 @@ def check_architectures(config: Config, *, in_channels: int) -> None:
             raise ValueError(f"families.{family}.arch: {exc}") from None
 
 
+SCHEDULER_TIMEOUT = 5.0
+
+
+def check_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Check that the operator's Dask scheduler answers Dask's handshake within ``timeout`` seconds.
+
+    Args:
+        address: ``tcp://HOST:PORT`` (any scheme Dask knows).
+        timeout: seconds to wait for the connection and the handshake.
+
+    Raises:
+        ValueError: the address is malformed, or nothing answered as a Dask scheduler there.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout + 1)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except (OSError, ValueError, TimeoutError, asyncio.TimeoutError) as exc:
+        reason = str(exc) or f"no Dask handshake within {timeout:g} s"
+        raise ValueError(
+            f"the Dask scheduler {address} does not answer ({reason}); start it, fix --dask-address (or "
+            "SSL_EVAL_DASK_ADDRESS, or [dask] address in the file passed with --config), or leave it out for a local cluster."
+        ) from None
+
+
 def preflight(config: Config) -> list[str]:
     """Everything checkable before starting: the data set, then the configured architectures.
 
@@ -82,6 +113,8 @@ def preflight(config: Config) -> list[str]:
         ValueError: see :func:`check_data` and :func:`check_architectures`.
         FileNotFoundError: the data set's files are missing.
     """
+    if config.dask.address:
+        check_scheduler(config.dask.address)
     warnings = check_data(config)
     from ssl_eval.embedding import cached_splits
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from ssl_eval.config.loading import CONFIG_FILE, load_config
 from ssl_eval.config.schema import (
-    AnalysisConfig, Config, DaskConfig, DataConfig, FamilyConfig, MetricsConfig, ProbeConfig, VerdictConfig,
+    AnalysisConfig, Config, DaskConfig, DataConfig, FamilyConfig, LimitsConfig, MetricsConfig, ProbeConfig, VerdictConfig,
 )
 
 __all__ = [
-    "AnalysisConfig", "Config", "DaskConfig", "DataConfig", "FamilyConfig", "MetricsConfig", "ProbeConfig", "VerdictConfig",
+    "AnalysisConfig", "Config", "DaskConfig", "DataConfig", "FamilyConfig", "LimitsConfig", "MetricsConfig", "ProbeConfig", "VerdictConfig",
     "CONFIG_FILE", "load_config",
 ]

@@ -6,13 +6,13 @@ and what is allowed; a store's own file may not grant itself consent to run code
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ssl_eval.config.schema import Config, FamilyConfig
+from ssl_eval.config.store_file import check_operator_keys, confine_data_path, data_path_key, listed, parse_toml, short
 
 __all__ = ["CONFIG_FILE", "load_config"]
 
@@ -58,16 +58,14 @@ def load_config(
     if path and not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist; fix --config or drop it.")
     data, file = (Path(path).read_bytes(), str(path)) if path else _store_file(store)
+    store_paths: set[str] = set()  # the [data] keys naming a path that the store's own file set
     if data is not None:
         source = file
-        try:
-            raw = tomllib.loads(data.decode("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{file} is not valid TOML: {exc}") from exc
-        except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
-            raise ValueError(f"{file} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8.") from None
+        raw = parse_toml(data, file)
         if from_store:
+            check_operator_keys(raw, file)
             _check_store_file(raw, file, (*allow_modules, *allowed_modules_from_env()))
+            store_paths = set(raw.get("data", {})) & {"name", "root"} if isinstance(raw.get("data"), dict) else set()
     granted = [*allow_modules, *allowed_modules_from_env()]
     if granted:
         existing = raw.get("allow_modules", [])
@@ -80,6 +78,11 @@ def load_config(
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+        if parents == ["data"]:
+            store_paths.discard(leaf)
+    data_table = raw.get("data")
+    if isinstance(data_table, dict) and data_path_key(data_table) in store_paths:
+        data_table["confined_to"] = confine_data_path(data_table, store, file)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -89,10 +92,10 @@ def load_config(
             if err["type"] == "extra_forbidden":
                 parent = _model_at(err["loc"][:-1])
                 allowed = sorted(parent.model_fields) if parent else []
-                problems.append(f"unknown key {where!r}; allowed keys here: {allowed}")
+                problems.append(f"unknown key {short(where)!r}; allowed keys here: {allowed}")
             else:
-                problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
-        raise ValueError(f"invalid configuration in {source}:\n  " + "\n  ".join(problems)) from None
+                problems.append(f"{short(where)}: {err['msg']} (got {short(repr(err.get('input')))})")
+        raise ValueError(f"invalid configuration in {source}:\n  " + listed(problems)) from None
 
 
 def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:

@@ -25,17 +25,23 @@ class DataConfig(_Strict):
     n_probe_train: int = Field(5000, gt=1)
     n_probe_test: int = Field(2000, gt=1)
     random_state: int = 0
-    batch_size: int = Field(512, gt=0)
+    # Upper bounds here are sanity caps; what a configuration may really ask for is its
+    # memory estimate against ``[limits] memory_gb`` (ssl_eval.budget).
+    batch_size: int = Field(512, gt=0, le=1 << 16)
     # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
     # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
     # (one value, or one per channel); ``channels=3`` repeats a grey channel for RGB models.
-    image_size: int | None = Field(None, gt=0)
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    channels: int | None = Field(None, gt=0)
+    image_size: int | None = Field(None, gt=0, le=8192)
+    mean: tuple[float, ...] | None = Field(None, max_length=64)
+    std: tuple[float, ...] | None = Field(None, max_length=64)
+    channels: int | None = Field(None, gt=0, le=64)
     # Augmented views for alignment and LiDAR: 2 views of the first ``n_views`` eval images
     # (0 = none), drawn from ``random_state``, the same for every checkpoint.
-    n_views: int = Field(512, ge=0)
+    n_views: int = Field(512, ge=0, le=1 << 20)
+    # Set by load_config, never written in a file: the store folder whose own ssl_eval.toml
+    # named the data path (``npz:``/``imagefolder:`` PATH, or ``root``), which is then read
+    # only inside that folder (ssl_eval.data_files). None: the path is the operator's.
+    confined_to: str | None = None
 
 
 class FamilyConfig(_Strict):
@@ -150,6 +156,30 @@ class DaskConfig(_Strict):
     address: str | None = None
 
 
+class LimitsConfig(_Strict):
+    """``[limits]``: how much memory the store may make a run ask for. The operator's to set
+    (``--memory-gb``/``--data-gb``, their environment variables, or a file passed with
+    ``--config``): refused in a store's own ssl_eval.toml.
+
+    ``memory_gb``: the estimate of one checkpoint's embedding (model parameters, a batch's
+    input and activations, the images held; ssl_eval.budget). ``data_gb``: what one data
+    file or image folder may decode to (ssl_eval.data_files).
+    """
+
+    memory_gb: float = Field(2.0, gt=0)
+    data_gb: float = Field(1.0, gt=0)
+
+    @property
+    def memory_bytes(self) -> int:
+        """``memory_gb`` in bytes (GiB)."""
+        return int(self.memory_gb * (1 << 30))
+
+    @property
+    def data_bytes(self) -> int:
+        """``data_gb`` in bytes (GiB)."""
+        return int(self.data_gb * (1 << 30))
+
+
 class Config(_Strict):
     data: DataConfig = DataConfig()
     families: dict[str, FamilyConfig] = {}
@@ -158,6 +188,7 @@ class Config(_Strict):
     analysis: AnalysisConfig = AnalysisConfig()
     verdict: VerdictConfig = VerdictConfig()
     dask: DaskConfig = DaskConfig()
+    limits: LimitsConfig = LimitsConfig()
     # Modules whose ``package.module:factory`` store content may name (see ssl_eval.arch_policy);
     # set by the operator only: refused in a store's own ssl_eval.toml.
     allow_modules: tuple[str, ...] = ()
@@ -196,7 +227,7 @@ class Config(_Strict):
                 read[name] = legacy
             elif read[name] == legacy:
                 read[name] = {"set": legacy}
-        return _digest({"d": self.data.model_dump(exclude={"batch_size"}), "f": read})
+        return _digest({"d": self.data.model_dump(exclude={"batch_size", "confined_to"}), "f": read})
 
     def metrics_key(self, family: str) -> str:
         """Hash of everything that changes a family's metric or probe values.

@@ -27,6 +27,7 @@ import torch
 from ssl_eval.config import FamilyConfig
 from ssl_eval.storage.checkpoints import open_checkpoint
 from ssl_eval.storage.formats import FormatError, encoder_only, pick_network
+from ssl_eval.storage.tensor_checks import check_tensors
 from ssl_eval.storage.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
@@ -257,6 +258,10 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
                 f"(nor {prefix + family.projector_prefix!r}); top-level key groups are "
                 f"{sorted({k.split('.')[0] + '.' for k in full})[:12]}. Set families.<family>.projector_prefix."
             )
+    try:
+        check_tensors({**state, **{f"{projector_prefix}{k}": v for k, v in projector.items()}})
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     meta = {k: v for k, v in obj.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
     return LoadedCheckpoint(
         state, meta, prefix,

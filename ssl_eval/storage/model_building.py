@@ -17,6 +17,7 @@ from ssl_eval.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
 from ssl_eval.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
 from ssl_eval.storage.loading import CheckpointError, LoadedCheckpoint
+from ssl_eval.storage.tensor_checks import storage_bytes
 
 __all__ = ["ProjectedBackbone", "resolve_arch", "build_model", "pool_of"]
 
@@ -99,17 +100,31 @@ def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules
     return str(arch), "checkpoint"
 
 
-def _check_size_before_building(arch: str, family: FamilyConfig, in_channels: int, loaded: LoadedCheckpoint, path: str | Path) -> None:
-    """A checkpoint that names a timm model could name a huge one: count its parameters on
-    the meta device (nothing allocated) and refuse one far bigger than the file's weights."""
-    with torch.device("meta"):
-        shape_only = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
-    wanted = sum(p.numel() for p in shape_only.parameters())
-    held = sum(t.numel() for t in loaded.state_dict.values())
-    if wanted > 2 * held + (1 << 20):
+def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | None:
+    """The architecture built on the meta device (shapes only, nothing allocated); None when
+    it cannot be built there (an operator-allowed factory that needs real tensors)."""
+    try:
+        with torch.device("meta"):
+            return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+    except (ValueError, TypeError, ImportError):
+        raise
+    except Exception:  # noqa: BLE001 - a factory's own code, run on meta tensors
+        return None
+
+
+def _check_size_before_building(arch: str, shape_only: nn.Module, loaded: LoadedCheckpoint, path: str | Path) -> None:
+    """Refuse a model (and projector) far bigger than the storage bytes the file holds:
+    shapes can claim what storage does not hold (shared or expanded storages), so the
+    file's distinct storages are what count."""
+    wanted = sum(t.numel() * t.element_size() for t in shape_only.state_dict().values())
+    wanted += sum(t.numel() * t.element_size() for t in loaded.projector.values())
+    held = storage_bytes([*loaded.state_dict.values(), *loaded.projector.values()])
+    if wanted > 2 * held + (4 << 20):
+        parameters = sum(p.numel() for p in shape_only.parameters())
         raise CheckpointError(
-            f"{path}: its arch entry {arch!r} has {wanted:,} parameters but the file holds {held:,} backbone "
-            "weights; refused before building it. Set families.<family>.arch (and arch_args) in ssl_eval.toml."
+            f"{path}: architecture {arch!r} has {parameters:,} parameters but the file holds {held:,} bytes of weights "
+            f"(the model needs {wanted:,}); refused before building it. Check families.<family>.arch (and arch_args) in "
+            "ssl_eval.toml, or re-save the checkpoint from the model's own state_dict()."
         )
 
 
@@ -138,9 +153,10 @@ def build_model(
         ValueError: the architecture cannot be built (see :func:`ssl_eval.models.build_backbone`).
     """
     arch, named_by = resolve_arch(loaded, family, allowed_modules, path)
-    if named_by == "checkpoint" and arch.startswith("timm:"):
-        _check_size_before_building(arch, family, in_channels, loaded, path)
-    model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+    shape_only = _on_meta(arch, family, in_channels)
+    if shape_only is not None and named_by == "checkpoint":  # the size first: the file chose the model
+        _check_size_before_building(arch, shape_only, loaded, path)
+    model = shape_only if shape_only is not None else build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
     state = _adapt_sequential_resnet(loaded.state_dict, model)
     missing, unexpected, mismatched = _fit_report(model, state)
     if missing or unexpected or mismatched:
@@ -150,6 +166,9 @@ def build_model(
             f"{f'; shape mismatches: {_first(mismatched, 5)}' if mismatched else ''}. "
             "Check families.<family>.arch and prefix in ssl_eval.toml."
         )
+    if shape_only is not None:
+        _check_size_before_building(arch, shape_only, loaded, path)
+        model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
     model.load_state_dict(state, strict=True)
     for name, tensor in {**loaded.state_dict, **loaded.projector}.items():
         # A NaN or inf makes the sum non-finite; only then run the exact (slower) check,
