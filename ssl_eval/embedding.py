@@ -12,9 +12,11 @@ import time
 from typing import Callable
 
 import numpy as np
+from torch import nn
 
 from ssl_eval.config import Config, DataConfig
 from ssl_eval.augment import fixed_views
+from ssl_eval.data_files import DEFAULT_DATA_BYTES, Bounds
 from ssl_eval.failures import known_failure
 from ssl_eval.outcomes import EmbedOutcome, Status
 from ssl_eval.inference import embed_images, preprocess_options
@@ -29,11 +31,12 @@ from ssl_eval.workspace import Workspace
 
 
 @functools.lru_cache(maxsize=4)
-def cached_splits(data: DataConfig) -> EvalSplits:
+def cached_splits(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> EvalSplits:
     """The evaluation splits of ``data``, loaded once per process (the same for every checkpoint).
 
     Args:
         data: the data configuration (hashable: the cache key).
+        max_bytes: what one data file may decode to (``config.limits.data_bytes``).
 
     Returns:
         The :class:`~ssl_eval.splits.EvalSplits`.
@@ -50,16 +53,18 @@ def cached_splits(data: DataConfig) -> EvalSplits:
         random_state=data.random_state,
         root=data.root,
         image_size=data.image_size,
+        bounds=Bounds(data.confined_to, max_bytes),
     )
 
 
-def data_splits(data: DataConfig) -> EvalSplits:
+def data_splits(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> EvalSplits:
     """The evaluation splits; a data set that cannot be read is the data set's fault, reported once.
 
     It is never recorded against each checkpoint.
 
     Args:
         data: the data configuration (hashable: the cache key).
+        max_bytes: what one data file may decode to.
 
     Returns:
         The :class:`~ssl_eval.splits.EvalSplits`.
@@ -68,7 +73,7 @@ def data_splits(data: DataConfig) -> EvalSplits:
         DataSetError: the data set cannot be read (naming it and why).
     """
     try:
-        return cached_splits(data)
+        return cached_splits(data, max_bytes)
     except InfrastructureError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader error is the data set's
@@ -76,13 +81,14 @@ def data_splits(data: DataConfig) -> EvalSplits:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
+def cached_views(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> tuple[np.ndarray, np.ndarray] | None:
     """Two augmented views (uint8) of the first ``data.n_views`` eval images, drawn from ``data.random_state``.
 
     The same images and the same random maps serve every checkpoint.
 
     Args:
         data: the data configuration (hashable: the cache key).
+        max_bytes: what one data file may decode to.
 
     Returns:
         (view1, view2) uint8 arrays, or None when ``data.n_views`` is 0.
@@ -92,7 +98,20 @@ def cached_views(data: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
     """
     if data.n_views == 0:
         return None
-    return fixed_views(data_splits(data).eval.images, data.n_views, random_state=data.random_state)
+    return fixed_views(data_splits(data, max_bytes).eval.images, data.n_views, random_state=data.random_state)
+
+
+def _memory_check(config: Config, splits: EvalSplits) -> Callable[[nn.Module, str], None]:
+    """The check :func:`~ssl_eval.storage.model_building.build_model` runs on the
+    architecture (on the meta device) before building it: the embedding's memory estimate."""
+    from ssl_eval.budget import check_memory, held_images
+
+    shape, n_images = tuple(splits.eval.images.shape[1:]), held_images(splits, config.data.n_views)
+
+    def check(model: nn.Module, arch: str) -> None:
+        check_memory(config, model, image_shape=shape, n_images=n_images, what=f"architecture {arch!r}")
+
+    return check
 
 
 def embed_checkpoint(
@@ -129,12 +148,12 @@ def embed_checkpoint(
         return EmbedOutcome(ref.id, Status.CACHED, epoch=held["epoch"])
     started = time.perf_counter()
     family = config.family(ref.family)
-    splits = data_splits(config.data)
-    views = cached_views(config.data)
+    splits = data_splits(config.data, config.limits.data_bytes)
+    views = cached_views(config.data, config.limits.data_bytes)
     loaded = load_checkpoint(ref.path, family)
     model = build_model(
         loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
-        allowed_modules=config.allow_modules,
+        allowed_modules=config.allow_modules, check=_memory_check(config, splits),
     )
     inputs = {split: getattr(splits, split).images for split in SPLITS}
     if views is not None:
@@ -214,7 +233,7 @@ def _embed_or_record_failure(
     if failure:
         return EmbedOutcome(ref.id, Status.FAILED, error=failure["error"], known_failure=True)
     stale = records.get(ref.id, "failure")  # one that no longer stands: transient, or another file or reading
-    data_splits(config.data)  # a data set that cannot be read stops the run once, blamed on the data set
+    data_splits(config.data, config.limits.data_bytes)  # a data set that cannot be read stops the run once, blamed on the data set
     try:
         result = embed_checkpoint(ref, config, workspace, progress=progress)
     except InfrastructureError:

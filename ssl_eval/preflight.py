@@ -1,15 +1,22 @@
 """Checks made before anything starts (no Prefect server, no Dask cluster, nothing written).
 
-A configuration that cannot work (an unknown data set, its files missing, a configured
-architecture that does not build) is an error here, once, with the fix; sizes larger than
-the data set are warnings saying what will be used. The evaluation splits loaded here are
+A configuration that cannot work (an operator's Dask scheduler that does not answer, an
+unknown data set, its files missing or over the data budget, a configured architecture
+that does not build, an embedding whose memory estimate exceeds ``[limits] memory_gb``;
+architectures are built on the meta device only) is an error here, once, with the fix;
+sizes larger than the data set are warnings saying what will be used. The evaluation splits loaded here are
 the ones every checkpoint reuses (``ssl_eval.embedding.cached_splits``), so an in-process run
 pays for the data set once.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ssl_eval.config import Config
+
+if TYPE_CHECKING:
+    from ssl_eval.splits import EvalSplits
 
 
 def check_data(config: Config) -> list[str]:
@@ -29,7 +36,7 @@ def check_data(config: Config) -> list[str]:
 
     data = config.data
     try:
-        splits = cached_splits(data)
+        splits = cached_splits(data, config.limits.data_bytes)
     except (ValueError, FileNotFoundError, OSError) as exc:
         message = str(exc) if data.name in str(exc) else f"data set {data.name!r}: {exc}"
         raise type(exc)(message) from None
@@ -45,28 +52,34 @@ def check_data(config: Config) -> list[str]:
     return warnings
 
 
-def check_architectures(config: Config, *, in_channels: int) -> None:
-    """Build every architecture the configuration names (untrained, on the CPU).
+def check_architectures(config: Config, splits: EvalSplits) -> None:
+    """Estimate the memory of every architecture the configuration names, built on the meta
+    device (shapes only, nothing allocated), and of the data alone, against ``[limits] memory_gb``.
 
     Architectures named only by checkpoints are checked per checkpoint when it is read.
 
     Args:
-        config: the run's configuration (its ``families``).
-        in_channels: image channels of the data set.
+        config: the run's configuration (its ``families`` and ``data``).
+        splits: the evaluation splits (their image size and count).
 
     Raises:
-        ValueError: an unknown name, an import path that does not import or constructor
-            arguments that do not fit, naming the family.
+        ValueError: an unknown name, an import path that does not import, constructor
+            arguments that do not fit, or an estimate over the budget, naming the family.
     """
-    from ssl_eval.models import build_backbone
+    from ssl_eval.budget import check_memory, held_images, shape_only
 
+    shape = tuple(splits.eval.images.shape[1:])
+    n_images = held_images(splits, config.data.n_views)
+    in_channels = config.data.channels or splits.eval.channels
+    check_memory(config, None, image_shape=shape, n_images=n_images, what=f"data set {config.data.name!r}")
     for family, fc in config.families.items():
         if fc.arch is None:
             continue
         try:
-            build_backbone(fc.arch, in_channels=in_channels, arch_args=fc.arch_args)
+            model = shape_only(fc.arch, fc, in_channels)
         except (ValueError, TypeError, ImportError) as exc:
             raise ValueError(f"families.{family}.arch: {exc}") from None
+        check_memory(config, model, image_shape=shape, n_images=n_images, what=f"families.{family}.arch {fc.arch!r}")
 
 
 SCHEDULER_TIMEOUT = 5.0
@@ -118,5 +131,5 @@ def preflight(config: Config) -> list[str]:
     warnings = check_data(config)
     from ssl_eval.embedding import cached_splits
 
-    check_architectures(config, in_channels=config.data.channels or cached_splits(config.data).eval.channels)
+    check_architectures(config, cached_splits(config.data, config.limits.data_bytes))
     return warnings

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssl_eval.data_files import Bounds
 from ssl_eval.datasets import ImageArrays, load_split
 
 _log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def eval_splits(
     random_state: int,
     root: str | None = None,
     image_size: int | None = None,
+    bounds: Bounds = Bounds(),
 ) -> EvalSplits:
     """Fixed, seeded splits of a data set: the images every checkpoint is embedded on.
 
@@ -53,6 +55,7 @@ def eval_splits(
         random_state: seed of the splits.
         root: folder of the data set's files; None: its default place.
         image_size: decode size of an image folder; None: the first image's size.
+        bounds: where the data files may be read and how much one may decode to.
 
     Returns:
         The :class:`EvalSplits`, with the source indices (sorted) of each set.
@@ -62,8 +65,8 @@ def eval_splits(
         FileNotFoundError: the data set's files are missing.
     """
     rng = np.random.default_rng(random_state)
-    train = load_split(name, "train", root=root, image_size=image_size)
-    test = load_split(name, "test", root=root, image_size=image_size)
+    train = load_split(name, "train", root=root, image_size=image_size, bounds=bounds)
+    test = load_split(name, "test", root=root, image_size=image_size, bounds=bounds)
     test_order = rng.permutation(len(test))
     asked = {"n_eval": n_eval, "n_probe_test": n_probe_test, "n_probe_train": n_probe_train}
     n_eval = min(n_eval, len(test) // 2)

@@ -33,7 +33,7 @@ def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
     from ssl_eval.embedding import cached_views
     from ssl_eval.planning import scan
 
-    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data)):
+    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes)):
         with contextlib.suppress(Exception):
             step()
 

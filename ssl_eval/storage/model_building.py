@@ -9,6 +9,7 @@ weights refused, and the projector appended for ``layer = "projector"``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -129,7 +130,8 @@ def _check_size_before_building(arch: str, shape_only: nn.Module, loaded: Loaded
 
 
 def build_model(
-    loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path, allowed_modules: tuple[str, ...] = ()
+    loaded: LoadedCheckpoint, family: FamilyConfig, *, in_channels: int, path: str | Path, allowed_modules: tuple[str, ...] = (),
+    check: Callable[[nn.Module, str], None] | None = None,
 ) -> nn.Module:
     """Build the family's architecture and load the backbone weights strictly.
 
@@ -143,6 +145,8 @@ def build_model(
         in_channels: image channels of the data set.
         path: the file's (redacted) name for messages.
         allowed_modules: modules the operator allowed import paths from.
+        check: called with the architecture built on the meta device and its name before it is
+            built for real (``ssl_eval.budget``'s memory estimate); a ValueError it raises refuses it.
 
     Returns:
         The model in eval mode, mapping images to (N, D) features.
@@ -168,6 +172,11 @@ def build_model(
         )
     if shape_only is not None:
         _check_size_before_building(arch, shape_only, loaded, path)
+        try:
+            if check is not None:
+                check(shape_only, arch)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
     model.load_state_dict(state, strict=True)
     for name, tensor in {**loaded.state_dict, **loaded.projector}.items():

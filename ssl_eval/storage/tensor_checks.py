@@ -39,13 +39,13 @@ def _problem(tensor: torch.Tensor) -> str | None:
         return f"a {tensor.layout} tensor; a state dict holds dense tensors"
     if tensor.numel() == 0:
         return None
-    if any(stride == 0 and size > 1 for size, stride in zip(tensor.shape, tensor.stride())):
+    if any(stride == 0 and size > 1 for size, stride in zip(tensor.shape, tensor.stride(), strict=True)):
         return f"an expanded (stride-0) tensor of shape {tuple(tensor.shape)}"
     if any(stride < 0 for stride in tensor.stride()):
         return "negative strides"
     held = tensor.untyped_storage().nbytes()
     claimed = tensor.numel() * tensor.element_size()
-    extent = (tensor.storage_offset() + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride())) + 1)
+    extent = (tensor.storage_offset() + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride(), strict=True)) + 1)
     if claimed > held or extent * tensor.element_size() > held:
         return f"shape {tuple(tensor.shape)} ({claimed:,} bytes) over {held:,} bytes of storage"
     return None

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app
 from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.embedding import cached_splits
 from ssl_eval.outcomes import MonitorSummary
 from ssl_eval.preflight import check_architectures, check_data
 from ssl_eval.storage.layout import layout_problems
@@ -46,9 +47,10 @@ def test_configured_architecture_that_does_not_build_exits_2(tmp_path):
 
 
 def test_check_architectures_accepts_the_registry():
-    check_architectures(Config(families={"a": FamilyConfig(arch="democnn"), "b": FamilyConfig()}), in_channels=1)
+    splits = cached_splits(DataConfig(name="digits", n_eval=200, n_probe_train=300, n_probe_test=200))
+    check_architectures(Config(families={"a": FamilyConfig(arch="democnn"), "b": FamilyConfig()}), splits)
     with pytest.raises(ValueError, match=r"families\.a\.arch: .*unknown architecture 'nope'"):
-        check_architectures(Config(families={"a": FamilyConfig(arch="nope")}), in_channels=1)
+        check_architectures(Config(families={"a": FamilyConfig(arch="nope")}), splits)
 
 
 def test_sizes_beyond_the_data_set_are_warnings_with_the_size_used():
