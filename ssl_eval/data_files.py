@@ -225,6 +225,18 @@ def image_samples(base: Path, bounds: Bounds) -> tuple[list[tuple[str, int]], li
     return samples, classes
 
 
+def _open_image(handle: BinaryIO, path: str, bounds: Bounds):
+    """PIL's lazy open (the header only); its own decompression-bomb refusal as ours."""
+    from PIL import Image
+
+    try:
+        return Image.open(handle)
+    except Image.DecompressionBombError as exc:
+        pixels = exc.args[0].split("(")[1].split(" ")[0] if "(" in str(exc) else "more"
+        raise ValueError(f"{path} declares {int(pixels):,} pixels, more than PIL decodes at all (a decompression bomb); "
+                         "resize the image or remove it.") from None
+
+
 def decode_images(samples: list[tuple[str, int]], size: int | None, bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 images at ``size`` (None: the first image's size), every image's size read
     from its header and the whole set's checked against the budget before any is decoded.
@@ -244,7 +256,7 @@ def decode_images(samples: list[tuple[str, int]], size: int | None, bounds: Boun
 
     target: tuple[int, int] | None = (size, size) if size else None
     for path, _ in samples:  # headers only: nothing decoded yet
-        with open_regular(path, bounds) as handle, Image.open(handle) as opened:
+        with open_regular(path, bounds) as handle, _open_image(handle, path, bounds) as opened:
             width, height = opened.size
             # decoding, converting and resizing hold a few copies of the full-size image
             check_budget(4 * width * height * len(opened.getbands()), f"{path} ({width} x {height} pixels, decoded 4 times over)", bounds)
@@ -254,7 +266,7 @@ def decode_images(samples: list[tuple[str, int]], size: int | None, bounds: Boun
     check_budget(len(samples) * target[0] * target[1] * 3, f"the image folder ({len(samples):,} images at {target[0]} x {target[1]})", bounds)
     images = np.empty((len(samples), target[1], target[0], 3), np.uint8)
     for i, (path, _) in enumerate(samples):
-        with open_regular(path, bounds) as handle, Image.open(handle) as opened:
+        with open_regular(path, bounds) as handle, _open_image(handle, path, bounds) as opened:
             im = opened.convert("RGB")
             images[i] = np.asarray(im if im.size == target else im.resize(target, Image.Resampling.BILINEAR), dtype=np.uint8)
     return images, np.asarray([label for _, label in samples], dtype=np.int64)

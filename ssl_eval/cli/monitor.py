@@ -14,8 +14,8 @@ import typer
 from ssl_eval import strict_json
 from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
 from ssl_eval.cli.options import (
-    AllowModuleOption, ConfigOption, DaskOption, DataRootOption, DatasetOption, MlflowOption, NEvalOption, NProbeTestOption,
-    NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
+    AllowModuleOption, ConfigOption, DaskOption, DataBudgetOption, DataRootOption, DatasetOption, MemoryOption, MlflowOption,
+    NEvalOption, NProbeTestOption, NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
 )
 from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
@@ -119,6 +119,8 @@ def evaluate(
     n_probe_test: Optional[int] = NProbeTestOption,
     settle_seconds: float = SettleOption,
     allow_module: Optional[list[str]] = AllowModuleOption,
+    memory_gb: Optional[float] = MemoryOption,
+    data_gb: Optional[float] = DataBudgetOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
     verbose: bool = typer.Option(
         False, "--verbose", "-v",
@@ -135,6 +137,7 @@ def evaluate(
     location, config, parameters = flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+        "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
     }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=False)
     _mark("checked")  # configuration, store layout, data set loaded
@@ -213,6 +216,8 @@ def serve(
     n_probe_test: Optional[int] = NProbeTestOption,
     settle_seconds: float = SettleOption,
     allow_module: Optional[list[str]] = AllowModuleOption,
+    memory_gb: Optional[float] = MemoryOption,
+    data_gb: Optional[float] = DataBudgetOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
@@ -225,6 +230,7 @@ def serve(
     location, config, parameters = flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+        "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
     }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=True)
     check_writable(ws)

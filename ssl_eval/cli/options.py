@@ -31,6 +31,14 @@ DaskOption = typer.Option(
     None, "--dask-address", envvar="SSL_EVAL_DASK_ADDRESS",
     help="tcp://HOST:PORT of an existing Dask scheduler (else the config's \\[dask] address, else a local cluster).",
 )
+MemoryOption = typer.Option(
+    None, "--memory-gb", envvar="SSL_EVAL_MEMORY_GB", min=0.01,
+    help="Memory budget (GiB) of one checkpoint's embedding: model, batch, images, estimated before anything runs (default 2).",
+)
+DataBudgetOption = typer.Option(
+    None, "--data-gb", envvar="SSL_EVAL_DATA_GB", min=0.01,
+    help="What one data-set file or image folder may decode to (GiB, default 1).",
+)
 MlflowOption = typer.Option(None, "--mlflow-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking URI (default: the work dir's sqlite store).")
 NEvalOption = typer.Option(None, "--n-eval", min=2, help="Test images the label-free metrics are computed on (default 2000).")
 NProbeTrainOption = typer.Option(None, "--n-probe-train", min=2, help="Train images the linear probe is fitted on (default 5000).")
