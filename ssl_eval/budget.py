@@ -39,7 +39,11 @@ class Estimate:
         return sum(self.parts.values())
 
     def describe(self) -> str:
-        """The parts in GiB, largest first."""
+        """The parts in words.
+
+        Returns:
+            ``"<part> X.XX GiB, ..."``, largest first.
+        """
         return ", ".join(f"{name} {size / (1 << 30):.2f} GiB" for name, size in sorted(self.parts.items(), key=lambda p: -p[1]))
 
 

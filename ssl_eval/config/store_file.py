@@ -135,7 +135,14 @@ def check_operator_keys(raw: dict[str, Any], file: str) -> None:
 
 
 def data_path_key(data: dict[str, Any]) -> str | None:
-    """Which key of a ``[data]`` table names a path: ``name`` for ``npz:``/``imagefolder:``, else ``root`` when set."""
+    """Which key of a ``[data]`` table names a path.
+
+    Args:
+        data: the ``[data]`` table.
+
+    Returns:
+        ``"name"`` for ``npz:``/``imagefolder:``, else ``"root"`` when set, else None.
+    """
     name = data.get("name")
     if isinstance(name, str) and name.startswith(_PATH_DATA_SETS):
         return "name"
