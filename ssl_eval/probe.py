@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
 
+from ssl_eval.threads import ignoring_warnings
 from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["SOLVERS", "knn_probe", "linear_probe"]
@@ -100,8 +100,7 @@ def _sklearn_probe(train_X, train_y, test_X, test_y, random_state: int, max_iter
 
     scaler = StandardScaler().fit(train_X)
     model = LogisticRegression(max_iter=max_iter, random_state=random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with ignoring_warnings(ConvergenceWarning):
         model.fit(scaler.transform(train_X), train_y)
     return float(np.mean(model.predict(scaler.transform(test_X)) == test_y))
 

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from scipy import stats
+
+from ssl_eval.threads import ignoring_warnings
 
 __all__ = ["STATS", "N_BOOTSTRAP", "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "correlate", "bootstrap_ci", "selection_regret"]
 
@@ -44,8 +45,7 @@ def correlate(x: list[float], y: list[float]) -> dict[str, float]:
         if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
             out[name], out[f"{name}_p"] = math.nan, math.nan
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with ignoring_warnings(RuntimeWarning):  # scipy's degenerate-data warnings are RuntimeWarnings
             result = test(a, b)
         out[name], out[f"{name}_p"] = float(result.statistic), float(result.pvalue)
     return out

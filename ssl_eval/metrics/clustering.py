@@ -25,8 +25,6 @@ Choices (stated here and in the registry):
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -36,6 +34,7 @@ from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
 from ssl_eval.metrics.reduction import reduce as reduce_rows
+from ssl_eval.threads import ignoring_warnings
 from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
@@ -169,8 +168,7 @@ def kmeans_labels(X: np.ndarray, k: int, *, random_state: int) -> np.ndarray:
     Returns:
         (N,) int cluster ids.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with ignoring_warnings(ConvergenceWarning):
         model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
         return model.fit_predict(X)
 

@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import warnings
+import threading
 from collections import OrderedDict
 
 import numpy as np
 
 from ssl_eval.metric_options import REDUCTIONS  # defined with the options that name them
+from ssl_eval.threads import ignoring_warnings
 
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 _CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()  # tasks on threads share the cache: look up, insert and evict under it
 
 
 def umap_available() -> bool:
@@ -84,20 +86,22 @@ def umap_reduce(X: np.ndarray, dims: int, *, random_state: int) -> np.ndarray:
                           "pip install 'ssl-eval[umap]' or choose the 'pca' reduction.")
     X = np.ascontiguousarray(X, dtype=np.float32)
     key = (hashlib.sha1(X.tobytes()).hexdigest(), X.shape, dims, int(random_state))
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key].copy()
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key].copy()
     import umap  # optional and slow to import: only when asked for
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", small-N notes
+    # "n_jobs overridden by random_state", small-N notes
+    with ignoring_warnings(UserWarning, RuntimeWarning, FutureWarning):
         model = umap.UMAP(n_components=dims, random_state=random_state,
                           n_neighbors=min(UMAP_PARAMS["n_neighbors"], X.shape[0] - 1),
                           min_dist=UMAP_PARAMS["min_dist"], metric=UMAP_PARAMS["metric"])
         Z = np.asarray(model.fit_transform(X), dtype=np.float64)
-    _CACHE[key] = Z
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = Z
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return Z.copy()
 
 

@@ -6,7 +6,10 @@ projector's); :mod:`ssl_eval.storage.model_building` builds the model those weig
 A checkpoint never runs code: loading never falls back to unrestricted unpickling. The one
 class allowed beside tensors and plain containers is ``argparse.Namespace`` (DINO, iBOT and
 MAE pickle their command-line arguments): exactly that class, whose state is set as a plain
-``__dict__``; any other class is still refused. Every error is a :class:`CheckpointError`
+``__dict__``; any other class is still refused. torch keeps its allowed classes in one
+process-wide list: that class is added to it once per process (:func:`allow_namespace`)
+and never removed, since a ``safe_globals`` block per load removed it while another
+thread was loading (docs/reliability.md, "Tasks on threads"). Every error is a :class:`CheckpointError`
 naming the file, what was wrong and what to do. A checkpoint's own ``arch`` entry chooses
 code only within ``ssl_eval.arch_policy``'s rule.
 """
@@ -17,6 +20,7 @@ import argparse
 import io
 import pickle
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +59,26 @@ class LoadedCheckpoint:
     format: str = "state-dict"  # which network of which file format (ssl_eval.storage.formats)
     projector: dict[str, torch.Tensor] = field(default_factory=dict)  # projector weights, prefix stripped
     projector_prefix: str = ""
+
+
+# The one class a checkpoint may reference beside tensors and plain containers.
+ALLOWED_CLASSES = (argparse.Namespace,)
+_allow_lock = threading.Lock()
+
+
+def allow_namespace() -> None:
+    """Add :data:`ALLOWED_CLASSES` to torch's process-wide safe globals, once, under a lock.
+
+    Never removed: ``torch.serialization.safe_globals`` adds on entry and removes on exit
+    from one process-wide set, so on threads one load's exit refused another's file. Added
+    again should other code have removed them (``clear_safe_globals``).
+    """
+    if set(ALLOWED_CLASSES) <= set(torch.serialization.get_safe_globals()):
+        return
+    with _allow_lock:
+        missing = [c for c in ALLOWED_CLASSES if c not in torch.serialization.get_safe_globals()]
+        if missing:
+            torch.serialization.add_safe_globals(missing)
 
 
 # torch.save writes its zip archive uncompressed, so what an entry declares it unpacks to is
@@ -135,8 +159,8 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
     try:
         # mmap (local files): tensor storages are mapped from the file, not allocated, so
         # memory use is bounded by the (already checked) archive size.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
+        allow_namespace()
+        obj = torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found is None:  # not a refusal: the bytes are no pickle torch can read

@@ -19,12 +19,13 @@ other way; otherwise it has *plateaued*.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
+
+from ssl_eval.threads import ignoring_warnings
 
 IMPROVING, PLATEAUED, DEGRADING, COLLAPSED, INSUFFICIENT = (
     "improving", "plateaued", "degrading", "collapsed", "insufficient")
@@ -95,8 +96,7 @@ def trend(name: str, epochs: Sequence[float], values: Sequence[float], *, histor
     if np.ptp(v) == 0.0:
         slope, intercept, tau, p = 0.0, float(v[0]), math.nan, math.nan
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with ignoring_warnings(RuntimeWarning):  # scipy's degenerate-data warnings are RuntimeWarnings
             fit = stats.theilslopes(v, e)
             test = stats.kendalltau(e, v)
         slope, intercept, tau, p = float(fit.slope), float(fit.intercept), float(test.statistic), float(test.pvalue)
