@@ -2,14 +2,19 @@
 here; callers save them, e.g. :func:`figure_png`).
 
 Figures are built with ``matplotlib.figure.Figure`` on an Agg canvas, not through pyplot:
-no global figure state, no GUI backend, safe on worker threads.
+no global figure state, no GUI backend. matplotlib is still not thread-safe (its font cache
+and rcParams are shared by every figure; matplotlib's FAQ asks for a lock): every function
+here builds or draws under :data:`DRAWING`, and a caller that draws a figure itself
+(``savefig``, MLflow's ``log_figure``) holds it too.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-from typing import Any, Sequence
+import threading
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +25,18 @@ from ssl_eval.analysis import PROBE_TARGET
 from ssl_eval.metrics import METRICS
 
 PANEL_COLUMNS = 5
+#: Held while a figure is built or drawn: one thread at a time uses matplotlib (re-entrant).
+DRAWING = threading.RLock()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _drawing(function: _F) -> _F:
+    @functools.wraps(function)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with DRAWING:
+            return function(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -56,6 +73,7 @@ def plotted_metrics(rows: Sequence[dict[str, Any]]) -> list[str]:
             and any(np.isfinite(r["metrics"].get(n, math.nan)) for r in rows)]
 
 
+@_drawing
 def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
     """Small multiples: the probe accuracy and each label-free metric against epoch, one line per training run.
 
@@ -86,6 +104,7 @@ def trajectories(rows: Sequence[dict[str, Any]], family: str) -> Figure:
     return fig
 
 
+@_drawing
 def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: dict[str, Any] | None = None) -> Figure:
     """Small multiples: probe accuracy (y) against each label-free metric (x), colour = epoch.
 
@@ -117,6 +136,7 @@ def metric_vs_probe(rows: Sequence[dict[str, Any]], family: str, correlations: d
     return fig
 
 
+@_drawing
 def correlation_heatmap(columns: dict[str, dict[str, Any]], *, stat: str = "spearman_signed",
                         title: str = "Signed Spearman correlation with the linear probe") -> Figure:
     """Metrics (rows) by families (columns) coloured by ``stat`` in [-1, 1].
@@ -149,6 +169,7 @@ def correlation_heatmap(columns: dict[str, dict[str, Any]], *, stat: str = "spea
     return fig
 
 
+@_drawing
 def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes.
 

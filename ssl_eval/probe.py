@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from ssl_eval.threads import ignoring_warnings
+from ssl_eval.threads import quiet_known_warnings
 from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["SOLVERS", "knn_probe", "linear_probe"]
@@ -94,14 +94,13 @@ def linear_probe(train_X, train_y, test_X, test_y, *, random_state: int = 0, max
 
 
 def _sklearn_probe(train_X, train_y, test_X, test_y, random_state: int, max_iter: int) -> float:
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(train_X)
     model = LogisticRegression(max_iter=max_iter, random_state=random_state)
-    with ignoring_warnings(ConvergenceWarning):
-        model.fit(scaler.transform(train_X), train_y)
+    quiet_known_warnings()  # "lbfgs failed to converge" at max_iter
+    model.fit(scaler.transform(train_X), train_y)
     return float(np.mean(model.predict(scaler.transform(test_X)) == test_y))
 
 

@@ -2,9 +2,10 @@
 
 - :func:`one_thread_per_task`: one BLAS / OpenMP / torch thread per task where tasks
   already run in parallel threads, set once around a whole threaded run.
-- :func:`ignoring_warnings`: a warnings filter that threads can enter and leave in any
-  order (``warnings.catch_warnings`` saves and restores the one process-wide filter list,
-  so overlapping blocks on two threads lose or leak each other's filters).
+- :func:`quiet_known_warnings`: the library warnings the metrics handle themselves,
+  ignored by filters set once (``warnings.catch_warnings`` saves and restores the one
+  process-wide filter list, so overlapping blocks on two threads lose or leak each
+  other's filters).
 
 docs/reliability.md ("Tasks on threads") lists every process-wide state the tasks touch.
 
@@ -18,16 +19,14 @@ processes get the same rule from their nanny (OMP_NUM_THREADS=1 and the like).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import warnings
-from collections import Counter
 from typing import Iterator
 
-__all__ = ["ignoring_warnings", "one_thread_per_task"]
+__all__ = ["KNOWN_WARNINGS", "one_thread_per_task", "quiet_known_warnings"]
 
 _warnings_lock = threading.Lock()
-_ignoring: Counter[type[Warning]] = Counter()
-_added: set[type[Warning]] = set()  # categories whose filter this module added (not one that was there)
 
 
 @contextlib.contextmanager
@@ -58,52 +57,38 @@ def one_thread_per_task(active: bool = True) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-@contextlib.contextmanager
-def ignoring_warnings(*categories: type[Warning]) -> Iterator[None]:
-    """Ignore warnings of ``categories`` while inside, safely on any number of threads.
+#: Warnings that libraries raise where the metrics already handle the case (a flag, NaN, a
+#: stated fallback), by the start of their message. Ignored process-wide, installed once.
+KNOWN_WARNINGS = (
+    "Number of distinct clusters",  # k-means on duplicate points (a collapsed encoder: flagged)
+    "lbfgs failed to converge",  # the scikit-learn reference probe at max_iter (as configured)
+    "An input array is constant", "An input array is nearly constant", "Each of the input arrays is constant",  # scipy.stats
+    "n_jobs value", "Graph is not fully connected", "Spectral initialisation failed",  # UMAP on small N
+)
 
-    The filter list is process-wide: the first thread to enter adds one ``ignore`` filter
-    per category and the last one to leave removes exactly that filter, whatever else was
-    added or removed meanwhile (``warnings.catch_warnings`` restores a snapshot instead,
-    which on overlapping threads removes another block's filter or leaks its own for good).
-    While any thread is inside, other threads ignore those categories too: use it for the
-    narrow categories a library call is known to raise (``ConvergenceWarning``).
 
-    Args:
-        categories: the warning classes to ignore.
+def quiet_known_warnings() -> None:
+    """Ignore :data:`KNOWN_WARNINGS` in this process: filters appended once (the user's own
+    filters still win) and never removed. Idempotent and cheap: the code that can raise one
+    calls it first.
 
-    Yields:
-        Nothing; the filters hold until the last overlapping block ends.
+    Not ``warnings.catch_warnings``: that saves the one process-wide filter list on entry and
+    restores it on exit, so blocks that overlap on two threads lose or leak each other's
+    filters (scikit-learn enters one in every ``check_array``, on every thread). Filters that
+    never change are the same in every snapshot.
     """
+    if all(_present(message) for message in KNOWN_WARNINGS):
+        return
     with _warnings_lock:
-        for category in categories:
-            if _ignoring[category] == 0 and _entry(category) not in warnings.filters:
-                warnings.filterwarnings("ignore", category=category)
-                _added.add(category)
-            _ignoring[category] += 1
-    try:
-        yield
-    finally:
-        with _warnings_lock:
-            for category in categories:
-                _ignoring[category] -= 1
-                if _ignoring[category] == 0:
-                    del _ignoring[category]
-                    if category in _added:
-                        _added.discard(category)
-                        _remove_filter(_entry(category))
+        for message in KNOWN_WARNINGS:
+            if not _present(message):
+                warnings.filterwarnings("ignore", message=re.escape(message), append=True)
 
 
-def _entry(category: type[Warning]) -> tuple:
-    """The filter ``warnings.filterwarnings("ignore", category=category)`` adds."""
-    return ("ignore", None, category, None, 0)
+def _present(message: str) -> bool:
+    pattern = re.escape(message)
+    return any(f[0] == "ignore" and f[1] is not None and f[1].pattern == pattern and f[2] is Warning and f[3] is None
+               for f in warnings.filters)
 
 
-def _remove_filter(entry: tuple) -> None:
-    """Remove one filter from the process-wide list, as ``catch_warnings`` does on leaving:
-    the registries of locations already warned are invalidated too."""
-    with contextlib.suppress(ValueError):  # someone called warnings.resetwarnings() meanwhile
-        warnings.filters.remove(entry)  # type: ignore[arg-type]
-    mutated = getattr(warnings, "_filters_mutated", None) or getattr(warnings, "_filters_mutated_lock_held", None)
-    if mutated is not None:
-        mutated()
+quiet_known_warnings()

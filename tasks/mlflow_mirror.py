@@ -28,7 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
-from ssl_eval.storage.urls import hold_credentials, redact, with_credentials
+from ssl_eval.storage.urls import redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
 from ssl_eval.verdict.records import VERDICT_PART
 from ssl_eval.workspace import Workspace
@@ -121,15 +121,16 @@ def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict
     from ssl_eval import plots
 
     metrics = analysis.get("metrics", {})
-    figures = {
-        "figures/trajectories.png": plots.trajectories(rows, family),
-        "figures/metric_vs_probe.png": plots.metric_vs_probe(rows, family, metrics),
-        "figures/signed_correlations.png": plots.correlation_heatmap(
-            {"all epochs": metrics, "late window": {n: {"spearman_signed": c.get("spearman_late_signed")} for n, c in metrics.items()}},
-            title=f"{family}: signed Spearman with the probe"),
-    }
-    for name, fig in figures.items():
-        client.log_figure(run_id, fig, name)
+    with plots.DRAWING:  # matplotlib is not thread-safe: figures are built and drawn one at a time (ssl_eval/plots.py)
+        figures = {
+            "figures/trajectories.png": plots.trajectories(rows, family),
+            "figures/metric_vs_probe.png": plots.metric_vs_probe(rows, family, metrics),
+            "figures/signed_correlations.png": plots.correlation_heatmap(
+                {"all epochs": metrics, "late window": {n: {"spearman_signed": c.get("spearman_late_signed")} for n, c in metrics.items()}},
+                title=f"{family}: signed Spearman with the probe"),
+        }
+        for name, fig in figures.items():
+            client.log_figure(run_id, fig, name)
     client.set_tag(run_id, FIGURES_TAG, digest)
 
 
@@ -139,7 +140,10 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
     # at once, and run lookup-or-create must not race with itself.
     with workspace.lock("mlflow-sync"):
         params = evaluation_params(config, family) if config is not None else {}
-        return _sync_family(workspace, family, tracking_uri=hold_credentials(tracking_uri) or "", store=redact(store) or "", params=params)
+        # The full URI (the held one when the parameter is redacted) is read here, where it is
+        # used, and handed to the client alone: a task never puts it in the process environment.
+        client = MlflowClient(with_credentials(tracking_uri))
+        return _sync_family(workspace, family, client, tracking_uri=redact(tracking_uri) or "", store=redact(store) or "", params=params)
 
 
 def _summary_values(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> dict[str, float]:
@@ -225,8 +229,8 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
     return logged
 
 
-def _sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str, params: dict[str, str]) -> dict[str, Any]:
-    client = MlflowClient(with_credentials(tracking_uri))  # the parameter is redacted; credentials are held outside Prefect
+def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tracking_uri: str, store: str,
+                 params: dict[str, str]) -> dict[str, Any]:
     verdict = workspace.records.get(family, VERDICT_PART)
     described = {DESCRIPTION_TAG: verdict["summary"][:_DESCRIPTION_MAX]} if verdict and verdict.get("summary") else {}
     exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family, described.get(DESCRIPTION_TAG, ""))

@@ -24,6 +24,7 @@ __all__ = [
     "CROSS_PROCESS_RTOL", "DDP", "DIGITS_VIT_ARGS", "TINY_OVERRIDES", "VIT_ARCH", "VIT_ARGS", "DINOHead", "Evil",
     "MaskedAutoencoderViT", "MoCoViT", "MultiCropWrapper", "assert_same_values", "cls_features", "dino_args", "make_store",
     "mlflow_series", "moco_mlp", "stop_process_group", "synthetic_workspace", "tiny_vit", "vit_simclr", "write_checkpoint",
+    "write_dino_checkpoint",
 ]
 
 # The monitor flow's ``overrides`` for the tiny store: digits at small sizes.
@@ -159,6 +160,19 @@ def dino_args(**extra) -> argparse.Namespace:
     """The ``args`` entry DINO (and MAE) save: an argparse.Namespace."""
     return argparse.Namespace(arch="vit_small", patch_size=16, out_dim=65536, lr=0.0005, global_crops_scale=[0.4, 1.0],
                               output_dir="./out", use_fp16=True, **extra)
+
+
+def write_dino_checkpoint(path, *, epoch: int, seed: int):
+    """A DemoCNN saved as DINO saves (``teacher``, ``student``, ``args`` an argparse.Namespace,
+    ``epoch``; no ``arch`` entry): :func:`write_checkpoint`'s weights, settled the same way."""
+    import os
+
+    write_checkpoint(path, epoch=epoch, seed=seed)
+    state = torch.load(path, weights_only=True)["state_dict"]
+    stat = path.stat()
+    torch.save({"teacher": state, "student": state, "args": dino_args(), "epoch": epoch}, path)
+    os.utime(path, (stat.st_atime, stat.st_mtime))
+    return path
 
 
 class MaskedAutoencoderViT(nn.Module):

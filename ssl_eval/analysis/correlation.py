@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from ssl_eval.threads import ignoring_warnings
+from ssl_eval.threads import quiet_known_warnings
 
 __all__ = ["STATS", "N_BOOTSTRAP", "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "correlate", "bootstrap_ci", "selection_regret"]
 
@@ -45,7 +45,8 @@ def correlate(x: list[float], y: list[float]) -> dict[str, float]:
         if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
             out[name], out[f"{name}_p"] = math.nan, math.nan
             continue
-        with ignoring_warnings(RuntimeWarning):  # scipy's degenerate-data warnings are RuntimeWarnings
+        quiet_known_warnings()  # scipy's constant-input warnings; numpy's error state is per thread
+        with np.errstate(all="ignore"):
             result = test(a, b)
         out[name], out[f"{name}_p"] = float(result.statistic), float(result.pvalue)
     return out

@@ -28,13 +28,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
 from ssl_eval.metrics.reduction import reduce as reduce_rows
-from ssl_eval.threads import ignoring_warnings
+from ssl_eval.threads import quiet_known_warnings
 from ssl_eval.validation import check_labels, check_matrix
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
@@ -168,9 +167,9 @@ def kmeans_labels(X: np.ndarray, k: int, *, random_state: int) -> np.ndarray:
     Returns:
         (N,) int cluster ids.
     """
-    with ignoring_warnings(ConvergenceWarning):
-        model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
-        return model.fit_predict(X)
+    quiet_known_warnings()  # "Number of distinct clusters": duplicate points
+    model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
+    return model.fit_predict(X)
 
 
 def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,

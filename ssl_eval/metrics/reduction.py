@@ -28,7 +28,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ssl_eval.metric_options import REDUCTIONS  # defined with the options that name them
-from ssl_eval.threads import ignoring_warnings
+from ssl_eval.threads import quiet_known_warnings
 
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 
@@ -92,8 +92,8 @@ def umap_reduce(X: np.ndarray, dims: int, *, random_state: int) -> np.ndarray:
             return _CACHE[key].copy()
     import umap  # optional and slow to import: only when asked for
 
-    # "n_jobs overridden by random_state", small-N notes
-    with ignoring_warnings(UserWarning, RuntimeWarning, FutureWarning):
+    quiet_known_warnings()  # "n_jobs overridden by random_state", small-N notes
+    with np.errstate(all="ignore"):
         model = umap.UMAP(n_components=dims, random_state=random_state,
                           n_neighbors=min(UMAP_PARAMS["n_neighbors"], X.shape[0] - 1),
                           min_dist=UMAP_PARAMS["min_dist"], metric=UMAP_PARAMS["metric"])

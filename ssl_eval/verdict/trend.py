@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from ssl_eval.threads import ignoring_warnings
+from ssl_eval.threads import quiet_known_warnings
 
 IMPROVING, PLATEAUED, DEGRADING, COLLAPSED, INSUFFICIENT = (
     "improving", "plateaued", "degrading", "collapsed", "insufficient")
@@ -96,7 +96,8 @@ def trend(name: str, epochs: Sequence[float], values: Sequence[float], *, histor
     if np.ptp(v) == 0.0:
         slope, intercept, tau, p = 0.0, float(v[0]), math.nan, math.nan
     else:
-        with ignoring_warnings(RuntimeWarning):  # scipy's degenerate-data warnings are RuntimeWarnings
+        quiet_known_warnings()  # scipy's constant-input warnings; numpy's error state is per thread
+        with np.errstate(all="ignore"):
             fit = stats.theilslopes(v, e)
             test = stats.kendalltau(e, v)
         slope, intercept, tau, p = float(fit.slope), float(fit.intercept), float(test.statistic), float(test.pvalue)

@@ -32,3 +32,16 @@ def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness
     assert len(summary.embedded) == 5
     # both families analysed over their good checkpoints
     assert {f: a.n_checkpoints for f, a in summary.analyses.items()} == {"simclr": 2, "simsiam": 2}
+
+
+def test_a_store_of_12_dino_checkpoints_is_evaluated_whole_on_the_threaded_cluster(prefect_harness, tiny_overrides, tmp_path):
+    """DINO files pickle an argparse.Namespace: loads overlapping on the cluster's threads
+    once refused some of them at random (torch's safe globals are one process-wide set)."""
+    from tests.helpers import write_dino_checkpoint
+
+    for epoch in range(12):
+        write_dino_checkpoint(tmp_path / "store" / "dino" / "run-0" / f"checkpoint{epoch:04d}.pth", epoch=epoch, seed=epoch)
+    summary = run_monitor(str(tmp_path / "store"), str(tmp_path / "work"), overrides={**tiny_overrides, "families.dino.arch": "democnn"},
+                          track_mlflow=False)
+    assert summary.failed == {} and len(summary.embedded) == 12
+    assert summary.analyses["dino"].n_checkpoints == 12
