@@ -21,7 +21,8 @@ from ssl_eval.failures import known_failure
 from ssl_eval.outcomes import EmbedOutcome, Status
 from ssl_eval.inference import embed_images, preprocess_options
 from ssl_eval.splits import EvalSplits, eval_splits
-from ssl_eval.storage.checkpoints import CheckpointRef
+from ssl_eval.safe_text import printable
+from ssl_eval.storage.checkpoints import MAX_EPOCH, CheckpointRef
 from ssl_eval.storage.embeddings import SPLITS
 from ssl_eval.storage.errors import DataSetError, InfrastructureError, is_transient
 from ssl_eval.storage.loading import CheckpointError, load_checkpoint
@@ -151,6 +152,7 @@ def embed_checkpoint(
     splits = data_splits(config.data, config.limits.data_bytes)
     views = cached_views(config.data, config.limits.data_bytes)
     loaded = load_checkpoint(ref.path, family)
+    epoch = checkpoint_epoch(ref, loaded.meta.get("epoch"))
     model = build_model(
         loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
         allowed_modules=config.allow_modules, check=_memory_check(config, splits),
@@ -171,7 +173,6 @@ def embed_checkpoint(
         if part.labels is not None:
             arrays[f"{split}_labels"] = part.labels
         arrays[f"{split}_index"] = splits.indices[split]
-    epoch = ref.epoch if ref.epoch is not None else int(loaded.meta.get("epoch", -1))
     provenance = {
         "fingerprint": ref.fingerprint,
         "embedding_key": key,
@@ -198,6 +199,35 @@ def embed_checkpoint(
     workspace.records.put(ref.id, "checkpoint", provenance)
     workspace.records.delete(ref.id, "failure")
     return EmbedOutcome(ref.id, Status.EMBEDDED, epoch=epoch, seconds=round(time.perf_counter() - started, 3))
+
+
+def checkpoint_epoch(ref: CheckpointRef, entry: object) -> int:
+    """The checkpoint's epoch: from its file name, else its ``epoch`` entry, else -1 (unknown).
+
+    Args:
+        ref: the checkpoint (``ref.epoch`` is the epoch in its file name, or None).
+        entry: the file's ``epoch`` entry, or None.
+
+    Returns:
+        The epoch, in ``0..MAX_EPOCH``, or -1 when neither names one.
+
+    Raises:
+        CheckpointError: an epoch outside ``0..MAX_EPOCH`` or not a whole number: that
+            checkpoint's failure (it would stop the family's MLflow mirror, a 64-bit step).
+    """
+    source = "its file name" if ref.epoch is not None else "its 'epoch' entry"
+    value = ref.epoch if ref.epoch is not None else entry
+    if value is None:
+        return -1
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_EPOCH:
+        shown = printable(repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "...")
+        raise CheckpointError(
+            f"{redact(ref.path)}: epoch {shown} (from {source}) is not a whole number in 0..{MAX_EPOCH:,}; "
+            "rename the file or re-save it with its real epoch."
+        )
+    return value
 
 
 def embed_or_record_failure(

@@ -39,6 +39,9 @@ _EPOCH_PATTERNS = (
     re.compile(r"checkpoint[_-](\d+)", re.I),
     re.compile(r"(?:^|[_-])ep?(\d+)(?:\D|$)", re.I),
 )
+#: The largest epoch taken from a file name or an ``epoch`` entry (a step count fits too):
+#: beyond it is a broken or hostile file, whose number MLflow (a 64-bit step) cannot hold.
+MAX_EPOCH = 10**9
 _KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=-")
 _MAX_PART = 200  # escaped parts are file and zarr node names: stay well under 255 bytes
 DEFAULT_RUN = "default"  # the run of files directly under <family>/

@@ -1,0 +1,77 @@
+"""Reliability, third pass: values from the store that once broke more than their own
+checkpoint (an absurd epoch, complex weights) or reached the terminal raw (control codes)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+import torch
+
+from ssl_eval.analysis import analyze_family
+from ssl_eval.embedding import embed_or_record_failure
+from ssl_eval.evaluation import compute_parts
+from ssl_eval.outcomes import Status
+from ssl_eval.planning import plan
+from ssl_eval.report import collect
+from ssl_eval.storage.checkpoints import discover
+from ssl_eval.workspace import Workspace
+from tests.helpers import make_store, write_checkpoint
+
+
+def _evaluate(store, config, ws):
+    """A monitor run without Prefect: plan, embed, measure, analyse; the plan."""
+    work = plan(discover(store), config, ws, tracking_uri=None)
+    for item in work.items:
+        if embed_or_record_failure(item.ref, config, ws).ready:
+            compute_parts(ws, item.ref.id, list(item.parts), config)
+    for family in work.families:
+        analyze_family(ws, family)
+    return work
+
+
+def _with_entries(path, **entries):
+    """Rewrite a checkpoint with ``entries`` changed, as settled as before."""
+    stat = path.stat()
+    torch.save({**torch.load(path, weights_only=True), **entries}, path)
+    os.utime(path, (stat.st_atime, stat.st_mtime))
+    return path
+
+
+# --- item 4: an absurd epoch is that checkpoint's failure only
+
+
+def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_gets_the_rest(
+        tmp_path, tiny_config, mlflow_store, no_mlflow_figures):
+    from mlflow.tracking import MlflowClient
+
+    from tasks.mlflow_mirror import SUMMARY_EXPERIMENT, sync_family
+
+    store = make_store(tmp_path / "store", {"simclr": 3})
+    run = store / "simclr" / "run-0"
+    write_checkpoint(run / "epoch=99999999999999999999.ckpt", epoch=3, seed=7)  # the name's epoch wins
+    _with_entries(write_checkpoint(run / "last.ckpt", epoch=0, seed=8), epoch=10**30)  # no epoch in the name: the entry's
+    _with_entries(write_checkpoint(run / "final.ckpt", epoch=0, seed=9), epoch=float("nan"))
+    ws = Workspace.at(tmp_path / "w")
+    _evaluate(store, tiny_config, ws)
+    failures = {f["id"]: f["error"] for f in collect(ws)["failures"]}
+    assert set(failures) == {"simclr/run-0/epoch=99999999999999999999", "simclr/run-0/last", "simclr/run-0/final"}
+    assert "epoch 99999999999999999999 (from its file name) is not a whole number in 0..1,000,000,000" in failures[
+        "simclr/run-0/epoch=99999999999999999999"]
+    assert f"epoch {10**30} (from its 'epoch' entry)" in failures["simclr/run-0/last"]
+    assert "epoch nan (from its 'epoch' entry)" in failures["simclr/run-0/final"]
+    assert all(f.startswith(str(run)) and "rename the file or re-save it" in f for f in failures.values())
+
+    uri = mlflow_store(ws.root / "mlflow.db")
+    sync_family(ws, "simclr", tracking_uri=uri)  # raised "Python int too large to convert to SQLite INTEGER"
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ssl-eval/simclr")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    steps = [m.step for m in client.get_metric_history(runs["simclr/run-0"].info.run_id, "probe/linear_acc")]
+    assert sorted(steps) == [0, 1, 2]  # the good checkpoints
+    assert runs["simclr/correlations"].data.metrics  # the family's correlations
+    summary = client.search_runs([client.get_experiment_by_name(SUMMARY_EXPERIMENT).experiment_id])
+    assert [r.info.run_name for r in summary] == ["simclr/summary"] and summary[0].data.metrics["checkpoints"] == 3
+    # the same files, unchanged: known failures, not read again
+    assert set(plan(discover(store), tiny_config, ws, tracking_uri=None).skipped_failed) == set(failures)
