@@ -259,7 +259,7 @@ def _embed_or_record_failure(
     ref: CheckpointRef, config: Config, workspace: Workspace, progress: Callable[[int, int], None] | None
 ) -> EmbedOutcome:
     records, key = workspace.records, config.embedding_key(ref.family)
-    failure = known_failure(records, ref, key)
+    failure = known_failure(records, ref, key, config.metrics_key(ref.family))
     if failure:
         return EmbedOutcome(ref.id, Status.FAILED, error=failure["error"], known_failure=True)
     stale = records.get(ref.id, "failure")  # one that no longer stands: transient, or another file or reading

@@ -15,7 +15,7 @@ from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group, unconditional_metrics
 from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.storage.errors import InfrastructureError
+from ssl_eval.storage.errors import InfrastructureError, is_transient
 from ssl_eval.storage.urls import redact_text
 from ssl_eval.strict_json import nan_for_null
 from ssl_eval.workspace import Workspace
@@ -187,9 +187,11 @@ def compute_parts_or_record_failure(
         error = redact_text(f"{prov.get('source', checkpoint_id)}: measuring failed: {type(exc).__name__}: {exc}")
         workspace.records.put(checkpoint_id, "failure", {
             "fingerprint": prov.get("fingerprint"), "embedding_key": prov.get("embedding_key"), "error": error,
+            "metrics_key": config.metrics_key(checkpoint_id.split("/", 1)[0]),
             "type": type(exc).__name__, "stage": "measure", "path": prov.get("source"), "time": time.time(),
-            # computed from stored arrays: retried next scan (the cause may be a fixed bug or a transient read)
-            "permanent": False,
+            # the same arrays measured the same way fail the same way: retried once the file or the
+            # metrics configuration changes; I/O, memory and device errors on the next scan
+            "permanent": not is_transient(exc),
         })
         return {part: PartOutcome(checkpoint_id, part, Status.FAILED, error=error) for part in parts}
     failure = workspace.records.get(checkpoint_id, "failure")

@@ -193,7 +193,7 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
     for family in sorted(set(by_family) - settled):
         embedding_key, metrics_key = config.embedding_key(family), config.metrics_key(family)
         for ref in by_family[family]:
-            if known_failure(workspace.records, ref, embedding_key):
+            if known_failure(workspace.records, ref, embedding_key, metrics_key):
                 skipped.append(ref.id)
                 continue
             embed = not workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=embedding_key)

@@ -57,9 +57,11 @@ def is_transient(exc: BaseException) -> bool:
         exc: the exception that failed the checkpoint.
 
     Returns:
-        True for OSError, MemoryError, TimeoutError and RuntimeError (but not RecursionError
-        or NotImplementedError).
+        True for OSError, MemoryError, TimeoutError and RuntimeError (but not RecursionError,
+        NotImplementedError or torch's LinAlgError).
     """
     if isinstance(exc, (RecursionError, NotImplementedError)):  # RuntimeErrors that the bytes decide
+        return False
+    if type(exc).__name__ in ("LinAlgError", "_LinAlgError"):  # torch.linalg's (a RuntimeError): the numbers decide
         return False
     return isinstance(exc, (OSError, MemoryError, RuntimeError, TimeoutError))

@@ -178,12 +178,8 @@ def build_model(
         except ValueError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
         model = build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+    _check_values({**loaded.state_dict, **loaded.projector}, path)
     model.load_state_dict(state, strict=True)
-    for name, tensor in {**loaded.state_dict, **loaded.projector}.items():
-        # A NaN or inf makes the sum non-finite; only then run the exact (slower) check,
-        # which also clears a sum that merely overflowed.
-        if tensor.is_floating_point() and not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{path}: weight {name!r} holds NaN or inf; the training run diverged at this checkpoint.")
     model = pooled(model, family.pool, arch)
     if family.layer == "projector":
         try:
@@ -192,6 +188,21 @@ def build_model(
             raise CheckpointError(f"{path}: projector under {loaded.projector_prefix!r}: {exc}") from None
         model = ProjectedBackbone(model, projector)
     return model.eval()
+
+
+def _check_values(weights: dict[str, torch.Tensor], path: str) -> None:
+    """Refuse complex weights (every architecture's are real: loading would drop the
+    imaginary part, and a complex NaN would pass the NaN check) and NaN or inf ones."""
+    for name, tensor in weights.items():
+        if tensor.is_complex():
+            raise CheckpointError(
+                f"{path}: weight {name!r} is complex ({str(tensor.dtype).removeprefix('torch.')}) where the architecture "
+                "expects real numbers; re-save the checkpoint with real-valued weights."
+            )
+        # A NaN or inf makes the sum non-finite; only then run the exact (slower) check,
+        # which also clears a sum that merely overflowed.
+        if tensor.is_floating_point() and not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: weight {name!r} holds NaN or inf; the training run diverged at this checkpoint.")
 
 
 def pool_of(model: nn.Module) -> str | None:

@@ -75,3 +75,27 @@ def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_ge
     assert [r.info.run_name for r in summary] == ["simclr/summary"] and summary[0].data.metrics["checkpoints"] == 3
     # the same files, unchanged: known failures, not read again
     assert set(plan(discover(store), tiny_config, ws, tracking_uri=None).skipped_failed) == set(failures)
+
+
+# --- item 7: complex weights are refused; a deterministic failure stands until the file changes
+
+
+def test_complex_weights_are_refused_once_and_not_read_again_until_the_file_changes(tiny_store, tiny_config, tmp_path):
+    ws = Workspace.at(tmp_path / "w")
+    path = tiny_store / "simclr" / "run-0" / "epoch=01.ckpt"
+    state = torch.load(path, weights_only=True)["state_dict"]
+    weight = next(k for k, v in state.items() if v.is_floating_point() and v.ndim > 1)
+    nan = state[weight].to(torch.complex64)
+    nan.view(-1)[0] = complex(float("nan"), 0.0)  # a complex NaN, which the float-only NaN check did not see
+    _with_entries(path, state_dict={**state, weight: nan})
+    work = _evaluate(tiny_store, tiny_config, ws)
+    failure = ws.records.get("simclr/run-0/epoch=01", "failure")
+    assert failure["stage"] == "embed" and failure["permanent"]
+    assert failure["error"] == (f"{path}: weight {weight.removeprefix('backbone.')!r} is complex (complex64) where the architecture "
+                                "expects real numbers; re-save the checkpoint with real-valued weights.")
+    assert len(work.items) == 6 and [f["id"] for f in collect(ws)["failures"]] == ["simclr/run-0/epoch=01"]
+    # the next scans do not read it again; a new file is tried
+    again = plan(discover(tiny_store), tiny_config, ws, tracking_uri=None)
+    assert again.items == () and again.skipped_failed == ("simclr/run-0/epoch=01",)
+    write_checkpoint(path, epoch=1, seed=77)
+    assert [i.ref.id for i in plan(discover(tiny_store), tiny_config, ws, tracking_uri=None).items] == ["simclr/run-0/epoch=01"]

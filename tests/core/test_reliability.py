@@ -69,7 +69,7 @@ def test_transient_failures_are_retried_next_scan_and_cleared(exc, tiny_store, t
     assert ws.records.get(bad.id, "failure") is None
 
 
-def test_a_metric_crash_is_that_checkpoints_failure_and_the_next_run_clears_it(tiny_store, tiny_config, tmp_path, monkeypatch):
+def test_a_metric_crash_is_that_checkpoints_failure_until_the_file_or_the_metrics_change(tiny_store, tiny_config, tmp_path, monkeypatch):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)[:2]
     for ref in refs:
@@ -86,10 +86,16 @@ def test_a_metric_crash_is_that_checkpoints_failure_and_the_next_run_clears_it(t
     assert out[refs[0].id]["probe"].status is Status.FAILED and out[refs[1].id]["probe"].status is Status.COMPUTED
     failure = ws.records.get(refs[0].id, "failure")
     assert failure["type"] == "IndexError" and failure["stage"] == "measure" and "index 7 is out of bounds" in failure["error"]
+    # the same arrays measured the same way fail the same way: not measured again on every scan
+    assert failure["permanent"] and plan(discover(tiny_store), tiny_config, ws, tracking_uri=None).skipped_failed == (refs[0].id,)
     monkeypatch.undo()
-    item = next(i for i in plan(discover(tiny_store), tiny_config, ws, tracking_uri=None).items if i.ref.id == refs[0].id)
-    assert "probe" in item.parts
-    assert compute_parts_or_record_failure(ws, refs[0].id, list(PARTS), tiny_config)["probe"].status is Status.COMPUTED
+    # another way of measuring (the metrics configuration) retries it, and it clears once measured
+    config = tiny_config.model_copy(update={"probe": tiny_config.probe.model_copy(update={"max_iter": 999})})
+    again = plan(discover(tiny_store), config, ws, tracking_uri=None)
+    item = next(i for i in again.items if i.ref.id == refs[0].id)
+    assert "probe" in item.parts and refs[0].id not in again.skipped_failed
+    assert embed_or_record_failure(item.ref, config, ws).status is Status.CACHED
+    assert compute_parts_or_record_failure(ws, refs[0].id, list(PARTS), config)["probe"].status is Status.COMPUTED
     assert ws.records.get(refs[0].id, "failure") is None
 
 
