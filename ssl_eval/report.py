@@ -168,7 +168,7 @@ DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick"
 
 
 def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
-    from rich.markup import escape
+    from ssl_eval.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
 
     hidden = [c for c in FAMILY_COLUMNS if c not in columns]
@@ -222,7 +222,7 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
         family: the family's name.
         verdict: its verdict (store text is escaped).
     """
-    from rich.markup import escape
+    from ssl_eval.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
 
     console.print(f"[bold]{escape(family)}[/bold]: {escape(verdict.get('summary', ''))}")
@@ -237,15 +237,17 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
 def render_table(doc: dict[str, Any], console=None) -> None:
     """Print the report as tables that fit the console's width (the terminal's, else 80).
 
-    Names, ids and messages come from the store's files: every one is escaped, so text
-    such as ``[/x]`` from a checkpoint's keys prints as it is, never as rich markup.
+    Names, ids and messages come from the store's files: every one is escaped
+    (:func:`ssl_eval.safe_text.rich_safe`), so text such as ``[/x]`` from a checkpoint's keys
+    prints as it is, never as rich markup, and a control code (``ESC[2J``, a right-to-left
+    override, a newline) shows as an escape instead of acting on the terminal.
 
     Args:
         doc: the report document (:func:`collect`).
         console: the rich ``Console`` to print on; None: a new one on the terminal.
     """
     from rich.console import Console
-    from rich.markup import escape
+    from ssl_eval.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
 
     console = console or Console()

@@ -15,13 +15,14 @@ import math
 from typing import Any
 
 from ssl_eval.metrics import METRICS
+from ssl_eval.safe_text import printable
 
 ID_COLUMNS = ("family", "run", "epoch", "checkpoint", "method", "arch")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _text(value: Any) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else printable(value)  # a control code from the store never reaches a terminal raw
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

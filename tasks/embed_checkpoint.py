@@ -7,6 +7,7 @@ from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
 from ssl_eval.outcomes import EmbedOutcome, Status
+from ssl_eval.safe_text import printable
 from ssl_eval.storage.checkpoints import CheckpointRef
 from ssl_eval.workspace import Workspace
 
@@ -20,7 +21,7 @@ def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutc
     # the core reads local files and fsspec URLs alike, and records any failure
     outcome = embed_or_record_failure(ref, config, workspace)
     if outcome.status is Status.FAILED:
-        get_run_logger().warning("checkpoint %s failed: %s", ref.id, outcome.error)
+        get_run_logger().warning("checkpoint %s failed: %s", ref.id, printable(outcome.error))
     return outcome
 
 

@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
 from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome
+from ssl_eval.safe_text import printable
 from ssl_eval.workspace import Workspace
 
 
@@ -33,7 +34,7 @@ def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, conf
     if not embedded.ready:
         return outcome  # its embedding failed: reported by the embed step
     if outcome.error:
-        get_run_logger().warning("checkpoint %s failed: %s", embedded.id, outcome.error)
+        get_run_logger().warning("checkpoint %s failed: %s", embedded.id, printable(outcome.error))
     elif outcome.flags:
         get_run_logger().warning("%s: flags %s", embedded.id, list(outcome.flags))
     return dataclasses.replace(outcome, worker=_dask_worker())

@@ -8,6 +8,8 @@ from typing import NoReturn, Optional
 import typer
 from typer.core import TyperCommand
 
+from ssl_eval.safe_text import printable
+
 __all__ = ["app", "command", "fail", "warn", "EXIT_OK", "EXIT_NOTHING_EVALUATED", "EXIT_USAGE", "EXIT_SOME_FAILED",
            "EXIT_INTERRUPTED"]
 
@@ -64,20 +66,23 @@ def _main(
 def fail(message: str) -> NoReturn:
     """Print ``error: <message>`` in red on stderr and exit with :data:`EXIT_USAGE` (2).
 
+    Control codes in the message show as escapes (:func:`ssl_eval.safe_text.printable`);
+    its line breaks are kept: a part from the store that may hold one is escaped by the caller.
+
     Args:
         message: what is wrong and how to fix it.
 
     Raises:
         typer.Exit: always, with code 2.
     """
-    typer.secho(f"error: {message}", fg="red", err=True)
+    typer.secho(f"error: {printable(message, newlines=True)}", fg="red", err=True)
     raise typer.Exit(EXIT_USAGE)
 
 
 def warn(message: str) -> None:
-    """Print ``warning: <message>`` in yellow on stderr; the command goes on.
+    """Print ``warning: <message>`` in yellow on stderr (escaped as :func:`fail` does); the command goes on.
 
     Args:
         message: what only looks wrong.
     """
-    typer.secho(f"warning: {message}", fg="yellow", err=True)
+    typer.secho(f"warning: {printable(message, newlines=True)}", fg="yellow", err=True)

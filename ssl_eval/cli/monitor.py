@@ -18,6 +18,7 @@ from ssl_eval.cli.options import (
     NEvalOption, NProbeTestOption, NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
 )
 from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
+from ssl_eval.safe_text import printable
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import hold_credentials, redact
 from ssl_eval.workspace import Workspace
@@ -172,7 +173,7 @@ def evaluate(
                 summary = run_monitor(location, **parameters)
         _mark("flow finished")
     except InfrastructureError as exc:
-        typer.secho(f"error: the run stopped: {redact(str(exc))}", fg="red", err=True)
+        typer.secho(f"error: the run stopped: {printable(redact(str(exc)), newlines=True)}", fg="red", err=True)
         raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
@@ -180,14 +181,14 @@ def evaluate(
     typer.echo(
         f"{summary.checkpoints_new_or_stale} checkpoint(s) new or stale: {len(summary.embedded)} embedded, "
         f"{len(summary.failed)} failed; {len(summary.known_failed)} known-bad file(s) unchanged; "
-        f"families refreshed: {', '.join(summary.families) or 'none'}"
+        f"families refreshed: {', '.join(printable(f) for f in summary.families) or 'none'}"
     )
     if quiet:  # else the report's table of failed checkpoints lists them
         for checkpoint_id, error in summary.failed.items():
-            typer.secho(f"  failed {checkpoint_id}: {error}", fg="yellow")
+            typer.secho(f"  failed {printable(checkpoint_id)}: {printable(error)}", fg="yellow")
     for family, error in summary.tracking_errors.items():
         typer.secho(
-            f"  MLflow sync of {family} to {redact(summary.tracking_uri)} failed ({error.splitlines()[0][:300]}); "
+            f"  MLflow sync of {printable(family)} to {redact(summary.tracking_uri)} failed ({printable(error.splitlines()[0][:300])}); "
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:

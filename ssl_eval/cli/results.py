@@ -105,10 +105,11 @@ def metrics(
         typer.echo(strict_json.encode(doc, indent=1))  # null where a metric is undefined
         return
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{escape(embeddings.name)}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
+    from ssl_eval.safe_text import rich_safe
+
+    table = Table(title=f"{rich_safe(embeddings.name)}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
     for col in ("metric", "value", "better", "definition"):
         table.add_column(col)
     for name, value in values.items():

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ssl_eval.config.schema import Config, FamilyConfig
 from ssl_eval.config.store_file import check_operator_keys, confine_data_path, data_path_key, listed, parse_toml, short
+from ssl_eval.safe_text import printable
 
 __all__ = ["CONFIG_FILE", "load_config"]
 
@@ -88,11 +89,11 @@ def load_config(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
+            where = printable(".".join(str(p) for p in err["loc"]))  # keys are the file writer's: shown escaped
             if err["type"] == "extra_forbidden":
                 parent = _model_at(err["loc"][:-1])
                 allowed = sorted(parent.model_fields) if parent else []
-                problems.append(f"unknown key {short(where)!r}; allowed keys here: {allowed}")
+                problems.append(f"unknown key '{short(where)}'; allowed keys here: {allowed}")
             else:
                 problems.append(f"{short(where)}: {err['msg']} (got {short(repr(err.get('input')))})")
         raise ValueError(f"invalid configuration in {source}:\n  " + listed(problems)) from None
@@ -129,7 +130,7 @@ def _check_store_file(raw: dict[str, Any], file: str, allowed: tuple[str, ...]) 
     for name, family in (families.items() if isinstance(families, dict) else ()):
         arch = family.get("arch") if isinstance(family, dict) else None
         if isinstance(arch, str) and not store_may_name(arch, allowed):
-            raise ValueError(refusal(arch, f"{file} (families.{name}.arch)"))
+            raise ValueError(refusal(arch, f"{file} (families.{printable(name)}.arch)"))
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ssl_eval.safe_text import printable
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 
 EXPECTED = "STORE/<family>/<run>/<checkpoint file>, e.g. STORE/simclr/run-0/epoch=03.ckpt"
@@ -56,12 +57,12 @@ def layout_problems(store: str | Path) -> tuple[int, list[str]]:
                         f"move the files into {root}/<family>/<run>/.")
     deep = Counter(parts[:-2] for parts in folders if len(parts) > 2)
     if deep:
-        example = "/".join(next(iter(deep)))
+        example = printable("/".join(next(iter(deep))))
         warnings.append(f"{sum(n for p, n in folders.items() if len(p) > 2)} checkpoint file(s) lie more than two "
                         f"folders below {root} and are not read ({EXPECTED}); if the families are under "
                         f"{root / example}, pass that folder as STORE.")
     families = {parts[0] for parts in folders if len(parts) in (1, 2)}
     if families and all(_RUN_NAME.match(f) for f in families):
-        warnings.append(f"the family folders of {root} are named like runs ({', '.join(sorted(families)[:4])}): "
+        warnings.append(f"the family folders of {root} are named like runs ({', '.join(map(printable, sorted(families)[:4]))}): "
                         f"{root} looks like one family's folder; pass its parent {root.parent} as STORE ({EXPECTED}).")
     return readable, warnings

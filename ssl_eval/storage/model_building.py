@@ -190,7 +190,7 @@ def build_model(
     return model.eval()
 
 
-def _check_values(weights: dict[str, torch.Tensor], path: str) -> None:
+def _check_values(weights: dict[str, torch.Tensor], path: str | Path) -> None:
     """Refuse complex weights (every architecture's are real: loading would drop the
     imaginary part, and a complex NaN would pass the NaN check) and NaN or inf ones."""
     for name, tensor in weights.items():

@@ -15,6 +15,8 @@ from typing import Any, overload
 
 import fsspec
 
+from ssl_eval.safe_text import printable
+
 
 def is_url(location: object) -> bool:
     """True for ``proto://...`` other than ``file://`` (which is a local path).
@@ -174,7 +176,8 @@ def with_credentials(public: str | None) -> str | None:
 def install_log_redaction() -> None:
     """Redact credentials (:func:`redact_text`) from every log record this process makes,
     message and traceback, before any handler (terminal, Prefect's API log handler, files)
-    sees it. Idempotent."""
+    sees it, and show terminal control codes in messages as escapes
+    (:func:`ssl_eval.safe_text.printable`; line breaks kept). Idempotent."""
     previous = logging.getLogRecordFactory()
     if getattr(previous, "redacts_credentials", False):
         return
@@ -185,8 +188,10 @@ def install_log_redaction() -> None:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string is the logging module's to report
             return record
-        if redact_text(message) != message:
-            record.msg, record.args = redact_text(message), ()
+        # credentials redacted; control codes (from store names in a message) shown as escapes
+        clean = printable(redact_text(message), newlines=True)
+        if clean != message:
+            record.msg, record.args = clean, ()
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             text = logging.Formatter().formatException(record.exc_info)
             if redact_text(text) != text:

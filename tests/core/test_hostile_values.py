@@ -3,16 +3,13 @@ checkpoint (an absurd epoch, complex weights) or reached the terminal raw (contr
 
 from __future__ import annotations
 
-import io
 import os
 
-import pytest
 import torch
 
 from ssl_eval.analysis import analyze_family
 from ssl_eval.embedding import embed_or_record_failure
 from ssl_eval.evaluation import compute_parts
-from ssl_eval.outcomes import Status
 from ssl_eval.planning import plan
 from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
@@ -99,3 +96,47 @@ def test_complex_weights_are_refused_once_and_not_read_again_until_the_file_chan
     assert again.items == () and again.skipped_failed == ("simclr/run-0/epoch=01",)
     write_checkpoint(path, epoch=1, seed=77)
     assert [i.ref.id for i in plan(discover(tiny_store), tiny_config, ws, tracking_uri=None).items] == ["simclr/run-0/epoch=01"]
+
+
+# --- item 5: control codes from the store never reach a terminal raw
+
+HOSTILE = "x\x1b[2J\x1b]0;owned\x07\u202eevil\nforged line"  # a file name cannot hold a NUL: the TOML below does
+RAW = ("\x1b", "\x07", "\u202e", "\x00")
+
+
+def _clean(text: str) -> bool:
+    return not any(code in text for code in RAW) and "\nforged line" not in text
+
+
+def test_control_codes_from_the_store_are_escaped_on_every_terminal_surface(tmp_path, tiny_config, caplog):
+    import logging
+
+    from typer.testing import CliRunner
+
+    from ssl_eval.cli import app
+    from ssl_eval.storage.urls import install_log_redaction
+
+    store = make_store(tmp_path / "store", {"simclr": 3})
+    bad = store / HOSTILE / "run-0" / "epoch=00.ckpt"  # a family folder named with control codes, its file broken
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a checkpoint")
+    os.utime(bad, (0, 0))
+    ws = Workspace.at(tmp_path / "w")
+    _evaluate(store, tiny_config, ws)
+    assert any(HOSTILE in f["error"] for f in collect(ws)["failures"])  # the record keeps the real name
+    for fmt in ("table", "json", "csv"):
+        result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root), "--format", fmt])
+        assert result.exit_code == 0 and _clean(result.output), (fmt, result.output)
+    table = CliRunner().invoke(app, ["report", "--workdir", str(ws.root)], env={"COLUMNS": "1000"}).output
+    assert "\\x1b[2J" in table and "\\u202eevil" in table  # shown as escapes
+
+    # a store's ssl_eval.toml: a control character in a key and in a value, refused before anything starts
+    (store / "ssl_eval.toml").write_text('[data]\nname = "digits\\u001b]0;t\\u0007\\u0000"\n[families."f\\u001b[2J\\u0000"]\nbogus = 1\n')
+    result = CliRunner().invoke(app, ["evaluate", str(store), "--workdir", str(tmp_path / "w2"), "--quiet"])
+    assert result.exit_code == 2 and _clean(result.output) and "unknown key 'families.f\\x1b[2J\\x00.bogus'" in result.output, result.output
+
+    # log records (Prefect's console and API handlers read them): escaped, line breaks of the tool's own kept
+    install_log_redaction()
+    with caplog.at_level("WARNING", logger="ssl_eval.test"):
+        logging.getLogger("ssl_eval.test").warning("checkpoint %s failed:\n%s", HOSTILE, "two lines")
+    assert caplog.records[-1].getMessage() == "checkpoint x\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\nforged line failed:\ntwo lines"

@@ -1,8 +1,9 @@
 """Tasks run on threads of one process (the threaded Dask cluster): loading and measuring
 checkpoints on 8 threads at once gives exactly what one thread gives, and leaves the
-process-wide state (torch's safe globals and thread count, warnings filters, numpy's error
-state) as it found it (scikit-learn saves and restores the warnings filters in every
-``check_array``, on every thread: any filter added and removed at run time would leak). docs/reliability.md, "Tasks on threads", lists what was audited."""
+process-wide state (torch's safe globals and thread count, warnings filters, numpy's
+error state) as it found it (scikit-learn saves and restores the warnings filters in every
+``check_array``, on every thread: any filter added and removed at run time would leak).
+docs/reliability.md, "Tasks on threads", lists what was audited."""
 
 from __future__ import annotations
 
@@ -58,24 +59,28 @@ def _state() -> tuple:
     return filters, np.geterr(), torch.get_num_threads()
 
 
+def _on_threads(paths) -> list:
+    """:func:`measure` of every path on :data:`THREADS` threads, their first loads started together."""
+    start, started = threading.Barrier(THREADS), set()
+
+    def at_once(path):
+        if threading.current_thread().name not in started:
+            started.add(threading.current_thread().name)
+            start.wait(timeout=30)
+        return measure(path)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(at_once, paths))
+
+
 def test_loading_and_measuring_on_8_threads_gives_the_sequential_results(checkpoints):
     with one_thread_per_task():  # as the threaded cluster runs them
         expected = [measure(path) for path in checkpoints]
         before = _state()  # after the first pass: imports (sympy, ...) add filters of their own once
         for _ in range(ROUNDS):
-            start = threading.Barrier(THREADS)
-
-            def at_once(path):
-                if threading.current_thread().name not in started:
-                    started.add(threading.current_thread().name)
-                    start.wait(timeout=30)  # every thread's first load begins together
-                return measure(path)
-
-            started: set[str] = set()
-            with ThreadPoolExecutor(THREADS) as pool:
-                got = list(pool.map(at_once, checkpoints))
+            got = _on_threads(checkpoints)
             assert [g[0] for g in got] == [e[0] for e in expected]
-            for g, e in zip(got, expected):
+            for g, e in zip(got, expected, strict=True):
                 assert g[1] == e[1]  # exactly: the same bytes,
                 np.testing.assert_equal(g[2:], e[2:])  # the same numbers (NaN where the sequential run has NaN)
         after = _state()
