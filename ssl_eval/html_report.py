@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ssl_eval.names import display_name
 from ssl_eval.report import alert_lines, probe_span
 from ssl_eval.report_cells import correlation_cells, fmt
 from ssl_eval.verdict import STATES
@@ -84,7 +85,7 @@ def _verdict_card(family: str, verdict: dict[str, Any]) -> str:
     state = str((verdict.get("progress") or {}).get("state", "insufficient"))
     badge = state if state in STATES else "insufficient"
     rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>" for label, text in answers(verdict))
-    return (f'<div class="card"><h3><a href="#{_anchor(family)}">{html.escape(family)}</a>'
+    return (f'<div class="card"><h3><a href="#{_anchor(family)}">{html.escape(display_name(family))}</a>'
             f'<span class="badge b-{badge}">{html.escape(state)}</span></h3>'
             f"<p>{html.escape(verdict.get('summary', ''))}</p><dl>{rows}</dl></div>")
 
@@ -128,7 +129,8 @@ def render_html(doc: dict[str, Any]) -> str:
             late, stat="spearman_late_signed", title="Signed Spearman, late window")), "late-window heatmap"))
     for family, data in doc["families"].items():
         rows = data["checkpoints"]
-        parts.append(f"<h2 id=\"{_anchor(family)}\">{html.escape(family)}</h2><p class=note>{html.escape(probe_span(rows))}; late window "
+        parts.append(f"<h2 id=\"{_anchor(family)}\">{html.escape(display_name(family))}</h2>"
+                     f"<p class=note>{html.escape(probe_span(rows))}; late window "
                      f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>")
         parts.append(_alerts(data.get("alerts", {})))
         parts.append(_table(_FAMILY_HEAD, _correlation_rows(data["correlations"])))

@@ -15,6 +15,7 @@ from ssl_eval.analysis import (
     stored_analysis,
 )
 from ssl_eval.metrics import METRICS
+from ssl_eval.names import display_id, display_name
 from ssl_eval.report_cells import correlation_cells
 from ssl_eval.strict_json import encode
 from ssl_eval.verdict import family_verdicts
@@ -90,6 +91,7 @@ def collect(workspace: Workspace) -> dict[str, Any]:
         late_fractions.append(analysis.get("late_fraction", 0.5))
         analyses[family] = analysis
         doc["families"][family] = {
+            "name": display_name(family),  # the folder's name; the key is the family's id
             "checkpoints": rows,
             "late_fraction": analysis.get("late_fraction"),
             "alerts": analysis.get("alerts") or alerts(rows),
@@ -176,7 +178,7 @@ def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *
                + "; late: epochs >= late_fraction x last; signed: x(+1 higher-is-better, -1 lower)")
     if hidden or not ci:
         caption += f"; {'CIs, ' if not ci else ''}{', '.join(hidden)} left out for the terminal's width (--format json or csv has all)"
-    table = Table(title=escape(f"{family} — {probe_span(data['checkpoints'])}"), title_justify="left",
+    table = Table(title=escape(f"{display_name(family)} — {probe_span(data['checkpoints'])}"), title_justify="left",
                   caption=caption, caption_justify="left")
     for col in columns:
         table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
@@ -225,7 +227,7 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
     from ssl_eval.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
 
-    console.print(f"[bold]{escape(family)}[/bold]: {escape(verdict.get('summary', ''))}")
+    console.print(f"[bold]{escape(display_name(family))}[/bold]: {escape(verdict.get('summary', ''))}")
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -261,7 +263,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
             console.print(f"[yellow]{escape(line)}[/yellow]")
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
-        table = Table(title=escape(f"pooled over {', '.join(pooled['families'])} ({pooled['n_checkpoints']} checkpoints)"),
+        names = ", ".join(display_name(f) for f in pooled["families"])
+        table = Table(title=escape(f"pooled over {names} ({pooled['n_checkpoints']} checkpoints)"),
                       title_justify="left")
         for col in ("metric", "signed ρ pooled", "signed ρ within-family ranks", "regret", "pick"):
             table.add_column(col, justify="left" if col in ("metric", "pick") else "right")
@@ -275,12 +278,12 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         table.add_column("checkpoint")
         table.add_column("reason")
         for f in doc["failures"]:
-            table.add_row(escape(f["id"]), escape(f.get("error", "")))
+            table.add_row(escape(display_id(f["id"])), escape(f.get("error", "")))
         console.print(table)
     if doc.get("gone"):
         table = Table(title="Deleted from the store (left out of the analyses; history kept)", title_justify="left")
         table.add_column("checkpoint")
         table.add_column("was")
         for g in doc["gone"]:
-            table.add_row(escape(g["id"]), escape(g.get("source", "")))
+            table.add_row(escape(display_id(g["id"])), escape(g.get("source", "")))
         console.print(table)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ssl_eval.names import display_name
 from ssl_eval.report_cells import correlation_cells
 from ssl_eval.verdict.answers import answers
 
@@ -33,14 +34,14 @@ def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, An
     """A family's verdict (summary and answers) and its correlation table, as Markdown.
 
     Args:
-        family: the family's name (escaped).
+        family: the family's id (shown as the store names it).
         analysis: its analysis record (``n_with_probe``, ``metrics``).
         verdict: its verdict, or None (the table's trust column then shows ``-``).
 
     Returns:
         The Markdown text.
     """
-    lines = [f"# {md_escape(family)}: verdict", ""]
+    lines = [f"# {md_escape(display_name(family))}: verdict", ""]
     if verdict:
         lines += [md_escape(verdict.get("summary", "")), ""]
         lines += [f"- **{label}**: {md_escape(text)}" for label, text in answers(verdict)]

@@ -27,6 +27,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.config import Config
+from ssl_eval.names import display_name, readable_id
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
 from ssl_eval.storage.urls import redact, with_credentials
 from ssl_eval.verdict.answers import verdict_tags
@@ -165,8 +166,8 @@ def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[di
     alerts, its verdict, and method/arch/dataset of its latest checkpoint."""
     mine = [r for r in history_rows if r["run"] == run and not r.get("gone")]
     tags = {
-        "family": family,
-        "run": run,
+        "family": display_name(family),
+        "run": display_name(run),
         "store": store,
         "ssl_eval.flags": ",".join(sorted({f for r in mine for f in r["flags"]})) or "none",
         # failed checkpoints, listed with reasons by `ssl-eval report`
@@ -233,7 +234,9 @@ def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tra
                  params: dict[str, str]) -> dict[str, Any]:
     verdict = workspace.records.get(family, VERDICT_PART)
     described = {DESCRIPTION_TAG: verdict["summary"][:_DESCRIPTION_MAX]} if verdict and verdict.get("summary") else {}
-    exp_id = _experiment(client, f"ssl-eval/{family}", workspace.mlflow_artifacts / family, described.get(DESCRIPTION_TAG, ""))
+    # the family's name where it is unique as it is (sim.clr), else its id (ssl_eval/names.py)
+    exp_id = _experiment(client, f"ssl-eval/{readable_id(family)}", workspace.mlflow_artifacts / family,
+                         described.get(DESCRIPTION_TAG, ""))
     history_rows = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
     rows = [r for r in history_rows if not r.get("gone")]
     failed = workspace.records.ids_with("failure", family)
@@ -244,7 +247,7 @@ def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tra
         run_params = {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})}
         points = run_points([r for r in history_rows if r["run"] == run])
         logged += _sync_training_run(client, exp_id, f"{family}/{run}", tags, run_params, points)
-    family_tags = {"family": family, "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+    family_tags = {"family": display_name(family), "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
                    **(verdict_tags(verdict) if verdict else {}), **described}
     logged += _sync_analysis_runs(client, workspace, family, exp_id, rows, family_tags, params)
     # Only now is the mirror known to be whole: a run cut short syncs again next time.

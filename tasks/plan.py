@@ -14,6 +14,8 @@ from ssl_eval.workspace import Workspace
 def plan_work(store: str, workspace: Workspace, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
     refs = scan(store, workspace, settle_seconds=settle_seconds)
     work = plan(refs, config, workspace, tracking_uri=tracking_uri)
+    for unmatched in config.unmatched_families({ref.family for ref in refs}):
+        get_run_logger().warning(unmatched)
     get_run_logger().info(
         "%d checkpoint(s) in %s: %d to embed, %d to measure, families to refresh: %s",
         len(refs), redact(store), sum(i.embed for i in work.items), len(work.items), list(work.families) or "none",

@@ -18,6 +18,7 @@ from ssl_eval.cli.options import (
     NEvalOption, NProbeTestOption, NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
 )
 from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
+from ssl_eval.names import display_id, display_name
 from ssl_eval.safe_text import printable
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.storage.urls import hold_credentials, redact
@@ -87,7 +88,7 @@ def _check_before_start(location: str, config, *, watching: bool) -> None:
     from ssl_eval.storage.urls import is_url
 
     if not is_url(location):
-        from ssl_eval.storage.layout import EXPECTED, layout_problems
+        from ssl_eval.storage.layout import EXPECTED, family_ids, layout_problems
 
         readable, problems = layout_problems(location)
         for problem in problems:
@@ -97,6 +98,8 @@ def _check_before_start(location: str, config, *, watching: bool) -> None:
                  f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
         if not readable:
             warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
+        for unmatched in config.unmatched_families(family_ids(location)):
+            warn(unmatched)
     try:
         warnings = preflight(config)
     except (ValueError, FileNotFoundError, OSError) as exc:
@@ -181,14 +184,15 @@ def evaluate(
     typer.echo(
         f"{summary.checkpoints_new_or_stale} checkpoint(s) new or stale: {len(summary.embedded)} embedded, "
         f"{len(summary.failed)} failed; {len(summary.known_failed)} known-bad file(s) unchanged; "
-        f"families refreshed: {', '.join(printable(f) for f in summary.families) or 'none'}"
+        f"families refreshed: {', '.join(printable(display_name(f)) for f in summary.families) or 'none'}"
     )
     if quiet:  # else the report's table of failed checkpoints lists them
         for checkpoint_id, error in summary.failed.items():
-            typer.secho(f"  failed {printable(checkpoint_id)}: {printable(error)}", fg="yellow")
+            typer.secho(f"  failed {printable(display_id(checkpoint_id))}: {printable(error)}", fg="yellow")
     for family, error in summary.tracking_errors.items():
         typer.secho(
-            f"  MLflow sync of {printable(family)} to {redact(summary.tracking_uri)} failed ({printable(error.splitlines()[0][:300])}); "
+            f"  MLflow sync of {printable(display_name(family))} to {redact(summary.tracking_uri)} "
+            f"failed ({printable(error.splitlines()[0][:300])}); "
             "every result is kept in the work dir and the next run syncs it.", fg="yellow",
         )
     if not quiet:

@@ -6,12 +6,14 @@ metrics must be recomputed (:meth:`Config.embedding_key`, :meth:`Config.metrics_
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ssl_eval import strict_json
 from ssl_eval.metric_options import MetricOptions
+from ssl_eval.names import display_name, escape_name
+from ssl_eval.safe_text import printable
 
 
 class _Strict(BaseModel):
@@ -197,12 +199,37 @@ class Config(_Strict):
         """The configuration of family ``name``.
 
         Args:
-            name: the family's name.
+            name: the family's id (its folder's name escaped, as records and refs hold it).
 
         Returns:
-            Its ``[families.<name>]`` section, or the defaults when it has none.
+            Its ``[families."<folder name>"]`` section, matched by the name the user sees
+            (``[families."sim.clr"]`` for the id ``sim~2Eclr``), or the defaults when it has none.
         """
-        return self.families.get(name, FamilyConfig())
+        for key, section in self.families.items():
+            if escape_name(key) == name:
+                return section
+        return FamilyConfig()
+
+    def unmatched_families(self, family_ids: Iterable[str]) -> list[str]:
+        """A warning for every ``[families.<name>]`` section that matches none of ``family_ids``.
+
+        Args:
+            family_ids: the ids of the store's families.
+
+        Returns:
+            One message per section that applies to no family (a misspelt or stale name),
+            naming the families there are; empty when every section matches one.
+        """
+        ids = set(family_ids)
+        shown = ", ".join(sorted(printable(display_name(f)) for f in ids)) or "none yet"
+        out = []
+        for key in self.families:
+            if escape_name(key) in ids:
+                continue
+            hint = f"; write [families.\"{printable(display_name(key))}\"], the folder's own name" if key in ids else ""
+            out.append(f"[families.\"{printable(key)}\"] in the configuration matches no family of the store "
+                       f"(families: {shown}){hint}; its settings apply to nothing.")
+        return out
 
     def embedding_key(self, family: str) -> str:
         """Hash of everything that changes a family's embeddings (not the metrics).

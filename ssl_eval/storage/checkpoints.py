@@ -29,7 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, MutableMapping
 
+from ssl_eval.names import escape_name
 from ssl_eval.storage.urls import filesystem, is_url
+
+__all__ = ["CHECKPOINT_SUFFIXES", "DEFAULT_RUN", "MAX_EPOCH", "CheckpointRef", "checkpoint_stem", "discover", "epoch_from_name",
+           "escape_name", "fingerprint", "is_checkpoint_file", "open_checkpoint"]
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".pth.tar", ".tar")
 _PARTIAL = re.compile(r"(\.tmp|\.partial|\.part|~)$|^\.")
@@ -42,8 +46,6 @@ _EPOCH_PATTERNS = (
 #: The largest epoch taken from a file name or an ``epoch`` entry (a step count fits too):
 #: beyond it is a broken or hostile file, whose number MLflow (a 64-bit step) cannot hold.
 MAX_EPOCH = 10**9
-_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=-")
-_MAX_PART = 200  # escaped parts are file and zarr node names: stay well under 255 bytes
 DEFAULT_RUN = "default"  # the run of files directly under <family>/
 
 
@@ -62,31 +64,6 @@ class CheckpointRef:
     def id(self) -> str:
         """``<family>/<run>/<name>``: the checkpoint's id in the records and the embedding store."""
         return f"{self.family}/{self.run}/{self.name}"
-
-
-def escape_name(name: str) -> str:
-    """A store name as an id part: ``[A-Za-z0-9_=-]`` kept (but a leading ``_``), every other byte ``~HH``.
-
-    One-to-one on the UTF-8 form, so different names never collide; never empty, never
-    holding ``.`` or starting with ``_``, so never one of the tool's own names. A very long
-    result keeps its start and a hash of the whole.
-
-    Args:
-        name: a family, run or file name from the store.
-
-    Returns:
-        The escaped id part, at most 200 characters.
-    """
-    out = []
-    for i, ch in enumerate(name):
-        if ch in _KEEP and not (i == 0 and ch == "_"):
-            out.append(ch)
-        else:
-            out.extend(f"~{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))
-    escaped = "".join(out) or "~"
-    if len(escaped) > _MAX_PART:  # "~~" never comes out of the escaping above
-        escaped = escaped[:150] + "~~" + hashlib.blake2b(escaped.encode(), digest_size=16).hexdigest()
-    return escaped
 
 
 def checkpoint_stem(filename: str) -> str:

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ssl_eval.names import escape_name
 from ssl_eval.safe_text import printable
 from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
 
@@ -66,3 +67,19 @@ def layout_problems(store: str | Path) -> tuple[int, list[str]]:
         warnings.append(f"the family folders of {root} are named like runs ({', '.join(map(printable, sorted(families)[:4]))}): "
                         f"{root} looks like one family's folder; pass its parent {root.parent} as STORE ({EXPECTED}).")
     return readable, warnings
+
+
+def family_ids(store: str | Path) -> list[str]:
+    """The ids of a local store's family folders (hidden ones left out; names only).
+
+    Args:
+        store: the local store folder.
+
+    Returns:
+        :func:`ssl_eval.names.escape_name` of every family folder's name, sorted.
+    """
+    try:
+        with os.scandir(store) as entries:
+            return sorted(escape_name(e.name) for e in entries if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return []
