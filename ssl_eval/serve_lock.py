@@ -31,6 +31,8 @@ from typing import Iterator
 
 import psutil
 
+from ssl_eval.safe_text import printable
+
 __all__ = ["Holder", "WorkdirServed", "hold_serve_lock", "serving"]
 
 LOCK_NAME = "serve.lock"
@@ -80,15 +82,11 @@ class WorkdirServed(RuntimeError):
         )
 
 
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}" for ch in text)
-
-
 def _me() -> Holder:
     from ssl_eval.storage.urls import redact_text
 
     me = psutil.Process()
-    return Holder(pid=me.pid, started=me.create_time(), command=_printable(redact_text(shlex.join(me.cmdline()))), since=time.time())
+    return Holder(pid=me.pid, started=me.create_time(), command=printable(redact_text(shlex.join(me.cmdline()))), since=time.time())
 
 
 def _read(path: Path) -> Holder | None:
