@@ -26,7 +26,7 @@ TIMM_PREFIX = "timm:"
 # The names of ssl_eval.models.ARCHITECTURES (kept here so that reading a configuration
 # does not import torch; a test keeps the two the same).
 BUILTIN_ARCHITECTURES = frozenset(
-    {"democnn", *(f"resnet{d}{v}" for d in (18, 34, 50) for v in ("", "-cifar"))}
+    {"democnn", "democnn-small", *(f"resnet{d}{v}" for d in (18, 34, 50) for v in ("", "-cifar"))}
 )
 
 

@@ -208,70 +208,54 @@ class BYOL(nn.Module):
         _update_momentum_encoder(self, progress)
 
 
-class BarlowTwins(nn.Module):
+class _TwoViewRedundancy(nn.Module):
+    """A projection head and a loss over the two views' projections (no momentum encoder, no
+    predictor): Barlow Twins and VICReg differ only in the head and the loss they name."""
+
+    def __init__(self, backbone: nn.Module, projection_head: nn.Module, criterion: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.projection_head = projection_head
+        self.criterion = criterion
+
+    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of two views (a scalar tensor to minimise).
+
+        Args:
+            x0: float (N, C, H, W) first views.
+            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
+
+        Returns:
+            The scalar loss.
+        """
+        return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
+
+    def after_step(self, progress: float) -> None:
+        """Nothing to update after the optimiser step (no momentum encoder).
+
+        Args:
+            progress: fraction of training done, in [0, 1].
+        """
+
+
+class BarlowTwins(_TwoViewRedundancy):
     """Barlow Twins: projection head, cross-correlation of the two views pushed to identity."""
 
     def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
-        super().__init__()
         from lightly.loss import BarlowTwinsLoss
         from lightly.models.modules import BarlowTwinsProjectionHead
 
-        self.backbone = backbone
-        self.projection_head = BarlowTwinsProjectionHead(feature_dim, 512, 512)
-        self.criterion = BarlowTwinsLoss()
-
-    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        """The loss of one batch of two views (a scalar tensor to minimise).
-
-        Args:
-            x0: float (N, C, H, W) first views.
-            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
-
-        Returns:
-            The scalar loss.
-        """
-        return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
-
-    def after_step(self, progress: float) -> None:
-        """Nothing to update after the optimiser step (no momentum encoder).
-
-        Args:
-            progress: fraction of training done, in [0, 1].
-        """
-        pass
+        super().__init__(backbone, BarlowTwinsProjectionHead(feature_dim, 512, 512), BarlowTwinsLoss())
 
 
-class VICReg(nn.Module):
+class VICReg(_TwoViewRedundancy):
     """VICReg: projection head, invariance + variance + covariance terms."""
 
     def __init__(self, backbone: nn.Module, feature_dim: int) -> None:
-        super().__init__()
         from lightly.loss import VICRegLoss
         from lightly.models.modules.heads import VICRegProjectionHead
 
-        self.backbone = backbone
-        self.projection_head = VICRegProjectionHead(feature_dim, 512, 512)
-        self.criterion = VICRegLoss()
-
-    def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        """The loss of one batch of two views (a scalar tensor to minimise).
-
-        Args:
-            x0: float (N, C, H, W) first views.
-            x1: float (N, C, H, W) second views, row i the same image as in ``x0``.
-
-        Returns:
-            The scalar loss.
-        """
-        return self.criterion(self.projection_head(self.backbone(x0)), self.projection_head(self.backbone(x1)))
-
-    def after_step(self, progress: float) -> None:
-        """Nothing to update after the optimiser step (no momentum encoder).
-
-        Args:
-            progress: fraction of training done, in [0, 1].
-        """
-        pass
+        super().__init__(backbone, VICRegProjectionHead(feature_dim, 512, 512), VICRegLoss())
 
 
 class DINO(nn.Module):
