@@ -12,7 +12,8 @@ from scipy import stats
 
 from ssl_eval.threads import quiet_known_warnings
 
-__all__ = ["STATS", "N_BOOTSTRAP", "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "correlate", "bootstrap_ci", "selection_regret"]
+__all__ = ["STATS", "N_BOOTSTRAP", "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "WITHIN_RUN_MIN_CHECKPOINTS", "correlate",
+           "bootstrap_ci", "selection_regret", "within_run_spearman"]
 
 STATS = ("spearman", "kendall", "pearson")
 N_BOOTSTRAP = 1000
@@ -20,6 +21,8 @@ CONFIDENCE = 0.95
 #: Kendall's bootstrap costs n_boot * n^2 sign comparisons; above this many checkpoints its
 #: interval is left NaN (Spearman's and Pearson's are still bootstrapped).
 KENDALL_BOOTSTRAP_MAX_N = 300
+#: A run enters the within-run correlation with at least this many checkpoints with a probe.
+WITHIN_RUN_MIN_CHECKPOINTS = 5
 
 
 def _finite_pairs(x: list[float], y: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -145,3 +148,39 @@ def selection_regret(metric: list[float], probe: list[float], *, higher_is_bette
     scores = np.where(valid, m if higher_is_better else -m, -np.inf)
     pick = int(np.argmax(scores))
     return pick, float(np.nanmax(np.where(valid, p, np.nan)) - p[pick])
+
+
+def within_run_spearman(runs: list[tuple[list[float], list[float]]], *, n_boot: int = N_BOOTSTRAP,
+                        confidence: float = CONFIDENCE, random_state: int = 0) -> dict[str, float]:
+    """Spearman's rho inside each run, averaged over the runs, with a block-bootstrap interval.
+
+    Early stopping and keeping compare checkpoints of one run, so what matters is whether the
+    metric orders a run's checkpoints as the probe does. Pooling checkpoints of several runs
+    mixes that with differences between runs (a learning rate that shifts every value), and
+    resampling checkpoints as if independent ignores that neighbouring epochs are alike: the
+    interval here resamples whole runs with replacement (a block bootstrap over runs).
+
+    Args:
+        runs: per run, (metric values, probe accuracies) of its checkpoints; runs with fewer than
+            :data:`WITHIN_RUN_MIN_CHECKPOINTS` finite pairs, or a constant side, are left out.
+        n_boot: number of resamples of the runs.
+        confidence: the interval's coverage, in (0, 1).
+        random_state: seed of the resamples.
+
+    Returns:
+        ``rho`` (mean of the runs' rho), ``ci_low``, ``ci_high`` (NaN with fewer than 2 runs)
+        and ``n_runs``.
+    """
+    rhos = []
+    for x, y in runs:
+        a, b = _finite_pairs(x, y)
+        if len(a) >= WITHIN_RUN_MIN_CHECKPOINTS and np.ptp(a) > 0 and np.ptp(b) > 0:
+            rhos.append(float(stats.spearmanr(a, b).statistic))
+    out = {"rho": float(np.mean(rhos)) if rhos else math.nan, "ci_low": math.nan, "ci_high": math.nan,
+           "n_runs": float(len(rhos))}
+    if len(rhos) >= 2:
+        rng = np.random.default_rng(random_state)
+        means = np.asarray(rhos)[rng.integers(0, len(rhos), size=(n_boot, len(rhos)))].mean(axis=1)
+        q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
+        out["ci_low"], out["ci_high"] = (float(v) for v in np.percentile(means, q))
+    return out

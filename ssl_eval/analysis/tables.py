@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ssl_eval.analysis.correlation import CONFIDENCE, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret
+from ssl_eval.analysis.correlation import (
+    CONFIDENCE, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret, within_run_spearman,
+)
 from ssl_eval.collapse import collapse_reasons
 from ssl_eval.metrics import METRICS, label_free_metrics
 
@@ -21,9 +23,12 @@ PROBE_TARGET = "linear_acc"
 ALERT_KINDS = ("collapse", "non_finite")
 
 
-def _stats_block(values: list[float], probe: list[float], *, suffix: str, sign: float, random_state: int) -> dict[str, float]:
-    """Correlations, p-values, CIs and signed correlations, each key ending in ``suffix``."""
-    corr = {**correlate(values, probe), **bootstrap_ci(values, probe, random_state=random_state)}
+def _stats_block(values: list[float], probe: list[float], *, suffix: str, sign: float, random_state: int,
+                 bootstrap: bool = True) -> dict[str, float]:
+    """Correlations, p-values, CIs (NaN without ``bootstrap``) and signed correlations, each key ending in ``suffix``."""
+    intervals = (bootstrap_ci(values, probe, random_state=random_state) if bootstrap
+                 else {f"{s}_ci_{side}": math.nan for s in STATS for side in ("low", "high")})
+    corr = {**correlate(values, probe), **intervals}
     out = {}
     for key, value in corr.items():
         name, _, rest = key.partition("_")
@@ -33,13 +38,16 @@ def _stats_block(values: list[float], probe: list[float], *, suffix: str, sign: 
     return out
 
 
-def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0) -> dict[str, Any]:
+def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, random_state: int = 0,
+                      bootstrap: bool = True) -> dict[str, Any]:
     """Every label-free metric's statistics against the probe over ``rows`` (see the module doc).
 
     Args:
         rows: checkpoint rows (:func:`ssl_eval.analysis.family_rows`).
         late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
         random_state: seed of the bootstrap.
+        bootstrap: False leaves the checkpoint-bootstrap intervals NaN (the within-run interval,
+            a cheap bootstrap over runs, is always computed): for callers that need only those.
 
     Returns:
         metric -> its whole-run and ``_late`` statistics, intervals, signed values, ``pick``,
@@ -55,6 +63,9 @@ def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5,
     last_epoch = max((r["epoch"] for r in labelled), default=0)
     late = [i for i, r in enumerate(labelled) if r["epoch"] >= late_fraction * last_epoch]
     best = int(np.nanargmax(probe)) if probe and np.isfinite(probe).any() else None
+    runs: dict[str, list[int]] = {}
+    for i, r in enumerate(labelled):
+        runs.setdefault(str(r.get("run")), []).append(i)
     table: dict[str, Any] = {}
     for name in label_free_metrics():
         values = [r["metrics"].get(name, math.nan) for r in labelled]
@@ -63,11 +74,18 @@ def correlation_table(rows: list[dict[str, Any]], *, late_fraction: float = 0.5,
         hib = METRICS[name].higher_is_better
         sign = 1.0 if hib else -1.0
         pick, regret = selection_regret(values, probe, higher_is_better=hib)
+        within = within_run_spearman(
+            [([values[i] for i in idx], [probe[i] for i in idx]) for idx in runs.values()], random_state=random_state)
         table[name] = {
-            **_stats_block(values, probe, suffix="", sign=sign, random_state=random_state),
+            **_stats_block(values, probe, suffix="", sign=sign, random_state=random_state, bootstrap=bootstrap),
             **_stats_block([values[i] for i in late], [probe[i] for i in late], suffix="_late", sign=sign,
-                           random_state=random_state),
+                           random_state=random_state, bootstrap=bootstrap),
             "higher_is_better": hib,
+            # within-run Spearman averaged over runs, signed, its interval a block bootstrap over runs
+            "within_run_n_runs": within["n_runs"],
+            "within_run_spearman_signed": sign * within["rho"],
+            "within_run_ci_low": min(sign * within["ci_low"], sign * within["ci_high"]),
+            "within_run_ci_high": max(sign * within["ci_low"], sign * within["ci_high"]),
             "pick": labelled[pick]["id"] if pick is not None else None,
             "pick_probe": probe[pick] if pick is not None else math.nan,
             "best": labelled[best]["id"] if best is not None else None,

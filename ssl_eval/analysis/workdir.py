@@ -16,7 +16,8 @@ __all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "
 
 #: Bumped when the analysis record gains fields: an older stored record is recomputed.
 #: 3: collapse alerts by ssl_eval.collapse (with reasons), the rule stored as ``collapse_rule``.
-ANALYSIS_VERSION = 3
+#: 4: each metric's within-run Spearman (``within_run_*``), the verdict's default trust basis.
+ANALYSIS_VERSION = 4
 POOLED_KEY = "_pooled"
 
 

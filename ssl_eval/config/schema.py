@@ -107,11 +107,17 @@ class VerdictConfig(_Strict):
     Progress: a trend test (Theil-Sen slope, Mann-Kendall p-value) over the last ``window``
     checkpoints of a run; a signal improves or degrades when ``p <= alpha`` and its fitted
     change over the window is at least ``min_change`` of the range it has covered in the run
-    so far. Stop: ``patience`` consecutive progress tests with no improvement. Trust: at least
+    so far. Stop (``stop_rule``): "best" fires when the run's smoothed signal aggregate (each
+    signal scaled to the range it covered so far, averaged, a centred mean of ``smooth``
+    checkpoints) has not reached a new best for ``stop_patience`` checkpoints, never before
+    ``min_epoch``, and keeps the best checkpoint of that aggregate; "trend" fires after
+    ``patience`` consecutive progress tests with no improvement. Trust (``trust_basis``):
+    "within_run" reads Spearman's rho inside each run averaged over the runs (a block
+    bootstrap over runs for its interval), "pooled" the checkpoints of all runs together; at least
     ``trust_min_checkpoints`` checkpoints with a probe; trusted when the signed Spearman's
     bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
-    when the interval lies below 0; the late window (at least ``late_min_checkpoints``)
-    overrides the whole-run reading when it is decisive. ``default_signals``: read when no
+    when the interval lies below 0; with ``late_priority`` the late window (at least
+    ``late_min_checkpoints``) overrides the whole-run reading when it is decisive. ``default_signals``: read when no
     signal is trusted or borrowed. Collapse (``ssl_eval.collapse``): identical embeddings,
     centered RankMe below ``collapse_rank_floor``, norm_std below ``collapse_norm_std_floor``,
     or below ``collapse_history_fraction`` of the run's best earlier value.
@@ -121,6 +127,12 @@ class VerdictConfig(_Strict):
     alpha: float = Field(0.1, gt=0.0, lt=1.0)
     min_change: float = Field(0.05, ge=0.0, le=1.0)
     patience: int = Field(2, ge=1)
+    stop_rule: Literal["best", "trend"] = "best"
+    stop_patience: int = Field(8, ge=1)
+    min_epoch: int = Field(0, ge=0)
+    smooth: int = Field(3, ge=1, le=9)
+    trust_basis: Literal["within_run", "pooled"] = "within_run"
+    late_priority: bool = False
     trust_min_checkpoints: int = Field(8, ge=3)
     trust_min_rho: float = Field(0.5, ge=0.0, le=1.0)
     late_min_checkpoints: int = Field(5, ge=3)

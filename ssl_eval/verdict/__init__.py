@@ -20,14 +20,15 @@ from typing import Any, Mapping, Sequence
 from ssl_eval.config import VerdictConfig
 from ssl_eval.metrics import METRICS
 from ssl_eval.verdict import words
-from ssl_eval.verdict.progress import by_run, history, keep_index, probe_of, retrospective, stop_index
+from ssl_eval.verdict.evidence import belief
+from ssl_eval.verdict.progress import by_run, decide, history, keep_index, probe_of, retrospective
 from ssl_eval.verdict.trend import COLLAPSED, DEGRADING, IMPROVING, INSUFFICIENT, PLATEAUED, STATES
 from ssl_eval.verdict.trust import OWN, TRUST_CLASSES, TRUSTED, UNKNOWN, Trust, borrow, classify_all
 
 __all__ = ["STATES", "TRUST_CLASSES", "VERDICT_VERSION", "family_verdict", "family_verdicts", "method_of"]
 
 #: Bumped when the verdict's fields or rules change.
-VERDICT_VERSION = 1
+VERDICT_VERSION = 2
 _TIE_ORDER = (DEGRADING, IMPROVING, PLATEAUED)
 
 
@@ -69,8 +70,12 @@ def _signals(trust: Mapping[str, Trust], available: set[str], config: VerdictCon
     return {m: METRICS[m].higher_is_better for m in defaults}, "the default signal" + ("s" if len(defaults) > 1 else "")
 
 
-def _keep(rows: Sequence[Mapping[str, Any]], signals: Mapping[str, bool], collapse: Mapping[str, str]) -> dict[str, Any]:
-    index = keep_index(rows, signals, collapse)
+def _keep(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]], signals: Mapping[str, bool],
+          collapse: Mapping[str, str]) -> dict[str, Any]:
+    """The family's keep: each run's own pick (:func:`decide`), then the best of those by the
+    signals' rank aggregate (comparable across the runs of one architecture)."""
+    pick = keep_index(candidates, signals, collapse)
+    index = next((i for i, r in enumerate(rows) if r["id"] == candidates[pick]["id"]), None) if pick is not None else None
     probes = [probe_of(r) for r in rows]
     best = max(range(len(rows)), key=lambda i: (probes[i] if math.isfinite(probes[i]) else -math.inf, rows[i]["epoch"]),
                default=None)
@@ -87,6 +92,12 @@ def _keep(rows: Sequence[Mapping[str, Any]], signals: Mapping[str, bool], collap
     return out
 
 
+def _stop_reason(config: VerdictConfig) -> str:
+    if config.stop_rule == "best":
+        return f"no new best of the signals in {config.stop_patience} checkpoints"
+    return f"no improvement in {config.patience} trend tests"
+
+
 def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Mapping[str, Any], *,
                    config: VerdictConfig = VerdictConfig(), borrowed: Mapping[str, Trust] | None = None,
                    ) -> dict[str, Any]:
@@ -101,7 +112,8 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
 
     Returns:
         The JSON-ready verdict: ``version``, ``family``, ``summary``, ``progress``, ``signals``,
-        ``trust``, ``trust_source``, ``keep``, ``stop``, ``retrospective``, ``collapse``, ``config``.
+        ``trust``, ``trust_source``, ``keep``, ``stop``, ``retrospective``, ``belief`` (what the shipped
+        validation says of this method's stop, :mod:`.evidence`), ``collapse``, ``config``.
     """
     trust: Mapping[str, Trust] = classify_all(analysis.get("metrics") or {}, config)
     if borrowed and all(t.klass == UNKNOWN for t in trust.values()):
@@ -115,23 +127,26 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
     state = _family_state(latest) if latest else INSUFFICIENT
     stop: dict[str, dict[str, Any]] = {}
     retro: dict[str, dict[str, Any]] = {}
+    candidates = []
     for run, states in histories.items():
-        index = stop_index(states, config)
+        index, kept = decide(runs[run], states, signals, config, collapse)
+        if kept is not None:
+            candidates.append(runs[run][kept])
         epoch = None if index is None else int(states[index].epoch)
-        why = ("collapsed" if states[index].state == COLLAPSED else f"no improvement in {config.patience} trend tests"
-               ) if index is not None else None
+        why = ("collapsed" if states[index].state == COLLAPSED else _stop_reason(config)) if index is not None else None
         stop[run] = {"epoch": epoch, "reason": why,
                      "text": f"{run}: stop at epoch {epoch} ({why})" if epoch is not None else f"{run}: not yet"}
-        found = retrospective(run, runs[run], states, signals, config, collapse)
+        found = retrospective(runs[run], states, (index, kept), config)
         if found is not None:
             retro[run] = found
-    keep = _keep(rows, signals, collapse)
+    keep = _keep(rows, candidates, signals, collapse)
     progress_text = words.progress_sentence(state, latest) if latest else "Too early to tell (no checkpoints)."
+    believe = belief(method_of(rows))
     return {
         "version": VERDICT_VERSION,
         "family": family,
         "summary": words.summary(state, latest, trust, list(signals), signal_source, keep, stop, retro or None,
-                                 config.patience) if latest else progress_text,
+                                 _stop_reason(config), believe["text"]) if latest else progress_text,
         "progress": {"state": state, "text": progress_text, "window": config.window,
                      "runs": {run: p.as_dict() for run, p in latest.items()}},
         "signals": {"names": list(signals), "source": signal_source},
@@ -140,6 +155,7 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
         "keep": keep,
         "stop": stop,
         "retrospective": retro or None,
+        "belief": believe,
         "collapse": collapse,
         "config": config.model_dump(mode="json"),
     }

@@ -193,6 +193,115 @@ def keep_index(rows: Sequence[Row], signals: Mapping[str, bool], collapse: Mappi
     return candidates[best]
 
 
+def aggregate(rows: Sequence[Row], signals: Mapping[str, bool], width: int = 1) -> np.ndarray:
+    """The signals of one run's rows as one series, smoothed: a pure function of ``rows``.
+
+    Each signal is turned its good way up and scaled to [0, 1] by the range it covered over
+    ``rows`` (a constant signal contributes nothing), the signals are averaged where finite,
+    and the series is smoothed by a centred mean of ``width`` checkpoints, truncated at both
+    ends (the last point averages only itself and the checkpoints before it). Given the rows up
+    to a checkpoint, it reads nothing later: the rules built on it are causal.
+
+    Args:
+        rows: one run's rows, sorted by epoch.
+        signals: signal name -> higher_is_better.
+        width: checkpoints in the centred mean (1: no smoothing).
+
+    Returns:
+        One value per row; NaN where no signal is finite.
+    """
+    total, count = np.zeros(len(rows)), np.zeros(len(rows))
+    for name, hib in signals.items():
+        v = np.array(_values(rows, name)) * (1.0 if hib else -1.0)
+        finite = np.isfinite(v)
+        if finite.sum() < 2 or np.ptp(v[finite]) == 0:
+            continue
+        low, span = np.min(v[finite]), np.ptp(v[finite])
+        total[finite] += (v[finite] - low) / span
+        count[finite] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    half = width // 2
+    out = np.full(len(rows), np.nan)
+    for i in range(len(rows)):
+        part = raw[max(0, i - half):i + half + 1]
+        if np.isfinite(part).any():
+            out[i] = float(np.nanmean(part))
+    return out
+
+
+def _best(series: np.ndarray, candidates: Sequence[int]) -> int | None:
+    finite = [i for i in candidates if math.isfinite(series[i])]
+    return max(finite, key=lambda i: (series[i], i)) if finite else None
+
+
+def _last_new_best(series: np.ndarray, candidates: Sequence[int], min_change: float) -> int | None:
+    """Index of the last checkpoint that beat every earlier one by ``min_change`` of the range
+    the series covered: smaller gains are noise, not a new best."""
+    finite = [i for i in candidates if math.isfinite(series[i])]
+    if not finite:
+        return None
+    margin = min_change * float(np.ptp(series[finite]))
+    best = finite[0]
+    for i in finite[1:]:
+        if series[i] > series[best] + margin:
+            best = i
+    return best
+
+
+def best_stop(rows: Sequence[Row], signals: Mapping[str, bool], config: VerdictConfig,
+              collapse: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """The "best" stop and keep of one run (``stop_rule = "best"``), causal at every checkpoint.
+
+    At checkpoint t the run's :func:`aggregate` over checkpoints 0..t (``config.smooth``) is
+    computed afresh; the stop fires when its last new best (a gain of at least
+    ``config.min_change`` of the range the aggregate covered) is ``config.stop_patience`` or
+    more checkpoints old and the epoch is at least ``config.min_epoch``, or at once on a collapse.
+    What is kept is the best checkpoint of that aggregate (collapsed ones excluded, ties to the
+    later epoch): the untrained checkpoint only when no later one scores higher.
+
+    Args:
+        rows: one run's rows, sorted by epoch.
+        signals: signal name -> higher_is_better.
+        config: ``smooth``, ``stop_patience``, ``min_epoch``, ``min_change``.
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        (index of the stop or None when it never fires, index of the kept checkpoint or None).
+    """
+    for t in range(len(rows)):
+        series = aggregate(rows[:t + 1], signals, config.smooth)
+        candidates = [i for i in range(t + 1) if rows[i]["id"] not in collapse]
+        if rows[t]["id"] in collapse:
+            return t, _best(series, candidates)
+        last_best = _last_new_best(series, candidates, config.min_change)
+        if last_best is not None and t - last_best >= config.stop_patience and rows[t]["epoch"] >= config.min_epoch:
+            return t, _best(series, candidates)
+    series = aggregate(rows, signals, config.smooth)
+    return None, _best(series, [i for i in range(len(rows)) if rows[i]["id"] not in collapse])
+
+
+def decide(rows: Sequence[Row], states: Sequence[Progress], signals: Mapping[str, bool], config: VerdictConfig,
+           collapse: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """Where one run stops and which of its checkpoints is kept, by ``config.stop_rule``.
+
+    Args:
+        rows: one run's rows, sorted by epoch.
+        states: its progress history (:func:`history`), read by the "trend" rule.
+        signals: signal name -> higher_is_better.
+        config: the verdict's rules.
+        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
+
+    Returns:
+        (stop index or None, kept index or None); the kept checkpoint is at or before the stop.
+    """
+    if config.stop_rule == "best":
+        return best_stop(rows, signals, config, collapse)
+    stop = stop_index(states, config)
+    until = len(rows) - 1 if stop is None else stop
+    return stop, keep_index(rows[:until + 1], signals, collapse)
+
+
 def probe_of(row: Row) -> float:
     """The linear probe accuracy of a row.
 
@@ -206,17 +315,15 @@ def probe_of(row: Row) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def retrospective(run: str, rows: Sequence[Row], states: Sequence[Progress], signals: Mapping[str, bool],
-                  config: VerdictConfig, collapse: Mapping[str, str]) -> dict[str, Any] | None:
+def retrospective(rows: Sequence[Row], states: Sequence[Progress], decision: tuple[int | None, int | None],
+                  config: VerdictConfig) -> dict[str, Any] | None:
     """What the stop and progress rules would have cost, and how often they agreed with the probe.
 
     Args:
-        run: the run's name.
         rows: the run's rows (:func:`ssl_eval.analysis.family_rows`), sorted by epoch.
         states: its progress history (:func:`history`).
-        signals: signal name -> higher_is_better (its registry direction).
+        decision: (stop index, kept index) of :func:`decide`.
         config: the verdict's rules (``window``, ``patience``, thresholds).
-        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
 
     Returns:
         ``stop_epoch``, ``best_probe_epoch``, ``kept``, ``points_lost``, ``fraction_saved``,
@@ -226,9 +333,8 @@ def retrospective(run: str, rows: Sequence[Row], states: Sequence[Progress], sig
     if not any(math.isfinite(p) for p in probes):
         return None
     best = int(np.nanargmax(probes))
-    stop = stop_index(states, config)
+    stop, kept = decision
     until = len(rows) - 1 if stop is None else stop
-    kept = keep_index(rows[:until + 1], signals, collapse)
     kept_probe = probes[kept] if kept is not None else math.nan
     best_before = float(np.nanmax(probes[:until + 1])) if any(math.isfinite(p) for p in probes[:until + 1]) else math.nan
     windows = []

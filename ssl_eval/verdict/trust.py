@@ -108,15 +108,26 @@ def classify(metric: str, c: Mapping[str, Any], config: VerdictConfig = VerdictC
         return make(UNKNOWN, f"{n} checkpoint{'s' if n != 1 else ''} with a probe; {need} needed to judge")
     if not math.isfinite(rho):
         return make(UNKNOWN, "constant over the checkpoints: no correlation to judge")
-    whole, late = _fmt(rho, low, high), _fmt(rho_late, late_low, late_high)
     strong = lambda r, lo: math.isfinite(lo) and lo > 0 and r >= config.trust_min_rho  # noqa: E731
-    if n_late >= config.late_min_checkpoints and math.isfinite(rho_late):
+    runs = _count(c.get("within_run_n_runs"))
+    if config.trust_basis == "within_run" and runs >= 2:
+        rho_w, low_w, high_w = (_num(c.get(k)) for k in ("within_run_spearman_signed", "within_run_ci_low",
+                                                          "within_run_ci_high"))
+        within = f"ρ inside a run {value_with_interval(rho_w, low_w, high_w)} over {runs} runs"
+        if strong(rho_w, low_w):
+            return make(TRUSTED, f"orders each run's checkpoints as the probe does ({within})")
+        if math.isfinite(high_w) and high_w < 0:
+            return make(MISLEADING, f"orders each run's checkpoints against the probe ({within})")
+        return make(WEAK, f"no reliable agreement with the probe inside a run ({within})")
+    whole, late = _fmt(rho, low, high), _fmt(rho_late, late_low, late_high)
+    if config.late_priority and n_late >= config.late_min_checkpoints and math.isfinite(rho_late):
         if strong(rho_late, late_low):
             return make(TRUSTED, f"tracks the probe late in training ({late}, {n_late} checkpoints)")
         if math.isfinite(late_high) and late_high < 0:
             return make(MISLEADING, f"moves against the probe late in training ({late}, {n_late} checkpoints)")
     if strong(rho, low):
-        if math.isfinite(rho_late) and rho_late < 0 and n_late >= config.late_min_checkpoints:
+        if (config.late_priority and math.isfinite(rho_late) and rho_late < 0
+                and n_late >= config.late_min_checkpoints):
             return make(WEAK, f"tracks the probe over all epochs ({whole}) but not late in training ({late})")
         return make(TRUSTED, f"tracks the probe ({whole}, {n} checkpoints)")
     if math.isfinite(high) and high < 0:

@@ -11,7 +11,7 @@ from ssl_eval.verdict.trust import MISLEADING, OWN, TRUSTED, UNKNOWN, Trust
 
 _OPENING = {
     IMPROVING: "Still improving",
-    PLATEAUED: "Plateaued",
+    PLATEAUED: "No clear trend",
     DEGRADING: "Getting worse",
     COLLAPSED: "Collapsed",
     INSUFFICIENT: "Too early to tell",
@@ -42,7 +42,7 @@ def progress_sentence(state: str, latest: Mapping[str, Progress]) -> str:
         latest: run -> its latest :class:`~ssl_eval.verdict.progress.Progress` (at least one).
 
     Returns:
-        e.g. ``Plateaued: in run-0, rankme rose 1.2% over ...; more epochs are unlikely to help much.``
+        e.g. ``No clear trend: in run-0, rankme rose 1.2% over ...; slow gains are not ruled out.``
     """
     runs = list(latest.values())
     same = [p for p in runs if p.state == state]
@@ -53,7 +53,9 @@ def progress_sentence(state: str, latest: Mapping[str, Progress]) -> str:
         lead = next((t for t in example.trends if t.state == state), example.trends[0])
         evidence = f"in {example.run}, {describe(lead)}"
         if state == PLATEAUED:
-            evidence += "; more epochs are unlikely to help much"
+            # the held-out benchmark (docs/verdicts.md) found probes still rising slowly where the
+            # signals had flattened: a plateau of the signals is no promise that training is done
+            evidence += "; the signals no longer move clearly, which does not rule out slow gains in the probe"
         return f"{_OPENING[state]}{count}: {evidence}."
     return f"{_OPENING[state]}{count}: {example.text}."
 
@@ -115,13 +117,13 @@ def keep_sentence(keep: Mapping[str, Any]) -> str:
 
 
 def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Mapping[str, Any]] | None,
-                  patience: int) -> str:
+                  rule: str) -> str:
     """The stop answer as a sentence, with the retrospective's cost where labels exist.
 
     Args:
         stop: run -> its stop entry (``epoch`` or None, ``reason``).
         retro: run -> its retrospective, or None.
-        patience: consecutive non-improving trend tests that fire the stop.
+        rule: the stop rule in words ("no new best of the signals in 4 checkpoints").
 
     Returns:
         The sentence.
@@ -129,7 +131,6 @@ def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Map
     fired = [f"{run} at epoch {s['epoch']}" + (" (collapsed)" if s.get("reason") == "collapsed" else "")
              for run, s in stop.items() if s["epoch"] is not None]
     waiting = [run for run, s in stop.items() if s["epoch"] is None]
-    rule = f"no improvement in {patience} consecutive trend test{'s' if patience > 1 else ''}"
     if fired:
         text = f"A label-free stop ({rule}) would have stopped {_join(fired)}"
         if waiting:
@@ -147,7 +148,7 @@ def stop_sentence(stop: Mapping[str, Mapping[str, Any]], retro: Mapping[str, Map
 
 def summary(state: str, latest: Mapping[str, Progress], trust: Mapping[str, Trust], signals: Sequence[str],
             signal_source: str, keep: Mapping[str, Any], stop: Mapping[str, Mapping[str, Any]],
-            retro: Mapping[str, Mapping[str, Any]] | None, patience: int) -> str:
+            retro: Mapping[str, Mapping[str, Any]] | None, rule: str, belief: str = "") -> str:
     """The verdict's summary: the progress, trust, keep and (once it can fire) stop sentences.
 
     Args:
@@ -159,12 +160,15 @@ def summary(state: str, latest: Mapping[str, Progress], trust: Mapping[str, Trus
         keep: the verdict's ``keep`` entry.
         stop: run -> its stop entry.
         retro: run -> its retrospective, or None.
-        patience: the stop's patience.
+        rule: the stop rule in words.
+        belief: how much the shipped validation supports the stop (:mod:`ssl_eval.verdict.evidence`).
 
     Returns:
         The sentences, joined by spaces.
     """
     sentences = [progress_sentence(state, latest), trust_sentence(trust, signals, signal_source), keep_sentence(keep)]
     if state != INSUFFICIENT or any(s["epoch"] is not None for s in stop.values()):
-        sentences.append(stop_sentence(stop, retro, patience))
+        sentences.append(stop_sentence(stop, retro, rule))
+        if belief:
+            sentences.append(belief)
     return " ".join(sentences)

@@ -75,9 +75,9 @@ def test_rising_trajectory_is_improving_and_not_stopped():
 def test_saturating_trajectory_plateaus_and_stops_with_little_loss():
     probe = 0.80 + 0.15 * (1 - np.exp(-EPOCHS / 2))
     rows = make_rows("fam", "run-0", {"rankme": SATURATING + noise(4, 0.05)}, probe + noise(5, 0.0005))
-    v = verdict_of(rows)
+    v = verdict_of(rows, VerdictConfig(stop_patience=4))  # 16 checkpoints: the default patience (8) is half of them
     assert v["progress"]["state"] == "plateaued"
-    assert "more epochs are unlikely to help much" in v["summary"]
+    assert v["summary"].startswith("No clear trend") and "does not rule out slow gains" in v["summary"]
     stop = v["stop"]["run-0"]["epoch"]
     assert stop is not None and 6 <= stop < 15
     retro = v["retrospective"]["run-0"]
@@ -131,7 +131,8 @@ def _corr(rho, low, high, *, n=12, late=(math.nan, math.nan, math.nan), n_late=0
     # lower-is-better: the raw interval is flipped before it is read
     (_corr(-0.8, -0.95, -0.4, hib=False), "misleading", "against the probe"),
     (_corr(0.8, 0.4, 0.95, hib=False), "trusted", "tracks the probe"),
-    # the late window decides when it is decisive (entropy: unstable early, stable late)
+    # with late_priority (the entries with a late window below) the late window decides when it
+    # is decisive (entropy: unstable early, stable late)
     (_corr(0.1, -0.4, 0.5, late=(0.9, 0.6, 1.0), n_late=6), "trusted", "late in training"),
     (_corr(0.8, 0.4, 0.95, late=(-0.9, -1.0, -0.5), n_late=6), "misleading", "late in training"),
     (_corr(0.8, 0.4, 0.95, late=(-0.2, -0.8, 0.5), n_late=6), "weak", "not late in training"),
@@ -139,8 +140,15 @@ def _corr(rho, low, high, *, n=12, late=(math.nan, math.nan, math.nan), n_late=0
     (_corr(math.nan, math.nan, math.nan), "unknown", "constant"),
 ])
 def test_trust_rule(entry, expected, words):
-    t = classify("m", entry)
+    t = classify("m", entry, VerdictConfig(late_priority=entry["n_late"] > 0))
     assert t.klass == expected and words in t.reason
+
+
+def test_the_late_window_decides_nothing_by_default():
+    """The trajectory benchmark found late-window correlations to be noise (docs/verdicts.md):
+    by default the whole run decides."""
+    assert classify("m", _corr(0.1, -0.4, 0.5, late=(0.9, 0.6, 1.0), n_late=6)).klass == "weak"
+    assert classify("m", _corr(0.8, 0.4, 0.95, late=(-0.9, -1.0, -0.5), n_late=6)).klass == "trusted"
 
 
 def test_trust_thresholds_are_configurable():
@@ -188,3 +196,98 @@ def test_nothing_to_borrow_reads_the_default_signal():
     assert "No labels to judge trust and none to borrow; reading rankme (the default signal)." in v["summary"]
     v2 = family_verdict("fam", rows, analyze_rows(rows), config=VerdictConfig(default_signals=("nesum",)))
     assert v2["signals"]["names"] == ["nesum"]
+
+
+# ---- the "best" stop and keep (stop_rule = "best"): hand-made trajectories, causal by construction
+
+BEST = VerdictConfig(stop_rule="best", stop_patience=4, smooth=3, min_epoch=0, min_change=0.05)
+E30 = np.arange(31)
+
+
+def _best_of(signal: np.ndarray, config: VerdictConfig = BEST, flags_at: int | None = None):
+    from ssl_eval.verdict.progress import best_stop
+
+    rows = make_rows("fam", "run-0", {"rankme": signal}, None)
+    collapse = {} if flags_at is None else {rows[flags_at]["id"]: "collapse"}
+    return best_stop(rows, {"rankme": True}, config, collapse)
+
+
+def test_best_rule_never_stops_a_run_that_keeps_improving_and_keeps_its_last_checkpoint():
+    late_peak = 10 + 0.5 * E30 + noise(7, 0.1, 31)  # still rising at epoch 30
+    assert _best_of(late_peak) == (None, 30)
+
+
+def test_best_rule_stops_after_an_early_peak_and_keeps_the_peak_not_the_start():
+    early_peak = np.where(E30 < 8, 10 + 3.0 * E30, 34 - 1.0 * (E30 - 8)) + noise(8, 0.3, 31)
+    stop, keep = _best_of(early_peak)
+    assert stop is not None and 8 + 4 <= stop <= 8 + 6  # patience 4 after the smoothed peak
+    assert 6 <= keep <= 9
+    # causal: the decision at the stop is the same when later checkpoints do not exist
+    assert _best_of(early_peak[:stop + 1]) == (stop, keep)
+
+
+def test_best_rule_stops_at_a_collapse_and_keeps_a_healthy_checkpoint_before_it():
+    rising = 10 + 0.5 * E30
+    stop, keep = _best_of(rising, flags_at=12)
+    assert stop == 12 and keep == 11
+
+
+def test_best_rule_on_a_noisy_plateau_keeps_a_trained_checkpoint_and_waits_for_min_epoch():
+    plateau = np.minimum(E30, 5) * 2.0 + noise(9, 0.4, 31)  # rises for 5 epochs, then noise
+    stop, keep = _best_of(plateau)
+    assert stop is not None and stop <= 15 and keep >= 4  # never the untrained start
+    later = _best_of(plateau, BEST.model_copy(update={"min_epoch": 20}))
+    assert later[0] == 20 and later[1] >= 4
+
+
+def test_best_rule_on_a_run_that_never_improves_keeps_the_start_and_on_a_short_run_waits():
+    assert _best_of(20 - 0.5 * E30)[1] == 0  # nothing improved: the untrained checkpoint is the best
+    short = _best_of(10 + np.arange(4.0))
+    assert short == (None, 3)  # four checkpoints, each a new best: nothing to stop on
+
+
+def test_best_rule_is_the_verdicts_default_and_its_stop_is_said_in_words():
+    rows = make_rows("fam", "run-0", {"rankme": np.where(E30 < 8, 10 + 3.0 * E30, 34 - 1.0 * (E30 - 8))}, None)
+    v = verdict_of(rows, BEST)
+    assert v["stop"]["run-0"]["epoch"] is not None
+    assert "no new best of the signals in 4 checkpoints" in v["summary"]
+    assert v["keep"]["epoch"] in (7, 8, 9)
+
+
+def test_within_run_trust_sees_through_a_shift_between_runs():
+    """Three runs whose metric falls as the probe rises inside each run, but whose levels move
+    together across runs: pooled over checkpoints they agree, inside a run they disagree. The
+    within-run reading (the default) calls the metric misleading; the pooled one trusted."""
+    from ssl_eval.analysis.correlation import within_run_spearman
+
+    rows = []
+    for k, level in enumerate((0.0, 10.0, 20.0)):
+        probe = 0.5 + 0.02 * level + 0.001 * np.arange(12)
+        rows += make_rows("fam", f"run-{k}", {"rankme": level + 5 - 0.1 * np.arange(12)}, probe)
+    c = analyze_rows(rows)["metrics"]["rankme"]
+    expected = np.mean([stats.spearmanr(np.arange(12), -np.arange(12)).statistic] * 3)
+    assert c["within_run_spearman_signed"] == pytest.approx(expected) and c["within_run_n_runs"] == 3
+    assert c["spearman_signed"] > 0.5
+    assert classify("rankme", c, VerdictConfig()).klass == "misleading"
+    assert classify("rankme", c, VerdictConfig(trust_basis="pooled")).klass == "trusted"
+    # the interval resamples whole runs: three identical runs leave no spread
+    one = within_run_spearman([(list(range(8)), [0, 2, 1, 3, 4, 6, 5, 7])] * 3)
+    ref = stats.spearmanr(range(8), [0, 2, 1, 3, 4, 6, 5, 7]).statistic
+    assert one["rho"] == pytest.approx(ref) and one["ci_low"] == pytest.approx(ref) == one["ci_high"]
+    assert math.isnan(within_run_spearman([(list(range(8)), list(range(8)))])["ci_low"])  # one run: no interval
+
+
+def test_the_verdict_says_what_the_shipped_validation_showed_for_its_method():
+    from ssl_eval.verdict.evidence import belief, shipped
+
+    evidence = shipped()
+    assert {"simclr", "dino"} <= set(evidence)  # written by benchmarks/verdict.py --evidence
+    simclr = belief("simclr")
+    assert simclr["validated"] and simclr["beats_fixed"] == evidence["simclr"]["beats_fixed"]
+    assert f"{evidence['simclr']['verdict_median_lost']:.1f} probe points lost" in simclr["text"]
+    if not evidence["simclr"]["beats_fixed"]:
+        assert "has not been shown to beat a fixed schedule" in simclr["text"] and "suggestions" in simclr["text"]
+    assert belief("swav")["validated"] is False and "not been validated on swav runs" in belief("swav")["text"]
+    rows = make_rows("fam", "run-0", {"rankme": RISING}, None, method="swav")
+    v = verdict_of(rows)
+    assert v["belief"]["validated"] is False and v["summary"].endswith(belief("swav")["text"])
