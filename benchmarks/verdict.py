@@ -1,239 +1,327 @@
-"""Validate the verdict's rules on real training trajectories.
+"""Does the verdict beat a rule of thumb? Its stop, keep and progress rules on real training
+trajectories, every choice made on held-out groups.
 
-Reads per-checkpoint rows from work dirs (their records, read only) or from the CSV of
-``ssl-eval report --format csv`` (columns family, run, epoch, checkpoint, method, the metrics,
-probe_linear_acc), one data set per source: ``NAME=PATH``. For every family it computes the
-analysis and the verdict as the tool does, then measures the rules against the probe:
+    python benchmarks/verdict.py mnist=benchmarks/data/trajectories-mnist.csv \\
+        fashion-mnist=benchmarks/data/trajectories-fashion-mnist.csv [--probe-test 5000]
 
-* stop epoch vs best-probe epoch, probe points lost (the run's best probe accuracy minus that
-  of the checkpoint kept when the stop fires), points lost by stopping alone, checkpoints saved;
-* progress-state agreement: in every window, the state from the label-free signals against the
-  same trend test run on the probe accuracy;
-* which metrics came out trusted.
+The protocol (benchmarks/verdict_protocol.py; docs/verdicts.md gives the results):
 
-Two settings: **own labels** (trust from the family's own probe, the optimistic case) and
-**borrowed** (each data set's families take their trust from the same method on the other data
-set, their own labels hidden: what a user without labels would get). ``--tune NAME`` searches
-window/alpha/patience/min_change on that data set only and reports every data set with the
-chosen rules (the others are then held out).
-
-    python benchmarks/verdict.py mnist=traj/mnist.csv fashion-mnist=traj/fashion-mnist.csv
+* **Causal rules**: at epoch t a rule sees checkpoints 0..t only, and the label-free ones see
+  no probe at all.
+* **Held-out choices**, two settings. *Leave one data set out*: the runs of one data set are
+  scored with trust borrowed from the same method on the other data set and with the verdict's
+  settings, the fixed epoch and the loss-plateau thresholds chosen on the other data set.
+  *Leave one method out*: the runs of one method are scored with trust from the other methods
+  (same data set, within-run correlations pooled) and settings chosen on the other methods.
+* **Scores against a denoised probe** (a smoothing spline per run): points lost = the run's
+  denoised best minus the denoised probe of the kept checkpoint; saved = share of checkpoints
+  after the stop. Intervals: a bootstrap over whole runs (checkpoints of a run move together).
+* **Progress** against a probe-trend label with fixed settings (TREND_WINDOW, TREND_POINTS),
+  independent of the detector: Cohen's kappa and balanced accuracy.
+* **Baselines**: keep the last checkpoint; stop at a fixed epoch chosen on the held-out
+  groups; a training-loss plateau; the probe itself (patience 3, the oracle).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
+import json
 import math
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
+from verdict_protocol import (
+    DECLINE_POINTS, TREND_POINTS, TREND_WINDOW, Outcome, Rule, Run, block_bootstrap, choose_fixed_epoch,
+    choose_loss_plateau, fixed_epoch, keep_last, load_runs, loss_plateau, points_lost, probe_patience, probe_standard_error,
+    probe_trend, saved,
+)
 
 from ssl_eval.analysis import analyze_rows
+from ssl_eval.analysis.tables import alerts, correlation_table
 from ssl_eval.config import VerdictConfig
+from ssl_eval.metrics import METRICS
 from ssl_eval.verdict import family_verdict
-from ssl_eval.verdict.trust import classify_all
+from ssl_eval.verdict.progress import decide, history
+from ssl_eval.verdict.trust import TRUSTED, classify_all
 
-GOALS = {"median_points_lost": 0.5, "saved": 0.30, "agreement": 0.80}
-ID_COLUMNS = {"family", "run", "epoch", "checkpoint", "method", "arch", "flags"}
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
+MIN_SAVED = 0.30
+GRID: list[dict[str, Any]] = (
+    [{"stop_rule": "best", "stop_patience": p, "min_epoch": e, "smooth": s}
+     for p, e, s in itertools.product((3, 4, 6, 8, 10, 12), (0, 5, 10, 15), (1, 3, 5))]
+    + [{"stop_rule": "trend", "window": w, "patience": p} for w, p in itertools.product((4, 6, 8), (1, 2, 3))])
 
 
-def rows_from_csv(path: Path) -> dict[str, list[dict[str, Any]]]:
-    families: dict[str, list[dict[str, Any]]] = {}
-    with path.open(newline="") as f:
-        for rec in csv.DictReader(f):
-            family = rec["family"]
-            probe_key = "probe_linear_acc" if "probe_linear_acc" in rec else "probe"
-            metrics = {k: _float(v) for k, v in rec.items() if k not in ID_COLUMNS and not k.startswith("probe")}
-            probe = _float(rec.get(probe_key, ""))
-            checkpoint = rec.get("checkpoint") or f"epoch={int(rec['epoch']):02d}"
-            families.setdefault(family, []).append({
-                "id": f"{family}/{rec['run']}/{checkpoint.split('/')[-1]}", "run": rec["run"], "epoch": int(rec["epoch"]),
-                "method": rec.get("method") or family, "metrics": {k: v for k, v in metrics.items() if k != "ami_ground_truth"},
-                "probe": {"linear_acc": probe} if math.isfinite(probe) else {},
-                "flags": [x for x in (rec.get("flags") or "").split(";") if x]})
-    return {f: sorted(r, key=lambda x: (x["run"], x["epoch"])) for f, r in families.items()}
+# ---------------------------------------------------------------- trust and the verdict's rule
+
+_SIGNALS: dict[tuple[str, ...], dict[str, bool]] = {}
+_HISTORY: dict[tuple[Any, ...], list[Any]] = {}
+_COLLAPSE: dict[str, dict[str, str]] = {}
 
 
-def rows_from_workdir(path: Path) -> dict[str, list[dict[str, Any]]]:
-    from ssl_eval.analysis import families, family_rows
-    from ssl_eval.workspace import Workspace
+def trusted_signals(runs: Sequence[Run], config: VerdictConfig) -> dict[str, bool]:
+    """The signals the verdict reads when calibrated on ``runs`` (their own probe): the trusted
+    metrics, else the defaults."""
+    key = tuple(sorted(r.key for r in runs))
+    if key not in _SIGNALS:
+        _SIGNALS[key] = _trusted_signals(runs, config)
+    return _SIGNALS[key]
 
-    ws = Workspace.at(path)
-    return {f: family_rows(ws, f) for f in families(ws)}
+
+def _trusted_signals(runs: Sequence[Run], config: VerdictConfig) -> dict[str, bool]:
+    rows = [r for run in runs for r in run.rows]
+    rows = [{**r, "run": f"{r['family']}/{r['run']}"} for r in rows]  # runs of several families stay apart
+    # the within-run reading needs no checkpoint bootstrap (its own interval resamples runs)
+    trust = classify_all(correlation_table(rows, bootstrap=False), config)
+    names = [m for m, t in trust.items() if t.klass == TRUSTED] or list(config.default_signals)
+    return {m: METRICS[m].higher_is_better for m in names}
 
 
-def load(sources: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    out = {}
-    for source in sources:
-        name, sep, path = source.partition("=")
-        if not sep:
-            raise SystemExit(f"expected NAME=PATH (a work dir or a report CSV), got {source!r}")
-        p = Path(path)
-        out[name] = rows_from_csv(p) if p.is_file() else rows_from_workdir(p)
+class Verdict:
+    """The tool's own stop/keep/progress rules on a run, probe hidden, with given signals."""
+
+    def __init__(self, config: VerdictConfig, signals_of: dict[str, dict[str, bool]]) -> None:
+        self.config, self.signals_of = config, signals_of
+
+    def collapse(self, run: Run) -> dict[str, str]:
+        if run.key not in _COLLAPSE:
+            found = alerts(run.hidden(), **self.config.collapse_rule())
+            _COLLAPSE[run.key] = {c: "collapse" for c in found.get("collapse", [])}
+        return _COLLAPSE[run.key]
+
+    def history(self, run: Run) -> list[Any]:
+        """The run's progress history; the trend tests depend on the signals and the window only."""
+        c = self.config
+        key = (run.key, tuple(self.signals_of[run.key].items()), c.window, c.alpha, c.min_change)
+        if key not in _HISTORY:
+            _HISTORY[key] = history(run.name, run.hidden(), self.signals_of[run.key], c, self.collapse(run))
+        return _HISTORY[key]
+
+    def states(self, run: Run) -> list[str]:
+        return [p.state for p in self.history(run)]
+
+    def __call__(self, run: Run) -> Outcome:
+        rows = run.hidden()
+        signals = self.signals_of[run.key]
+        states = self.history(run) if self.config.stop_rule == "trend" else []
+        stop, keep = decide(rows, states, signals, self.config, self.collapse(run))
+        return Outcome(stop, keep if keep is not None else (len(rows) - 1 if stop is None else stop))
+
+
+def tune(tuning: Sequence[Run], signals_of: dict[str, dict[str, bool]]) -> VerdictConfig:
+    """The grid setting with the lowest median points lost on ``tuning`` among those that save
+    at least MIN_SAVED (else the one that saves most)."""
+    scored = []
+    for setting in GRID:
+        rule = Verdict(VerdictConfig(**setting), signals_of)
+        outcomes = [rule(r) for r in tuning]
+        lost = statistics.median(points_lost(r, o) for r, o in zip(tuning, outcomes, strict=True))
+        kept = statistics.fmean(saved(r, o) for r, o in zip(tuning, outcomes, strict=True))
+        scored.append((kept < MIN_SAVED, lost if kept >= MIN_SAVED else -kept, len(scored)))
+    return VerdictConfig(**GRID[min(scored)[2]])
+
+
+# ---------------------------------------------------------------- the two held-out settings
+
+def folds(runs: Sequence[Run], by: str) -> list[tuple[list[Run], list[Run], dict[str, dict[str, bool]]]]:
+    """(scored runs, tuning runs, run key -> signals) per held-out group; ``by`` is
+    ``dataset`` (trust from the same method on the other data sets) or ``method`` (trust from
+    the other methods of the same data set)."""
+    base = VerdictConfig()
+    out = []
+    for group in sorted({getattr(r, by) for r in runs}):
+        scored = [r for r in runs if getattr(r, by) == group]
+        tuning = [r for r in runs if getattr(r, by) != group]
+        signals_of: dict[str, dict[str, bool]] = {}
+        for r in scored:
+            lenders = ([t for t in tuning if t.method == r.method] if by == "dataset"
+                       else [t for t in tuning if t.dataset == r.dataset])
+            signals_of[r.key] = trusted_signals(lenders, base) if lenders else {m: True for m in base.default_signals}
+        for r in tuning:  # the tuning runs calibrate on their own family: their labels are not held out
+            signals_of[r.key] = trusted_signals([t for t in tuning if (t.dataset, t.method) == (r.dataset, r.method)], base)
+        out.append((scored, tuning, signals_of))
     return out
 
 
-def evaluate(data: dict[str, dict[str, list[dict[str, Any]]]], config: VerdictConfig, *, borrowed: bool,
-             analyses: dict | None = None) -> dict[str, dict[str, Any]]:
-    """Per family (``<dataset>/<family>``): its verdict and the numbers of the retrospective."""
-    analyses = analyses if analyses is not None else {}
-    for name, fams in data.items():
-        for fam, rows in fams.items():
-            if (name, fam) not in analyses:
-                analyses[(name, fam)] = analyze_rows(rows, collapse_rule=config.collapse_rule())
-    out = {}
-    for name, fams in data.items():
-        others = [n for n in data if n != name]
-        for fam, rows in fams.items():
-            analysis = analyses[(name, fam)]
-            lend = None
-            if borrowed:
-                if not others:
-                    continue
-                source = analyses.get((others[0], fam))
-                if source is None:
-                    continue
-                lend = classify_all(source.get("metrics") or {}, config, source=f"borrowed from {others[0]} {fam}")
-                hidden = [{**r, "probe": {}} for r in rows]
-                verdict = family_verdict(fam, hidden, {**analysis, "metrics": {}, "n_with_probe": 0},
-                                         config=config, borrowed=lend)
-                # score it against the hidden probe
-                scored = family_verdict(fam, rows, {**analysis, "metrics": {}}, config=config, borrowed=lend)
-                verdict = {**verdict, "retrospective": scored["retrospective"]}
+def held_out(runs: Sequence[Run], by: str) -> dict[str, Any]:
+    """Every rule's outcome on every run, each run scored with choices made without its group."""
+    outcomes: dict[str, dict[str, Outcome]] = {}
+    chosen: list[str] = []
+    progress: dict[str, list[str]] = {}
+    for scored, tuning, signals_of in folds(runs, by):
+        config = tune(tuning, signals_of)
+        epoch = choose_fixed_epoch(tuning, MIN_SAVED)
+        plateau = choose_loss_plateau(tuning)
+        group = getattr(scored[0], by)
+        chosen.append(f"{group}: verdict {_setting(config)}; fixed epoch {epoch}; loss plateau patience {plateau[0]}, "
+                      f"tolerance {plateau[1]}")
+        verdict = Verdict(config, signals_of)
+        rules: dict[str, Rule] = {"verdict (label-free)": verdict, "fixed epoch (held out)": fixed_epoch(epoch),
+                                  "keep last": keep_last, "training-loss plateau": loss_plateau(*plateau),
+                                  "probe oracle (patience 3)": probe_patience(3)}
+        for name, rule in rules.items():
+            for r in scored:
+                outcomes.setdefault(name, {})[r.key] = rule(r)
+        for r in scored:
+            progress[r.key] = verdict.states(r)
+    return {"outcomes": outcomes, "chosen": chosen, "progress": progress}
+
+
+def _setting(config: VerdictConfig) -> str:
+    if config.stop_rule == "best":
+        return f"best, patience {config.stop_patience}, min epoch {config.min_epoch}, smooth {config.smooth}"
+    return f"trend, window {config.window}, patience {config.patience}"
+
+
+# ---------------------------------------------------------------- tables
+
+def fmt(x: float, spec: str = ".2f") -> str:
+    return "-" if not math.isfinite(x) else format(x, spec)
+
+
+def stop_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    by_key = {r.key: r for r in runs}
+    lines = ["| setting | rule | median points lost | 90th pct | checkpoints saved | median difference to the fixed epoch [95% CI] |",
+             "|---|---|---|---|---|---|"]
+    for setting, res in results.items():
+        fixed = res["outcomes"]["fixed epoch (held out)"]
+        for name, outs in res["outcomes"].items():
+            lost = {k: points_lost(by_key[k], o) for k, o in outs.items()}
+            diff = {k: lost[k] - points_lost(by_key[k], fixed[k]) for k in outs}
+            est, low, high = block_bootstrap(diff, {k: k for k in diff}, statistics.median)
+            cell = "-" if name.startswith("fixed") else f"{est:+.2f} [{low:+.2f}, {high:+.2f}]"
+            lines.append(f"| {setting} | {name} | {fmt(statistics.median(lost.values()))} "
+                         f"| {fmt(float(np.percentile(list(lost.values()), 90)))} "
+                         f"| {statistics.fmean(saved(by_key[k], o) for k, o in outs.items()):.0%} | {cell} |")
+    return "\n".join(lines)
+
+
+def progress_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| setting | windows | Cohen's kappa | balanced accuracy | share the probe calls plateaued |", "|---|---|---|---|---|"]
+    for setting, res in results.items():
+        said, truth = _pairs(runs, res["progress"])
+        lines.append(f"| {setting} | {len(said)} | {cohen_kappa_score(truth, said):.2f} "
+                     f"| {balanced_accuracy_score(truth, said):.2f} | {truth.count('plateaued') / len(truth):.0%} |")
+    return "\n".join(lines)
+
+
+def _pairs(runs: Sequence[Run], progress: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    said, truth = [], []
+    for r in runs:
+        for state, label in zip(progress[r.key], probe_trend(r), strict=True):
+            if label is None or state == "insufficient":
+                continue
+            said.append("degrading" if state == "collapsed" else state)
+            truth.append(label)
+    return said, truth
+
+
+def decline_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| setting | declining runs called degrading within 3 checkpoints | degrading in windows of other runs "
+             "| collapsed runs called collapsed |", "|---|---|---|---|"]
+    for setting, res in results.items():
+        hits, declining, alarms, windows, collapsed, caught = 0, 0, 0, 0, 0, 0
+        for r in runs:
+            states, onset = res["progress"][r.key], r.declines()
+            if onset is not None:
+                declining += 1
+                peak = int(np.nanargmax(r.smooth[:onset + 1]))
+                hits += any(s in ("degrading", "collapsed") for s in states[peak:onset + 4])
             else:
-                verdict = family_verdict(fam, rows, analysis, config=config)
-            out[f"{name}/{fam}"] = verdict
+                informative = [s for s in states if s != "insufficient"]
+                windows += len(informative)
+                alarms += sum(s == "degrading" for s in informative)
+            if r.smooth[-1] < 0.5 * np.nanmax(r.smooth):  # the probe lost half its best accuracy: collapsed
+                collapsed += 1
+                caught += "collapsed" in states
+        lines.append(f"| {setting} | {hits}/{declining} ({fmt(hits / declining if declining else math.nan, '.0%')}) "
+                     f"| {alarms}/{windows} ({fmt(alarms / windows if windows else math.nan, '.0%')}) | {caught}/{collapsed} |")
+    return "\n".join(lines)
+
+
+def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
+    best = [int(r.epochs[int(np.nanargmax(r.smooth))]) for r in runs]
+    declining = sum(r.declines() is not None for r in runs)
+    gain = [100 * (np.nanmax(r.smooth) - r.smooth[0]) for r in runs]
+    last_gap = [100 * (np.nanmax(r.smooth) - r.smooth[-1]) for r in runs]
+    binomial, residual = probe_standard_error(runs, n_test)
+    q = lambda xs: " / ".join(f"{v:.0f}" for v in np.percentile(xs, [10, 25, 50, 75, 90]))  # noqa: E731
+    return "\n".join([
+        f"- {len(runs)} runs, {sum(len(r.rows) for r in runs)} checkpoints; data sets {sorted({r.dataset for r in runs})}, "
+        f"methods {sorted({r.method for r in runs})}",
+        f"- epoch of the denoised probe's best, 10/25/50/75/90th percentiles: {q(best)} (range {min(best)}-{max(best)})",
+        f"- runs whose denoised probe falls {DECLINE_POINTS:g} point(s) below its best for good: {declining} ({declining / len(runs):.0%})",
+        f"- gain of the denoised best over epoch 0, points, percentiles as above: {q(gain)}",
+        f"- denoised best minus the last checkpoint, points: {q(last_gap)}",
+        f"- the probe's own noise: binomial standard error {fmt(binomial)} points, residual SD around the "
+        f"denoised probe {fmt(residual)} points",
+        f"- probe-trend label: change of the denoised probe over {TREND_WINDOW} checkpoints beyond +/-{TREND_POINTS:g} points",
+    ])
+
+
+def per_method(runs: Sequence[Run], res: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per method: median points lost by the verdict and by the fixed epoch, and whether the
+    bootstrap interval of the median difference lies below 0."""
+    by_key = {r.key: r for r in runs}
+    out = {}
+    for method in sorted({r.method for r in runs}):
+        keys = [r.key for r in runs if r.method == method]
+        v = {k: points_lost(by_key[k], res["outcomes"]["verdict (label-free)"][k]) for k in keys}
+        f = {k: points_lost(by_key[k], res["outcomes"]["fixed epoch (held out)"][k]) for k in keys}
+        est, low, high = block_bootstrap({k: v[k] - f[k] for k in keys}, {k: k for k in keys}, statistics.median)
+        out[method] = {"runs": len(keys), "verdict_median_lost": statistics.median(v.values()),
+                       "fixed_median_lost": statistics.median(f.values()), "difference": est, "ci_low": low, "ci_high": high,
+                       "beats_fixed": bool(high < 0)}
     return out
 
 
-def summarise(verdicts: dict[str, dict[str, Any]]) -> dict[str, float]:
-    runs = [r for v in verdicts.values() for r in (v.get("retrospective") or {}).values()]
-    windows = [w for r in runs for w in r["windows"]]
-    lost = [r["points_lost"] for r in runs if math.isfinite(r["points_lost"])]
-    return {
-        "runs": len(runs),
-        "median_points_lost": statistics.median(lost) if lost else math.nan,
-        "mean_points_lost": statistics.fmean(lost) if lost else math.nan,
-        "saved": statistics.fmean(r["fraction_saved"] for r in runs) if runs else math.nan,
-        "agreement": sum(w["agree"] for w in windows) / len(windows) if windows else math.nan,
-        "windows": len(windows),
-    }
-
-
-def _meets(s: dict[str, float]) -> bool:
-    return (s["median_points_lost"] <= GOALS["median_points_lost"] and s["saved"] >= GOALS["saved"]
-            and s["agreement"] >= GOALS["agreement"])
-
-
-def tune(data, base: VerdictConfig) -> tuple[VerdictConfig, list[tuple[dict[str, Any], dict[str, float]]]]:
-    """Grid search on ``data``: the setting that meets the goals with most agreement, else the
-    one with the smallest total shortfall against them."""
-    grid = {"window": (4, 5, 6, 8), "alpha": (0.05, 0.1, 0.2), "patience": (1, 2, 3), "min_change": (0.0, 0.05, 0.1)}
-    analyses: dict = {}
-    tried = []
-    for values in itertools.product(*grid.values()):
-        setting = dict(zip(grid, values, strict=True))
-        config = base.model_copy(update=setting)
-        tried.append((setting, summarise(evaluate(data, config, borrowed=False, analyses=analyses))))
-
-    def shortfall(s):
-        return (max(0.0, s["median_points_lost"] - GOALS["median_points_lost"]) / GOALS["median_points_lost"]
-                + max(0.0, GOALS["saved"] - s["saved"]) / GOALS["saved"]
-                + max(0.0, GOALS["agreement"] - s["agreement"]) / GOALS["agreement"])
-
-    best = min(tried, key=lambda t: (not _meets(t[1]), shortfall(t[1]), -t[1]["agreement"], t[1]["median_points_lost"]))
-    return base.model_copy(update=best[0]), tried
-
-
-def fmt(x: Any, spec: str = ".2f") -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "-"
-    return format(x, spec) if isinstance(x, (int, float)) else str(x)
-
-
-def family_table(verdicts: dict[str, dict[str, Any]]) -> str:
-    lines = ["| family | trusted | state now | stop epochs (best-probe epochs) | points lost (by stopping) | saved | agreement |",
-             "|---|---|---|---|---|---|---|"]
-    for key, v in verdicts.items():
-        retro = v.get("retrospective") or {}
-        trusted = [m for m, t in v["trust"].items() if t["class"] == "trusted"] or [f"none: {', '.join(v['signals']['names'])}"]
-        stops = ", ".join(f"{'-' if r['stop_epoch'] is None else r['stop_epoch']} ({r['best_probe_epoch']})" for r in retro.values())
-        lost = ", ".join(f"{r['points_lost']:.2f} ({r['points_lost_by_stopping']:.2f})" for r in retro.values())
-        saved = statistics.fmean(r["fraction_saved"] for r in retro.values()) if retro else math.nan
-        windows = [w for r in retro.values() for w in r["windows"]]
-        agree = sum(w["agree"] for w in windows) / len(windows) if windows else math.nan
-        lines.append(f"| {key} | {', '.join(trusted)} | {v['progress']['state']} | {stops} | {lost} | {fmt(saved, '.0%')} "
-                     f"| {fmt(agree, '.0%')} |")
-    return "\n".join(lines)
-
-
-def summary_table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    lines = ["| setting | runs | median points lost (goal <= 0.5) | mean points lost | checkpoints saved (goal >= 30%) "
-             "| agreement (goal >= 80%) | windows |", "|---|---|---|---|---|---|---|"]
-    for label, s in rows:
-        lines.append(f"| {label} | {s['runs']} | {fmt(s['median_points_lost'])} | {fmt(s['mean_points_lost'])} "
-                     f"| {fmt(s['saved'], '.0%')} | {fmt(s['agreement'], '.0%')} | {s['windows']} |")
-    return "\n".join(lines)
-
-
-def confusion(verdicts: dict[str, dict[str, Any]]) -> str:
-    states = ("improving", "plateaued", "degrading")
-    counts = {(a, b): 0 for a in states + ("collapsed",) for b in states}
-    for v in verdicts.values():
-        for r in (v.get("retrospective") or {}).values():
-            for w in r["windows"]:
-                counts[(w["state"], w["probe_state"])] += 1
-    lines = ["| label-free state \\ probe trend | " + " | ".join(states) + " |", "|---|" + "---|" * len(states)]
-    for a in states + ("collapsed",):
-        lines.append(f"| {a} | " + " | ".join(str(counts[(a, b)]) for b in states) + " |")
-    return "\n".join(lines)
+def print_summaries(runs: Sequence[Run]) -> None:
+    """Each family's verdict summary, as ``ssl-eval report`` prints it for a work dir of these runs."""
+    config = VerdictConfig()
+    for family in sorted({r.family for r in runs}):
+        rows = [row for r in runs if r.family == family for row in r.rows]
+        verdict = family_verdict(family, rows, analyze_rows(rows, collapse_rule=config.collapse_rule()), config=config)
+        print(f"> **{family}**: {verdict['summary']}\n")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", nargs="+", help="NAME=PATH: a work dir or a report CSV per data set")
-    parser.add_argument("--tune", help="tune the rules on this data set only (the others are held out)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("sources", nargs="+", help="NAME=CSV: a report CSV per data set")
+    parser.add_argument("--probe-test", type=int, default=None, help="probe test images (for the binomial standard error)")
+    parser.add_argument("--evidence", type=Path, help="write the per-method evidence (JSON) the verdict ships")
+    parser.add_argument("--summaries", metavar="NAME", help="print the verdict's summary of every family of data set NAME "
+                        "as the tool gives it with the family's own labels (the README's examples)")
     args = parser.parse_args(argv)
-    data = load(args.sources)
-    config = VerdictConfig()
-    print(f"# Verdict validation\n\ndefault rules: window {config.window}, alpha {config.alpha}, "
-          f"patience {config.patience}, min_change {config.min_change}\n")
-    own = evaluate(data, config, borrowed=False)
-    rows = [(f"defaults, own labels, {name}", summarise({k: v for k, v in own.items() if k.startswith(name + '/')}))
-            for name in data] + [("defaults, own labels, all", summarise(own))]
-    if len(data) > 1:
-        lent = evaluate(data, config, borrowed=True)
-        rows += [("defaults, trust borrowed across data sets, all", summarise(lent))]
-    print(summary_table(rows), "\n")
-    print("## Per family (defaults, own labels)\n")
-    print(family_table(own), "\n")
-    print("### Progress state against the probe's own trend (all windows, defaults)\n")
-    print(confusion(own), "\n")
-    if len(data) > 1:
-        print("## Per family (defaults, trust borrowed from the same method on the other data set)\n")
-        print(family_table(lent), "\n")
-    if args.tune:
-        if args.tune not in data:
-            raise SystemExit(f"--tune {args.tune!r}: not one of {list(data)}")
-        tuned, tried = tune({args.tune: data[args.tune]}, config)
-        setting = {k: getattr(tuned, k) for k in ("window", "alpha", "patience", "min_change")}
-        print(f"## Tuned on {args.tune} only ({len(tried)} settings tried): {setting}\n")
-        tuned_own = evaluate(data, tuned, borrowed=False)
-        rows = [(f"tuned, own labels, {name}" + (" (tuning set)" if name == args.tune else " (held out)"),
-                 summarise({k: v for k, v in tuned_own.items() if k.startswith(name + '/')})) for name in data]
-        if len(data) > 1:
-            rows.append(("tuned, borrowed across data sets, all", summarise(evaluate(data, tuned, borrowed=True))))
-        print(summary_table(rows), "\n")
+    runs = load_runs(args.sources)
+    if args.summaries:
+        print_summaries([r for r in runs if r.dataset == args.summaries])
+        return
+    print("# Verdict validation: held out, causal, against a denoised probe\n")
+    print("## The trajectory set\n")
+    print(describe_set(runs, args.probe_test), "\n")
+    results = {"leave one data set out": held_out(runs, "dataset"), "leave one method out": held_out(runs, "method")}
+    for setting, res in results.items():
+        print(f"Chosen on the held-out groups ({setting}):\n")
+        print("\n".join(f"- {c}" for c in res["chosen"]), "\n")
+    print("## Stop and keep (lower is better; the goal: the interval of the difference below 0, at >= 30% saved)\n")
+    print(stop_table(runs, results), "\n")
+    print("## Progress against the probe trend (goal: kappa >= 0.4)\n")
+    print(progress_table(runs, results), "\n")
+    print("## Declines and collapses (goals: >= 80% within 3 checkpoints, <= 10% false alarms, every collapse)\n")
+    print(decline_table(runs, results), "\n")
+    evidence = per_method(runs, results["leave one data set out"])
+    print("## Per method (leave one data set out): does the label-free stop beat the fixed epoch?\n")
+    print("| method | runs | verdict median lost | fixed epoch median lost | difference [95% CI] |\n|---|---|---|---|---|")
+    for method, e in evidence.items():
+        print(f"| {method} | {e['runs']} | {e['verdict_median_lost']:.2f} | {e['fixed_median_lost']:.2f} "
+              f"| {e['difference']:+.2f} [{e['ci_low']:+.2f}, {e['ci_high']:+.2f}] |")
+    if args.evidence:
+        args.evidence.write_text(json.dumps({"source": "benchmarks/verdict.py, leave one data set out", "methods": evidence},
+                                            indent=1, sort_keys=True) + "\n")
     sys.stdout.flush()
 
 
