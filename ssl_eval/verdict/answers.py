@@ -70,12 +70,15 @@ def stop_line(verdict: Mapping[str, Any]) -> str:
         verdict: a stored verdict (:func:`ssl_eval.verdict.family_verdict`).
 
     Returns:
-        e.g. ``patience 3: run-0 at epoch 12, run-1 not yet``.
+        e.g. ``patience 8: run-0 at epoch 12, run-1 not yet`` (the patience of the rule that ran:
+        checkpoints without a new best for the "best" rule, trend tests for the "trend" rule).
     """
     stop = verdict.get("stop") or {}
     parts = [(f"{run} at epoch {s['epoch']}" + (" (collapsed)" if s.get("reason") == "collapsed" else ""))
              if s.get("epoch") is not None else f"{run} not yet" for run, s in stop.items()]
-    patience = (verdict.get("config") or {}).get("patience")
+    config = verdict.get("config") or {}
+    rule = config.get("stop_rule", "trend")  # verdicts stored before the "best" rule have no stop_rule
+    patience = config.get("stop_patience") if rule == "best" else config.get("patience")
     return (f"patience {patience}: " if patience else "") + ", ".join(parts)
 
 
