@@ -21,7 +21,6 @@ The lock is local to one machine, as every work dir lock is (``Workspace.lock``)
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import time
@@ -31,6 +30,7 @@ from typing import Iterator
 
 import psutil
 
+from ssl_eval import strict_json
 from ssl_eval.safe_text import printable
 
 __all__ = ["Holder", "WorkdirServed", "hold_serve_lock", "serving"]
@@ -91,7 +91,7 @@ def _me() -> Holder:
 
 def _read(path: Path) -> Holder | None:
     try:
-        return Holder(**json.loads(path.read_text(encoding="utf-8")))
+        return Holder(**strict_json.decode(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -135,7 +135,7 @@ def hold_serve_lock(root: Path) -> Iterator[Holder]:
     holder_file, me = folder / HOLDER_NAME, _me()
     try:
         partial = folder / f"{HOLDER_NAME}.{me.pid}.partial"
-        partial.write_text(json.dumps(asdict(me)), encoding="utf-8")
+        partial.write_text(strict_json.encode(asdict(me)), encoding="utf-8")
         os.replace(partial, holder_file)  # a stale holder's file (a killed serve) is replaced whole
         yield me
     finally:

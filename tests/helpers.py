@@ -273,3 +273,21 @@ def vit_simclr(seed: int = 0):
     head) on a 1-channel timm ViT (:data:`DIGITS_VIT_ARGS`, :data:`VIT_ARCH`), with flip and
     noise views drawn from ``seed``."""
     return _vit_simclr_class()(seed)
+
+
+def evaluate_without_prefect(store, config, ws):
+    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
+    families the plan names; returns the plan."""
+    from ssl_eval.analysis import analyze_family
+    from ssl_eval.embedding import embed_or_record_failure
+    from ssl_eval.evaluation import compute_parts
+    from ssl_eval.planning import plan
+    from ssl_eval.storage.checkpoints import discover
+
+    work = plan(discover(store), config, ws, tracking_uri=None)
+    for item in work.items:
+        if embed_or_record_failure(item.ref, config, ws).ready:
+            compute_parts(ws, item.ref.id, list(item.parts), config)
+    for family in work.families:
+        analyze_family(ws, family)
+    return work

@@ -7,25 +7,11 @@ import os
 
 import torch
 
-from ssl_eval.analysis import analyze_family
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_parts
 from ssl_eval.planning import plan
 from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.workspace import Workspace
-from tests.helpers import make_store, write_checkpoint
-
-
-def _evaluate(store, config, ws):
-    """A monitor run without Prefect: plan, embed, measure, analyse; the plan."""
-    work = plan(discover(store), config, ws, tracking_uri=None)
-    for item in work.items:
-        if embed_or_record_failure(item.ref, config, ws).ready:
-            compute_parts(ws, item.ref.id, list(item.parts), config)
-    for family in work.families:
-        analyze_family(ws, family)
-    return work
+from tests.helpers import evaluate_without_prefect, make_store, write_checkpoint
 
 
 def _with_entries(path, **entries):
@@ -51,7 +37,7 @@ def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_ge
     _with_entries(write_checkpoint(run / "last.ckpt", epoch=0, seed=8), epoch=10**30)  # no epoch in the name: the entry's
     _with_entries(write_checkpoint(run / "final.ckpt", epoch=0, seed=9), epoch=float("nan"))
     ws = Workspace.at(tmp_path / "w")
-    _evaluate(store, tiny_config, ws)
+    evaluate_without_prefect(store, tiny_config, ws)
     failures = {f["id"]: f["error"] for f in collect(ws)["failures"]}
     assert set(failures) == {"simclr/run-0/epoch=99999999999999999999", "simclr/run-0/last", "simclr/run-0/final"}
     assert "epoch 99999999999999999999 (from its file name) is not a whole number in 0..1,000,000,000" in failures[
@@ -85,7 +71,7 @@ def test_complex_weights_are_refused_once_and_not_read_again_until_the_file_chan
     nan = state[weight].to(torch.complex64)
     nan.view(-1)[0] = complex(float("nan"), 0.0)  # a complex NaN, which the float-only NaN check did not see
     _with_entries(path, state_dict={**state, weight: nan})
-    work = _evaluate(tiny_store, tiny_config, ws)
+    work = evaluate_without_prefect(tiny_store, tiny_config, ws)
     failure = ws.records.get("simclr/run-0/epoch=01", "failure")
     assert failure["stage"] == "embed" and failure["permanent"]
     assert failure["error"] == (f"{path}: weight {weight.removeprefix('backbone.')!r} is complex (complex64) where the architecture "
@@ -122,7 +108,7 @@ def test_control_codes_from_the_store_are_escaped_on_every_terminal_surface(tmp_
     bad.write_bytes(b"not a checkpoint")
     os.utime(bad, (0, 0))
     ws = Workspace.at(tmp_path / "w")
-    _evaluate(store, tiny_config, ws)
+    evaluate_without_prefect(store, tiny_config, ws)
     assert any(HOSTILE in f["error"] for f in collect(ws)["failures"])  # the record keeps the real name
     for fmt in ("table", "json", "csv"):
         result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root), "--format", fmt])

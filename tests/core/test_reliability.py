@@ -19,6 +19,7 @@ from ssl_eval.report import collect
 from ssl_eval.storage.checkpoints import discover
 from ssl_eval.storage.errors import DataSetError, WorkdirError
 from ssl_eval.workspace import Workspace
+from tests.helpers import evaluate_without_prefect
 
 
 class _Odd(Exception):
@@ -238,21 +239,6 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
 # --- stale, duplicated and deleted results (item 5)
 
 
-def _evaluate_all(store, config, ws):
-    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
-    families the plan names; returns the plan."""
-    from ssl_eval.analysis import analyze_family
-    from ssl_eval.evaluation import compute_parts
-
-    work = plan(discover(store), config, ws, tracking_uri=None)
-    for item in work.items:
-        if embed_or_record_failure(item.ref, config, ws).ready:
-            compute_parts(ws, item.ref.id, list(item.parts), config)
-    for family in work.families:
-        analyze_family(ws, family)
-    return work
-
-
 def _synced(ws, client):
     """Sync simclr to MLflow; then no series of any run holds two points at one step."""
     from tasks.mlflow_mirror import sync_family
@@ -283,12 +269,12 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     run = store / "simclr" / "run-0"
     ws = Workspace.at(tmp_path / "w")
     client = MlflowClient(mlflow_store(ws.root / "mlflow.db"))
-    _evaluate_all(store, tiny_config, ws)
+    evaluate_without_prefect(store, tiny_config, ws)
     _synced(ws, client)
 
     # a checkpoint replaced by a different file under the same name: its points are replaced
     write_checkpoint(run / "epoch=01.ckpt", epoch=1, seed=4242)
-    _evaluate_all(store, tiny_config, ws)
+    evaluate_without_prefect(store, tiny_config, ws)
     _synced(ws, client)
     _, points = _history(client)
     new = ws.records.get("simclr/run-0/epoch=01", "probe")["values"]["linear_acc"]
@@ -298,7 +284,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     before = os.stat(run / "epoch=01.ckpt")
     (run / "epoch=01.ckpt").write_bytes((run / "epoch=02.ckpt").read_bytes())
     os.utime(run / "epoch=01.ckpt", ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert [i.ref.id for i in _evaluate_all(store, tiny_config, ws).items] == ["simclr/run-0/epoch=01"]
+    assert [i.ref.id for i in evaluate_without_prefect(store, tiny_config, ws).items] == ["simclr/run-0/epoch=01"]
     _synced(ws, client)
     _, points = _history(client)
     now = ws.records.get("simclr/run-0/epoch=01", "probe")["values"]["linear_acc"]
@@ -308,7 +294,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     good = (run / "epoch=02.ckpt").read_bytes()
     (run / "epoch=02.ckpt").write_bytes(good[: len(good) // 2])
     os.utime(run / "epoch=02.ckpt", (0, 0))
-    _evaluate_all(store, tiny_config, ws)
+    evaluate_without_prefect(store, tiny_config, ws)
     doc = collect(ws)
     assert [r["id"] for r in doc["families"]["simclr"]["checkpoints"]] == ["simclr/run-0/epoch=00", "simclr/run-0/epoch=01"]
     assert all(c.get("pick") != "simclr/run-0/epoch=02" for c in doc["families"]["simclr"]["correlations"].values())
@@ -320,7 +306,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
     # the good file restored: retried (its embeddings still match), its failure cleared
     (run / "epoch=02.ckpt").write_bytes(good)
     os.utime(run / "epoch=02.ckpt", (0, 0))
-    work = _evaluate_all(store, tiny_config, ws)
+    work = evaluate_without_prefect(store, tiny_config, ws)
     assert "simclr/run-0/epoch=02" in [i.ref.id for i in work.items]
     assert ws.records.get("simclr/run-0/epoch=02", "failure") is None and collect(ws)["failures"] == []
     _synced(ws, client)
@@ -329,7 +315,7 @@ def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_
 
     # a deleted checkpoint: marked gone, out of the analyses, its history kept
     (run / "epoch=00.ckpt").unlink()
-    work = _evaluate_all(store, tiny_config, ws)
+    work = evaluate_without_prefect(store, tiny_config, ws)
     assert work.families == ("simclr",)
     doc = collect(ws)
     assert [g["id"] for g in doc["gone"]] == ["simclr/run-0/epoch=00"]
