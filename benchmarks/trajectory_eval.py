@@ -1,7 +1,7 @@
 """Evaluate a trajectory store into the per-checkpoint CSV of docs/verdicts.md, in plain processes.
 
 Every value comes from the functions ``ssl-eval evaluate`` runs (the checkpoint loader and model
-builder, ``embed_images``, the metric registry's groups, the linear and kNN probes) on the same
+builder, ``embed_images``, ``evaluation.group_record`` and ``evaluation.probe_record``) on the same
 splits of the same configuration, without the orchestration around them: for 1,488 checkpoints
 of a 64-d CNN on two shared CPU cores, a Prefect task run per step and the MLflow mirror cost
 more than the computation itself. ``--check WORKDIR`` compares the CSV with the records of a work dir
@@ -45,10 +45,9 @@ def _setup(config_path: str, dataset: str) -> None:
 
 
 def _evaluate(path: str) -> dict[str, Any]:
-    from ssl_eval.evaluation import metric_options
+    from ssl_eval.evaluation import group_record, probe_record
     from ssl_eval.inference import embed_images, preprocess_options
-    from ssl_eval.metrics import GROUPS, compute_group
-    from ssl_eval.probe import knn_probe, linear_probe
+    from ssl_eval.metrics import GROUPS
     from ssl_eval.storage.loading import load_checkpoint
     from ssl_eval.storage.model_building import build_model
 
@@ -62,19 +61,15 @@ def _evaluate(path: str) -> dict[str, Any]:
     embed = lambda images: embed_images(model, images, batch_size=config.data.batch_size, preprocess_options=options)  # noqa: E731
     X = {split: embed(getattr(splits, split).images) for split in ("eval", "probe_train", "probe_test")}
     pair = (embed(views[0]), embed(views[1])) if views is not None else None
-    metric_opts = metric_options(config).model_copy(update={"k": splits.eval.num_classes})
     values: dict[str, float] = {}
     flags: list[str] = []
     for group in GROUPS:
-        result = compute_group(group, X["eval"], labels=splits.eval.labels, views=pair, options=metric_opts,
-                               random_state=config.metrics.random_state)
-        values.update(result.values)
-        flags += [f for f in result.flags if f not in flags]
-    train_y, test_y = splits.probe_train.labels, splits.probe_test.labels
-    values["probe_linear_acc"] = linear_probe(X["probe_train"], train_y, X["probe_test"], test_y,
-                                              random_state=config.probe.random_state, max_iter=config.probe.max_iter,
-                                              solver=config.probe.solver)
-    values["probe_knn_acc"] = knn_probe(X["probe_train"], train_y, X["probe_test"], test_y, k=config.probe.knn_k)
+        record = group_record(group, X["eval"], labels=splits.eval.labels, views=pair, num_classes=splits.eval.num_classes,
+                              config=config)
+        values.update(record["values"])
+        flags += [f for f in record["flags"] if f not in flags]
+    probes = probe_record(X["probe_train"], splits.probe_train.labels, X["probe_test"], splits.probe_test.labels, config)
+    values.update({f"probe_{name}": value for name, value in probes["values"].items()})
     meta = loaded.meta
     return {"family": family_name, "run": run, "epoch": int(meta.get("epoch", -1)), "checkpoint": p.stem,
             "method": str(meta.get("method", family_name)), "arch": str(meta.get("arch", "")), **values,

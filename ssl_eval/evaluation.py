@@ -76,29 +76,48 @@ def record_is_current(record: dict[str, Any] | None, part: str, *, fingerprint: 
     return group not in GROUPS or set(unconditional_metrics(group)) <= set(record.get("values") or {})
 
 
-def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
+def group_record(group: str, X: Any, *, labels: Any, views: tuple[Any, Any] | None, num_classes: int | None,
+                 config: Config) -> dict[str, Any]:
+    """One metric group over one checkpoint's arrays, as its record stores it.
+
+    Args:
+        group: a metric group of :data:`ssl_eval.metrics.GROUPS`.
+        X: the evaluation embeddings (N, D).
+        labels: their labels, or None.
+        views: the two views' embeddings, or None (read only by groups with view-based metrics).
+        num_classes: the data set's class count: k for k-means when ``[metrics] k`` is unset.
+        config: the run's configuration (``[metrics]``).
+
+    Returns:
+        ``values``, ``flags`` and, where the group gives them, ``details``.
+    """
     options = metric_options(config)
-    if options.k is None and ckpt.provenance.get("num_classes"):
-        options = options.model_copy(update={"k": int(ckpt.provenance["num_classes"])})
-    views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
-    if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
-        views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
-        views = (views_a, views_b) if views_a is not None and views_b is not None else None
-    result = compute_group(
-        group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views, options=options,
-        random_state=config.metrics.random_state,
-    )
-    record = {"values": result.values, "flags": list(result.flags)}
+    if options.k is None and num_classes:
+        options = options.model_copy(update={"k": int(num_classes)})
+    if not any(spec.group == group and spec.needs_views for spec in METRICS.values()):
+        views = None
+    result = compute_group(group, X, labels=labels, views=views, options=options, random_state=config.metrics.random_state)
+    record: dict[str, Any] = {"values": result.values, "flags": list(result.flags)}
     if result.details:
         record["details"] = dict(result.details)
     return record
 
 
-def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
-    train_y, test_y = ckpt.get("probe_train_labels"), ckpt.get("probe_test_labels")
+def probe_record(train_X: Any, train_y: Any, test_X: Any, test_y: Any, config: Config) -> dict[str, Any]:
+    """The linear and kNN probes over one checkpoint's arrays, as the ``probe`` record stores them.
+
+    Args:
+        train_X: probe-train embeddings.
+        train_y: their labels, or None (no labels: no probe).
+        test_X: probe-test embeddings.
+        test_y: their labels, or None.
+        config: the run's configuration (``[probe]``).
+
+    Returns:
+        ``values``: ``linear_acc`` and ``knn_acc``, empty without labels.
+    """
     if train_y is None or test_y is None:  # recorded too, so a rerun does not try again
         return {"values": {}}
-    train_X, test_X = ckpt.get("probe_train"), ckpt.get("probe_test")
     return {
         "values": {
             "linear_acc": linear_probe(
@@ -108,6 +127,22 @@ def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
             "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
         }
     }
+
+
+def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
+    views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
+    if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
+        views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
+        views = (views_a, views_b) if views_a is not None and views_b is not None else None
+    return group_record(group, ckpt.get("eval"), labels=ckpt.get("eval_labels"), views=views,
+                        num_classes=ckpt.provenance.get("num_classes"), config=config)
+
+
+def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
+    train_y, test_y = ckpt.get("probe_train_labels"), ckpt.get("probe_test_labels")
+    if train_y is None or test_y is None:
+        return {"values": {}}
+    return probe_record(ckpt.get("probe_train"), train_y, ckpt.get("probe_test"), test_y, config)
 
 
 def _outcome(checkpoint_id: str, part: str, status: Status, record: dict[str, Any]) -> PartOutcome:
