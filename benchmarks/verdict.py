@@ -46,7 +46,8 @@ from ssl_eval.analysis.tables import alerts, correlation_table
 from ssl_eval.config import VerdictConfig
 from ssl_eval.metrics import METRICS
 from ssl_eval.verdict import family_verdict
-from ssl_eval.verdict.progress import decide, history
+from ssl_eval.verdict.progress import history
+from ssl_eval.verdict.stopping import decide
 from ssl_eval.verdict.trust import TRUSTED, classify_all
 
 MIN_SAVED = 0.30

@@ -21,7 +21,8 @@ from ssl_eval.config import VerdictConfig
 from ssl_eval.metrics import METRICS
 from ssl_eval.verdict import words
 from ssl_eval.verdict.evidence import belief
-from ssl_eval.verdict.progress import by_run, decide, history, keep_index, probe_of, retrospective
+from ssl_eval.verdict.progress import Progress, by_run, history, keep_index, probe_of, retrospective
+from ssl_eval.verdict.stopping import decide
 from ssl_eval.verdict.trend import COLLAPSED, DEGRADING, IMPROVING, INSUFFICIENT, PLATEAUED, STATES
 from ssl_eval.verdict.trust import OWN, TRUST_CLASSES, TRUSTED, UNKNOWN, Trust, borrow, classify_all
 
@@ -98,6 +99,27 @@ def _stop_reason(config: VerdictConfig) -> str:
     return f"no improvement in {config.patience} trend tests"
 
 
+def _stops(runs: Mapping[str, Sequence[Mapping[str, Any]]], histories: Mapping[str, Sequence[Progress]],
+           signals: Mapping[str, bool], config: VerdictConfig, collapse: Mapping[str, str],
+           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[Mapping[str, Any]]]:
+    """Per run: its stop entry, its retrospective (runs with a probe) and its kept row."""
+    stop: dict[str, dict[str, Any]] = {}
+    retro: dict[str, dict[str, Any]] = {}
+    candidates = []
+    for run, states in histories.items():
+        index, kept = decide(runs[run], states, signals, config, collapse)
+        if kept is not None:
+            candidates.append(runs[run][kept])
+        epoch = None if index is None else int(states[index].epoch)
+        why = ("collapsed" if states[index].state == COLLAPSED else _stop_reason(config)) if index is not None else None
+        stop[run] = {"epoch": epoch, "reason": why,
+                     "text": f"{run}: stop at epoch {epoch} ({why})" if epoch is not None else f"{run}: not yet"}
+        found = retrospective(runs[run], states, (index, kept), config)
+        if found is not None:
+            retro[run] = found
+    return stop, retro, candidates
+
+
 def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Mapping[str, Any], *,
                    config: VerdictConfig = VerdictConfig(), borrowed: Mapping[str, Trust] | None = None,
                    ) -> dict[str, Any]:
@@ -125,20 +147,7 @@ def family_verdict(family: str, rows: Sequence[Mapping[str, Any]], analysis: Map
     histories = {run: history(run, mine, signals, config, collapse) for run, mine in runs.items()}
     latest = {run: states[-1] for run, states in histories.items()}
     state = _family_state(latest) if latest else INSUFFICIENT
-    stop: dict[str, dict[str, Any]] = {}
-    retro: dict[str, dict[str, Any]] = {}
-    candidates = []
-    for run, states in histories.items():
-        index, kept = decide(runs[run], states, signals, config, collapse)
-        if kept is not None:
-            candidates.append(runs[run][kept])
-        epoch = None if index is None else int(states[index].epoch)
-        why = ("collapsed" if states[index].state == COLLAPSED else _stop_reason(config)) if index is not None else None
-        stop[run] = {"epoch": epoch, "reason": why,
-                     "text": f"{run}: stop at epoch {epoch} ({why})" if epoch is not None else f"{run}: not yet"}
-        found = retrospective(runs[run], states, (index, kept), config)
-        if found is not None:
-            retro[run] = found
+    stop, retro, candidates = _stops(runs, histories, signals, config, collapse)
     keep = _keep(rows, candidates, signals, collapse)
     progress_text = words.progress_sentence(state, latest) if latest else "Too early to tell (no checkpoints)."
     believe = belief(method_of(rows))

@@ -8,13 +8,14 @@ not). Every rule reads the rows of :func:`ssl_eval.analysis.family_rows`.
   the signals improve and none degrades, *degrading* when at least half degrade and none
   improves, *plateaued* otherwise; *collapsed* when checkpoint ``t`` has a collapse alert;
   *insufficient* before ``window`` checkpoints (or with no finite signal).
-* **stop**: the first checkpoint at which ``patience`` consecutive progress tests were not
-  *improving* (a collapse stops at once); None when it never fires.
+* **stop** of the "trend" rule: the first checkpoint at which ``patience`` consecutive progress
+  tests were not *improving* (a collapse stops at once); None when it never fires. The default
+  "best" rule and the choice between them are :mod:`ssl_eval.verdict.stopping`.
 * **keep**: the checkpoint with the best rank aggregate of the signals: each signal's values
   ranked (average ranks, in its good direction) and scaled to [0, 1] among the candidates,
   then averaged; ties go to the later epoch. Collapsed checkpoints are not candidates.
 * **retrospective** (rows with a probe): per run, the checkpoint kept when the stop fired
-  (keep among the checkpoints up to the stop), probe points lost against the run's best
+  (:func:`ssl_eval.verdict.stopping.decide`), probe points lost against the run's best
   checkpoint, the fraction of checkpoints not trained, and how often the progress state
   agreed with the probe's own trend (the same test on the probe accuracy).
 """
@@ -70,7 +71,16 @@ def by_run(rows: Sequence[Row]) -> dict[str, list[Row]]:
     return {run: sorted(mine, key=lambda r: r["epoch"]) for run, mine in sorted(runs.items())}
 
 
-def _values(rows: Sequence[Row], name: str) -> list[float]:
+def values_of(rows: Sequence[Row], name: str) -> list[float]:
+    """One signal's values over ``rows`` (the probe's for ``linear_acc``); NaN where absent.
+
+    Args:
+        rows: checkpoint rows.
+        name: a metric name, or ``linear_acc`` for the probe.
+
+    Returns:
+        One float per row.
+    """
     source = "probe" if name == PROBE else "metrics"
     out = []
     for r in rows:
@@ -81,7 +91,7 @@ def _values(rows: Sequence[Row], name: str) -> list[float]:
 
 def _trend_at(rows: Sequence[Row], end: int, name: str, higher_is_better: bool, config: VerdictConfig) -> Trend | None:
     window = rows[end - config.window + 1:end + 1]
-    return trend(name, [r["epoch"] for r in window], _values(window, name), history=_values(rows[:end + 1], name),
+    return trend(name, [r["epoch"] for r in window], values_of(window, name), history=values_of(rows[:end + 1], name),
                  higher_is_better=higher_is_better, alpha=config.alpha, min_change=config.min_change)
 
 
@@ -179,7 +189,7 @@ def keep_index(rows: Sequence[Row], signals: Mapping[str, bool], collapse: Mappi
     scores = np.zeros(len(candidates))
     counts = np.zeros(len(candidates))
     for name, hib in signals.items():
-        values = np.array(_values([rows[i] for i in candidates], name))
+        values = np.array(values_of([rows[i] for i in candidates], name))
         finite = np.isfinite(values)
         if finite.sum() == 0:
             continue
@@ -191,115 +201,6 @@ def keep_index(rows: Sequence[Row], signals: Mapping[str, bool], collapse: Mappi
     mean = np.where(counts > 0, scores / np.maximum(counts, 1), -np.inf)
     best = max(range(len(candidates)), key=lambda j: (mean[j], rows[candidates[j]]["epoch"]))
     return candidates[best]
-
-
-def aggregate(rows: Sequence[Row], signals: Mapping[str, bool], width: int = 1) -> np.ndarray:
-    """The signals of one run's rows as one series, smoothed: a pure function of ``rows``.
-
-    Each signal is turned its good way up and scaled to [0, 1] by the range it covered over
-    ``rows`` (a constant signal contributes nothing), the signals are averaged where finite,
-    and the series is smoothed by a centred mean of ``width`` checkpoints, truncated at both
-    ends (the last point averages only itself and the checkpoints before it). Given the rows up
-    to a checkpoint, it reads nothing later: the rules built on it are causal.
-
-    Args:
-        rows: one run's rows, sorted by epoch.
-        signals: signal name -> higher_is_better.
-        width: checkpoints in the centred mean (1: no smoothing).
-
-    Returns:
-        One value per row; NaN where no signal is finite.
-    """
-    total, count = np.zeros(len(rows)), np.zeros(len(rows))
-    for name, hib in signals.items():
-        v = np.array(_values(rows, name)) * (1.0 if hib else -1.0)
-        finite = np.isfinite(v)
-        if finite.sum() < 2 or np.ptp(v[finite]) == 0:
-            continue
-        low, span = np.min(v[finite]), np.ptp(v[finite])
-        total[finite] += (v[finite] - low) / span
-        count[finite] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        raw = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    half = width // 2
-    out = np.full(len(rows), np.nan)
-    for i in range(len(rows)):
-        part = raw[max(0, i - half):i + half + 1]
-        if np.isfinite(part).any():
-            out[i] = float(np.nanmean(part))
-    return out
-
-
-def _best(series: np.ndarray, candidates: Sequence[int]) -> int | None:
-    finite = [i for i in candidates if math.isfinite(series[i])]
-    return max(finite, key=lambda i: (series[i], i)) if finite else None
-
-
-def _last_new_best(series: np.ndarray, candidates: Sequence[int], min_change: float) -> int | None:
-    """Index of the last checkpoint that beat every earlier one by ``min_change`` of the range
-    the series covered: smaller gains are noise, not a new best."""
-    finite = [i for i in candidates if math.isfinite(series[i])]
-    if not finite:
-        return None
-    margin = min_change * float(np.ptp(series[finite]))
-    best = finite[0]
-    for i in finite[1:]:
-        if series[i] > series[best] + margin:
-            best = i
-    return best
-
-
-def best_stop(rows: Sequence[Row], signals: Mapping[str, bool], config: VerdictConfig,
-              collapse: Mapping[str, str]) -> tuple[int | None, int | None]:
-    """The "best" stop and keep of one run (``stop_rule = "best"``), causal at every checkpoint.
-
-    At checkpoint t the run's :func:`aggregate` over checkpoints 0..t (``config.smooth``) is
-    computed afresh; the stop fires when its last new best (a gain of at least
-    ``config.min_change`` of the range the aggregate covered) is ``config.stop_patience`` or
-    more checkpoints old and the epoch is at least ``config.min_epoch``, or at once on a collapse.
-    What is kept is the best checkpoint of that aggregate (collapsed ones excluded, ties to the
-    later epoch): the untrained checkpoint only when no later one scores higher.
-
-    Args:
-        rows: one run's rows, sorted by epoch.
-        signals: signal name -> higher_is_better.
-        config: ``smooth``, ``stop_patience``, ``min_epoch``, ``min_change``.
-        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
-
-    Returns:
-        (index of the stop or None when it never fires, index of the kept checkpoint or None).
-    """
-    for t in range(len(rows)):
-        series = aggregate(rows[:t + 1], signals, config.smooth)
-        candidates = [i for i in range(t + 1) if rows[i]["id"] not in collapse]
-        if rows[t]["id"] in collapse:
-            return t, _best(series, candidates)
-        last_best = _last_new_best(series, candidates, config.min_change)
-        if last_best is not None and t - last_best >= config.stop_patience and rows[t]["epoch"] >= config.min_epoch:
-            return t, _best(series, candidates)
-    series = aggregate(rows, signals, config.smooth)
-    return None, _best(series, [i for i in range(len(rows)) if rows[i]["id"] not in collapse])
-
-
-def decide(rows: Sequence[Row], states: Sequence[Progress], signals: Mapping[str, bool], config: VerdictConfig,
-           collapse: Mapping[str, str]) -> tuple[int | None, int | None]:
-    """Where one run stops and which of its checkpoints is kept, by ``config.stop_rule``.
-
-    Args:
-        rows: one run's rows, sorted by epoch.
-        states: its progress history (:func:`history`), read by the "trend" rule.
-        signals: signal name -> higher_is_better.
-        config: the verdict's rules.
-        collapse: checkpoint id -> reason, for checkpoints with a collapse alert.
-
-    Returns:
-        (stop index or None, kept index or None); the kept checkpoint is at or before the stop.
-    """
-    if config.stop_rule == "best":
-        return best_stop(rows, signals, config, collapse)
-    stop = stop_index(states, config)
-    until = len(rows) - 1 if stop is None else stop
-    return stop, keep_index(rows[:until + 1], signals, collapse)
 
 
 def probe_of(row: Row) -> float:

@@ -205,7 +205,7 @@ E30 = np.arange(31)
 
 
 def _best_of(signal: np.ndarray, config: VerdictConfig = BEST, flags_at: int | None = None):
-    from ssl_eval.verdict.progress import best_stop
+    from ssl_eval.verdict.stopping import best_stop
 
     rows = make_rows("fam", "run-0", {"rankme": signal}, None)
     collapse = {} if flags_at is None else {rows[flags_at]["id"]: "collapse"}
