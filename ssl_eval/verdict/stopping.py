@@ -40,9 +40,19 @@ def aggregate(rows: Sequence[Row], signals: Mapping[str, bool], width: int = 1) 
     Returns:
         One value per row; NaN where no signal is finite.
     """
-    total, count = np.zeros(len(rows)), np.zeros(len(rows))
-    for name, hib in signals.items():
-        v = np.array(values_of(rows, name)) * (1.0 if hib else -1.0)
+    return _combine(_oriented(rows, signals), width)
+
+
+def _oriented(rows: Sequence[Row], signals: Mapping[str, bool]) -> list[np.ndarray]:
+    """Each signal's values over ``rows``, turned its good way up (read once per run)."""
+    return [np.array(values_of(rows, name)) * (1.0 if hib else -1.0) for name, hib in signals.items()]
+
+
+def _combine(oriented: Sequence[np.ndarray], width: int) -> np.ndarray:
+    """:func:`aggregate` of signal series already read and oriented (all of one length)."""
+    n = len(oriented[0]) if oriented else 0
+    total, count = np.zeros(n), np.zeros(n)
+    for v in oriented:
         finite = np.isfinite(v)
         if finite.sum() < 2 or np.ptp(v[finite]) == 0:
             continue
@@ -52,8 +62,8 @@ def aggregate(rows: Sequence[Row], signals: Mapping[str, bool], width: int = 1) 
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     half = width // 2
-    out = np.full(len(rows), np.nan)
-    for i in range(len(rows)):
+    out = np.full(n, np.nan)
+    for i in range(n):
         part = raw[max(0, i - half):i + half + 1]
         if np.isfinite(part).any():
             out[i] = float(np.nanmean(part))
@@ -99,15 +109,16 @@ def best_stop(rows: Sequence[Row], signals: Mapping[str, bool], config: VerdictC
     Returns:
         (index of the stop or None when it never fires, index of the kept checkpoint or None).
     """
+    oriented = _oriented(rows, signals)  # the values do not change with t; their scaling does
     for t in range(len(rows)):
-        series = aggregate(rows[:t + 1], signals, config.smooth)
+        series = _combine([v[:t + 1] for v in oriented], config.smooth)
         candidates = [i for i in range(t + 1) if rows[i]["id"] not in collapse]
         if rows[t]["id"] in collapse:
             return t, _best(series, candidates)
         last_best = _last_new_best(series, candidates, config.min_change)
         if last_best is not None and t - last_best >= config.stop_patience and rows[t]["epoch"] >= config.min_epoch:
             return t, _best(series, candidates)
-    series = aggregate(rows, signals, config.smooth)
+    series = _combine(oriented, config.smooth)
     return None, _best(series, [i for i in range(len(rows)) if rows[i]["id"] not in collapse])
 
 
