@@ -38,10 +38,11 @@ demo-fashion: venv
 	$(BIN)/ssl-eval evaluate $(WORKDIR)/fashion_store --workdir $(WORKDIR)/fashion --dataset fashion-mnist \
 	  --n-eval 1000 --n-probe-train 2000 --n-probe-test 1000
 
-# The linter and the type checker first (seconds), then the tests.
+# The linter, the type checker and the import contract first (seconds), then the tests.
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

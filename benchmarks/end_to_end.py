@@ -147,10 +147,10 @@ def plain(store: Path, out: Path) -> None:
     import torch
     from scipy import stats
 
-    from ssl_eval.augment import fixed_views
+    from ssl_eval.sources.augment import fixed_views
     from ssl_eval.config import load_config
-    from ssl_eval.models import DemoCNN
-    from ssl_eval.splits import eval_splits
+    from ssl_eval.sources.models import DemoCNN
+    from ssl_eval.sources.splits import eval_splits
 
     imported = time.time()
     clock = time.perf_counter()

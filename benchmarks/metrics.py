@@ -14,7 +14,7 @@ How it measures (not a timed test):
   counts every allocation of the call, LAPACK workspaces included, and not the input data.
   ``MALLOC_MMAP_THRESHOLD_`` is fixed at 64 KiB in the workers so that freed arrays leave
   the RSS (otherwise glibc may keep them and hide a later peak);
-* the data are float32, as ``ssl_eval.embedding`` writes embeddings; baselines get the same
+* the data are float32, as ``ssl_eval.pipeline.embedding`` writes embeddings; baselines get the same
   array, as a user would pass it.
 """
 

@@ -28,9 +28,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CHILD = """
 import json, sys
 from ssl_eval.config import load_config
-from ssl_eval.evaluation import compute_part
-from ssl_eval.planning import PARTS
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.evaluation import compute_part
+from ssl_eval.pipeline.planning import PARTS
+from ssl_eval.results.workspace import Workspace
 work, cid, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 ws, config = Workspace.at(work), load_config(**overrides)
 out = {}
@@ -52,9 +52,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     args = parser.parse_args()
     from ssl_eval.config import load_config
-    from ssl_eval.embedding import embed_checkpoint
-    from ssl_eval.storage.checkpoints import discover
-    from ssl_eval.workspace import Workspace
+    from ssl_eval.pipeline.embedding import embed_checkpoint
+    from ssl_eval.sources.checkpoints import discover
+    from ssl_eval.results.workspace import Workspace
     from ssl_eval.demo.stores import make_store
 
     overrides = {"data.name": args.dataset, "data.n_eval": 500, "data.n_probe_train": 800, "data.n_probe_test": 400}

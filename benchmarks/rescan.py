@@ -38,8 +38,8 @@ def build(root: Path, n: int):
     from ssl_eval.analysis import families, family_rows, rows_digest
     from ssl_eval.config import Config
     from ssl_eval.metrics import GROUPS
-    from ssl_eval.storage.checkpoints import discover
-    from ssl_eval.workspace import Workspace
+    from ssl_eval.sources.checkpoints import discover
+    from ssl_eval.results.workspace import Workspace
 
     config = Config()
     store = root / "store"
@@ -71,7 +71,7 @@ def build(root: Path, n: int):
 
 
 def timed_scan(store: Path, ws, config) -> tuple[float, float, int, bool]:
-    from ssl_eval.planning import plan, scan
+    from ssl_eval.pipeline.planning import plan, scan
 
     started = time.perf_counter()
     refs = scan(store, ws, settle_seconds=0)

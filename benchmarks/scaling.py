@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distributed import Client, LocalCluster  # noqa: E402
 
 from ssl_eval.config import Config, DataConfig  # noqa: E402
-from ssl_eval.embedding import embed_checkpoint  # noqa: E402
-from ssl_eval.evaluation import compute_part  # noqa: E402
-from ssl_eval.planning import PARTS  # noqa: E402
-from ssl_eval.storage.checkpoints import discover  # noqa: E402
-from ssl_eval.workspace import Workspace  # noqa: E402
+from ssl_eval.pipeline.embedding import embed_checkpoint  # noqa: E402
+from ssl_eval.pipeline.evaluation import compute_part  # noqa: E402
+from ssl_eval.pipeline.planning import PARTS  # noqa: E402
+from ssl_eval.sources.checkpoints import discover  # noqa: E402
+from ssl_eval.results.workspace import Workspace  # noqa: E402
 from ssl_eval.demo.stores import make_store  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def metric_phase(workers: int, workdir: Path, ids: list[str], config: Config) ->
             (workdir / "records" / checkpoint_id / f"{part}.json").unlink(missing_ok=True)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, memory_limit="2GB") as cluster, Client(cluster) as client:
-        client.run(lambda: __import__("ssl_eval.evaluation"))  # imports are not part of the phase
+        client.run(lambda: __import__("ssl_eval.pipeline.evaluation"))  # imports are not part of the phase
         started = time.perf_counter()
         futures = [client.submit(_unit, str(workdir), cid, part, config, pure=False) for cid in ids for part in PARTS]
         times = client.gather(futures)

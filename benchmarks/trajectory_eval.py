@@ -37,7 +37,7 @@ def _setup(config_path: str, dataset: str) -> None:
     import torch
 
     from ssl_eval.config import load_config
-    from ssl_eval.embedding import cached_views, data_splits
+    from ssl_eval.pipeline.embedding import cached_views, data_splits
 
     torch.set_num_threads(1)  # one process per core (called once per worker process, before any work)
     config = load_config(Path(config_path), **{"data.name": dataset})
@@ -45,11 +45,11 @@ def _setup(config_path: str, dataset: str) -> None:
 
 
 def _evaluate(path: str) -> dict[str, Any]:
-    from ssl_eval.evaluation import group_record, probe_record
-    from ssl_eval.inference import embed_images, preprocess_options
+    from ssl_eval.pipeline.evaluation import group_record, probe_record
+    from ssl_eval.pipeline.inference import embed_images, preprocess_options
     from ssl_eval.metrics import GROUPS
-    from ssl_eval.storage.loading import load_checkpoint
-    from ssl_eval.storage.model_building import build_model
+    from ssl_eval.sources.loading import load_checkpoint
+    from ssl_eval.sources.model_building import build_model
 
     config, splits, views = _STATE["config"], _STATE["splits"], _STATE["views"]
     p = Path(path)

@@ -11,7 +11,7 @@ points this process's Prefect settings at it; the command meanwhile imports the 
 scans the store, then waits for the server's health check before the flow starts. When an
 API URL is configured (``PREFECT_API_URL``, a Prefect profile, ``prefect_test_harness``) it
 does nothing. The server is this process's child: it stops with the command, and
-``ssl_eval.lifetime``'s reaper ends it if the command is killed.
+``deployments.lifetime``'s reaper ends it if the command is killed.
 """
 
 from __future__ import annotations

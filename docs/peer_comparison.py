@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssl_eval.metrics import MetricOptions, compute_group  # noqa: E402
-from ssl_eval.workspace import Workspace  # noqa: E402
+from ssl_eval.results.workspace import Workspace  # noqa: E402
 
 
 def ours(X, views, convention):

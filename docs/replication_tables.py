@@ -22,7 +22,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.verdict import rows_from_csv
-from ssl_eval import plots
+from ssl_eval.reporting import figures as plots
 from ssl_eval.analysis import bootstrap_ci, correlate, correlation_table, pooled_tables
 from ssl_eval.metrics import METRICS
 
@@ -66,8 +66,8 @@ def from_csv(path: Path) -> dict:
 
 
 def from_workdir(path: Path) -> dict:
-    from ssl_eval.report import collect
-    from ssl_eval.workspace import Workspace
+    from ssl_eval.reporting.report import collect
+    from ssl_eval.results.workspace import Workspace
 
     return collect(Workspace.at(path))
 

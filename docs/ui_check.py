@@ -170,7 +170,7 @@ def main() -> int:
                  out / "mlflow_ui.log")
         from mlflow.tracking import MlflowClient
 
-        from ssl_eval.workspace import Workspace
+        from ssl_eval.results.workspace import Workspace
 
         client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
         experiments = {e.name: e.experiment_id for e in client.search_experiments()}

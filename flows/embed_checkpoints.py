@@ -10,10 +10,10 @@ from __future__ import annotations
 from prefect import flow
 
 from ssl_eval.config import Config
-from ssl_eval.outcomes import EmbedOutcome
-from ssl_eval.storage.checkpoints import CheckpointRef
-from ssl_eval.workspace import Workspace
-from tasks.embed_checkpoint import embed
+from ssl_eval.pipeline.outcomes import EmbedOutcome
+from ssl_eval.sources.checkpoints import CheckpointRef
+from ssl_eval.results.workspace import Workspace
+from tasks.embed import embed
 
 
 @flow(name="embed-checkpoints", flow_run_name="embed {workdir}")

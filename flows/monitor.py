@@ -13,7 +13,7 @@ resolves the configuration once per run, from the store's ``ssl_eval.toml`` (or
 ``config_file``) plus the explicit ``overrides``, so an edit to the file is applied by the
 next scheduled run; then it runs :func:`monitor_store` on the Dask cluster chosen by the
 ``dask_address`` parameter, else ``[dask] address``, else a local one. Tasks receive the
-resolved :class:`~ssl_eval.config.Config` and one frozen :class:`~ssl_eval.workspace.Workspace`
+resolved :class:`~ssl_eval.config.Config` and one frozen :class:`~ssl_eval.results.workspace.Workspace`
 (work dir, results URL) as parameters: none reads the process environment to find where
 to read or write.
 
@@ -37,12 +37,12 @@ from prefect_dask import DaskTaskRunner
 
 from flows import progress
 from ssl_eval.config import Config
-from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
-from ssl_eval.storage.urls import install_log_redaction
-from ssl_eval.threads import one_thread_per_task
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
+from ssl_eval.common.urls import install_log_redaction
+from ssl_eval.common.threads import one_thread_per_task
+from ssl_eval.results.workspace import Workspace
 from tasks.analyze import analyze, analyze_all
-from tasks.embed_checkpoint import embed, embed_outcomes
+from tasks.embed import embed, embed_outcomes
 from tasks.measure import measure
 from tasks.plan import plan_work
 from tasks.resolve_config import resolve_config
@@ -175,7 +175,7 @@ def monitor(
     config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()))
     tracking = (tracking_uri or workspace.mlflow_uri) if track_mlflow else None
     address = dask_address or config.dask.address
-    # the threaded local cluster runs one task per core: one BLAS/torch thread each (ssl_eval/threads.py)
+    # the threaded local cluster runs one task per core: one BLAS/torch thread each (ssl_eval/common/threads.py)
     with one_thread_per_task(active=not address):
         return monitor_store.with_options(task_runner=dask_runner(address))(
             store=store, workspace=workspace, config=config, tracking_uri=tracking,

@@ -8,8 +8,8 @@ from prefect import get_run_logger, task
 
 from ssl_eval.analysis import ALERT_KINDS, analyze_family, analyze_pooled
 from ssl_eval.config import Config
-from ssl_eval.outcomes import FamilyAnalysis, PooledAnalysis
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.outcomes import FamilyAnalysis, PooledAnalysis
+from ssl_eval.results.workspace import Workspace
 
 
 @task(name="analyze-family", task_run_name="analyze {family}")

@@ -11,9 +11,9 @@ import dataclasses
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome
-from ssl_eval.safe_text import printable
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome
+from ssl_eval.common.safe_text import printable
+from ssl_eval.results.workspace import Workspace
 
 
 def _dask_worker() -> str | None:
@@ -28,7 +28,7 @@ def _dask_worker() -> str | None:
 
 @task(name="measure", task_run_name="measure {embedded.id}")
 def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, config: Config) -> MeasureOutcome:
-    from ssl_eval.evaluation import measure_embedded  # torch: imported when a checkpoint is measured
+    from ssl_eval.pipeline.evaluation import measure_embedded  # torch: imported when a checkpoint is measured
 
     outcome = measure_embedded(workspace, embedded, parts, config)
     if not embedded.ready:

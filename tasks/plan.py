@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ssl_eval.config import Config
-from ssl_eval.planning import Plan, plan, scan
-from ssl_eval.storage.urls import redact
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.planning import Plan, plan, scan
+from ssl_eval.common.urls import redact
+from ssl_eval.results.workspace import Workspace
 
 
 @task(name="plan", task_run_name="plan {store}")

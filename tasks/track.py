@@ -7,14 +7,14 @@ from typing import Any
 from prefect import task
 
 from ssl_eval.config import Config
-from ssl_eval.storage.urls import redact_text
-from ssl_eval.workspace import Workspace
+from ssl_eval.common.urls import redact_text
+from ssl_eval.results.workspace import Workspace
 
 
 @task(name="track-family", task_run_name="mlflow {family}", retries=1, retry_delay_seconds=2)
 def track(family: str, workspace: Workspace, tracking_uri: str, store: str, config: Config | None = None) -> dict[str, Any]:
     """``tracking_uri`` is the redacted form; the credentials are read where they are used."""
-    from tasks.mlflow_mirror import sync_family  # mlflow: imported when a family is tracked
+    from ssl_eval.integrations.mlflow_mirror import sync_family  # mlflow: imported when a family is tracked
 
     try:
         return sync_family(workspace, family, tracking_uri=tracking_uri, store=store, config=config)

@@ -123,9 +123,9 @@ def no_mlflow_figures(monkeypatch):
     """The MLflow mirror skips its figures (three PNGs of every metric, seconds to draw), for
     tests that read none of them: tests/tasks/test_mlflow_mirror.py checks the figures, and
     the served flows of tests/integration draw them."""
-    import tasks.mlflow_mirror
+    import ssl_eval.integrations.mlflow_mirror
 
-    monkeypatch.setattr(tasks.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ssl_eval.integrations.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +139,8 @@ def _cpu_by_default(request, monkeypatch):
         return
     import torch
 
-    from ssl_eval import inference, logistic
+    from ssl_eval.pipeline import inference
+    from ssl_eval.probe import logistic
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(inference, "default_device", lambda: cpu)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ssl_eval.demo.stores import make_store, write_checkpoint
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 
 __all__ = [
     "CROSS_PROCESS_RTOL", "DDP", "DIGITS_VIT_ARGS", "TINY_OVERRIDES", "VIT_ARCH", "VIT_ARGS", "DINOHead", "Evil",
@@ -279,10 +279,10 @@ def evaluate_without_prefect(store, config, ws):
     """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
     families the plan names; returns the plan."""
     from ssl_eval.analysis import analyze_family
-    from ssl_eval.embedding import embed_or_record_failure
-    from ssl_eval.evaluation import compute_parts
-    from ssl_eval.planning import plan
-    from ssl_eval.storage.checkpoints import discover
+    from ssl_eval.pipeline.embedding import embed_or_record_failure
+    from ssl_eval.pipeline.evaluation import compute_parts
+    from ssl_eval.pipeline.planning import plan
+    from ssl_eval.sources.checkpoints import discover
 
     work = plan(discover(store), config, ws, tracking_uri=None)
     for item in work.items:

@@ -19,6 +19,8 @@ The parts: :mod:`~ssl_eval.analysis.correlation` (one metric against the probe),
 :mod:`~ssl_eval.analysis.tables` (every metric of a set of rows, pooled tables, alerts) and
 :mod:`~ssl_eval.analysis.workdir` (rows read from a work dir's records, analyses stored there).
 Every public name is importable from ``ssl_eval.analysis``.
+
+Layer: imports ``ssl_eval.results`` (the stored records), ``config``, ``metrics`` and ``common``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from ssl_eval.threads import quiet_known_warnings
+from ssl_eval.common.threads import quiet_known_warnings
 
 __all__ = ["STATS", "N_BOOTSTRAP", "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "WITHIN_RUN_MIN_CHECKPOINTS", "correlate",
            "bootstrap_ci", "selection_regret", "within_run_spearman"]

@@ -14,7 +14,7 @@ from scipy import stats
 from ssl_eval.analysis.correlation import (
     CONFIDENCE, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret, within_run_spearman,
 )
-from ssl_eval.collapse import collapse_reasons
+from ssl_eval.analysis.collapse import collapse_reasons
 from ssl_eval.metrics import METRICS, label_free_metrics
 
 __all__ = ["PROBE_TARGET", "ALERT_KINDS", "correlation_table", "analyze_rows", "pooled_tables", "alerts", "alert_tag"]
@@ -102,7 +102,7 @@ def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, rand
         rows: checkpoint rows (:func:`ssl_eval.analysis.family_rows`).
         late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
         random_state: seed of the bootstrap.
-        collapse_rule: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`; None: its defaults.
+        collapse_rule: keyword arguments of :func:`ssl_eval.analysis.collapse.collapse_reasons`; None: its defaults.
 
     Returns:
         ``n_checkpoints``, ``n_with_probe``, ``late_fraction``, ``late_from_epoch``, ``n_bootstrap``,
@@ -176,7 +176,7 @@ def alerts(rows: list[dict[str, Any]], **collapse_rule: float) -> dict[str, Any]
 
     Args:
         rows: checkpoint rows (:func:`ssl_eval.analysis.family_rows`).
-        **collapse_rule: keyword arguments of :func:`ssl_eval.collapse.collapse_reasons`.
+        **collapse_rule: keyword arguments of :func:`ssl_eval.analysis.collapse.collapse_reasons`.
 
     Returns:
         ``collapse`` (sorted ids judged collapsed), ``reasons`` (id -> why) and ``non_finite``

@@ -7,15 +7,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ssl_eval import strict_json
+from ssl_eval.common import strict_json
 from ssl_eval.analysis.tables import analyze_rows, pooled_tables
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 
 __all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "rows_digest", "families", "family_analysis",
            "analyze_family", "pooled_analysis", "analyze_pooled"]
 
 #: Bumped when the analysis record gains fields: an older stored record is recomputed.
-#: 3: collapse alerts by ssl_eval.collapse (with reasons), the rule stored as ``collapse_rule``.
+#: 3: collapse alerts by ssl_eval.analysis.collapse (with reasons), the rule stored as ``collapse_rule``.
 #: 4: each metric's within-run Spearman (``within_run_*``), the verdict's default trust basis.
 ANALYSIS_VERSION = 4
 POOLED_KEY = "_pooled"
@@ -81,7 +81,7 @@ _STAT_TABLES = ("metrics", "raw", "within_family_rank")
 
 def stored_analysis(workspace: Workspace, key: str) -> dict[str, Any] | None:
     """A stored correlations record (a family's, or the pooled one under ``POOLED_KEY``), with
-    every statistic that is undefined (stored as null, :mod:`ssl_eval.strict_json`) back as NaN.
+    every statistic that is undefined (stored as null, :mod:`ssl_eval.common.strict_json`) back as NaN.
 
     Args:
         workspace: the work dir whose records to read.

@@ -7,6 +7,8 @@ fails), :mod:`~ssl_eval.cli.options` (options several commands share),
 commands: :mod:`~ssl_eval.cli.demo` (``make-demo-store``), :mod:`~ssl_eval.cli.monitor`
 (``evaluate``, ``serve``), :mod:`~ssl_eval.cli.results` (``report``, ``metrics``) and
 :mod:`~ssl_eval.cli.ui` (``ui``). They are imported here in the order ``--help`` lists them.
+
+Layer: the top; it may import anything, flows and deployments included (lazily).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import NoReturn, Optional
 import typer
 from typer.core import TyperCommand
 
-from ssl_eval.safe_text import printable
+from ssl_eval.common.safe_text import printable
 
 __all__ = ["app", "command", "fail", "warn", "EXIT_OK", "EXIT_NOTHING_EVALUATED", "EXIT_USAGE", "EXIT_SOME_FAILED",
            "EXIT_INTERRUPTED"]
@@ -66,7 +66,7 @@ def _main(
 def fail(message: str) -> NoReturn:
     """Print ``error: <message>`` in red on stderr and exit with :data:`EXIT_USAGE` (2).
 
-    Control codes in the message show as escapes (:func:`ssl_eval.safe_text.printable`);
+    Control codes in the message show as escapes (:func:`ssl_eval.common.safe_text.printable`);
     its line breaks are kept: a part from the store that may hold one is escaped by the caller.
 
     Args:

@@ -11,18 +11,18 @@ from typing import Any, Optional
 
 import typer
 
-from ssl_eval import strict_json
+from ssl_eval.common import strict_json
 from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
 from ssl_eval.cli.options import (
     AllowModuleOption, ConfigOption, DaskOption, DataBudgetOption, DataRootOption, DatasetOption, MemoryOption, MlflowOption,
     NEvalOption, NProbeTestOption, NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
 )
 from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
-from ssl_eval.names import display_id, display_name
-from ssl_eval.safe_text import printable
-from ssl_eval.storage.checkpoints import CHECKPOINT_SUFFIXES
-from ssl_eval.storage.urls import hold_credentials, redact
-from ssl_eval.workspace import Workspace
+from ssl_eval.common.names import display_id, display_name
+from ssl_eval.common.safe_text import printable
+from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.common.urls import hold_credentials, redact
+from ssl_eval.results.workspace import Workspace
 
 __all__ = ["evaluate", "serve", "flow_parameters"]
 
@@ -32,8 +32,8 @@ def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
     store's fingerprints (remembered in the work dir, so the flow's scan only lists the
     files) and the fixed augmented views (cached in this process, where the threaded Dask
     workers read them). Best effort: the flow does both again and reports any error."""
-    from ssl_eval.embedding import cached_views
-    from ssl_eval.planning import scan
+    from ssl_eval.pipeline.embedding import cached_views
+    from ssl_eval.pipeline.planning import scan
 
     for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes)):
         with contextlib.suppress(Exception):
@@ -84,11 +84,11 @@ def flow_parameters(
 def _check_before_start(location: str, config, *, watching: bool) -> None:
     """The store's layout and the configuration, checked before Prefect or Dask start:
     an error exits 2 with the fix; what only looks wrong is a warning."""
-    from ssl_eval.preflight import preflight
-    from ssl_eval.storage.urls import is_url
+    from ssl_eval.pipeline.preflight import preflight
+    from ssl_eval.common.urls import is_url
 
     if not is_url(location):
-        from ssl_eval.storage.layout import EXPECTED, family_ids, layout_problems
+        from ssl_eval.sources.layout import EXPECTED, family_ids, layout_problems
 
         readable, problems = layout_problems(location)
         for problem in problems:
@@ -137,7 +137,7 @@ def evaluate(
     """
     _mark("started")  # the interpreter, this module and its imports are loaded
     ws = open_workspace(workdir, results_url, writing=True)
-    note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/serve_lock.py)
+    note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/results/serve_lock.py)
     location, config, parameters = flow_parameters(store, ws, config_file, {
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
@@ -150,8 +150,8 @@ def evaluate(
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from flows.progress import ProgressDisplay, listening
-    from ssl_eval.lifetime import start_reaper
-    from ssl_eval.storage.errors import InfrastructureError
+    from deployments.lifetime import start_reaper
+    from ssl_eval.common.errors import InfrastructureError
 
     start_reaper()  # the temporary Prefect server and Dask never outlive this command, even a kill -9
     display = contextlib.nullcontext() if verbose else ProgressDisplay()
@@ -240,7 +240,7 @@ def serve(
     _check_before_start(location, config, watching=True)
     check_writable(ws)
     from deployments.serve import serve as serve_deployment
-    from ssl_eval.lifetime import start_reaper
+    from deployments.lifetime import start_reaper
 
     start_reaper()
     try:

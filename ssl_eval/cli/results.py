@@ -8,11 +8,11 @@ from typing import Optional
 
 import typer
 
-from ssl_eval import strict_json
+from ssl_eval.common import strict_json
 from ssl_eval.cli.application import command, fail
 from ssl_eval.cli.options import ResultsUrlOption, WorkdirOption
 from ssl_eval.cli.workdir import open_workspace, require_existing_workdir
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 
 __all__ = ["REPORT_FORMATS", "print_report", "report", "metrics"]
 
@@ -27,15 +27,15 @@ def print_report(ws: Workspace, fmt: str) -> dict:
         fmt: one of :data:`REPORT_FORMATS`.
 
     Returns:
-        The report document (:func:`ssl_eval.report.collect`).
+        The report document (:func:`ssl_eval.reporting.report.collect`).
     """
-    from ssl_eval.report import collect, render_table, to_json
+    from ssl_eval.reporting.report import collect, render_table, to_json
 
     doc = collect(ws)
     if fmt == "json":
         typer.echo(to_json(doc))
     elif fmt == "csv":
-        from ssl_eval.report_csv import to_csv
+        from ssl_eval.reporting.csv_table import to_csv
 
         typer.echo(to_csv(doc), nl=False)
     else:
@@ -61,7 +61,7 @@ def report(
     require_existing_workdir(workdir, results_url)
     doc = print_report(open_workspace(workdir, results_url), fmt)
     if html_out:
-        from ssl_eval.html_report import write_html
+        from ssl_eval.reporting.html_page import write_html
 
         try:
             path = write_html(doc, html_out)
@@ -107,7 +107,7 @@ def metrics(
     from rich.console import Console
     from rich.table import Table
 
-    from ssl_eval.safe_text import rich_safe
+    from ssl_eval.common.safe_text import rich_safe
 
     table = Table(title=f"{rich_safe(embeddings.name)}: N={X.shape[0]}, D={X.shape[1]}", title_justify="left")
     for col in ("metric", "value", "better", "definition"):

@@ -12,7 +12,7 @@ import typer
 from ssl_eval.cli.application import command
 from ssl_eval.cli.options import WorkdirOption
 from ssl_eval.cli.workdir import require_existing_workdir
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 
 __all__ = ["MLFLOW_UI_APP", "has_ui_app", "ui"]
 
@@ -20,7 +20,7 @@ MLFLOW_UI_APP = "ssl-eval"  # the mlflow.app entry point (pyproject.toml)
 
 
 def has_ui_app() -> bool:
-    """Whether ``mlflow ui --app-name ssl-eval`` can load tasks/mlflow_ui.py (the package is
+    """Whether ``mlflow ui --app-name ssl-eval`` can load ssl_eval/integrations/mlflow_ui.py (the package is
     installed with its entry points, not only on PYTHONPATH).
 
     Returns:
@@ -49,14 +49,14 @@ def ui(
         "--default-artifact-root", ws.mlflow_artifacts.as_uri(), "--host", host, "--port", str(port), "--workers", "1",
     ]
     url = f"http://{host}:{port}"
-    if has_ui_app():  # MLflow's own app, opening in the classic "Model training" view (tasks/mlflow_ui.py)
+    if has_ui_app():  # MLflow's own app, opening in the classic "Model training" view (ssl_eval/integrations/mlflow_ui.py)
         args += ["--app-name", MLFLOW_UI_APP]
         typer.echo(f"MLflow UI on {url} (Ctrl-C stops it)")
     else:
         typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
         typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
     if (ws.root / "mlflow.db").exists():
-        from tasks.mlflow_mirror import summary_charts_url
+        from ssl_eval.integrations.mlflow_mirror import summary_charts_url
 
         if charts := summary_charts_url(ws.mlflow_uri, url):
             typer.echo(f"  families side by side (the summary experiment's charts): {charts}")

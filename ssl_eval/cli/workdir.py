@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 from ssl_eval.cli.application import fail
-from ssl_eval.storage.urls import redact
-from ssl_eval.workspace import DEFAULT_WORKDIR, Workspace
+from ssl_eval.common.urls import redact
+from ssl_eval.results.workspace import DEFAULT_WORKDIR, Workspace
 
 __all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdir", "check_writable", "require_existing_workdir",
            "hold_for_serve", "note_serving"]
@@ -28,7 +28,7 @@ def refuse_credentials(url: Optional[str], what: str) -> None:
     Raises:
         ValueError: the URL carries a user:password or a token parameter.
     """
-    from ssl_eval.storage.urls import has_credentials
+    from ssl_eval.common.urls import has_credentials
 
     if has_credentials(url):
         raise ValueError(
@@ -50,7 +50,7 @@ def store_location(store: str) -> str:
     Raises:
         FileNotFoundError: a local store that is not a folder.
     """
-    from ssl_eval.storage.urls import is_url
+    from ssl_eval.common.urls import is_url
 
     if is_url(store):
         refuse_credentials(store, "checkpoint store URL")
@@ -76,8 +76,8 @@ def open_workspace(workdir: Optional[Path], results_url: Optional[str] = None, *
     Returns:
         The :class:`Workspace`; a bad URL or a work dir that cannot be created exits 2.
     """
-    from ssl_eval.storage.errors import WorkdirError
-    from ssl_eval.storage.urls import install_log_redaction
+    from ssl_eval.common.errors import WorkdirError
+    from ssl_eval.common.urls import install_log_redaction
 
     install_log_redaction()
     try:
@@ -109,7 +109,7 @@ def check_writable(ws: Workspace) -> None:
     Args:
         ws: the work dir (and results URL) the run writes to.
     """
-    from ssl_eval.storage.errors import WorkdirError
+    from ssl_eval.common.errors import WorkdirError
 
     try:
         ws.check_writable()
@@ -135,14 +135,14 @@ def require_existing_workdir(workdir: Optional[Path], results_url: Optional[str]
 
 
 def hold_for_serve(ws: Workspace, ctx: typer.Context) -> None:
-    """Hold the work dir for this ``serve`` until the command ends (ssl_eval/serve_lock.py),
+    """Hold the work dir for this ``serve`` until the command ends (ssl_eval/results/serve_lock.py),
     or exit 2 at once naming the serve that holds it (pid, command, since when).
 
     Args:
         ws: the work dir.
         ctx: the command's context, which gives the lock back when the command ends, however it ends.
     """
-    from ssl_eval.serve_lock import WorkdirServed, hold_serve_lock
+    from ssl_eval.results.serve_lock import WorkdirServed, hold_serve_lock
 
     try:
         ctx.with_resource(hold_serve_lock(ws.root))
@@ -159,7 +159,7 @@ def note_serving(ws: Workspace) -> None:
     Args:
         ws: the work dir.
     """
-    from ssl_eval.serve_lock import serving
+    from ssl_eval.results.serve_lock import serving
 
     holder = serving(ws.root)
     if holder is not None:

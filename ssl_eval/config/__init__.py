@@ -6,6 +6,8 @@ overrides. Unknown keys and wrong types are errors that name the key and what is
 :mod:`~ssl_eval.config.schema` holds the sections and their defaults,
 :mod:`~ssl_eval.config.loading` reads the file and the overrides (:func:`load_config`);
 every public name is importable from ``ssl_eval.config``.
+
+Layer: imports ``ssl_eval.metrics`` (the metric options) and ``ssl_eval.common``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ssl_eval.config.schema import Config, FamilyConfig
 from ssl_eval.config.store_file import check_operator_keys, confine_data_path, data_path_key, listed, parse_toml, short
-from ssl_eval.safe_text import printable
+from ssl_eval.common.safe_text import printable
 
 __all__ = ["CONFIG_FILE", "load_config"]
 
@@ -51,7 +51,7 @@ def load_config(
         ValueError: the file is not UTF-8 TOML, a store file names code it may not, or a key
             or value is invalid (each named, with the allowed keys).
     """
-    from ssl_eval.arch_policy import allowed_modules_from_env
+    from ssl_eval.config.arch_policy import allowed_modules_from_env
 
     raw: dict[str, Any] = {}
     source = "defaults"
@@ -104,7 +104,7 @@ def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:
     messages; (None, name) when the store has none."""
     if store is None:
         return None, "defaults"
-    from ssl_eval.storage.urls import filesystem, is_url, join, redact
+    from ssl_eval.common.urls import filesystem, is_url, join, redact
 
     if is_url(store):
         fs, base = filesystem(str(store))
@@ -119,7 +119,7 @@ def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:
 def _check_store_file(raw: dict[str, Any], file: str, allowed: tuple[str, ...]) -> None:
     """Refuse what a store's own file may not do: grant itself consent, or name an import
     path of a module the operator did not allow."""
-    from ssl_eval.arch_policy import refusal, store_may_name
+    from ssl_eval.config.arch_policy import refusal, store_may_name
 
     if "allow_modules" in raw:
         raise ValueError(

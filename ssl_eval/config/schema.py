@@ -10,10 +10,10 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ssl_eval import strict_json
-from ssl_eval.metric_options import MetricOptions
-from ssl_eval.names import display_name, escape_name
-from ssl_eval.safe_text import printable
+from ssl_eval.common import strict_json
+from ssl_eval.metrics.options import MetricOptions
+from ssl_eval.common.names import display_name, escape_name
+from ssl_eval.common.safe_text import printable
 
 
 class _Strict(BaseModel):
@@ -28,7 +28,7 @@ class DataConfig(_Strict):
     n_probe_test: int = Field(2000, gt=1)
     random_state: int = 0
     # Upper bounds here are sanity caps; what a configuration may really ask for is its
-    # memory estimate against ``[limits] memory_gb`` (ssl_eval.budget).
+    # memory estimate against ``[limits] memory_gb`` (ssl_eval.pipeline.budget).
     batch_size: int = Field(512, gt=0, le=1 << 16)
     # Preprocessing: native size scaled to [0, 1] unless these are given. ``image_size``
     # resizes to a square (bilinear, antialiased); ``mean``/``std`` normalise per channel
@@ -42,7 +42,7 @@ class DataConfig(_Strict):
     n_views: int = Field(512, ge=0, le=1 << 20)
     # Set by load_config, never written in a file: the store folder whose own ssl_eval.toml
     # named the data path (``npz:``/``imagefolder:`` PATH, or ``root``), which is then read
-    # only inside that folder (ssl_eval.data_files). None: the path is the operator's.
+    # only inside that folder (ssl_eval.sources.data_files). None: the path is the operator's.
     confined_to: str | None = None
 
 
@@ -50,7 +50,7 @@ class FamilyConfig(_Strict):
     """How to read one family's checkpoints. ``arch=None`` takes the checkpoint's ``arch`` key.
 
     ``prefix`` unset (None): detected, ``backbone.`` if present, else the one known prefix
-    that the checkpoint holds (see ``ssl_eval.storage.loading``); set it (``""`` for a plain
+    that the checkpoint holds (see ``ssl_eval.sources.loading``); set it (``""`` for a plain
     backbone state dict) to require exactly that prefix. ``state_dict_key`` unset: detected
     (``state_dict``, ``model``, ``model_state_dict``, a DINO/iBOT teacher); set it to read
     that entry first. ``layer = "projector"`` embeds the output of
@@ -74,7 +74,7 @@ class FamilyConfig(_Strict):
 
 
 class MetricsConfig(MetricOptions):
-    """``[metrics]``: every :class:`~ssl_eval.metric_options.MetricOptions` field (same
+    """``[metrics]``: every :class:`~ssl_eval.metrics.options.MetricOptions` field (same
     name, default and check), and the seed of every random step of the metrics."""
 
     random_state: int = 0
@@ -83,7 +83,7 @@ class MetricsConfig(MetricOptions):
         """The options alone, as the metric functions take them.
 
         Returns:
-            This section without ``random_state``, as a :class:`~ssl_eval.metric_options.MetricOptions`.
+            This section without ``random_state``, as a :class:`~ssl_eval.metrics.options.MetricOptions`.
         """
         return MetricOptions(**self.model_dump(exclude={"random_state"}))
 
@@ -118,7 +118,7 @@ class VerdictConfig(_Strict):
     bootstrap interval lies above 0 and its estimate is at least ``trust_min_rho``; misleading
     when the interval lies below 0; with ``late_priority`` the late window (at least
     ``late_min_checkpoints``) overrides the whole-run reading when it is decisive. ``default_signals``: read when no
-    signal is trusted or borrowed. Collapse (``ssl_eval.collapse``): identical embeddings,
+    signal is trusted or borrowed. Collapse (``ssl_eval.analysis.collapse``): identical embeddings,
     centered RankMe below ``collapse_rank_floor``, norm_std below ``collapse_norm_std_floor``,
     or below ``collapse_history_fraction`` of the run's best earlier value.
     """
@@ -142,7 +142,7 @@ class VerdictConfig(_Strict):
     collapse_history_fraction: float = Field(0.2, gt=0.0, lt=1.0)
 
     def collapse_rule(self) -> dict[str, float]:
-        """Keyword arguments of ``ssl_eval.collapse.collapse_reasons``.
+        """Keyword arguments of ``ssl_eval.analysis.collapse.collapse_reasons``.
 
         Returns:
             ``rank_floor``, ``norm_std_floor`` and ``history_fraction`` from this configuration.
@@ -176,8 +176,8 @@ class LimitsConfig(_Strict):
     ``--config``): refused in a store's own ssl_eval.toml.
 
     ``memory_gb``: the estimate of one checkpoint's embedding (model parameters, a batch's
-    input and activations, the images held; ssl_eval.budget). ``data_gb``: what one data
-    file or image folder may decode to (ssl_eval.data_files).
+    input and activations, the images held; ssl_eval.pipeline.budget). ``data_gb``: what one data
+    file or image folder may decode to (ssl_eval.sources.data_files).
     """
 
     memory_gb: float = Field(2.0, gt=0)
@@ -203,7 +203,7 @@ class Config(_Strict):
     verdict: VerdictConfig = VerdictConfig()
     dask: DaskConfig = DaskConfig()
     limits: LimitsConfig = LimitsConfig()
-    # Modules whose ``package.module:factory`` store content may name (see ssl_eval.arch_policy);
+    # Modules whose ``package.module:factory`` store content may name (see ssl_eval.config.arch_policy);
     # set by the operator only: refused in a store's own ssl_eval.toml.
     allow_modules: tuple[str, ...] = ()
 

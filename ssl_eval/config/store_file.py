@@ -152,7 +152,7 @@ def data_path_key(data: dict[str, Any]) -> str | None:
 def confine_data_path(data: dict[str, Any], store: str | Path | None, file: str) -> str:
     """Check that the data path a store's file names lies inside the store; the store's real path.
 
-    A relative path is read relative to the store (ssl_eval.data_files resolves it there).
+    A relative path is read relative to the store (ssl_eval.sources.data_files resolves it there).
 
     Args:
         data: the ``[data]`` table as the run will use it (the key :func:`data_path_key` names came from the store's file).
@@ -169,7 +169,7 @@ def confine_data_path(data: dict[str, Any], store: str | Path | None, file: str)
     value = str(data[key]) if key else ""
     path = value.split(":", 1)[1] if key == "name" else value
     how = "pass --dataset / --data-root, or name it in a file passed with --config"
-    from ssl_eval.storage.urls import is_url
+    from ssl_eval.common.urls import is_url
 
     if store is None or is_url(store):
         raise ValueError(f"{file}: data.{key} = {short(value, 80)!r} names a local path, refused in the own file of a store "

@@ -1,4 +1,7 @@
-"""Small SSL trainers (SimCLR, MoCo-v2, SimSiam on a small CNN) that fill a demo checkpoint store."""
+"""Small SSL trainers (SimCLR, MoCo-v2, SimSiam on a small CNN) that fill a demo checkpoint store.
+
+Layer: imports ``ssl_eval.sources`` (data sets, models, augmentations) and below.
+"""
 
 from typing import Any
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ssl_eval.models import DemoCNN
+from ssl_eval.sources.models import DemoCNN
 
 __all__ = ["make_store", "write_checkpoint"]
 

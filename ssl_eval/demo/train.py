@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_eval.datasets import load_split
-from ssl_eval.preprocess import to_float_tensor
-from ssl_eval.augment import random_views
+from ssl_eval.sources.datasets import load_split
+from ssl_eval.sources.preprocess import to_float_tensor
+from ssl_eval.sources.augment import random_views
 from ssl_eval.demo.methods import LEARNING_RATES, METHODS, PAPER_METHODS, WEIGHT_DECAY, build_method
-from ssl_eval.models import build_backbone
+from ssl_eval.sources.models import build_backbone
 
 SCHEDULES = ("cosine", "constant")
 
@@ -71,7 +71,7 @@ def make_demo_store(
 
     Args:
         out: the store's root folder (``<out>/<method>/run-<r>/``).
-        dataset: a data set name of :mod:`ssl_eval.datasets`.
+        dataset: a data set name of :mod:`ssl_eval.sources.datasets`.
         epochs: training epochs (epoch 0, untrained, is written too), >= 0.
         seed: seed of the subset, the initialisations and the training.
         methods: SSL methods to train, a non-empty subset of :data:`METHODS`.

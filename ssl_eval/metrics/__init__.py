@@ -2,6 +2,8 @@
 
 From a notebook: ``compute_all(X, labels=None, views=None)`` for every metric, or one
 metric by its registry name (``rankme(X)``, ``silhouette(X)``); see notebook.py.
+
+Layer: arrays in, numbers out; imports only ``ssl_eval.common``.
 """
 
 from ssl_eval.metrics import notebook, registry

@@ -33,8 +33,8 @@ from sklearn.utils import check_random_state
 
 from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
 from ssl_eval.metrics.reduction import reduce as reduce_rows
-from ssl_eval.threads import quiet_known_warnings
-from ssl_eval.validation import check_labels, check_matrix
+from ssl_eval.common.threads import quiet_known_warnings
+from ssl_eval.common.validation import check_labels, check_matrix
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
 

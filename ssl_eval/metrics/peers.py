@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssl_eval.metric_options import CONVENTIONS  # defined with the option that names them
+from ssl_eval.metrics.options import CONVENTIONS  # defined with the option that names them
 from ssl_eval.metrics.geometry import lidar_matrix
 
 __all__ = ["CONVENTIONS", "reptrix_alpha_req", "reptrix_lidar", "reptrix_rankme",

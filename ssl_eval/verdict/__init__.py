@@ -9,6 +9,8 @@
 
 :func:`family_verdicts` is pure: rows and analyses in (what :mod:`ssl_eval.analysis`
 computes), JSON-ready dicts out. docs/verdicts.md explains the rules and their validation.
+
+Layer: imports ``ssl_eval.analysis`` and what lies below it; never the reporting.
 """
 
 from __future__ import annotations

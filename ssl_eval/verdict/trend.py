@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from ssl_eval.threads import quiet_known_warnings
+from ssl_eval.common.threads import quiet_known_warnings
 
 IMPROVING, PLATEAUED, DEGRADING, COLLAPSED, INSUFFICIENT = (
     "improving", "plateaued", "degrading", "collapsed", "insufficient")

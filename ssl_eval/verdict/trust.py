@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ssl_eval.config import VerdictConfig
-from ssl_eval.report_cells import value_with_interval
+from ssl_eval.common.numbers import value_with_interval
 
 TRUSTED, WEAK, MISLEADING, UNKNOWN = "trusted", "weak", "misleading", "unknown"
 TRUST_CLASSES = (TRUSTED, WEAK, MISLEADING, UNKNOWN)

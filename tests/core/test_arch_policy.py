@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_eval.arch_policy import ALLOW_ENV, BUILTIN_ARCHITECTURES, store_may_name
+from ssl_eval.config.arch_policy import ALLOW_ENV, BUILTIN_ARCHITECTURES, store_may_name
 from ssl_eval.config import FamilyConfig, load_config
-from ssl_eval.models import ARCHITECTURES, build_backbone
-from ssl_eval.storage.loading import CheckpointError, load_checkpoint
-from ssl_eval.storage.model_building import build_model
+from ssl_eval.sources.models import ARCHITECTURES, build_backbone
+from ssl_eval.sources.loading import CheckpointError, load_checkpoint
+from ssl_eval.sources.model_building import build_model
 
 
 def no_channels_encoder() -> nn.Module:
@@ -140,7 +140,7 @@ def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
 
     from ssl_eval.cli import app
     from ssl_eval.cli.monitor import flow_parameters
-    from ssl_eval.workspace import Workspace
+    from ssl_eval.results.workspace import Workspace
 
     monkeypatch.delenv(ALLOW_ENV, raising=False)
     store = _store_toml(tmp_path, '[data]\nname = "digits"\n[families.f]\narch = "tests.core.test_arch_policy:sized_encoder"\n')

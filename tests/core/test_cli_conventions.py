@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from ssl_eval.cli import app
-from ssl_eval.datasets import DATASETS
+from ssl_eval.sources.datasets import DATASETS
 
 runner = CliRunner()
 COMMANDS = sorted(typer.main.get_command(app).commands)
@@ -96,7 +96,7 @@ def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, 
     ((args, env),) = started
     assert args[args.index("--port") + 1] == "5123" and args[args.index("--host") + 1] == "127.0.0.1"
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
-    if installed:  # tasks/mlflow_ui.py: MLflow's own UI, preset to the classic view
+    if installed:  # ssl_eval/integrations/mlflow_ui.py: MLflow's own UI, preset to the classic view
         assert args[args.index("--app-name") + 1] == cli.MLFLOW_UI_APP
         assert "MLflow UI on http://127.0.0.1:5123 " in result.output
         assert re.search(r"side by side .*: http://127\.0\.0\.1:5123/#/experiments/\d+/runs\?compareRunsMode=CHART", result.output)

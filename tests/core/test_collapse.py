@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from ssl_eval.collapse import collapse_reasons
+from ssl_eval.analysis.collapse import collapse_reasons
 from ssl_eval.metrics import compute_group
-from ssl_eval.models import DemoCNN
+from ssl_eval.sources.models import DemoCNN
 
 
 def measured_row(cid: str, Z: np.ndarray, *, run: str = "run-0", epoch: int = 0) -> dict:

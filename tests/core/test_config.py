@@ -61,7 +61,7 @@ def test_keys_separate_embedding_and_metric_changes():
     ],
 )
 def test_redact_removes_credentials(uri, expected):
-    from ssl_eval.storage.urls import redact
+    from ssl_eval.common.urls import redact
 
     assert redact(uri) == expected
 
@@ -97,7 +97,7 @@ def test_store_file_on_a_url_is_read(tmp_path):
 
 
 def test_every_metric_option_is_reachable_from_the_toml_file(tmp_path):
-    from ssl_eval.evaluation import metric_options
+    from ssl_eval.pipeline.evaluation import metric_options
     from ssl_eval.metrics import MetricOptions
 
     # one option set: [metrics] is MetricOptions plus random_state, checked by the same rules

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_eval.datasets import load_split
-from ssl_eval.preprocess import preprocess, to_float_tensor
-from ssl_eval.splits import eval_splits
+from ssl_eval.sources.datasets import load_split
+from ssl_eval.sources.preprocess import preprocess, to_float_tensor
+from ssl_eval.sources.splits import eval_splits
 
 
 def _write_cifar(root, name: str, n_per_file: int = 6):

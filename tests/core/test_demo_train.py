@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ssl_eval.demo import make_demo_store
-from ssl_eval.models import build_backbone
+from ssl_eval.sources.models import build_backbone
 
 METHODS = ("simclr", "mocov2", "simsiam")
 KEYS = {"epoch", "global_step", "method", "arch", "dataset", "lr", "train_loss", "state_dict"}

@@ -7,14 +7,14 @@ from __future__ import annotations
 import io
 
 from ssl_eval.config import load_config
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_parts
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.evaluation import compute_parts
 from ssl_eval.analysis import analyze_family
-from ssl_eval.names import display_id, display_name, escape_name, readable_id
-from ssl_eval.planning import plan
-from ssl_eval.report import collect, render_table
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
+from ssl_eval.common.names import display_id, display_name, escape_name, readable_id
+from ssl_eval.pipeline.planning import plan
+from ssl_eval.reporting.report import collect, render_table
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import TINY_OVERRIDES, make_store
 
 NAMES = ["sim.clr", "_x", "a~2Eb", "", "é x", "x" * 300, "a\x1b[2J\u202e\nb", "bad\udcff", "_summary", "summary"]
@@ -35,7 +35,7 @@ def test_family_settings_match_the_folder_name_and_the_name_is_shown(tmp_path, m
     from rich.console import Console
 
     from ssl_eval.cli.monitor import _check_before_start
-    from tasks.mlflow_mirror import sync_family
+    from ssl_eval.integrations.mlflow_mirror import sync_family
 
     store = make_store(tmp_path / "store", {"sim.clr": 3, "_x": 3})
     (store / "ssl_eval.toml").write_text(

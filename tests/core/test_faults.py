@@ -15,13 +15,13 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_part
-from ssl_eval.outcomes import Status
-from ssl_eval.planning import plan
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
-from tasks.mlflow_mirror import sync_family
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.evaluation import compute_part
+from ssl_eval.pipeline.outcomes import Status
+from ssl_eval.pipeline.planning import plan
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
+from ssl_eval.integrations.mlflow_mirror import sync_family
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +29,8 @@ PRELUDE = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 from ssl_eval.config import Config
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
 config = Config.model_validate_json({config!r})
 ws = Workspace.at({work!r})
 refs = discover({store!r})
@@ -61,7 +61,7 @@ def test_killed_while_writing_embeddings(tiny_store, tiny_config, tmp_path):
     work = tmp_path / "w"
     body = """
     import zarr
-    from ssl_eval.embedding import embed_or_record_failure
+    from ssl_eval.pipeline.embedding import embed_or_record_failure
     original, calls = zarr.Group.create_array, []
     def create_array(self, *args, **kwargs):
         calls.append(1)
@@ -90,7 +90,7 @@ def test_killed_while_writing_a_metric_record(tiny_store, tiny_config, tmp_path)
     compute_part(ws, ref.id, "metrics-spectral", tiny_config)
     body = """
     import os
-    from ssl_eval.evaluation import compute_part
+    from ssl_eval.pipeline.evaluation import compute_part
     original = os.replace
     def replace(src, dst, *a, **k):
         if str(dst).endswith("metrics-clustering.json"):
@@ -117,7 +117,7 @@ def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflo
     mlflow_store(ws.root / "mlflow.db")
     body = """
     from mlflow.tracking import MlflowClient
-    from tasks.mlflow_mirror import sync_family
+    from ssl_eval.integrations.mlflow_mirror import sync_family
     original, calls = MlflowClient.log_batch, []
     def log_batch(self, *args, **kwargs):
         calls.append(1)

@@ -7,10 +7,10 @@ import os
 
 import torch
 
-from ssl_eval.planning import plan
-from ssl_eval.report import collect
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.planning import plan
+from ssl_eval.reporting.report import collect
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import evaluate_without_prefect, make_store, write_checkpoint
 
 
@@ -29,7 +29,7 @@ def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_ge
         tmp_path, tiny_config, mlflow_store, no_mlflow_figures):
     from mlflow.tracking import MlflowClient
 
-    from tasks.mlflow_mirror import SUMMARY_EXPERIMENT, sync_family
+    from ssl_eval.integrations.mlflow_mirror import SUMMARY_EXPERIMENT, sync_family
 
     store = make_store(tmp_path / "store", {"simclr": 3})
     run = store / "simclr" / "run-0"
@@ -100,7 +100,7 @@ def test_control_codes_from_the_store_are_escaped_on_every_terminal_surface(tmp_
     from typer.testing import CliRunner
 
     from ssl_eval.cli import app
-    from ssl_eval.storage.urls import install_log_redaction
+    from ssl_eval.common.urls import install_log_redaction
 
     store = make_store(tmp_path / "store", {"simclr": 3})
     bad = store / HOSTILE / "run-0" / "epoch=00.ckpt"  # a family folder named with control codes, its file broken

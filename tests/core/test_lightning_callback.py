@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from ssl_eval.lightning_callback import MonitorCallback
+from ssl_eval.integrations.lightning_callback import MonitorCallback
 
 
 class Tiny(pl.LightningModule):

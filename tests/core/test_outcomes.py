@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-import ssl_eval.evaluation as evaluation_module
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_parts, measure_embedded
-from ssl_eval.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, PartOutcome, Status
-from ssl_eval.planning import PARTS, Plan, WorkItem
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
+import ssl_eval.pipeline.evaluation as evaluation_module
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.evaluation import compute_parts, measure_embedded
+from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, PartOutcome, Status
+from ssl_eval.pipeline.planning import PARTS, Plan, WorkItem
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
 
 
 def test_a_status_is_an_enum_member_that_reads_as_its_string():
@@ -99,7 +99,7 @@ def test_the_monitor_summary_counts_each_checkpoint_once_from_its_measure_outcom
 
 
 def test_a_record_written_before_a_metric_joined_the_registry_is_recomputed(tiny_store, tiny_config, tmp_path):
-    from ssl_eval.planning import pending_parts
+    from ssl_eval.pipeline.planning import pending_parts
 
     ws = Workspace.at(tmp_path / "w")
     ref = discover(tiny_store)[0]

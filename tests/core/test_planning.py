@@ -6,12 +6,12 @@ from __future__ import annotations
 import multiprocessing as mp
 
 from ssl_eval.config import Config
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_part
-from ssl_eval.outcomes import Status
-from ssl_eval.planning import PARTS, plan
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.evaluation import compute_part
+from ssl_eval.pipeline.outcomes import Status
+from ssl_eval.pipeline.planning import PARTS, plan
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import write_checkpoint
 
 
@@ -55,7 +55,7 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
     """The plan above checked every record and found nothing to do: both families are noted
     settled, and the next scan reads none of their checkpoints' records (a rescan of a big
     store costs what changed); any record written under a family voids its note."""
-    from ssl_eval.storage.records import SETTLED, LocalRecordStore
+    from ssl_eval.results.records import SETTLED, LocalRecordStore
 
     assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)
     reads, get = [], LocalRecordStore.get
@@ -86,9 +86,8 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
 def test_scan_reads_only_files_whose_stat_changed(tiny_store, tmp_path, monkeypatch):
     import os
 
-    from ssl_eval.planning import scan
-    from ssl_eval.storage import checkpoints
-
+    from ssl_eval.pipeline.planning import scan
+    from ssl_eval.sources import checkpoints
     ws = Workspace.at(tmp_path / "w")
     hashed, real = [], checkpoints.fingerprint
     monkeypatch.setattr(checkpoints, "fingerprint", lambda path: hashed.append(os.path.basename(path)) or real(path))

@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.embedding import cached_splits
-from ssl_eval.outcomes import MonitorSummary
-from ssl_eval.preflight import check_architectures, check_data
-from ssl_eval.storage.layout import layout_problems
+from ssl_eval.pipeline.embedding import cached_splits
+from ssl_eval.pipeline.outcomes import MonitorSummary
+from ssl_eval.pipeline.preflight import check_architectures, check_data
+from ssl_eval.sources.layout import layout_problems
 from tests.helpers import make_store
 
 runner = CliRunner()

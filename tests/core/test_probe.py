@@ -47,7 +47,7 @@ def test_torch_solver_reaches_sklearns_objective(k):
     objective| <= tol = 1e-4 (10 % slack for the float32 sums the solver worked with)."""
     import torch
 
-    from ssl_eval.logistic import fit_logistic
+    from ssl_eval.probe.logistic import fit_logistic
 
     a, b, _, _ = _split(n=2000, d=12, k=k, seed=4, noise=4.0)
     _, ref, scaler = _sklearn_accuracy(a, b, a, b)
@@ -164,8 +164,7 @@ def test_small_fits_run_on_one_thread_and_overlapping_fits_restore_the_count(mon
 
     import torch
 
-    from ssl_eval import logistic
-
+    from ssl_eval.probe import logistic
     a, b, _, _ = _split(n=600, d=8, k=3, seed=5, noise=2.0)
     X, codes = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b)
     seen, inside = [], threading.Barrier(3)

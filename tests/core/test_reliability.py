@@ -9,16 +9,16 @@ import stat
 import numpy as np
 import pytest
 
-import ssl_eval.embedding as embed_module
-import ssl_eval.evaluation as evaluation_module
-from ssl_eval.embedding import embed_or_record_failure
-from ssl_eval.evaluation import compute_parts_or_record_failure
-from ssl_eval.outcomes import Status
-from ssl_eval.planning import PARTS, plan
-from ssl_eval.report import collect
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.storage.errors import DataSetError, WorkdirError
-from ssl_eval.workspace import Workspace
+import ssl_eval.pipeline.embedding as embed_module
+import ssl_eval.pipeline.evaluation as evaluation_module
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.evaluation import compute_parts_or_record_failure
+from ssl_eval.pipeline.outcomes import Status
+from ssl_eval.pipeline.planning import PARTS, plan
+from ssl_eval.reporting.report import collect
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.common.errors import DataSetError, WorkdirError
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import evaluate_without_prefect
 
 
@@ -134,7 +134,7 @@ NAMES = ["a", "a_", "a ", "a.b", "a~2Eb", "a~", "_a", "~5Fa", "__x", "é", "e\u0
 
 
 def test_escaped_names_are_one_to_one_and_never_the_tools_own():
-    from ssl_eval.storage.checkpoints import escape_name
+    from ssl_eval.sources.checkpoints import escape_name
 
     escaped = [escape_name(n) for n in NAMES]
     assert len(set(escaped)) == len(NAMES)
@@ -146,7 +146,7 @@ def test_escaped_names_are_one_to_one_and_never_the_tools_own():
 
 def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp_path):
     from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
-    from ssl_eval.evaluation import compute_parts
+    from ssl_eval.pipeline.evaluation import compute_parts
     from tests.helpers import write_checkpoint
 
     store = tmp_path / "store"
@@ -241,7 +241,7 @@ def test_unwritable_work_dir_or_results_url_is_named_before_anything_starts(case
 
 def _synced(ws, client):
     """Sync simclr to MLflow; then no series of any run holds two points at one step."""
-    from tasks.mlflow_mirror import sync_family
+    from ssl_eval.integrations.mlflow_mirror import sync_family
     from tests.helpers import mlflow_series
 
     sync_family(ws, "simclr", tracking_uri=ws.mlflow_uri)
@@ -336,7 +336,7 @@ def test_text_from_files_never_acts_as_rich_markup():
 
     from rich.console import Console
 
-    from ssl_eval.report import render_table
+    from ssl_eval.reporting.report import render_table
 
     hostile = "[/x] [bold red]boom[/] [link=file:///etc/passwd]x[/link] \\[y]"
     doc = {"workdir": "w", "families": {f"fam{hostile}": {"checkpoints": [], "alerts": {"collapse": [f"fam/r/{hostile}"]}, "correlations": {}}},
@@ -362,7 +362,7 @@ def test_an_oversized_n_eval_warns_once_and_records_the_size_used(tiny_store, ti
     data = tiny_config.data.model_copy(update={"n_eval": 10**23, "random_state": 8675309})  # a seed no other test caches
     config = tiny_config.model_copy(update={"data": data})
     ws = Workspace.at(tmp_path / "w")
-    with caplog.at_level("WARNING", logger="ssl_eval.splits"):
+    with caplog.at_level("WARNING", logger="ssl_eval.sources.splits"):
         for ref in discover(tiny_store)[:2]:
             assert embed_or_record_failure(ref, config, ws).status is Status.EMBEDDED
     warnings = [r.getMessage() for r in caplog.records if "data.n_eval" in r.getMessage()]

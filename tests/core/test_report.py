@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
 from ssl_eval.cli import app
-from ssl_eval.html_report import render_html
-from ssl_eval.report import _registry_order, collect
-from ssl_eval.workspace import Workspace
+from ssl_eval.reporting.html_page import render_html
+from ssl_eval.reporting.report import _registry_order, collect
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import synthetic_workspace
 
 

@@ -1,4 +1,4 @@
-"""One text for each correlation cell (ssl_eval/report_cells.py), shown the same by the
+"""One text for each correlation cell (ssl_eval/reporting/cells.py), shown the same by the
 terminal table, the HTML page and the Markdown artifact of the analyze task."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import html
 
 from rich.console import Console
 
-from ssl_eval.html_report import render_html
-from ssl_eval.report import render_table
-from ssl_eval.report_cells import CORRELATION_CELLS, correlation_cells
-from ssl_eval.report_markdown import family_markdown, md_escape
+from ssl_eval.reporting.html_page import render_html
+from ssl_eval.reporting.report import render_table
+from ssl_eval.reporting.cells import CORRELATION_CELLS, correlation_cells
+from ssl_eval.reporting.markdown import family_markdown, md_escape
 
 ENTRY = {"spearman": 0.8512, "spearman_ci_low": 0.6049, "spearman_ci_high": 0.951, "spearman_p": 3.2e-5,
          "kendall": 0.7, "kendall_ci_low": float("nan"), "pearson": -0.25, "pearson_ci_low": -0.5, "pearson_ci_high": 0.1,

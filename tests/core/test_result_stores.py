@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import zarr
 
-from ssl_eval.storage.embeddings import EmbeddingStore, LocalEmbeddingStore, UrlEmbeddingStore, open_embedding_store
-from ssl_eval.storage.records import SETTLED, LocalRecordStore, RecordStore, UrlRecordStore, open_record_store
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingStore, UrlEmbeddingStore, open_embedding_arrays
+from ssl_eval.results.records import SETTLED, LocalRecordStore, RecordFiles, UrlRecordStore, open_record_files
+from ssl_eval.results.workspace import Workspace
 
 IMPLEMENTATIONS = ["local", "memory"]
 
@@ -26,21 +26,21 @@ def _location(kind: str, tmp_path, name: str) -> str:
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def embeddings(request, tmp_path) -> EmbeddingStore:
-    return open_embedding_store(_location(request.param, tmp_path, "embeddings.zarr"))
+def embeddings(request, tmp_path) -> EmbeddingArrays:
+    return open_embedding_arrays(_location(request.param, tmp_path, "embeddings.zarr"))
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def records(request, tmp_path) -> RecordStore:
-    return open_record_store(_location(request.param, tmp_path, "records"))
+def records(request, tmp_path) -> RecordFiles:
+    return open_record_files(_location(request.param, tmp_path, "records"))
 
 
 def test_open_picks_the_implementation_by_location(tmp_path):
-    assert isinstance(open_embedding_store(tmp_path / "e"), LocalEmbeddingStore)
-    assert isinstance(open_embedding_store(f"file://{tmp_path}/e"), LocalEmbeddingStore)  # file:// is a local folder
-    assert isinstance(open_embedding_store("memory://x/e"), UrlEmbeddingStore)
-    assert isinstance(open_record_store(tmp_path / "r"), LocalRecordStore)
-    assert isinstance(open_record_store("memory://x/r"), UrlRecordStore)
+    assert isinstance(open_embedding_arrays(tmp_path / "e"), LocalEmbeddingStore)
+    assert isinstance(open_embedding_arrays(f"file://{tmp_path}/e"), LocalEmbeddingStore)  # file:// is a local folder
+    assert isinstance(open_embedding_arrays("memory://x/e"), UrlEmbeddingStore)
+    assert isinstance(open_record_files(tmp_path / "r"), LocalRecordStore)
+    assert isinstance(open_record_files("memory://x/r"), UrlRecordStore)
 
 
 def test_embedding_store_contract(embeddings):

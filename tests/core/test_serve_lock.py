@@ -1,4 +1,4 @@
-"""One `ssl-eval serve` per work dir (ssl_eval/serve_lock.py), checked at the command's
+"""One `ssl-eval serve` per work dir (ssl_eval/results/serve_lock.py), checked at the command's
 pre-start step with a stand-in holder process: no Prefect server is started here (the real
 second serve beside a real one is tests/integration/test_serve.py)."""
 
@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 import ssl_eval.cli.monitor as monitor_cli
 from ssl_eval.cli import app
-from ssl_eval.serve_lock import serving
+from ssl_eval.results.serve_lock import serving
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from ssl_eval.serve_lock import hold_serve_lock
+from ssl_eval.results.serve_lock import hold_serve_lock
 with hold_serve_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(600)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.storage.checkpoints import discover, epoch_from_name
-from ssl_eval.storage.loading import CheckpointError, load_checkpoint
-from ssl_eval.storage.model_building import build_model
+from ssl_eval.sources.checkpoints import discover, epoch_from_name
+from ssl_eval.sources.loading import CheckpointError, load_checkpoint
+from ssl_eval.sources.model_building import build_model
 from tests.helpers import write_checkpoint
 
 
@@ -114,7 +114,7 @@ def test_nan_weights_are_refused(tmp_path):
 def test_discover_on_a_url_store_fingerprints_by_etag_and_reads_back(tmp_path):
     import fsspec
 
-    from ssl_eval.storage.checkpoints import open_checkpoint
+    from ssl_eval.sources.checkpoints import open_checkpoint
 
     path = write_checkpoint(tmp_path / "c.ckpt", epoch=2, seed=0)
     fs = fsspec.filesystem("memory")

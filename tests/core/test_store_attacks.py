@@ -25,13 +25,13 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_USAGE, app
 from ssl_eval.config import FamilyConfig, load_config
-from ssl_eval.datasets import load_split
-from ssl_eval.embedding import cached_splits, embed_or_record_failure
-from ssl_eval.preflight import check_architectures
-from ssl_eval.storage.checkpoints import discover
-from ssl_eval.storage.loading import CheckpointError, load_checkpoint
-from ssl_eval.storage.model_building import build_model
-from ssl_eval.workspace import Workspace
+from ssl_eval.sources.datasets import load_split
+from ssl_eval.pipeline.embedding import cached_splits, embed_or_record_failure
+from ssl_eval.pipeline.preflight import check_architectures
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.loading import CheckpointError, load_checkpoint
+from ssl_eval.sources.model_building import build_model
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import make_store
 from tests.memory_cap import run_capped
 
@@ -99,7 +99,7 @@ def stride_trick_failure_is_permanent(tmp: str) -> str:
 
 
 def _democnn() -> torch.nn.Module:
-    from ssl_eval.models import DemoCNN
+    from ssl_eval.sources.models import DemoCNN
 
     return DemoCNN(in_channels=1)
 
@@ -208,7 +208,7 @@ def test_an_operators_scheduler_that_does_not_answer_is_exit_2_before_anything_s
 def test_a_scheduler_that_answers_passes_the_check():
     from distributed import LocalCluster
 
-    from ssl_eval.preflight import check_scheduler
+    from ssl_eval.pipeline.preflight import check_scheduler
 
     with LocalCluster(processes=False, n_workers=1, threads_per_worker=1, protocol="tcp://", host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster:
@@ -246,7 +246,7 @@ def imagefolder_traps(tmp: str) -> str:
 
 
 def _bounds(data, max_bytes: int = 1 << 30):
-    from ssl_eval.data_files import Bounds
+    from ssl_eval.sources.data_files import Bounds
 
     return Bounds(data.confined_to, max_bytes)
 

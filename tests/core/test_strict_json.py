@@ -1,4 +1,4 @@
-"""Strict JSON (ssl_eval/strict_json.py): every record and document is written without bare
+"""Strict JSON (ssl_eval/common/strict_json.py): every record and document is written without bare
 NaN/Infinity (null instead), readers that need a float get NaN back, and records written
 before the rule (bare NaN) still load."""
 
@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from ssl_eval import strict_json
+from ssl_eval.common import strict_json
 from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
-from ssl_eval.storage.records import open_record_store
+from ssl_eval.results.records import open_record_files
 from tests.helpers import synthetic_workspace
 
 
@@ -57,7 +57,7 @@ def test_old_text_with_bare_nan_still_loads():
 
 @pytest.mark.parametrize("root", ["local", "memory://strict-json-records"])
 def test_record_with_nan_is_stored_strict_and_read_back_as_null(tmp_path, root):
-    store = open_record_store(tmp_path / "records" if root == "local" else root)
+    store = open_record_files(tmp_path / "records" if root == "local" else root)
     store.put("fam/run/ck", "metrics-x", {"values": {"a": math.nan, "b": np.float64(0.25), "c": -math.inf}})
     text = store._fs.cat_file(store._key("fam/run/ck", "metrics-x")).decode() if root != "local" else \
         store.path("fam/run/ck", "metrics-x").read_text()

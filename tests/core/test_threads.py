@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from threadpoolctl import threadpool_info
 
-from ssl_eval.threads import one_thread_per_task
+from ssl_eval.common.threads import one_thread_per_task
 
 
 def _pool_sizes() -> list[int]:

@@ -1,4 +1,4 @@
-"""The one input checker (ssl_eval/validation.py): what it converts, and that every
+"""The one input checker (ssl_eval/common/validation.py): what it converts, and that every
 kind of bad input gets a message naming the argument, the expectation and the fix, the
 same wherever the input is passed (registry, silhouette, entropy, probes)."""
 
@@ -12,7 +12,7 @@ from ssl_eval.metrics import compute_group
 from ssl_eval.metrics.clustering import silhouette_score
 from ssl_eval.metrics.entropy import gaussian_entropy, knn_entropy
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.validation import check_labels, check_matrix
+from ssl_eval.common.validation import check_labels, check_matrix
 
 
 def test_float32_is_kept_without_a_copy_and_integers_become_float64():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ssl_eval.storage.errors import WorkdirError
-from ssl_eval.workspace import Workspace
+from ssl_eval.common.errors import WorkdirError
+from ssl_eval.results.workspace import Workspace
 
 
 def test_file_url_results_folder_that_does_not_exist_yet_is_created(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import flows.monitor as monitor
 from deployments.entrypoints import monitor as entrypoint  # prefect.yaml's monitor deployment
 from flows.monitor import run_monitor
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import write_checkpoint
 
 TINY_DATA = '[data]\nname = "digits"\nn_eval = 200\nn_probe_train = 300\nn_probe_test = 200\n'

@@ -14,8 +14,8 @@ from sklearn.metrics import silhouette_score
 import tasks.analyze as analyze_task
 import tasks.verdict as verdict_task
 from flows.monitor import run_monitor
-from ssl_eval.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
-from ssl_eval.workspace import Workspace
+from ssl_eval.pipeline.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
+from ssl_eval.results.workspace import Workspace
 
 
 def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, float]]]:

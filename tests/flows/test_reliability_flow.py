@@ -3,10 +3,10 @@ checkpoint's exception of any type never stops the run or the other checkpoints.
 
 from __future__ import annotations
 
-import ssl_eval.embedding as embed_module
-import ssl_eval.evaluation as evaluation_module
+import ssl_eval.pipeline.embedding as embed_module
+import ssl_eval.pipeline.evaluation as evaluation_module
 from flows.monitor import run_monitor
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 
 
 def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):

@@ -40,7 +40,7 @@ DATA = {"name": "digits", "n_eval": 200, "n_probe_train": 300, "n_probe_test": 2
 # What the Dask workers' tasks import (the metric, analysis, verdict and MLflow tasks, and the
 # modules those import lazily), loaded while the workers wait for the flow, as a long-running
 # cluster has them loaded: otherwise each worker's first task pays for them.
-WORKER_PRELOAD = ("import tasks.measure, tasks.analyze, tasks.verdict, tasks.track, ssl_eval.probe, ssl_eval.plots, "
+WORKER_PRELOAD = ("import tasks.measure, tasks.analyze, tasks.verdict, tasks.track, ssl_eval.probe, ssl_eval.reporting.figures, "
                   "sklearn.linear_model, sklearn.preprocessing, torch, s3fs")
 
 
@@ -199,10 +199,10 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
 
         # results live in S3, and equal what the embedded default computes from the local files
         from ssl_eval.config import Config, DataConfig
-        from ssl_eval.evaluation import compute_part
-        from ssl_eval.embedding import embed_checkpoint
-        from ssl_eval.storage.checkpoints import discover
-        from ssl_eval.workspace import Workspace
+        from ssl_eval.pipeline.evaluation import compute_part
+        from ssl_eval.pipeline.embedding import embed_checkpoint
+        from ssl_eval.sources.checkpoints import discover
+        from ssl_eval.results.workspace import Workspace
 
         shared = Workspace.at(tmp_path / "reader", results_url=results_url)
         assert len(shared.records.checkpoint_ids()) == 5

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from ssl_eval.lifetime import reap
+from deployments.lifetime import reap
 from tests.helpers import make_store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.workspace import Workspace
+from ssl_eval.results.workspace import Workspace
 from tests.browser import find_chromium
 from tests.helpers import stop_process_group, write_checkpoint
 

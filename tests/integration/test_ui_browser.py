@@ -68,7 +68,7 @@ def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path
                                                                         no_mlflow_figures):  # not on the pages it opens
     if not has_ui_app():
         pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
-    from tasks.mlflow_mirror import sync_family
+    from ssl_eval.integrations.mlflow_mirror import sync_family
 
 
     ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)

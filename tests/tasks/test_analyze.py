@@ -9,7 +9,7 @@ import tasks.analyze as analyze_task
 import tasks.verdict as verdict_task
 from ssl_eval.analysis import POOLED_KEY
 from ssl_eval.config import Config
-from ssl_eval.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
+from ssl_eval.pipeline.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
 from tests.helpers import synthetic_workspace
 
 

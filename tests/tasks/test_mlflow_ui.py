@@ -1,4 +1,4 @@
-"""The MLflow UI app of `ssl-eval ui` (tasks/mlflow_ui.py): MLflow's own pages, the index page
+"""The MLflow UI app of `ssl-eval ui` (ssl_eval/integrations/mlflow_ui.py): MLflow's own pages, the index page
 with the browser defaults that open the classic view. In a real browser:
 tests/integration/test_ui_browser.py."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from tasks.mlflow_ui import DEFAULTS_SCRIPT, UI_DEFAULTS, flask_app, with_ui_defaults
+from ssl_eval.integrations.mlflow_ui import DEFAULTS_SCRIPT, UI_DEFAULTS, flask_app, with_ui_defaults
 
 
 def test_the_defaults_script_goes_first_in_the_head_once():

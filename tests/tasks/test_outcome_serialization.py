@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from prefect.serializers import JSONSerializer, PickleSerializer
 
-from ssl_eval.outcomes import EmbedOutcome, FamilyAnalysis, FamilyVerdict, MeasureOutcome, MonitorSummary, PooledAnalysis, Status
+from ssl_eval.pipeline.outcomes import EmbedOutcome, FamilyAnalysis, FamilyVerdict, MeasureOutcome, MonitorSummary, PooledAnalysis, Status
 
 OUTCOMES = [
     MeasureOutcome(EmbedOutcome("simclr/run-0/epoch=01", Status.EMBEDDED, epoch=1, seconds=0.5),

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-import tasks.mlflow_mirror as mirror
-from ssl_eval.storage.urls import HELD_URI_ENV
-from ssl_eval.workspace import Workspace
+import ssl_eval.integrations.mlflow_mirror as mirror
+from ssl_eval.common.urls import HELD_URI_ENV
+from ssl_eval.results.workspace import Workspace
 
 SECRET = "http://alice:s3cret@127.0.0.1:9/mlflow?api_token=T0KEN"
 

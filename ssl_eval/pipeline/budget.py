@@ -1,0 +1,165 @@
+"""The memory one checkpoint's embedding asks for, estimated before anything is allocated.
+
+Sizes from the store (``image_size``, ``batch_size``, ``n_views``, an architecture and its
+``arch_args``) could ask for any amount of memory. :func:`estimate` adds up, for one
+checkpoint: the model's weights (counted on the meta device: nothing is built for real),
+a batch's float input at the model's input size, a batch's activations (the largest
+tensor a module returns, three times over, plus attention matrices, measured by a forward
+pass on the meta device), and the images and embeddings held. :func:`check_memory` refuses
+an estimate over ``[limits] memory_gb``, with the estimate and how to raise the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ssl_eval.config import Config, FamilyConfig
+from ssl_eval.sources.splits import EvalSplits
+
+__all__ = ["Estimate", "check_memory", "estimate", "held_images", "shape_only"]
+
+_RAISE = "--memory-gb N (or SSL_EVAL_MEMORY_GB, or [limits] memory_gb in a file passed with --config)"
+_ROUGH_ACTIVATION = 64  # per input value, when the model cannot run on the meta device
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Bytes per part of one checkpoint's embedding."""
+
+    parts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """The sum of the parts."""
+        return sum(self.parts.values())
+
+    def describe(self) -> str:
+        """The parts in words.
+
+        Returns:
+            ``"<part> X.XX GiB, ..."``, largest first.
+        """
+        return ", ".join(f"{name} {size / (1 << 30):.2f} GiB" for name, size in sorted(self.parts.items(), key=lambda p: -p[1]))
+
+
+def held_images(splits: EvalSplits, n_views: int) -> int:
+    """Images one process holds for a run: every split and the two augmented views.
+
+    Args:
+        splits: the evaluation splits.
+        n_views: ``data.n_views``.
+
+    Returns:
+        The number of images.
+    """
+    return len(splits.eval) + len(splits.probe_train) + len(splits.probe_test) + 2 * min(n_views, len(splits.eval))
+
+
+def shape_only(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module:
+    """The architecture built on the meta device: shapes, no memory.
+
+    Args:
+        arch: the architecture's name.
+        family: its configuration (``arch_args``).
+        in_channels: the channels it takes.
+
+    Returns:
+        The module, every tensor on the meta device.
+
+    Raises:
+        ValueError: see :func:`ssl_eval.sources.models.build_backbone`.
+    """
+    from ssl_eval.sources.models import build_backbone
+
+    with torch.device("meta"):
+        return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+
+
+def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int] | None:
+    """(bytes of activations per image, output width) from a forward pass on the meta
+    device; None when the model does not run there (or not at this input size)."""
+    largest = attention = 0
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        nonlocal largest, attention
+        for tensor in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(tensor, torch.Tensor):
+                largest = max(largest, tensor.numel())
+        heads, x = getattr(module, "num_heads", None), inputs[0] if inputs else None
+        if isinstance(heads, int) and isinstance(x, torch.Tensor) and x.ndim == 3:
+            attention = max(attention, heads * int(x.shape[1]) ** 2)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            out = model(torch.empty((1, *shape), device="meta"))
+    except Exception:  # noqa: BLE001 - any model code, run on meta tensors at a size it may not take
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+    width = int(out.reshape(1, -1).shape[1]) if isinstance(out, torch.Tensor) else 0
+    return 4 * (3 * largest + 2 * attention), width
+
+
+def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int, ...], n_images: int) -> Estimate:
+    """The memory of one checkpoint's embedding under ``config``.
+
+    Args:
+        config: the run's configuration (its ``data``).
+        model: the architecture on the meta device (:func:`shape_only`); None: not known yet (a checkpoint names it).
+        image_shape: one stored image's shape, (H, W) or (H, W, C).
+        n_images: images held (every split and the augmented views).
+
+    Returns:
+        The :class:`Estimate`.
+    """
+    data = config.data
+    height, width = image_shape[:2]
+    channels = data.channels or (image_shape[2] if len(image_shape) > 2 else 1)
+    side = (data.image_size, data.image_size) if data.image_size else (height, width)
+    input_values = channels * side[0] * side[1]
+    parts = {
+        "images held": n_images * math.prod(image_shape),
+        "a batch's input": data.batch_size * input_values * 4 * 2,  # float input, and a resized or normalised copy
+    }
+    if model is not None:
+        parts["model weights"] = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values())  # file + model
+        measured = _activations(model, (channels, *side))
+        per_image, features = measured if measured else (4 * _ROUGH_ACTIVATION * input_values, 0)
+        parts["a batch's activations" if measured else "a batch's activations (rough)"] = data.batch_size * per_image
+        parts["embeddings"] = n_images * features * 4
+    return Estimate(parts)
+
+
+def check_memory(config: Config, model: nn.Module | None, *, image_shape: tuple[int, ...], n_images: int, what: str) -> Estimate:
+    """Refuse a configuration whose :func:`estimate` exceeds ``config.limits.memory_gb``.
+
+    Args:
+        config: the run's configuration.
+        model: the architecture on the meta device, or None.
+        image_shape: one stored image's shape.
+        n_images: images held.
+        what: what is estimated, for the message (``families.vit.arch 'timm:vit_small_patch16_224'``).
+
+    Returns:
+        The estimate (within the budget).
+
+    Raises:
+        ValueError: over the budget: the estimate's parts, what to lower, and how to raise the budget.
+    """
+    found = estimate(config, model, image_shape=image_shape, n_images=n_images)
+    budget = config.limits.memory_bytes
+    if found.total > budget:
+        raise ValueError(
+            f"{what} with data.batch_size = {config.data.batch_size}, image_size = {config.data.image_size}: embedding one "
+            f"checkpoint needs about {found.total / (1 << 30):,.2f} GiB ({found.describe()}), more than the memory budget of "
+            f"{config.limits.memory_gb:g} GiB. Lower data.batch_size, data.image_size or the model's arch_args, or raise the "
+            f"budget with {_RAISE}."
+        )
+    return found

@@ -1,0 +1,42 @@
+"""Known failures: when a checkpoint's recorded failure still stands.
+
+A failure record is written by :func:`ssl_eval.pipeline.embedding.embed_or_record_failure`. A
+permanent one (the file itself is bad) is skipped by later runs for as long as it still
+describes the same attempt: the same file (fingerprint) read the same way (the family's
+embedding key) and, for a failure while measuring, measured the same way (its metrics key).
+A changed file, or a configuration change that changes how the family is read (``arch``,
+``prefix``, ``state_dict_key``, ``layer``, the data) or measured, retries it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssl_eval.sources.checkpoints import CheckpointRef
+from ssl_eval.results.records import RecordFiles
+
+__all__ = ["known_failure"]
+
+
+def known_failure(records: RecordFiles, ref: CheckpointRef, embedding_key: str, metrics_key: str | None = None) -> dict[str, Any] | None:
+    """The failure record of ``ref`` when it still stands, else None.
+
+    Args:
+        records: the record store of the workspace.
+        ref: the checkpoint as discovered now.
+        embedding_key: ``config.embedding_key(ref.family)`` of the current configuration.
+        metrics_key: ``config.metrics_key(ref.family)``; a measuring failure recorded with
+            another metrics key no longer stands (None: not compared).
+
+    Returns:
+        The stored record (with its ``error``) when it is permanent and was recorded for
+        this fingerprint and embedding key; None when the checkpoint should be tried.
+    """
+    failure = records.get(ref.id, "failure")
+    if not failure or not failure.get("permanent"):
+        return None
+    if failure.get("fingerprint") != ref.fingerprint or failure.get("embedding_key") != embedding_key:
+        return None
+    if metrics_key is not None and failure.get("metrics_key", metrics_key) != metrics_key:
+        return None
+    return failure

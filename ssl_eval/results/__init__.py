@@ -1,0 +1,9 @@
+"""What is written: the results of an evaluation, in the work dir or at a results URL.
+
+Zarr embeddings per checkpoint, committed atomically (:mod:`.embeddings`,
+:mod:`.zarr_groups`), the JSON records beside them that are the source of truth
+(:mod:`.records`), the work dir that holds both with its locks (:mod:`.workspace`) and the
+one-serve-per-work-dir lock (:mod:`.serve_lock`).
+
+Layer: imports ``ssl_eval.config`` and ``ssl_eval.common``.
+"""

@@ -1,0 +1,39 @@
+"""Prefect tasks: embed one checkpoint (tagged ``gpu`` for concurrency limits), and read
+what the embedding deployment left in the shared results."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from ssl_eval.config import Config
+from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
+from ssl_eval.common.safe_text import printable
+from ssl_eval.sources.checkpoints import CheckpointRef
+from ssl_eval.results.workspace import Workspace
+
+
+@task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
+def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutcome:
+    # imported here: a flow run that embeds nothing (nothing new, or another pool embeds)
+    # never imports torch, and deploying the flows stays fast
+    from ssl_eval.pipeline.embedding import embed_or_record_failure
+
+    # the core reads local files and fsspec URLs alike, and records any failure
+    outcome = embed_or_record_failure(ref, config, workspace)
+    if outcome.status is Status.FAILED:
+        get_run_logger().warning("checkpoint %s failed: %s", ref.id, printable(outcome.error))
+    return outcome
+
+
+@task(name="embed-outcomes", task_run_name="embedded? ({state})")
+def embed_outcomes(refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str) -> dict[str, EmbedOutcome]:
+    """What the embedding deployment left in the shared results, per checkpoint id: embedded,
+    or failed with the recorded error (or the deployment run's final state)."""
+    out = {}
+    for ref in refs:
+        if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):
+            out[ref.id] = EmbedOutcome(ref.id, Status.EMBEDDED)
+        else:
+            failure = workspace.records.get(ref.id, "failure") or {}
+            out[ref.id] = EmbedOutcome(ref.id, Status.FAILED, error=failure.get("error") or f"embedding run ended {state}")
+    return out
