@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from ssl_eval.pipeline.embedding import embed_images
-from ssl_eval.sources.models import build_backbone, pooled
 from ssl_eval.results.embeddings import LocalEmbeddingStore
+from ssl_eval.sources.models import build_backbone, pooled
 
 
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:

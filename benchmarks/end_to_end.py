@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +147,8 @@ def plain(store: Path, out: Path) -> None:
     import torch
     from scipy import stats
 
-    from ssl_eval.sources.augment import fixed_views
     from ssl_eval.config import load_config
+    from ssl_eval.sources.augment import fixed_views
     from ssl_eval.sources.models import DemoCNN
     from ssl_eval.sources.splits import eval_splits
 
@@ -223,7 +223,7 @@ def plain(store: Path, out: Path) -> None:
 
 
 def _utc(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def ssl_eval_phases(workdir: Path, marks: dict[str, float], spawned: float, ended: float) -> dict:

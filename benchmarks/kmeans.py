@@ -46,8 +46,8 @@ def _load() -> str:
 def encoder_embeddings(path: str, arch: str, dataset: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` training images of ``dataset`` through the checkpoint's backbone."""
     from ssl_eval.config import FamilyConfig
-    from ssl_eval.sources.datasets import load_split
     from ssl_eval.pipeline.embedding import embed_images
+    from ssl_eval.sources.datasets import load_split
     from ssl_eval.sources.loading import load_checkpoint
     from ssl_eval.sources.model_building import build_model
 

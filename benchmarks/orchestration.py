@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT))
 def direct(store: Path, workdir: Path, config) -> float:
     """Every computation of a monitor run, called directly; returns the wall time."""
     from ssl_eval.analysis import analyze_family
+    from ssl_eval.integrations.mlflow_mirror import sync_family
     from ssl_eval.pipeline.embedding import embed_or_record_failure
     from ssl_eval.pipeline.evaluation import compute_part
     from ssl_eval.pipeline.planning import PARTS
-    from ssl_eval.sources.checkpoints import discover
     from ssl_eval.results.workspace import Workspace
-    from ssl_eval.integrations.mlflow_mirror import sync_family
+    from ssl_eval.sources.checkpoints import discover
 
     ws = Workspace.at(workdir)
     started = time.perf_counter()

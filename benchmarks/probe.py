@@ -52,11 +52,11 @@ def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separat
 
 def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np.ndarray, ...]]:
     from ssl_eval.config import FamilyConfig
-    from ssl_eval.sources.splits import eval_splits
     from ssl_eval.pipeline.embedding import embed_images
-    from ssl_eval.sources.models import build_backbone
     from ssl_eval.sources.loading import load_checkpoint
     from ssl_eval.sources.model_building import build_model
+    from ssl_eval.sources.models import build_backbone
+    from ssl_eval.sources.splits import eval_splits
 
     splits = eval_splits(dataset, n_eval=2, n_probe_train=5000, n_probe_test=2000, random_state=0)
     channels = splits.probe_train.channels
@@ -72,7 +72,7 @@ def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np
 
 
 def _load() -> str:
-    return "{:.1f}".format(os.getloadavg()[0])
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def compare(label: str, data: tuple[np.ndarray, ...], repeats: int) -> dict:

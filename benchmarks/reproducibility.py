@@ -52,10 +52,10 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     args = parser.parse_args()
     from ssl_eval.config import load_config
-    from ssl_eval.pipeline.embedding import embed_checkpoint
-    from ssl_eval.sources.checkpoints import discover
-    from ssl_eval.results.workspace import Workspace
     from ssl_eval.demo.stores import make_store
+    from ssl_eval.pipeline.embedding import embed_checkpoint
+    from ssl_eval.results.workspace import Workspace
+    from ssl_eval.sources.checkpoints import discover
 
     overrides = {"data.name": args.dataset, "data.n_eval": 500, "data.n_probe_train": 800, "data.n_probe_test": 400}
     with tempfile.TemporaryDirectory(prefix="ssl-eval-repro-") as tmp:

@@ -38,8 +38,8 @@ def build(root: Path, n: int):
     from ssl_eval.analysis import families, family_rows, rows_digest
     from ssl_eval.config import Config
     from ssl_eval.metrics import GROUPS
-    from ssl_eval.sources.checkpoints import discover
     from ssl_eval.results.workspace import Workspace
+    from ssl_eval.sources.checkpoints import discover
 
     config = Config()
     store = root / "store"

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distributed import Client, LocalCluster  # noqa: E402
 
 from ssl_eval.config import Config, DataConfig  # noqa: E402
+from ssl_eval.demo.stores import make_store  # noqa: E402
 from ssl_eval.pipeline.embedding import embed_checkpoint  # noqa: E402
 from ssl_eval.pipeline.evaluation import compute_part  # noqa: E402
 from ssl_eval.pipeline.planning import PARTS  # noqa: E402
-from ssl_eval.sources.checkpoints import discover  # noqa: E402
 from ssl_eval.results.workspace import Workspace  # noqa: E402
-from ssl_eval.demo.stores import make_store  # noqa: E402
+from ssl_eval.sources.checkpoints import discover  # noqa: E402
 
 
 def _unit(workdir: str, checkpoint_id: str, part: str, config: Config) -> tuple[float, float]:

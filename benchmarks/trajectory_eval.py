@@ -45,9 +45,9 @@ def _setup(config_path: str, dataset: str) -> None:
 
 
 def _evaluate(path: str) -> dict[str, Any]:
+    from ssl_eval.metrics import GROUPS
     from ssl_eval.pipeline.evaluation import group_record, probe_record
     from ssl_eval.pipeline.inference import embed_images, preprocess_options
-    from ssl_eval.metrics import GROUPS
     from ssl_eval.sources.loading import load_checkpoint
     from ssl_eval.sources.model_building import build_model
 

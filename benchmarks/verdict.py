@@ -30,15 +30,31 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 from verdict_protocol import (
-    DECLINE_POINTS, TREND_POINTS, TREND_WINDOW, Outcome, Rule, Run, block_bootstrap, choose_fixed_epoch,
-    choose_loss_plateau, fixed_epoch, keep_last, load_runs, loss_plateau, points_lost, probe_patience, probe_standard_error,
-    probe_trend, saved,
+    DECLINE_POINTS,
+    TREND_POINTS,
+    TREND_WINDOW,
+    Outcome,
+    Rule,
+    Run,
+    block_bootstrap,
+    choose_fixed_epoch,
+    choose_loss_plateau,
+    fixed_epoch,
+    keep_last,
+    load_runs,
+    loss_plateau,
+    points_lost,
+    probe_patience,
+    probe_standard_error,
+    probe_trend,
+    saved,
 )
 
 from ssl_eval.analysis import analyze_rows

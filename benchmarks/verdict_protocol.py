@@ -16,9 +16,10 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import make_smoothing_spline

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from deployments import prefect_database
 
@@ -210,9 +211,8 @@ def serve(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python deployments/serve.py STORE [INTERVAL_SECONDS] [WORKDIR]")
-    from ssl_eval.results.workspace import Workspace
-
     from ssl_eval.results.serve_lock import WorkdirServed, hold_serve_lock
+    from ssl_eval.results.workspace import Workspace
 
     ws = Workspace.at(sys.argv[3] if len(sys.argv) > 3 else None)
     for key, value in ws.runtime_env().items():

@@ -21,8 +21,8 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from deployments import prefect_database
 from deployments.serve import free_port, wait_healthy

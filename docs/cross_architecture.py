@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssl_eval.analysis import bootstrap_ci
 from ssl_eval.config import FamilyConfig
-from ssl_eval.pipeline.embedding import embed_images
 from ssl_eval.metrics import METRICS, MetricOptions, compute_group
+from ssl_eval.pipeline.embedding import embed_images
 from ssl_eval.probe import linear_probe
-from ssl_eval.sources.splits import eval_splits
 from ssl_eval.sources.loading import load_checkpoint
 from ssl_eval.sources.model_building import build_model
+from ssl_eval.sources.splits import eval_splits
 
 #: entropy_z3 is the registry's default (PCA to 3-d); entropy_z3_umap the same estimator
 #: after a seeded UMAP, which does not keep the embedding's units.

@@ -22,9 +22,9 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.verdict import rows_from_csv
-from ssl_eval.reporting import figures as plots
 from ssl_eval.analysis import bootstrap_ci, correlate, correlation_table, pooled_tables
 from ssl_eval.metrics import METRICS
+from ssl_eval.reporting import figures as plots
 
 SHOWN = ["silhouette", "ami_agreement", "entropy_gaussian", "entropy_knn", "entropy_z3", "rankme", "rankme_centered",
          "alpha_req", "nesum", "stable_rank", "uniformity", "norm_std", "lidar"]

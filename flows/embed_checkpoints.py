@@ -11,8 +11,8 @@ from prefect import flow
 
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome
-from ssl_eval.sources.checkpoints import CheckpointRef
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import CheckpointRef
 from tasks.embed import embed
 
 

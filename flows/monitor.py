@@ -36,10 +36,10 @@ from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 from flows import progress
+from ssl_eval.common.threads import one_thread_per_task
+from ssl_eval.common.urls import install_log_redaction
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
-from ssl_eval.common.urls import install_log_redaction
-from ssl_eval.common.threads import one_thread_per_task
 from ssl_eval.results.workspace import Workspace
 from tasks.analyze import analyze, analyze_all
 from tasks.embed import embed, embed_outcomes
@@ -48,7 +48,6 @@ from tasks.plan import plan_work
 from tasks.resolve_config import resolve_config
 from tasks.track import track
 from tasks.verdict import verdict
-
 
 # Dask's INFO lines (cluster start and stop) drown the flow's own log.
 logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 
 class Listener(Protocol):
@@ -61,7 +62,13 @@ class ProgressDisplay:
 
     def __init__(self, console=None) -> None:
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self.progress = Progress(
@@ -71,7 +78,7 @@ class ProgressDisplay:
         )
         self.tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         self.progress.start()
         self.tasks["start"] = self.progress.add_task("starting Prefect and Dask", total=None)
         return self

@@ -11,7 +11,8 @@ metrics work on any embedding matrix::
 The core (this package) never imports prefect or mlflow; they live in ``tasks``/``flows``.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("ssl-eval")

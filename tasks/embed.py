@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from ssl_eval.common.safe_text import printable
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
-from ssl_eval.common.safe_text import printable
-from ssl_eval.sources.checkpoints import CheckpointRef
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import CheckpointRef
 
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])

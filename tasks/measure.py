@@ -10,9 +10,9 @@ import dataclasses
 
 from prefect import get_run_logger, task
 
+from ssl_eval.common.safe_text import printable
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome
-from ssl_eval.common.safe_text import printable
 from ssl_eval.results.workspace import Workspace
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from ssl_eval.common.urls import redact
 from ssl_eval.config import Config
 from ssl_eval.pipeline.planning import Plan, plan, scan
-from ssl_eval.common.urls import redact
 from ssl_eval.results.workspace import Workspace
 
 

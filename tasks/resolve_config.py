@@ -7,8 +7,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ssl_eval.config import Config, load_config
 from ssl_eval.common.urls import redact
+from ssl_eval.config import Config, load_config
 
 
 @task(name="resolve-config", task_run_name="config of {store}")

@@ -6,8 +6,8 @@ from typing import Any
 
 from prefect import task
 
-from ssl_eval.config import Config
 from ssl_eval.common.urls import redact_text
+from ssl_eval.config import Config
 from ssl_eval.results.workspace import Workspace
 
 

@@ -16,9 +16,9 @@ from ssl_eval.analysis import stored_analysis
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import FamilyVerdict
 from ssl_eval.reporting.markdown import family_markdown, md_escape
+from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict.answers import TAG_PREFIX, verdict_tags
 from ssl_eval.verdict.records import store_verdict
-from ssl_eval.results.workspace import Workspace
 
 
 def card_line(verdict: dict[str, Any]) -> str:

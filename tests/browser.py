@@ -56,7 +56,7 @@ class Chromium:
         self.width, self.height, self.start_timeout = width, height, start_timeout
         self._next_id = 0
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self._profile = Path(tempfile.mkdtemp(prefix="ssl-eval-chromium-"))
         self._process = subprocess.Popen(
             [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}",
@@ -141,7 +141,7 @@ class Chromium:
 
     def click_text(self, text: str) -> bool:
         """Click the first button, link or tab whose own text is ``text``; False if there is none."""
-        script = (
+        script = (  # noqa: UP031  (JavaScript braces stay literal with %-formatting)
             "(() => { const want = %s; for (const el of document.querySelectorAll('button, a, [role=tab], [role=button], [role=tablist] > *')) {"
             " if (el.innerText && el.innerText.trim() === want) { el.click(); return true; } } return false; })()"
         ) % json.dumps(text)
@@ -151,7 +151,7 @@ class Chromium:
     def scroll_to(self, text: str) -> bool:
         """Scroll the innermost element showing ``text`` into the middle of the view (pages that
         scroll inside a panel, not the window, included); False if no element shows it."""
-        script = (
+        script = (  # noqa: UP031  (JavaScript braces stay literal with %-formatting)
             "(() => { const want = %s; let best = null; for (const el of document.querySelectorAll('body *')) {"
             " if (el.innerText && el.innerText.includes(want) && (!best || best.contains(el))) best = el; }"
             " if (best) best.scrollIntoView({block: 'center'}); return !!best; })()"

@@ -26,14 +26,34 @@ Layer: imports ``ssl_eval.results`` (the stored records), ``config``, ``metrics`
 from __future__ import annotations
 
 from ssl_eval.analysis.correlation import (
-    CONFIDENCE, KENDALL_BOOTSTRAP_MAX_N, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret,
+    CONFIDENCE,
+    KENDALL_BOOTSTRAP_MAX_N,
+    N_BOOTSTRAP,
+    STATS,
+    bootstrap_ci,
+    correlate,
+    selection_regret,
 )
 from ssl_eval.analysis.tables import (
-    ALERT_KINDS, PROBE_TARGET, alert_tag, alerts, analyze_rows, correlation_table, pooled_tables,
+    ALERT_KINDS,
+    PROBE_TARGET,
+    alert_tag,
+    alerts,
+    analyze_rows,
+    correlation_table,
+    pooled_tables,
 )
 from ssl_eval.analysis.workdir import (
-    ANALYSIS_VERSION, POOLED_KEY, analyze_family, analyze_pooled, families, family_analysis, family_rows, pooled_analysis,
-    rows_digest, stored_analysis,
+    ANALYSIS_VERSION,
+    POOLED_KEY,
+    analyze_family,
+    analyze_pooled,
+    families,
+    family_analysis,
+    family_rows,
+    pooled_analysis,
+    rows_digest,
+    stored_analysis,
 )
 
 __all__ = [

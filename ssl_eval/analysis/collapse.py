@@ -25,7 +25,8 @@ metric record; alone it no longer raises an alert.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 RANK_FLOOR = 2.0
 NORM_STD_FLOOR = 1e-4

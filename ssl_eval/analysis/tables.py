@@ -11,10 +11,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ssl_eval.analysis.correlation import (
-    CONFIDENCE, N_BOOTSTRAP, STATS, bootstrap_ci, correlate, selection_regret, within_run_spearman,
-)
 from ssl_eval.analysis.collapse import collapse_reasons
+from ssl_eval.analysis.correlation import (
+    CONFIDENCE,
+    N_BOOTSTRAP,
+    STATS,
+    bootstrap_ci,
+    correlate,
+    selection_regret,
+    within_run_spearman,
+)
 from ssl_eval.metrics import METRICS, label_free_metrics
 
 __all__ = ["PROBE_TARGET", "ALERT_KINDS", "correlation_table", "analyze_rows", "pooled_tables", "alerts", "alert_tag"]

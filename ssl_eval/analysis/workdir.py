@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ssl_eval.common import strict_json
 from ssl_eval.analysis.tables import analyze_rows, pooled_tables
+from ssl_eval.common import strict_json
 from ssl_eval.results.workspace import Workspace
 
 __all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "rows_digest", "families", "family_analysis",

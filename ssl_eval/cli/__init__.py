@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from ssl_eval.cli import demo, monitor, results, ui  # noqa: F401  (each registers its commands on app)
 from ssl_eval.cli.application import (
-    EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING_EVALUATED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    app,
 )
 
 __all__ = ["app", "main", "EXIT_OK", "EXIT_NOTHING_EVALUATED", "EXIT_USAGE", "EXIT_SOME_FAILED", "EXIT_INTERRUPTED"]

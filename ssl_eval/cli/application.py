@@ -3,7 +3,7 @@ and how a command fails or warns. The commands live beside it (:mod:`ssl_eval.cl
 
 from __future__ import annotations
 
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 from typer.core import TyperCommand
@@ -36,7 +36,7 @@ class _PlainUsageCommand(TyperCommand):
                 for piece in super().collect_usage_pieces(ctx)]
 
 
-def command(name: Optional[str] = None):
+def command(name: str | None = None):
     """``app.command`` with plain usage lines (:class:`_PlainUsageCommand`): the decorator of every command.
 
     Args:

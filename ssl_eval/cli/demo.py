@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,11 +21,11 @@ def make_demo_store_cmd(
     n_train: int = typer.Option(10000, "--n-train", min=16, help="Training images per method."),
     batch_size: int = typer.Option(128, "--batch-size", min=2, help="Images per optimiser step (the learning rate scales with it)."),
     runs: int = typer.Option(1, "--runs", min=1, help="Training runs (seeds) per method: <method>/run-0, run-1, ..."),
-    methods: Optional[str] = typer.Option(
+    methods: str | None = typer.Option(
         None, "--methods",
         help="Comma-separated SSL methods (simclr, mocov2, simsiam, byol, barlowtwins, vicreg, dino); default: the paper's three.",
     ),
-    lr_scales: Optional[str] = typer.Option(
+    lr_scales: str | None = typer.Option(
         None, "--lr-scales",
         help="Comma-separated multipliers of each method's learning rate, e.g. 0.1,1,8: one set of runs each, "
              "named lr<scale>-run-<r>; default: 1 (runs named run-<r>).",

@@ -7,22 +7,35 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from ssl_eval.common import strict_json
 from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
 from ssl_eval.cli.options import (
-    AllowModuleOption, ConfigOption, DaskOption, DataBudgetOption, DataRootOption, DatasetOption, MemoryOption, MlflowOption,
-    NEvalOption, NProbeTestOption, NProbeTrainOption, ResultsUrlOption, SettleOption, StoreArgument, WorkdirOption,
+    AllowModuleOption,
+    ConfigOption,
+    DaskOption,
+    DataBudgetOption,
+    DataRootOption,
+    DatasetOption,
+    MemoryOption,
+    MlflowOption,
+    NEvalOption,
+    NProbeTestOption,
+    NProbeTrainOption,
+    ResultsUrlOption,
+    SettleOption,
+    StoreArgument,
+    WorkdirOption,
 )
 from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
+from ssl_eval.common import strict_json
 from ssl_eval.common.names import display_id, display_name
 from ssl_eval.common.safe_text import printable
-from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
 from ssl_eval.common.urls import hold_credentials, redact
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
 
 __all__ = ["evaluate", "serve", "flow_parameters"]
 
@@ -49,7 +62,7 @@ def _mark(phase: str) -> None:
 
 
 def flow_parameters(
-    store: str, ws: Workspace, config_file: Optional[Path], overrides: dict, allow_module: Optional[list[str]], **more
+    store: str, ws: Workspace, config_file: Path | None, overrides: dict, allow_module: list[str] | None, **more
 ) -> tuple[str, Any, dict]:
     """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming
     what is wrong. The configuration is checked here so that a mistake fails at once; the
@@ -84,8 +97,8 @@ def flow_parameters(
 def _check_before_start(location: str, config, *, watching: bool) -> None:
     """The store's layout and the configuration, checked before Prefect or Dask start:
     an error exits 2 with the fix; what only looks wrong is a warning."""
-    from ssl_eval.pipeline.preflight import preflight
     from ssl_eval.common.urls import is_url
+    from ssl_eval.pipeline.preflight import preflight
 
     if not is_url(location):
         from ssl_eval.sources.layout import EXPECTED, family_ids, layout_problems
@@ -111,20 +124,20 @@ def _check_before_start(location: str, config, *, watching: bool) -> None:
 @command()
 def evaluate(
     store: str = StoreArgument,
-    workdir: Optional[Path] = WorkdirOption,
-    results_url: Optional[str] = ResultsUrlOption,
-    dataset: Optional[str] = DatasetOption,
-    data_root: Optional[str] = DataRootOption,
-    config_file: Optional[Path] = ConfigOption,
-    dask_address: Optional[str] = DaskOption,
-    mlflow_uri: Optional[str] = MlflowOption,
-    n_eval: Optional[int] = NEvalOption,
-    n_probe_train: Optional[int] = NProbeTrainOption,
-    n_probe_test: Optional[int] = NProbeTestOption,
+    workdir: Path | None = WorkdirOption,
+    results_url: str | None = ResultsUrlOption,
+    dataset: str | None = DatasetOption,
+    data_root: str | None = DataRootOption,
+    config_file: Path | None = ConfigOption,
+    dask_address: str | None = DaskOption,
+    mlflow_uri: str | None = MlflowOption,
+    n_eval: int | None = NEvalOption,
+    n_probe_train: int | None = NProbeTrainOption,
+    n_probe_test: int | None = NProbeTestOption,
     settle_seconds: float = SettleOption,
-    allow_module: Optional[list[str]] = AllowModuleOption,
-    memory_gb: Optional[float] = MemoryOption,
-    data_gb: Optional[float] = DataBudgetOption,
+    allow_module: list[str] | None = AllowModuleOption,
+    memory_gb: float | None = MemoryOption,
+    data_gb: float | None = DataBudgetOption,
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the report table at the end."),
     verbose: bool = typer.Option(
         False, "--verbose", "-v",
@@ -149,8 +162,8 @@ def evaluate(
     if not verbose:  # read when prefect and mlflow are first imported (just below)
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from flows.progress import ProgressDisplay, listening
     from deployments.lifetime import start_reaper
+    from flows.progress import ProgressDisplay, listening
     from ssl_eval.common.errors import InfrastructureError
 
     start_reaper()  # the temporary Prefect server and Dask never outlive this command, even a kill -9
@@ -209,20 +222,20 @@ def serve(
     ctx: typer.Context,
     store: str = StoreArgument,
     interval: float = typer.Option(300.0, "--interval", min=1.0, help="Seconds between scans of STORE."),
-    workdir: Optional[Path] = WorkdirOption,
-    results_url: Optional[str] = ResultsUrlOption,
-    dataset: Optional[str] = DatasetOption,
-    data_root: Optional[str] = DataRootOption,
-    config_file: Optional[Path] = ConfigOption,
-    dask_address: Optional[str] = DaskOption,
-    mlflow_uri: Optional[str] = MlflowOption,
-    n_eval: Optional[int] = NEvalOption,
-    n_probe_train: Optional[int] = NProbeTrainOption,
-    n_probe_test: Optional[int] = NProbeTestOption,
+    workdir: Path | None = WorkdirOption,
+    results_url: str | None = ResultsUrlOption,
+    dataset: str | None = DatasetOption,
+    data_root: str | None = DataRootOption,
+    config_file: Path | None = ConfigOption,
+    dask_address: str | None = DaskOption,
+    mlflow_uri: str | None = MlflowOption,
+    n_eval: int | None = NEvalOption,
+    n_probe_train: int | None = NProbeTrainOption,
+    n_probe_test: int | None = NProbeTestOption,
     settle_seconds: float = SettleOption,
-    allow_module: Optional[list[str]] = AllowModuleOption,
-    memory_gb: Optional[float] = MemoryOption,
-    data_gb: Optional[float] = DataBudgetOption,
+    allow_module: list[str] | None = AllowModuleOption,
+    memory_gb: float | None = MemoryOption,
+    data_gb: float | None = DataBudgetOption,
 ) -> None:
     """Serve the monitor deployment: scan STORE every --interval seconds (Ctrl-C stops).
 
@@ -239,8 +252,8 @@ def serve(
     }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
     _check_before_start(location, config, watching=True)
     check_writable(ws)
-    from deployments.serve import serve as serve_deployment
     from deployments.lifetime import start_reaper
+    from deployments.serve import serve as serve_deployment
 
     start_reaper()
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from ssl_eval.sources.datasets import DATASETS
 from ssl_eval.results.workspace import DEFAULT_WORKDIR
+from ssl_eval.sources.datasets import DATASETS
 
 DATASET_HELP = (
     f"Evaluation data set: {', '.join(DATASETS)}, npz:PATH or imagefolder:PATH "

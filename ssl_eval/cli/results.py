@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from ssl_eval.common import strict_json
 from ssl_eval.cli.application import command, fail
 from ssl_eval.cli.options import ResultsUrlOption, WorkdirOption
 from ssl_eval.cli.workdir import open_workspace, require_existing_workdir
+from ssl_eval.common import strict_json
 from ssl_eval.results.workspace import Workspace
 
 __all__ = ["REPORT_FORMATS", "print_report", "report", "metrics"]
@@ -45,12 +44,12 @@ def print_report(ws: Workspace, fmt: str) -> dict:
 
 @command()
 def report(
-    workdir: Optional[Path] = WorkdirOption,
-    results_url: Optional[str] = ResultsUrlOption,
+    workdir: Path | None = WorkdirOption,
+    results_url: str | None = ResultsUrlOption,
     fmt: str = typer.Option(
         "table", "--format", help="table (fits the terminal), json (strict: null where undefined), or csv (one row per checkpoint)."
     ),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
+    html_out: Path | None = typer.Option(None, "--html", help="Also write one self-contained HTML page (tables and figures) to this file."),
 ) -> None:
     """Print every family's correlations of label-free metrics with the linear probe.
 
@@ -73,8 +72,8 @@ def report(
 @command()
 def metrics(
     embeddings: Path = typer.Argument(..., metavar="EMBEDDINGS.npy", show_default=False, help="A saved (N, D) float array (.npy)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="(N,) integer labels (.npy) for AMI with ground truth."),
-    k: Optional[int] = typer.Option(None, "--k", min=1, help="Clusters for k-means (default: label count, else 10)."),
+    labels: Path | None = typer.Option(None, "--labels", help="(N,) integer labels (.npy) for AMI with ground truth."),
+    k: int | None = typer.Option(None, "--k", min=1, help="Clusters for k-means (default: label count, else 10)."),
     seed: int = typer.Option(0, "--seed", help="random_state of k-means and of any subsampling."),
     fmt: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:

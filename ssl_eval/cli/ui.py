@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -33,7 +32,7 @@ def has_ui_app() -> bool:
 
 @command()
 def ui(
-    workdir: Optional[Path] = WorkdirOption,
+    workdir: Path | None = WorkdirOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 127.0.0.1 unless you mean to share it."),
     port: int = typer.Option(5000, "--port", help="Port of the MLflow UI."),
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ __all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdi
            "hold_for_serve", "note_serving"]
 
 
-def refuse_credentials(url: Optional[str], what: str) -> None:
+def refuse_credentials(url: str | None, what: str) -> None:
     """Store and results URLs travel as flow parameters (kept in Prefect's database): one
     that carries credentials is refused, with a redacted message.
 
@@ -63,7 +62,7 @@ def store_location(store: str) -> str:
     return str(path.resolve())
 
 
-def open_workspace(workdir: Optional[Path], results_url: Optional[str] = None, *, writing: bool = False) -> Workspace:
+def open_workspace(workdir: Path | None, results_url: str | None = None, *, writing: bool = False) -> Workspace:
     """The work dir (created). For reading, the process is pointed at it at once; for a run
     (``writing``), only once the configuration is valid and every place it writes can be
     written (:func:`check_writable`), so a refused run changes nothing.
@@ -118,7 +117,7 @@ def check_writable(ws: Workspace) -> None:
     use_workdir(ws)
 
 
-def require_existing_workdir(workdir: Optional[Path], results_url: Optional[str] = None) -> None:
+def require_existing_workdir(workdir: Path | None, results_url: str | None = None) -> None:
     """Commands that only read (report, ui) refuse a work dir that does not exist rather
     than create an empty one: a mistyped --workdir is an error, not an empty report (exit 2).
 

@@ -21,7 +21,7 @@ class WorkdirError(InfrastructureError):
     """The work dir or the results URL cannot be written (permissions, read-only, full)."""
 
     @classmethod
-    def writing(cls, path: object, exc: BaseException, *, then: str = "The run stopped: this is not the fault of any checkpoint.") -> "WorkdirError":
+    def writing(cls, path: object, exc: BaseException, *, then: str = "The run stopped: this is not the fault of any checkpoint.") -> WorkdirError:
         """The error for a failed write at ``path``, with the reason and what to do.
 
         Args:

@@ -22,7 +22,7 @@ import contextlib
 import re
 import threading
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["KNOWN_WARNINGS", "one_thread_per_task", "quiet_known_warnings"]
 

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from ssl_eval.config.loading import CONFIG_FILE, load_config
 from ssl_eval.config.schema import (
-    AnalysisConfig, Config, DaskConfig, DataConfig, FamilyConfig, LimitsConfig, MetricsConfig, ProbeConfig, VerdictConfig,
+    AnalysisConfig,
+    Config,
+    DaskConfig,
+    DataConfig,
+    FamilyConfig,
+    LimitsConfig,
+    MetricsConfig,
+    ProbeConfig,
+    VerdictConfig,
 )
 
 __all__ = [

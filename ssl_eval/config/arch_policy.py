@@ -19,7 +19,7 @@ configuration passed with ``--config``. Allowing ``pkg`` allows ``pkg`` and ``pk
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 ALLOW_ENV = "SSL_EVAL_ALLOW_MODULES"
 TIMM_PREFIX = "timm:"

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ssl_eval.common.safe_text import printable
 from ssl_eval.config.schema import Config, FamilyConfig
 from ssl_eval.config.store_file import check_operator_keys, confine_data_path, data_path_key, listed, parse_toml, short
-from ssl_eval.common.safe_text import printable
 
 __all__ = ["CONFIG_FILE", "load_config"]
 

@@ -6,14 +6,15 @@ metrics must be recomputed (:meth:`Config.embedding_key`, :meth:`Config.metrics_
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ssl_eval.common import strict_json
-from ssl_eval.metrics.options import MetricOptions
 from ssl_eval.common.names import display_name, escape_name
 from ssl_eval.common.safe_text import printable
+from ssl_eval.metrics.options import MetricOptions
 
 
 class _Strict(BaseModel):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_PROBLEMS", "OPERATOR_ONLY", "check_operator_keys", "confine_data_path", "data_path_key",
            "listed", "parse_toml", "short"]

@@ -27,18 +27,18 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ssl_eval.sources.datasets import load_split
-from ssl_eval.sources.preprocess import to_float_tensor
-from ssl_eval.sources.augment import random_views
 from ssl_eval.demo.methods import LEARNING_RATES, METHODS, PAPER_METHODS, WEIGHT_DECAY, build_method
+from ssl_eval.sources.augment import random_views
+from ssl_eval.sources.datasets import load_split
 from ssl_eval.sources.models import build_backbone
+from ssl_eval.sources.preprocess import to_float_tensor
 
 SCHEDULES = ("cosine", "constant")
 

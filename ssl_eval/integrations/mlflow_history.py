@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient

@@ -26,18 +26,25 @@ from typing import Any
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.config import Config
-from ssl_eval.common.names import display_name, readable_id
 from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
+from ssl_eval.common.names import display_name, readable_id
 from ssl_eval.common.urls import redact, with_credentials
-from ssl_eval.verdict.answers import verdict_tags
-from ssl_eval.verdict.records import VERDICT_PART
-from ssl_eval.results.workspace import Workspace
+from ssl_eval.config import Config
 from ssl_eval.integrations.mlflow_history import KEY_TAG as KEY_TAG  # the run key's tag (the tests read it here)
 from ssl_eval.integrations.mlflow_history import (
-    analysis_layout_is_older, find_run, history, log_analysis, log_new, points_digest, retire_run, run_points,
+    analysis_layout_is_older,
+    find_run,
+    history,
+    log_analysis,
+    log_new,
+    points_digest,
+    retire_run,
+    run_points,
     stale_points,
 )
+from ssl_eval.results.workspace import Workspace
+from ssl_eval.verdict.answers import verdict_tags
+from ssl_eval.verdict.records import VERDICT_PART
 
 # The tool's own MLflow names start with "_", which no escaped store name does
 # (ssl_eval/sources/checkpoints.py: escape_name): a family called "summary" or a run called

@@ -27,7 +27,7 @@ UI_DEFAULTS = {
     "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": True,
 }
 DEFAULTS_SCRIPT = (
-    "<script>try{const d=%s;for(const k in d){if(localStorage.getItem(k)===null)"
+    "<script>try{const d=%s;for(const k in d){if(localStorage.getItem(k)===null)"  # noqa: UP031  (JavaScript's braces stay literal)
     "localStorage.setItem(k,JSON.stringify(d[k]))}}catch(e){}</script>" % json.dumps(UI_DEFAULTS, allow_nan=False)
 ).encode()
 

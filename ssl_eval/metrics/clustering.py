@@ -31,10 +31,10 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils import check_random_state
 
-from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
-from ssl_eval.metrics.reduction import reduce as reduce_rows
 from ssl_eval.common.threads import quiet_known_warnings
 from ssl_eval.common.validation import check_labels, check_matrix
+from ssl_eval.metrics.learnability import CL_FOLDS, cluster_learnability
+from ssl_eval.metrics.reduction import reduce as reduce_rows
 
 __all__ = ["clustering_metrics", "kmeans_labels", "silhouette_score"]
 

@@ -30,9 +30,9 @@ from scipy.special import digamma, gammaln
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from ssl_eval.common.validation import check_matrix
 from ssl_eval.metrics.dimension import intrinsic_dimension_metrics
 from ssl_eval.metrics.reduction import reduce
-from ssl_eval.common.validation import check_matrix
 
 __all__ = ["Z3_DIMS", "entropy_metrics", "entropy_z3", "gaussian_entropy", "knn_entropy"]
 

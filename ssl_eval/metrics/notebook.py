@@ -9,7 +9,7 @@ and the defaults are those of the monitor itself.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

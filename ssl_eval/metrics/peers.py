@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssl_eval.metrics.options import CONVENTIONS  # defined with the option that names them
 from ssl_eval.metrics.geometry import lidar_matrix
+from ssl_eval.metrics.options import CONVENTIONS  # defined with the option that names them
 
 __all__ = ["CONVENTIONS", "reptrix_alpha_req", "reptrix_lidar", "reptrix_rankme",
            "spt_lidar", "spt_rankme"]

@@ -27,8 +27,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ssl_eval.metrics.options import REDUCTIONS  # defined with the options that name them
 from ssl_eval.common.threads import quiet_known_warnings
+from ssl_eval.metrics.options import REDUCTIONS  # defined with the options that name them
 
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 

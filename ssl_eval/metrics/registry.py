@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ssl_eval.common.validation import check_labels, check_matrix
 from ssl_eval.metrics import clustering, entropy, geometry, peers, spectral
 from ssl_eval.metrics.options import MetricOptions
-from ssl_eval.common.validation import check_labels, check_matrix
 
 __all__ = [
     "GROUPS",

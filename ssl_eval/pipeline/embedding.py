@@ -9,26 +9,26 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from torch import nn
 
-from ssl_eval.config import Config, DataConfig
-from ssl_eval.sources.augment import fixed_views
-from ssl_eval.sources.data_files import DEFAULT_DATA_BYTES, Bounds
-from ssl_eval.pipeline.failures import known_failure
-from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
-from ssl_eval.pipeline.inference import embed_images, preprocess_options
-from ssl_eval.sources.splits import EvalSplits, eval_splits
-from ssl_eval.common.safe_text import printable
-from ssl_eval.sources.checkpoints import MAX_EPOCH, CheckpointRef
-from ssl_eval.results.embeddings import SPLITS
 from ssl_eval.common.errors import DataSetError, InfrastructureError, is_transient
+from ssl_eval.common.safe_text import printable
+from ssl_eval.common.urls import redact, redact_text
+from ssl_eval.config import Config, DataConfig
+from ssl_eval.pipeline.failures import known_failure
+from ssl_eval.pipeline.inference import embed_images, preprocess_options
+from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
+from ssl_eval.results.embeddings import SPLITS
+from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.augment import fixed_views
+from ssl_eval.sources.checkpoints import MAX_EPOCH, CheckpointRef
+from ssl_eval.sources.data_files import DEFAULT_DATA_BYTES, Bounds
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model, pool_of
-from ssl_eval.common.urls import redact, redact_text
-from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.splits import EvalSplits, eval_splits
 
 
 @functools.lru_cache(maxsize=4)

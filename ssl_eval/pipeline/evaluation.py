@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ssl_eval.common.errors import InfrastructureError, is_transient
+from ssl_eval.common.strict_json import nan_for_null
+from ssl_eval.common.urls import redact_text
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group, unconditional_metrics
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.common.errors import InfrastructureError, is_transient
-from ssl_eval.common.urls import redact_text
-from ssl_eval.common.strict_json import nan_for_null
 from ssl_eval.results.workspace import Workspace
 
 

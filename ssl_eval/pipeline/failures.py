@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ssl_eval.sources.checkpoints import CheckpointRef
 from ssl_eval.results.records import RecordFiles
+from ssl_eval.sources.checkpoints import CheckpointRef
 
 __all__ = ["known_failure"]
 

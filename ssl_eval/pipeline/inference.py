@@ -4,7 +4,8 @@ default device (CUDA when there is one), with the data set's model-input options
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

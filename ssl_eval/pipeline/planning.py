@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssl_eval.analysis import families, family_rows, rows_digest
+from ssl_eval.common import strict_json
+from ssl_eval.common.urls import filesystem, is_url
 from ssl_eval.config import Config
+from ssl_eval.metrics import GROUPS, METRICS
 from ssl_eval.pipeline.evaluation import record_is_current
 from ssl_eval.pipeline.failures import known_failure
-from ssl_eval.metrics import GROUPS, METRICS
-from ssl_eval.sources.checkpoints import CheckpointRef, discover
-from ssl_eval.common import strict_json
 from ssl_eval.results.records import SETTLED
-from ssl_eval.common.urls import filesystem, is_url
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import CheckpointRef, discover
 
 PARTS = tuple(f"metrics-{g}" for g in GROUPS) + ("probe",)
 

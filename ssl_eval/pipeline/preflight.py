@@ -105,7 +105,7 @@ def check_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None
 
     try:
         asyncio.run(handshake())
-    except (OSError, ValueError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, ValueError, TimeoutError) as exc:
         reason = str(exc) or f"no Dask handshake within {timeout:g} s"
         raise ValueError(
             f"the Dask scheduler {address} does not answer ({reason}); start it, fix --dask-address (or "

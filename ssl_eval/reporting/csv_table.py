@@ -14,8 +14,8 @@ import io
 import math
 from typing import Any
 
-from ssl_eval.metrics import METRICS
 from ssl_eval.common.safe_text import printable
+from ssl_eval.metrics import METRICS
 
 ID_COLUMNS = ("family", "run", "epoch", "checkpoint", "method", "arch")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ssl_eval.common.names import display_name
-from ssl_eval.reporting.report import alert_lines, probe_span
 from ssl_eval.reporting.cells import correlation_cells, fmt
+from ssl_eval.reporting.report import alert_lines, probe_span
 from ssl_eval.verdict import STATES
 from ssl_eval.verdict.answers import answers
 

@@ -11,17 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 from ssl_eval.analysis import (
-    ALERT_KINDS, ANALYSIS_VERSION, POOLED_KEY, alerts, families, family_analysis, family_rows, pooled_analysis, rows_digest,
+    ALERT_KINDS,
+    ANALYSIS_VERSION,
+    POOLED_KEY,
+    alerts,
+    families,
+    family_analysis,
+    family_rows,
+    pooled_analysis,
+    rows_digest,
     stored_analysis,
 )
-from ssl_eval.metrics import METRICS
 from ssl_eval.common.names import display_id, display_name
-from ssl_eval.reporting.cells import correlation_cells
 from ssl_eval.common.strict_json import encode
+from ssl_eval.metrics import METRICS
+from ssl_eval.reporting.cells import correlation_cells
+from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
 from ssl_eval.verdict.records import stored_config
-from ssl_eval.results.workspace import Workspace
 
 #: 3: families.<family>.verdict, alerts.reasons, and strict JSON (null where undefined,
 #: the rule of :mod:`ssl_eval.common.strict_json`).
@@ -170,8 +178,9 @@ DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick"
 
 
 def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
-    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
+
+    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
 
     hidden = [c for c in FAMILY_COLUMNS if c not in columns]
     caption = ("spearman/kendall/pearson with the linear probe" + (" \\[bootstrap 95% CI]" if ci else "")
@@ -224,8 +233,9 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
         family: the family's name.
         verdict: its verdict (store text is escaped).
     """
-    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
+
+    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
 
     console.print(f"[bold]{escape(display_name(family))}[/bold]: {escape(verdict.get('summary', ''))}")
     grid = Table.grid(padding=(0, 2))
@@ -249,8 +259,9 @@ def render_table(doc: dict[str, Any], console=None) -> None:
         console: the rich ``Console`` to print on; None: a new one on the terminal.
     """
     from rich.console import Console
-    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
     from rich.table import Table
+
+    from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
 
     console = console or Console()
     if not doc["families"]:

@@ -35,16 +35,17 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import zarr
 
 from ssl_eval.common import strict_json
 from ssl_eval.common.errors import WorkdirError
-from ssl_eval.results.records import jsonable
 from ssl_eval.common.urls import filesystem, is_url, join, redact, storage_options
+from ssl_eval.results.records import jsonable
 from ssl_eval.results.zarr_groups import ensure_group, fill_group, optional_array, required_array
 
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ import contextlib
 import os
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 

@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ssl_eval.results.embeddings import EmbeddingArrays, open_embedding_arrays
 from ssl_eval.common.errors import WorkdirError
-from ssl_eval.results.records import RecordFiles, open_record_files
 from ssl_eval.common.urls import filesystem, is_url, join, redact
+from ssl_eval.results.embeddings import EmbeddingArrays, open_embedding_arrays
+from ssl_eval.results.records import RecordFiles, open_record_files
 
 DEFAULT_WORKDIR = ".ssl_eval"
 
@@ -34,7 +34,7 @@ class Workspace:
     results_url: str | None = None  # where embeddings.zarr and records live, when not under root
 
     @classmethod
-    def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> "Workspace":
+    def at(cls, path: str | Path | None = None, *, results_url: str | None = None) -> Workspace:
         """The work dir at ``path``, made if missing; entry points build it once and pass it to every task.
 
         Args:

@@ -24,10 +24,10 @@ import io
 import os
 import re
 import time
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, MutableMapping
 
 from ssl_eval.common.names import escape_name
 from ssl_eval.common.urls import filesystem, is_url

@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class ImageArrays:
         """Colour channels of the images: 1 for (N, H, W) grey images, else the last axis."""
         return 1 if self.images.ndim == 3 else int(self.images.shape[-1])
 
-    def subset(self, index: np.ndarray) -> "ImageArrays":
+    def subset(self, index: np.ndarray) -> ImageArrays:
         """The images (and labels) at ``index``.
 
         Args:

@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
+from ssl_eval.common.urls import is_url, redact
 from ssl_eval.config import FamilyConfig
 from ssl_eval.sources.checkpoints import open_checkpoint
 from ssl_eval.sources.formats import FormatError, encoder_only, pick_network
 from ssl_eval.sources.tensor_checks import check_tensors
-from ssl_eval.common.urls import is_url, redact
 
 # Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
 # the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),

@@ -8,16 +8,16 @@ weights refused, and the projector appended for ``layer = "projector"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ssl_eval.config.arch_policy import refusal, store_may_name
 from ssl_eval.config import FamilyConfig
-from ssl_eval.sources.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
+from ssl_eval.config.arch_policy import refusal, store_may_name
 from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint
+from ssl_eval.sources.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
 from ssl_eval.sources.tensor_checks import storage_bytes
 
 __all__ = ["ProjectedBackbone", "resolve_arch", "build_model", "pool_of"]

@@ -14,11 +14,11 @@ solo-learn's ``projector``, the MoCo-v2 reference repo's ``fc`` MLP) from its we
 from __future__ import annotations
 
 import functools
-
 import importlib
 import inspect
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn

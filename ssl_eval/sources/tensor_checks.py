@@ -10,7 +10,7 @@ counted as the distinct storages' bytes (:func:`storage_bytes`).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 

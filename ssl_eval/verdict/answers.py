@@ -5,7 +5,8 @@ artifact and the MLflow tags all show the same lines."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ssl_eval.verdict.words import short
 

@@ -23,15 +23,24 @@ not). Every rule reads the rows of :func:`ssl_eval.analysis.family_rows`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from ssl_eval.config import VerdictConfig
 from ssl_eval.verdict.trend import (
-    COLLAPSED, DEGRADING, IMPROVING, INSUFFICIENT, PLATEAUED, PROBE, Trend, describe, trend,
+    COLLAPSED,
+    DEGRADING,
+    IMPROVING,
+    INSUFFICIENT,
+    PLATEAUED,
+    PROBE,
+    Trend,
+    describe,
+    trend,
 )
 
 Row = Mapping[str, Any]

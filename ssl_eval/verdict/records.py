@@ -12,9 +12,9 @@ from typing import Any
 
 from ssl_eval.analysis import POOLED_KEY, families, family_rows, stored_analysis
 from ssl_eval.config import VerdictConfig
+from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.trust import UNKNOWN, classify_all
-from ssl_eval.results.workspace import Workspace
 
 VERDICT_PART = "verdict"
 

@@ -25,11 +25,12 @@ within-family ranks, with the same rule. The source is named.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from ssl_eval.config import VerdictConfig
 from ssl_eval.common.numbers import value_with_interval
+from ssl_eval.config import VerdictConfig
 
 TRUSTED, WEAK, MISLEADING, UNKNOWN = "trusted", "weak", "misleading", "unknown"
 TRUST_CLASSES = (TRUSTED, WEAK, MISLEADING, UNKNOWN)

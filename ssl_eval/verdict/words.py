@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ssl_eval.verdict.progress import Progress
 from ssl_eval.verdict.trend import COLLAPSED, DEGRADING, IMPROVING, INSUFFICIENT, PLATEAUED, describe

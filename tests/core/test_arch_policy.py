@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from ssl_eval.config.arch_policy import ALLOW_ENV, BUILTIN_ARCHITECTURES, store_may_name
 from ssl_eval.config import FamilyConfig, load_config
-from ssl_eval.sources.models import ARCHITECTURES, build_backbone
+from ssl_eval.config.arch_policy import ALLOW_ENV, BUILTIN_ARCHITECTURES, store_may_name
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model
+from ssl_eval.sources.models import ARCHITECTURES, build_backbone
 
 
 def no_channels_encoder() -> nn.Module:

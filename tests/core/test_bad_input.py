@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import zarr
 
-from ssl_eval.sources.datasets import load_split
+from ssl_eval.common.errors import WorkdirError
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import plan
 from ssl_eval.reporting.report import collect
-from ssl_eval.sources.checkpoints import discover
-from ssl_eval.common.errors import WorkdirError
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.datasets import load_split
 from tests.helpers import write_checkpoint
 
 

@@ -97,8 +97,8 @@ def test_store_file_on_a_url_is_read(tmp_path):
 
 
 def test_every_metric_option_is_reachable_from_the_toml_file(tmp_path):
-    from ssl_eval.pipeline.evaluation import metric_options
     from ssl_eval.metrics import MetricOptions
+    from ssl_eval.pipeline.evaluation import metric_options
 
     # one option set: [metrics] is MetricOptions plus random_state, checked by the same rules
     assert set(Config().metrics.model_dump()) - set(MetricOptions.model_fields) == {"random_state"}

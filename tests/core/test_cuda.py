@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_eval.pipeline import inference
-from ssl_eval.probe import logistic
 from ssl_eval.config import Config, DataConfig
+from ssl_eval.pipeline import inference
 from ssl_eval.pipeline.embedding import embed_checkpoint, embed_images
-from ssl_eval.sources.models import build_backbone, pooled
-from ssl_eval.probe import linear_probe
-from ssl_eval.sources.checkpoints import discover
+from ssl_eval.probe import linear_probe, logistic
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.models import build_backbone, pooled
 from tests.helpers import make_store
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_eval.sources.augment import fixed_views
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.pipeline.outcomes import Status
-from ssl_eval.sources.preprocess import to_float_tensor
 from ssl_eval.pipeline.embedding import cached_views, embed_checkpoint, embed_images
 from ssl_eval.pipeline.evaluation import compute_metric_group
-from ssl_eval.sources.models import DemoCNN
-from ssl_eval.sources.checkpoints import discover
+from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.augment import fixed_views
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.models import DemoCNN
+from ssl_eval.sources.preprocess import to_float_tensor
 from tests.helpers import make_store
 
 

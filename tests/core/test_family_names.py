@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import io
 
+from ssl_eval.analysis import analyze_family
+from ssl_eval.common.names import display_id, display_name, escape_name, readable_id
 from ssl_eval.config import load_config
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_parts
-from ssl_eval.analysis import analyze_family
-from ssl_eval.common.names import display_id, display_name, escape_name, readable_id
 from ssl_eval.pipeline.planning import plan
 from ssl_eval.reporting.report import collect, render_table
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 from tests.helpers import TINY_OVERRIDES, make_store
 
 NAMES = ["sim.clr", "_x", "a~2Eb", "", "é x", "x" * 300, "a\x1b[2J\u202e\nb", "bad\udcff", "_summary", "summary"]

@@ -15,13 +15,13 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family
+from ssl_eval.integrations.mlflow_mirror import sync_family
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_part
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import plan
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
-from ssl_eval.integrations.mlflow_mirror import sync_family
+from ssl_eval.sources.checkpoints import discover
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,9 @@ import torchvision
 from torch import nn
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.sources.models import build_backbone, mlp_from_state_dict
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model
+from ssl_eval.sources.models import build_backbone, mlp_from_state_dict
 
 X = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 

@@ -9,8 +9,8 @@ import torch
 
 from ssl_eval.pipeline.planning import plan
 from ssl_eval.reporting.report import collect
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 from tests.helpers import evaluate_without_prefect, make_store, write_checkpoint
 
 

@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from scipy.spatial.distance import pdist, squareform
 from hypothesis import strategies as st
+from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.metrics import silhouette_score as sk_silhouette
 
-from ssl_eval.metrics import MetricOptions, compute_group
-from ssl_eval.metrics import clustering
+from ssl_eval.metrics import MetricOptions, clustering, compute_group
 from ssl_eval.metrics.clustering import clustering_metrics, silhouette_score
 
 
@@ -199,7 +198,7 @@ def test_property_silhouette_invariances(n, d, k, seed):
     if not 2 <= np.unique(y).size <= n - 1:
         return
     base = silhouette_score(X, y)
-    renamed = np.array(["c%d" % i for i in rng.permutation(k)])[y]
+    renamed = np.array([f"c{i}" for i in rng.permutation(k)])[y]
     Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
     assert silhouette_score(X, renamed) == pytest.approx(base, abs=1e-6)
     assert silhouette_score(X, rng.permutation(k)[y] * 7 - 3) == pytest.approx(base, abs=1e-6)

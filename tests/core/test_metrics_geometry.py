@@ -5,8 +5,7 @@ import pytest
 from scipy.linalg import fractional_matrix_power
 from scipy.spatial.distance import pdist
 
-from ssl_eval.metrics import MetricOptions, compute_group
-from ssl_eval.metrics import geometry
+from ssl_eval.metrics import MetricOptions, compute_group, geometry
 from ssl_eval.metrics.geometry import geometry_metrics, lidar
 
 

@@ -12,8 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
-from ssl_eval.metrics import (GROUPS, METRICS, MetricOptions, MetricResult, MetricSpec,
-                              compute_group, label_free_metrics)
+from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, MetricResult, MetricSpec, compute_group, label_free_metrics
 from tests.core.test_metrics_dimension import reference_ids
 from tests.core.test_metrics_learnability import reference_learnability
 

@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssl_eval.metrics import compute_group
-from ssl_eval.metrics import spectral
+from ssl_eval.metrics import compute_group, spectral
 from ssl_eval.metrics.spectral import alpha_req_fit, spectral_metrics
 
 

@@ -12,8 +12,8 @@ from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_parts, measure_embedded
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, PartOutcome, Status
 from ssl_eval.pipeline.planning import PARTS, Plan, WorkItem
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 
 
 def test_a_status_is_an_enum_member_that_reads_as_its_string():

@@ -10,8 +10,8 @@ from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_part
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import PARTS, plan
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 from tests.helpers import write_checkpoint
 
 

@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ssl_eval.reporting import figures as plots
+
+
 def _rows():
     return [
         {"id": f"f/run-{r}/e{e}", "run": f"run-{r}", "epoch": e, "flags": [],

@@ -11,14 +11,14 @@ import pytest
 
 import ssl_eval.pipeline.embedding as embed_module
 import ssl_eval.pipeline.evaluation as evaluation_module
+from ssl_eval.common.errors import DataSetError, WorkdirError
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_parts_or_record_failure
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import PARTS, plan
 from ssl_eval.reporting.report import collect
-from ssl_eval.sources.checkpoints import discover
-from ssl_eval.common.errors import DataSetError, WorkdirError
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 from tests.helpers import evaluate_without_prefect
 
 

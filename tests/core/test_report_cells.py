@@ -7,10 +7,10 @@ import html
 
 from rich.console import Console
 
-from ssl_eval.reporting.html_page import render_html
-from ssl_eval.reporting.report import render_table
 from ssl_eval.reporting.cells import CORRELATION_CELLS, correlation_cells
+from ssl_eval.reporting.html_page import render_html
 from ssl_eval.reporting.markdown import family_markdown, md_escape
+from ssl_eval.reporting.report import render_table
 
 ENTRY = {"spearman": 0.8512, "spearman_ci_low": 0.6049, "spearman_ci_high": 0.951, "spearman_p": 3.2e-5,
          "kendall": 0.7, "kendall_ci_low": float("nan"), "pearson": -0.25, "pearson_ci_low": -0.5, "pearson_ci_high": 0.1,

@@ -12,8 +12,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ssl_eval.cli import app
-from ssl_eval.reporting.report import FAMILY_COLUMNS, collect, render_table
 from ssl_eval.reporting.csv_table import to_csv
+from ssl_eval.reporting.report import FAMILY_COLUMNS, collect, render_table
 from tests.helpers import synthetic_workspace
 
 runner = CliRunner()

@@ -25,13 +25,13 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_USAGE, app
 from ssl_eval.config import FamilyConfig, load_config
-from ssl_eval.sources.datasets import load_split
 from ssl_eval.pipeline.embedding import cached_splits, embed_or_record_failure
 from ssl_eval.pipeline.preflight import check_architectures
+from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.datasets import load_split
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model
-from ssl_eval.results.workspace import Workspace
 from tests.helpers import make_store
 from tests.memory_cap import run_capped
 

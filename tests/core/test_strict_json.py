@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from ssl_eval.common import strict_json
 from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
+from ssl_eval.common import strict_json
 from ssl_eval.results.records import open_record_files
 from tests.helpers import synthetic_workspace
 

@@ -18,13 +18,13 @@ import torch
 from numpy.exceptions import ComplexWarning, VisibleDeprecationWarning
 from sklearn.datasets import load_digits
 
+from ssl_eval.common.threads import one_thread_per_task
 from ssl_eval.config import FamilyConfig
-from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.metrics import compute_all
+from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.probe import linear_probe
 from ssl_eval.sources.loading import load_checkpoint
 from ssl_eval.sources.model_building import build_model
-from ssl_eval.common.threads import one_thread_per_task
 from tests.helpers import write_checkpoint, write_dino_checkpoint
 
 THREADS, ROUNDS = 8, 3

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from ssl_eval.config import FamilyConfig
+from ssl_eval.integrations.training_hook import EvaluationRequester, TrainingMonitor, checkpoint_path, save_backbone
 from ssl_eval.sources.checkpoints import discover
 from ssl_eval.sources.loading import load_checkpoint
 from ssl_eval.sources.model_building import build_model
-from ssl_eval.integrations.training_hook import EvaluationRequester, TrainingMonitor, checkpoint_path, save_backbone
 
 
 def test_save_backbone_writes_the_store_layout_the_loader_reads(tmp_path):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from ssl_eval.common.validation import check_labels, check_matrix
 from ssl_eval.metrics import compute_group
 from ssl_eval.metrics.clustering import silhouette_score
 from ssl_eval.metrics.entropy import gaussian_entropy, knn_entropy
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.common.validation import check_labels, check_matrix
 
 
 def test_float32_is_kept_without_a_copy_and_integers_become_float64():

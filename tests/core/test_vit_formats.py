@@ -16,11 +16,21 @@ import pytest
 import torch
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.sources.models import build_backbone, pooled
 from ssl_eval.sources.loading import ALLOWED_CLASSES, CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model, pool_of
+from ssl_eval.sources.models import build_backbone, pooled
 from tests.helpers import (
-    DDP, VIT_ARCH, VIT_ARGS, DINOHead, Evil, MaskedAutoencoderViT, MoCoViT, MultiCropWrapper, cls_features, dino_args, moco_mlp,
+    DDP,
+    VIT_ARCH,
+    VIT_ARGS,
+    DINOHead,
+    Evil,
+    MaskedAutoencoderViT,
+    MoCoViT,
+    MultiCropWrapper,
+    cls_features,
+    dino_args,
+    moco_mlp,
     tiny_vit,
 )
 

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.pipeline.outcomes import Status
-from ssl_eval.sources.preprocess import preprocess, to_float_tensor
+from ssl_eval.metrics import GROUPS
 from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint, preprocess_options
 from ssl_eval.pipeline.evaluation import compute_parts
-from ssl_eval.metrics import GROUPS
-from ssl_eval.sources.checkpoints import discover
+from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
+from ssl_eval.sources.preprocess import preprocess, to_float_tensor
 from tests.helpers import DINOHead, MultiCropWrapper, dino_args
 
 VIT_224 = {"img_size": 224, "patch_size": 16, "embed_dim": 32, "depth": 1, "num_heads": 2}

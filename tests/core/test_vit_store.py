@@ -12,16 +12,26 @@ import pytest
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
+from ssl_eval.metrics import GROUPS
 from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint, preprocess_options
 from ssl_eval.pipeline.evaluation import compute_parts
-from ssl_eval.metrics import GROUPS
 from ssl_eval.pipeline.outcomes import Status
-from ssl_eval.sources.preprocess import preprocess, to_float_tensor
+from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
 from ssl_eval.sources.loading import CheckpointError
-from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.preprocess import preprocess, to_float_tensor
 from tests.helpers import (
-    DDP, VIT_ARCH, VIT_ARGS, DINOHead, Evil, MaskedAutoencoderViT, MoCoViT, MultiCropWrapper, cls_features, dino_args, tiny_vit,
+    DDP,
+    VIT_ARCH,
+    VIT_ARGS,
+    DINOHead,
+    Evil,
+    MaskedAutoencoderViT,
+    MoCoViT,
+    MultiCropWrapper,
+    cls_features,
+    dino_args,
+    tiny_vit,
 )
 
 

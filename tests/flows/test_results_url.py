@@ -10,8 +10,8 @@ import fsspec
 from flows.monitor import run_monitor
 from ssl_eval.pipeline.embedding import embed_checkpoint
 from ssl_eval.pipeline.evaluation import compute_part
-from ssl_eval.sources.checkpoints import discover
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources.checkpoints import discover
 from tests.helpers import assert_same_values
 
 

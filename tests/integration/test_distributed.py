@@ -199,10 +199,10 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
 
         # results live in S3, and equal what the embedded default computes from the local files
         from ssl_eval.config import Config, DataConfig
-        from ssl_eval.pipeline.evaluation import compute_part
         from ssl_eval.pipeline.embedding import embed_checkpoint
-        from ssl_eval.sources.checkpoints import discover
+        from ssl_eval.pipeline.evaluation import compute_part
         from ssl_eval.results.workspace import Workspace
+        from ssl_eval.sources.checkpoints import discover
 
         shared = Workspace.at(tmp_path / "reader", results_url=results_url)
         assert len(shared.records.checkpoint_ids()) == 5

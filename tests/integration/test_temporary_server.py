@@ -16,7 +16,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

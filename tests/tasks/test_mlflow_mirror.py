@@ -13,12 +13,20 @@ from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
 from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
-from ssl_eval.verdict.records import store_verdict
-from ssl_eval.integrations.mlflow_mirror import (
-    ALERT_TAG, CORR_STATS, DESCRIPTION_TAG, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FIGURES_TAG, KEY_TAG,
-    SUMMARY_DESCRIPTION, SUMMARY_EXPERIMENT, sync_family,
-)
 from ssl_eval.integrations.mlflow_history import ANALYSIS_TAG
+from ssl_eval.integrations.mlflow_mirror import (
+    ALERT_TAG,
+    CORR_STATS,
+    DESCRIPTION_TAG,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    FIGURES_TAG,
+    KEY_TAG,
+    SUMMARY_DESCRIPTION,
+    SUMMARY_EXPERIMENT,
+    sync_family,
+)
+from ssl_eval.verdict.records import store_verdict
 from tests.helpers import mlflow_series, synthetic_workspace
 
 
