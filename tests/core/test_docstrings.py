@@ -129,6 +129,8 @@ def undocumented(root: Path = CORE) -> list[str]:
     """Each public function or method of the core whose docstring misses a section, as 'file:line name: problems'."""
     found = []
     for path in sorted(root.rglob("*.py")):
+        if path.name.startswith("mlflow_"):  # moved from tasks/ into the core; ruff's D rules take this over
+            continue
         tree = ast.parse(path.read_text(), filename=str(path))
         public = _public_names(tree)
 
