@@ -5,8 +5,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ssl_eval import probe
-from ssl_eval.probe import knn_probe, linear_probe
+from ssl_eval.probe import knn_probe, linear_probe, probes
 
 
 def _split(n=200, d=8, k=3, seed=0, noise=1.0):
@@ -117,7 +116,7 @@ def test_knn_probe_matches_plain_reference(k, t):
 def test_knn_probe_blocks_and_large_k(monkeypatch):
     a, b, c, d = _split(noise=3.0, seed=2)
     full = knn_probe(a, b, c, d, k=7)
-    monkeypatch.setattr(probe, "_BLOCK_ELEMENTS", 3 * len(a))
+    monkeypatch.setattr(probes, "_BLOCK_ELEMENTS", 3 * len(a))
     assert knn_probe(a, b, c, d, k=7) == full
     assert 0.0 <= knn_probe(a, b, c, d, k=10_000) <= 1.0
 
