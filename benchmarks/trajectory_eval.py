@@ -66,10 +66,10 @@ def _evaluate(path: str) -> dict[str, Any]:
     for group in GROUPS:
         record = group_record(group, X["eval"], labels=splits.eval.labels, views=pair, num_classes=splits.eval.num_classes,
                               config=config)
-        values.update(record["values"])
-        flags += [f for f in record["flags"] if f not in flags]
+        values.update(record.values)
+        flags += [f for f in record.flags if f not in flags]
     probes = probe_record(X["probe_train"], splits.probe_train.labels, X["probe_test"], splits.probe_test.labels, config)
-    values.update({f"probe_{name}": value for name, value in probes["values"].items()})
+    values.update({f"probe_{name}": value for name, value in probes.values.items()})
     meta = loaded.meta
     return {"family": family_name, "run": run, "epoch": int(meta.get("epoch", -1)), "checkpoint": p.stem,
             "method": str(meta.get("method", family_name)), "arch": str(meta.get("arch", "")), **values,

@@ -171,7 +171,7 @@ def monitor(
     variables in prefect.yaml) mean "not given".
     """
     workspace = Workspace.at(workdir or None, results_url=results_url or None)
-    config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()))
+    config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()), workspace)
     tracking = (tracking_uri or workspace.mlflow_uri) if track_mlflow else None
     address = dask_address or config.dask.address
     # the threaded local cluster runs one task per core: one BLAS/torch thread each (ssl_eval/common/threads.py)

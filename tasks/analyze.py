@@ -16,13 +16,13 @@ from ssl_eval.results.workspace import Workspace
 def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis:
     analysis = analyze_family(workspace, family, late_fraction=config.analysis.late_fraction,
                               collapse_rule=config.verdict.collapse_rule())
-    found = analysis["alerts"]
+    found = analysis.alerts
     for kind in ALERT_KINDS:
         if found[kind]:
             listed = ", ".join(f"{cid} ({found['reasons'][cid]})" if cid in found.get("reasons", {}) else cid
                                for cid in found[kind])
             get_run_logger().warning("%s alert in %s: %d checkpoint(s): %s", kind, family, len(found[kind]), listed)
-    return FamilyAnalysis(family, n_checkpoints=analysis["n_checkpoints"], n_metrics=len(analysis["metrics"]),
+    return FamilyAnalysis(family, n_checkpoints=analysis.n_checkpoints, n_metrics=len(analysis.metrics),
                           alerts={kind: len(found[kind]) for kind in ALERT_KINDS})
 
 
@@ -31,4 +31,4 @@ def analyze_all(workspace: Workspace, config: Config) -> PooledAnalysis:
     """Every family's checkpoints together (the records of families not refreshed by this
     run included), stored as the ``_pooled`` correlations record."""
     pooled = analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
-    return PooledAnalysis(tuple(pooled["families"]), n_checkpoints=pooled["n_checkpoints"])
+    return PooledAnalysis(pooled.families, n_checkpoints=pooled.n_checkpoints)

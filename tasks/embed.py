@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from ssl_eval.common.safe_text import printable
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
+from ssl_eval.results.parts import FailureRecord, Part
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import CheckpointRef
 
@@ -34,6 +35,6 @@ def embed_outcomes(refs: list[CheckpointRef], workspace: Workspace, config: Conf
         if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):
             out[ref.id] = EmbedOutcome(ref.id, Status.EMBEDDED)
         else:
-            failure = workspace.records.get(ref.id, "failure") or {}
-            out[ref.id] = EmbedOutcome(ref.id, Status.FAILED, error=failure.get("error") or f"embedding run ended {state}")
+            failure = workspace.records.read(ref.id, Part.FAILURE, FailureRecord)
+            out[ref.id] = EmbedOutcome(ref.id, Status.FAILED, error=failure.error if failure else f"embedding run ended {state}")
     return out

@@ -1,5 +1,7 @@
 """Prefect task: the configuration of this run, from the store's ssl_eval.toml (or the
-operator's file) and the explicit overrides, read afresh by every run."""
+operator's file) and the explicit overrides, read afresh by every run. Where it was read
+from is noted in the work dir, so that ``ssl-eval report`` can tell whether the stored
+answers were computed with the configuration as it is now."""
 
 from __future__ import annotations
 
@@ -9,14 +11,19 @@ from prefect import get_run_logger, task
 
 from ssl_eval.common.urls import redact
 from ssl_eval.config import Config, load_config
+from ssl_eval.results.answers import note_config_source
+from ssl_eval.results.workspace import Workspace
 
 
 @task(name="resolve-config", task_run_name="config of {store}")
 def resolve_config(
-    store: str, config_file: str | None, overrides: dict[str, Any], allow_modules: list[str]
+    store: str, config_file: str | None, overrides: dict[str, Any], allow_modules: list[str], workspace: Workspace | None = None,
 ) -> Config:
     config = load_config(config_file, store=store, allow_modules=tuple(allow_modules), **overrides)
     get_run_logger().info(
         "configuration: %s + overrides %s", redact(config_file) or f"{redact(store)}/ssl_eval.toml if present", sorted(overrides),
     )
+    if workspace is not None:
+        note_config_source(workspace.records, store=store, config_file=config_file, overrides=overrides,
+                           allow_modules=allow_modules)
     return config

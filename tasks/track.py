@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
 from ssl_eval.common.urls import redact_text
 from ssl_eval.config import Config
+from ssl_eval.pipeline.outcomes import MirrorOutcome
 from ssl_eval.results.workspace import Workspace
 
 
 @task(name="track-family", task_run_name="mlflow {family}", retries=1, retry_delay_seconds=2)
-def track(family: str, workspace: Workspace, tracking_uri: str, store: str, config: Config | None = None) -> dict[str, Any]:
+def track(family: str, workspace: Workspace, tracking_uri: str, store: str, config: Config | None = None) -> MirrorOutcome:
     """``tracking_uri`` is the redacted form; the credentials are read where they are used."""
     from ssl_eval.integrations.mlflow_mirror import sync_family  # mlflow: imported when a family is tracked
 

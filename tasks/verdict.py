@@ -7,7 +7,6 @@ card) and a line in the run's log."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -16,15 +15,16 @@ from ssl_eval.analysis import stored_analysis
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import FamilyVerdict
 from ssl_eval.reporting.markdown import family_markdown, md_escape
+from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict.answers import TAG_PREFIX, verdict_tags
 from ssl_eval.verdict.records import store_verdict
 
 
-def card_line(verdict: dict[str, Any]) -> str:
+def card_line(verdict: VerdictRecord) -> str:
     """The verdict's answers in one Markdown line, the artifact's description: the Prefect UI
     shows it on the artifact's card (the artifact itself opens with the full verdict)."""
-    tags = verdict_tags(verdict)
+    tags = verdict_tags(verdict.answers())
     return md_escape(" · ".join(f"{key}: {tags[TAG_PREFIX + key]}" for key in ("progress", "keep", "trusted")))
 
 
@@ -33,8 +33,8 @@ def verdict(family: str, workspace: Workspace, config: Config) -> FamilyVerdict:
     analysis = stored_analysis(workspace, family)  # written by the family's analyze task
     if analysis is None:
         raise FileNotFoundError(f"no analysis of family {family!r} in {workspace.root}; run its analyze task first.")
-    found = store_verdict(workspace, family, analysis, config.verdict)
-    create_markdown_artifact(family_markdown(family, analysis, found), key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()),
-                             description=card_line(found))
-    get_run_logger().info("verdict for %s: %s", family, found["summary"])
-    return FamilyVerdict(family, progress=found["progress"]["state"], summary=found["summary"])
+    found = store_verdict(workspace, family, analysis, config)
+    create_markdown_artifact(family_markdown(family, analysis.table(), found.answers()),
+                             key="correlations-" + re.sub(r"[^a-z0-9-]", "-", family.lower()), description=card_line(found))
+    get_run_logger().info("verdict for %s: %s", family, found.summary)
+    return FamilyVerdict(family, progress=found.state, summary=found.summary)

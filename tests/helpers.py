@@ -51,10 +51,11 @@ def assert_same_values(got: Mapping[str, Any], expected: Mapping[str, Any], *, r
             assert other == value, f"{name}: {other!r} != {value!r}"
 
 
-def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: str | None = None) -> Workspace:
+def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: str | None = None, answers: bool = False) -> Workspace:
     """Records of two families as the embed and measure steps write them: in ``simclr`` the
     probe rises and entropy falls; in ``simsiam`` entropy rises with the probe (as in the
-    paper) and the silhouette says nothing. The ``simsiam`` probe is lower overall."""
+    paper) and the silhouette says nothing. The ``simsiam`` probe is lower overall.
+    ``answers``: also the analyses and verdicts the flow stores (:func:`store_answers`)."""
     ws = Workspace.at(root)
     rng = np.random.default_rng(0)
     for family, base in (("simclr", 0.80), ("simsiam", 0.60)):
@@ -74,6 +75,8 @@ def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: st
                 spectral = {"rankme": 1.5 if flags else 20.0 + epoch, "rankme_centered": 1.0 if flags else 30.0 + epoch}
                 ws.records.put(cid, "metrics-spectral", {"fingerprint": fp, "values": spectral, "flags": []})
                 ws.records.put(cid, "probe", {"fingerprint": fp, "values": {"linear_acc": probe, "knn_acc": probe}})
+    if answers:
+        store_answers(ws)
     return ws
 
 
@@ -279,7 +282,6 @@ def vit_simclr(seed: int = 0):
 def evaluate_without_prefect(store, config, ws):
     """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
     families the plan names; returns the plan."""
-    from ssl_eval.analysis import analyze_family
     from ssl_eval.pipeline.embedding import embed_or_record_failure
     from ssl_eval.pipeline.evaluation import compute_parts
     from ssl_eval.pipeline.planning import plan
@@ -289,6 +291,23 @@ def evaluate_without_prefect(store, config, ws):
     for item in work.items:
         if embed_or_record_failure(item.ref, config, ws).ready:
             compute_parts(ws, item.ref.id, list(item.parts), config)
-    for family in work.families:
-        analyze_family(ws, family)
+    store_answers(ws, config, work.families)
     return work
+
+
+def store_answers(ws, config=None, families=None):
+    """What the monitor flow's analyse and verdict steps store (the only writer of answers):
+    each family's analysis, the pooled one, then each family's verdict. ``config``: a
+    ``ssl_eval.config.Config`` (None: the defaults); ``families``: None for all."""
+    from ssl_eval.analysis import analyze_family, analyze_pooled
+    from ssl_eval.analysis import families as all_families
+    from ssl_eval.config import Config
+    from ssl_eval.verdict.records import store_verdict
+
+    config = config or Config()
+    names = list(all_families(ws) if families is None else families)
+    analyses = {f: analyze_family(ws, f, late_fraction=config.analysis.late_fraction, collapse_rule=config.verdict.collapse_rule())
+                for f in names}
+    if analyses:
+        analyze_pooled(ws, late_fraction=config.analysis.late_fraction)
+    return {f: store_verdict(ws, f, analysis, config) for f, analysis in analyses.items()}

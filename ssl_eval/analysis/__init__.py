@@ -34,6 +34,7 @@ from ssl_eval.analysis.correlation import (
     correlate,
     selection_regret,
 )
+from ssl_eval.analysis.currency import STALE_HINT, StoredAnswers, current_config, stale_reasons, stored_answers
 from ssl_eval.analysis.tables import (
     ALERT_KINDS,
     PROBE_TARGET,
@@ -52,13 +53,16 @@ from ssl_eval.analysis.workdir import (
     family_analysis,
     family_rows,
     pooled_analysis,
+    pooled_rows,
     rows_digest,
     stored_analysis,
+    stored_pooled,
 )
 
 __all__ = [
     "CONFIDENCE", "KENDALL_BOOTSTRAP_MAX_N", "N_BOOTSTRAP", "STATS", "bootstrap_ci", "correlate", "selection_regret",
     "ALERT_KINDS", "PROBE_TARGET", "alert_tag", "alerts", "analyze_rows", "correlation_table", "pooled_tables",
     "ANALYSIS_VERSION", "POOLED_KEY", "analyze_family", "analyze_pooled", "families", "family_analysis", "family_rows",
-    "pooled_analysis", "rows_digest", "stored_analysis",
+    "pooled_analysis", "pooled_rows", "rows_digest", "stored_analysis", "stored_pooled",
+    "STALE_HINT", "StoredAnswers", "current_config", "stale_reasons", "stored_answers",
 ]

@@ -1,6 +1,7 @@
 """The analysis of a work dir: checkpoint rows read from its records (:func:`family_rows`),
 each family's and the pooled analysis computed from them and stored as ``correlations``
-records, and those records read back (:func:`stored_analysis`, undefined statistics as NaN)."""
+records (by the monitor flow only), and those records read back (:func:`stored_analysis`,
+undefined statistics as NaN)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 
 from ssl_eval.analysis.tables import analyze_rows, pooled_tables
 from ssl_eval.common import strict_json
+from ssl_eval.results.answers import FamilyAnalysisRecord, PooledAnalysisRecord
+from ssl_eval.results.parts import METRICS_PREFIX, CheckpointRecord, FailureRecord, MetricsRecord, Part, ProbeRecord
 from ssl_eval.results.workspace import Workspace
 
-__all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "rows_digest", "families", "family_analysis",
-           "analyze_family", "pooled_analysis", "analyze_pooled"]
+__all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "stored_pooled", "rows_digest", "families",
+           "family_analysis", "analyze_family", "pooled_analysis", "pooled_rows", "analyze_pooled"]
 
 #: Bumped when the analysis record gains fields: an older stored record is recomputed.
 #: 3: collapse alerts by ssl_eval.analysis.collapse (with reasons), the rule stored as ``collapse_rule``.
@@ -41,31 +44,31 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
     rows = []
     records = workspace.records
     for checkpoint_id in records.checkpoint_ids(family):
-        ckpt = records.get(checkpoint_id, "checkpoint")
+        ckpt = records.read(checkpoint_id, Part.CHECKPOINT, CheckpointRecord)
         if ckpt is None or workspace.embeddings.provenance(checkpoint_id) is None:
             continue
-        if records.get(checkpoint_id, "failure") is not None:
+        if records.read(checkpoint_id, Part.FAILURE, FailureRecord) is not None:
             continue
-        gone = records.get(checkpoint_id, "gone") is not None
+        gone = records.get(checkpoint_id, Part.GONE) is not None
         if gone and not include_gone:
             continue
         metrics: dict[str, float] = {}
         flags: set[str] = set()
-        for part in records.parts(checkpoint_id, "metrics-"):
-            rec = records.get(checkpoint_id, part)
-            if rec and rec.get("fingerprint") == ckpt["fingerprint"]:
-                metrics.update(strict_json.nan_for_null(rec["values"]))  # null: undefined for this checkpoint
-                flags.update(rec.get("flags", []))
-        probe = records.get(checkpoint_id, "probe")
+        for part in records.parts(checkpoint_id, METRICS_PREFIX):
+            rec = records.read(checkpoint_id, part, MetricsRecord)
+            if rec is not None and rec.is_for(ckpt.fingerprint):
+                metrics.update(rec.values)  # NaN: undefined for this checkpoint
+                flags.update(rec.flags)
+        probe = records.read(checkpoint_id, Part.PROBE, ProbeRecord)
         rows.append(
             {
                 "id": checkpoint_id,
-                "run": ckpt["run"],
-                "epoch": ckpt["epoch"],
-                "method": ckpt.get("method"),
-                "arch": ckpt.get("arch"),
+                "run": ckpt.run,
+                "epoch": ckpt.epoch,
+                "method": ckpt.method,
+                "arch": ckpt.arch,
                 "metrics": metrics,
-                "probe": strict_json.nan_for_null(probe["values"]) if probe and probe.get("fingerprint") == ckpt["fingerprint"] else {},
+                "probe": dict(probe.values) if probe is not None and probe.is_for(ckpt.fingerprint) else {},
                 "flags": sorted(flags),
                 **({"gone": True} if gone else {}),
             }
@@ -74,30 +77,30 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
     return rows
 
 
-#: Entries of a metric's statistics that name a checkpoint (None: there is none), not numbers.
-_CHECKPOINT_ENTRIES = ("pick", "best")
-_STAT_TABLES = ("metrics", "raw", "within_family_rank")
-
-
-def stored_analysis(workspace: Workspace, key: str) -> dict[str, Any] | None:
-    """A stored correlations record (a family's, or the pooled one under ``POOLED_KEY``), with
-    every statistic that is undefined (stored as null, :mod:`ssl_eval.common.strict_json`) back as NaN.
+def stored_analysis(workspace: Workspace, family: str) -> FamilyAnalysisRecord | None:
+    """A family's stored correlations record, every undefined statistic (stored as null,
+    :mod:`ssl_eval.common.strict_json`) back as NaN.
 
     Args:
         workspace: the work dir whose records to read.
-        key: a family, or ``POOLED_KEY``.
+        family: the family.
 
     Returns:
-        The record, or None when there is none.
+        The record, or None when there is none (or it is damaged).
     """
-    found = workspace.records.get(key, "correlations")
-    if found is None:
-        return None
-    for table in _STAT_TABLES:
-        if isinstance(found.get(table), dict):
-            found[table] = {name: strict_json.nan_for_null(entry, keep=_CHECKPOINT_ENTRIES) if isinstance(entry, dict) else entry
-                            for name, entry in found[table].items()}
-    return found
+    return workspace.records.read(family, Part.CORRELATIONS, FamilyAnalysisRecord)
+
+
+def stored_pooled(workspace: Workspace) -> PooledAnalysisRecord | None:
+    """The stored pooled analysis (``_pooled/correlations``), undefined statistics as NaN.
+
+    Args:
+        workspace: the work dir whose records to read.
+
+    Returns:
+        The record, or None when there is none (or it is damaged).
+    """
+    return workspace.records.read(POOLED_KEY, Part.CORRELATIONS, PooledAnalysisRecord)
 
 
 def rows_digest(rows: list[dict[str, Any]]) -> str:
@@ -125,8 +128,8 @@ def families(workspace: Workspace) -> list[str]:
 
 
 def family_analysis(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
-                    collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
-    """One family's analysis from its records, without storing it (``ssl-eval report``).
+                    collapse_rule: dict[str, float] | None = None) -> FamilyAnalysisRecord:
+    """One family's analysis from its records, without storing it.
 
     Args:
         workspace: where the family's records are.
@@ -138,12 +141,13 @@ def family_analysis(workspace: Workspace, family: str, *, late_fraction: float =
         The correlations record: version, inputs digest, alerts and per-metric statistics.
     """
     rows = family_rows(workspace, family)
-    return {"family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
-            **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)}
+    return FamilyAnalysisRecord.model_validate({
+        "family": family, "version": ANALYSIS_VERSION, "inputs_digest": rows_digest(rows),
+        **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)})
 
 
 def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
-                   collapse_rule: dict[str, float] | None = None) -> dict[str, Any]:
+                   collapse_rule: dict[str, float] | None = None) -> FamilyAnalysisRecord:
     """:func:`family_analysis`, stored as the family's correlations record (the flow).
 
     Args:
@@ -156,11 +160,11 @@ def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 
         The stored record.
     """
     analysis = family_analysis(workspace, family, late_fraction=late_fraction, collapse_rule=collapse_rule)
-    workspace.records.put(family, "correlations", analysis)
+    workspace.records.write(family, Part.CORRELATIONS, analysis)
     return analysis
 
 
-def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
+def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> PooledAnalysisRecord:
     """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow).
 
     Args:
@@ -171,12 +175,12 @@ def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[
         The stored record.
     """
     pooled = pooled_analysis(workspace, late_fraction=late_fraction)
-    workspace.records.put(POOLED_KEY, "correlations", pooled)
+    workspace.records.write(POOLED_KEY, Part.CORRELATIONS, pooled)
     return pooled
 
 
-def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict[str, Any]:
-    """All families' checkpoints together, without storing the result (``ssl-eval report``).
+def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> PooledAnalysisRecord:
+    """All families' checkpoints together, without storing the result.
 
     ``raw``: every statistic of :func:`ssl_eval.analysis.correlation_table` over the pooled checkpoints as they
     are; a metric that compares different methods/architectures correlates here and its pick
@@ -193,8 +197,8 @@ def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict
         ``version``, ``inputs_digest``, ``families``, ``archs``, ``n_checkpoints``,
         ``late_fraction``, ``raw`` and ``within_family_rank``.
     """
-    rows = [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]
-    return {
+    rows = pooled_rows(workspace)
+    return PooledAnalysisRecord.model_validate({
         "version": ANALYSIS_VERSION,
         "inputs_digest": rows_digest(rows),
         "families": families(workspace),
@@ -202,4 +206,16 @@ def pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> dict
         "n_checkpoints": len(rows),
         "late_fraction": late_fraction,
         **pooled_tables(rows, late_fraction=late_fraction),
-    }
+    })
+
+
+def pooled_rows(workspace: Workspace) -> list[dict[str, Any]]:
+    """Every family's rows (:func:`family_rows`), each with its ``family``: the pooled analysis's inputs.
+
+    Args:
+        workspace: the work dir whose records to read.
+
+    Returns:
+        The rows, family by family.
+    """
+    return [{**r, "family": family} for family in families(workspace) for r in family_rows(workspace, family)]

@@ -26,7 +26,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import alert_tag, alerts, family_rows, rows_digest, stored_analysis
+from ssl_eval.analysis import STALE_HINT, alert_tag, alerts, family_rows, rows_digest, stale_reasons, stored_analysis
 from ssl_eval.common.names import display_name, readable_id
 from ssl_eval.common.urls import redact, with_credentials
 from ssl_eval.config import Config
@@ -42,9 +42,11 @@ from ssl_eval.integrations.mlflow_history import (
     run_points,
     stale_points,
 )
+from ssl_eval.pipeline.outcomes import MirrorOutcome
+from ssl_eval.results.answers import FamilyAnalysisRecord, VerdictRecord, answers_key
+from ssl_eval.results.parts import MirrorNote, Part
 from ssl_eval.results.workspace import Workspace
-from ssl_eval.verdict.answers import verdict_tags
-from ssl_eval.verdict.records import VERDICT_PART
+from ssl_eval.verdict.answers import TAG_PREFIX, verdict_tags
 
 # The tool's own MLflow names start with "_", which no escaped store name does
 # (ssl_eval/sources/checkpoints.py: escape_name): a family called "summary" or a run called
@@ -52,6 +54,7 @@ from ssl_eval.verdict.records import VERDICT_PART
 SUMMARY_EXPERIMENT = "ssl-eval/_summary"
 CORRELATIONS_KEY = "_correlations"
 ALERT_TAG = "ssl_eval.alert"  # "collapse", "non_finite", both comma-joined, or "none"
+STALE_TAG = TAG_PREFIX + "stale"  # "no", or why the stored verdict no longer answers ("stale, run `ssl-eval evaluate` (...)")
 GONE_TAG = "ssl_eval.gone"  # checkpoints deleted from the store, comma-joined, or "none"
 FIGURES_TAG = "ssl_eval.figures_digest"  # the analysis inputs the logged figures show
 # the points a training run's MLflow run was last brought level with: when they are unchanged
@@ -120,14 +123,14 @@ def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> No
             client.set_tag(run_id, f"ssl_eval.now.{key}", value)
 
 
-def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
+def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> None:
     """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis
     they show changed (tag ``ssl_eval.figures_digest``)."""
-    digest = str(analysis.get("inputs_digest", ""))
+    digest = analysis.inputs_digest
     if not rows or client.get_run(run_id).data.tags.get(FIGURES_TAG) == digest:
         return
     from ssl_eval.reporting import figures as plots
-    metrics = analysis.get("metrics", {})
+    metrics = analysis.metrics
     with plots.DRAWING:  # matplotlib is not thread-safe: figures are built and drawn one at a time (ssl_eval/reporting/figures.py)
         figures = {
             "figures/trajectories.png": plots.trajectories(rows, family),
@@ -141,8 +144,12 @@ def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict
     client.set_tag(run_id, FIGURES_TAG, digest)
 
 
-def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None) -> dict[str, Any]:
-    """``config``: the evaluation's configuration, logged as each run's params."""
+def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None) -> MirrorOutcome:
+    """Mirror one family's stored records, analysis and verdict into MLflow.
+
+    ``config``: the evaluation's configuration, logged as each run's params; a stored verdict
+    that no longer answers for it (or for the records) is tagged ``ssl_eval.verdict.stale``.
+    """
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
     with workspace.lock("mlflow-sync"):
@@ -150,10 +157,11 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
         # The full URI (the held one when the parameter is redacted) is read here, where it is
         # used, and handed to the client alone: a task never puts it in the process environment.
         client = MlflowClient(with_credentials(tracking_uri))
-        return _sync_family(workspace, family, client, tracking_uri=redact(tracking_uri) or "", store=redact(store) or "", params=params)
+        return _sync_family(workspace, family, client, tracking_uri=redact(tracking_uri) or "", store=redact(store) or "", params=params,
+                            key=answers_key(config, family) if config is not None else None)
 
 
-def _summary_values(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> dict[str, float]:
+def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> dict[str, float]:
     """What compares families at a glance: the probe (first, last, best), the number of
     checkpoints and one signed Spearman per metric; the full table stays in the correlations run."""
     probes = sorted((r["epoch"], r["probe"]["linear_acc"]) for r in rows if "linear_acc" in r["probe"])
@@ -162,12 +170,12 @@ def _summary_values(rows: list[dict[str, Any]], analysis: dict[str, Any]) -> dic
         values.update({"probe/first_linear_acc": probes[0][1], "probe/last_linear_acc": probes[-1][1],
                        "probe/best_linear_acc": max(p for _, p in probes)})
     values.update({f"signed_spearman/{metric}": c["spearman_signed"]
-                   for metric, c in analysis["metrics"].items() if c.get("spearman_signed") is not None})
+                   for metric, c in analysis.metrics.items() if c.get("spearman_signed") is not None})
     return values
 
 
 def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[dict[str, Any]], failed: list[str],
-              store: str, verdict: dict[str, Any] | None, rule: dict[str, Any]) -> dict[str, str]:
+              store: str, verdict: VerdictRecord | None, rule: dict[str, Any]) -> dict[str, str]:
     """A training run's tags: family, run, store, flags, failed and deleted checkpoints,
     alerts, its verdict, and method/arch/dataset of its latest checkpoint."""
     mine = [r for r in history_rows if r["run"] == run and not r.get("gone")]
@@ -181,7 +189,7 @@ def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[di
         ALERT_TAG: alert_tag(alerts(mine, **rule)),
         # checkpoints deleted from the store: their points stay, the analyses leave them out
         GONE_TAG: ",".join(r["id"].split("/")[2] for r in history_rows if r["run"] == run and r.get("gone")) or "none",
-        **(verdict_tags(verdict, run) if verdict else {}),
+        **(verdict_tags(verdict.answers(), run) if verdict else {}),
     }
     if mine:
         prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
@@ -217,8 +225,8 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
     """The family's correlations run (full table, figures; ``tags`` plus its alert) and summary
     run, each given the current values at the next analysis step when they changed; returns how
     many points were logged."""
-    analysis = stored_analysis(workspace, family) or {"metrics": {}}
-    corr = {f"corr/{metric}/{stat}": c[stat] for metric, c in analysis["metrics"].items()
+    analysis = stored_analysis(workspace, family) or FamilyAnalysisRecord()
+    corr = {f"corr/{metric}/{stat}": c[stat] for metric, c in analysis.metrics.items()
             for stat in CORR_STATS if c.get(stat) is not None}
     corr_id, _ = find_run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations", tags,
                           stale=analysis_layout_is_older)
@@ -236,26 +244,37 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
     return logged
 
 
+def _family_tags(family: str, store: str, rows: list[dict[str, Any]], rule: dict[str, Any], verdict: VerdictRecord | None,
+                 stale: list[str]) -> dict[str, str]:
+    """The family's own tags (its correlations and summary runs): the stored verdict, and
+    ``ssl_eval.verdict.stale`` when it no longer answers for the records or the configuration."""
+    return {"family": display_name(family), "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
+            **(verdict_tags(verdict.answers()) if verdict else {}),
+            STALE_TAG: f"{STALE_HINT} ({'; '.join(stale)})" if stale else "no",
+            **({DESCRIPTION_TAG: verdict.summary[:_DESCRIPTION_MAX]} if verdict and verdict.summary else {})}
+
+
 def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tracking_uri: str, store: str,
-                 params: dict[str, str]) -> dict[str, Any]:
-    verdict = workspace.records.get(family, VERDICT_PART)
-    described = {DESCRIPTION_TAG: verdict["summary"][:_DESCRIPTION_MAX]} if verdict and verdict.get("summary") else {}
+                 params: dict[str, str], key: str | None) -> MirrorOutcome:
+    verdict = workspace.records.read(family, Part.VERDICT, VerdictRecord)
+    described = {DESCRIPTION_TAG: verdict.summary[:_DESCRIPTION_MAX]} if verdict and verdict.summary else {}
     # the family's name where it is unique as it is (sim.clr), else its id (ssl_eval/common/names.py)
     exp_id = _experiment(client, f"ssl-eval/{readable_id(family)}", workspace.mlflow_artifacts / family,
                          described.get(DESCRIPTION_TAG, ""))
     history_rows = family_rows(workspace, family, include_gone=True)  # deleted checkpoints keep their points
     rows = [r for r in history_rows if not r.get("gone")]
-    failed = workspace.records.ids_with("failure", family)
-    rule = (workspace.records.get(family, "correlations") or {}).get("collapse_rule") or {}  # as the analysis judged
+    failed = workspace.records.ids_with(Part.FAILURE, family)
+    analysis = stored_analysis(workspace, family)
+    rule = analysis.collapse_rule if analysis is not None else {}  # as the analysis judged
     logged, runs = 0, sorted({r["run"] for r in history_rows} | {cid.split("/")[1] for cid in failed})
     for run in runs:
         tags = _run_tags(workspace, family, run, history_rows, failed, store, verdict, rule)
         run_params = {**params, **({"checkpoint.arch": tags["arch"]} if tags.get("arch") else {})}
         points = run_points([r for r in history_rows if r["run"] == run])
         logged += _sync_training_run(client, exp_id, f"{family}/{run}", tags, run_params, points)
-    family_tags = {"family": display_name(family), "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
-                   **(verdict_tags(verdict) if verdict else {}), **described}
+    digest = rows_digest(rows)
+    family_tags = _family_tags(family, store, rows, rule, verdict, stale_reasons(analysis, verdict, digest, key))
     logged += _sync_analysis_runs(client, workspace, family, exp_id, rows, family_tags, params)
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
-    workspace.records.put(family, "mlflow", {"digest": rows_digest(rows), "tracking_uri": tracking_uri, "time": time.time()})
-    return {"family": family, "runs": len(runs), "points_logged": logged, "experiment_id": exp_id}
+    workspace.records.write(family, Part.MLFLOW, MirrorNote(digest=digest, tracking_uri=tracking_uri, time=time.time()))
+    return MirrorOutcome(family, runs=len(runs), points_logged=logged, experiment_id=exp_id)

@@ -22,6 +22,7 @@ from ssl_eval.pipeline.failures import known_failure
 from ssl_eval.pipeline.inference import embed_images, preprocess_options
 from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
 from ssl_eval.results.embeddings import SPLITS
+from ssl_eval.results.parts import CheckpointRecord, FailureRecord, Part
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.augment import fixed_views
 from ssl_eval.sources.checkpoints import MAX_EPOCH, CheckpointRef
@@ -196,8 +197,8 @@ def embed_checkpoint(
         **{f"n_{split}": int(len(getattr(splits, split).images)) for split in SPLITS},
     }
     store.write(ref.id, arrays, provenance)
-    workspace.records.put(ref.id, "checkpoint", provenance)
-    workspace.records.delete(ref.id, "failure")
+    workspace.records.write(ref.id, Part.CHECKPOINT, CheckpointRecord.model_validate(provenance))
+    workspace.records.delete(ref.id, Part.FAILURE)
     return EmbedOutcome(ref.id, Status.EMBEDDED, epoch=epoch, seconds=round(time.perf_counter() - started, 3))
 
 
@@ -261,8 +262,8 @@ def _embed_or_record_failure(
     records, key = workspace.records, config.embedding_key(ref.family)
     failure = known_failure(records, ref, key, config.metrics_key(ref.family))
     if failure:
-        return EmbedOutcome(ref.id, Status.FAILED, error=failure["error"], known_failure=True)
-    stale = records.get(ref.id, "failure")  # one that no longer stands: transient, or another file or reading
+        return EmbedOutcome(ref.id, Status.FAILED, error=failure.error, known_failure=True)
+    stale = records.read(ref.id, Part.FAILURE, FailureRecord)  # one that no longer stands: transient, or another file or reading
     data_splits(config.data, config.limits.data_bytes)  # a data set that cannot be read stops the run once, blamed on the data set
     try:
         result = embed_checkpoint(ref, config, workspace, progress=progress)
@@ -270,8 +271,8 @@ def _embed_or_record_failure(
         raise  # the work dir or the data set: no checkpoint's fault, the run stops with its message
     except Exception as exc:  # noqa: BLE001 - whatever one checkpoint does is that checkpoint's failure
         return record_failure(workspace, ref, exc, embedding_key=key, stage="embed")
-    if stale and stale.get("stage") != "measure":  # e.g. a good file restored over a bad one: no longer failed
-        records.delete(ref.id, "failure")
+    if stale is not None and stale.stage != "measure":  # e.g. a good file restored over a bad one: no longer failed
+        records.delete(ref.id, Part.FAILURE)
     return result
 
 
@@ -297,18 +298,8 @@ def record_failure(workspace: Workspace, ref: CheckpointRef, exc: BaseException,
     """
     error = str(exc) if isinstance(exc, CheckpointError) else f"{redact(ref.path)}: {type(exc).__name__}: {exc}"
     error = redact_text(error)
-    workspace.records.put(
-        ref.id,
-        "failure",
-        {
-            "fingerprint": ref.fingerprint,
-            "embedding_key": embedding_key,
-            "error": error,
-            "type": type(exc).__name__,
-            "stage": stage,
-            "path": redact(ref.path),
-            "time": time.time(),
-            "permanent": not is_transient(exc),
-        },
-    )
+    workspace.records.write(ref.id, Part.FAILURE, FailureRecord(
+        fingerprint=ref.fingerprint, embedding_key=embedding_key, error=error, type=type(exc).__name__, stage=stage,
+        path=redact(ref.path), time=time.time(), permanent=not is_transient(exc),
+    ))
     return EmbedOutcome(ref.id, Status.FAILED, error=error)

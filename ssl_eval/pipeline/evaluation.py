@@ -12,12 +12,12 @@ import time
 from typing import Any
 
 from ssl_eval.common.errors import InfrastructureError, is_transient
-from ssl_eval.common.strict_json import nan_for_null
 from ssl_eval.common.urls import redact_text
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group, unconditional_metrics
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
+from ssl_eval.results.parts import FailureRecord, MeasuredRecord, MetricsRecord, Part, ProbeRecord, group_of, metrics_part
 from ssl_eval.results.workspace import Workspace
 
 
@@ -54,7 +54,7 @@ class _StoredCheckpoint:
         return self._arrays[name]
 
 
-def record_is_current(record: dict[str, Any] | None, part: str, *, fingerprint: str, metrics_key: str) -> bool:
+def record_is_current(record: MeasuredRecord | None, part: str, *, fingerprint: str, metrics_key: str) -> bool:
     """Whether a stored record of ``part`` still answers for the checkpoint and configuration.
 
     It must carry the checkpoint's fingerprint and the metrics key, and a ``metrics-<group>``
@@ -70,14 +70,14 @@ def record_is_current(record: dict[str, Any] | None, part: str, *, fingerprint: 
     Returns:
         True when the record can be used as it is.
     """
-    if not record or record.get("fingerprint") != fingerprint or record.get("metrics_key") != metrics_key:
+    if record is None or not record.is_for(fingerprint, metrics_key):
         return False
-    group = part.removeprefix("metrics-")
-    return group not in GROUPS or set(unconditional_metrics(group)) <= set(record.get("values") or {})
+    group = group_of(part)
+    return group not in GROUPS or set(unconditional_metrics(group)) <= set(record.values)
 
 
 def group_record(group: str, X: Any, *, labels: Any, views: tuple[Any, Any] | None, num_classes: int | None,
-                 config: Config) -> dict[str, Any]:
+                 config: Config) -> MetricsRecord:
     """One metric group over one checkpoint's arrays, as its record stores it.
 
     Args:
@@ -89,7 +89,7 @@ def group_record(group: str, X: Any, *, labels: Any, views: tuple[Any, Any] | No
         config: the run's configuration (``[metrics]``).
 
     Returns:
-        ``values``, ``flags`` and, where the group gives them, ``details``.
+        Its ``values``, ``flags`` and, where the group gives them, ``details`` (not yet stamped).
     """
     options = metric_options(config)
     if options.k is None and num_classes:
@@ -97,13 +97,12 @@ def group_record(group: str, X: Any, *, labels: Any, views: tuple[Any, Any] | No
     if not any(spec.group == group and spec.needs_views for spec in METRICS.values()):
         views = None
     result = compute_group(group, X, labels=labels, views=views, options=options, random_state=config.metrics.random_state)
-    record: dict[str, Any] = {"values": result.values, "flags": list(result.flags)}
     if result.details:
-        record["details"] = dict(result.details)
-    return record
+        return MetricsRecord(values=result.values, flags=tuple(result.flags), details=dict(result.details))
+    return MetricsRecord(values=result.values, flags=tuple(result.flags))
 
 
-def probe_record(train_X: Any, train_y: Any, test_X: Any, test_y: Any, config: Config) -> dict[str, Any]:
+def probe_record(train_X: Any, train_y: Any, test_X: Any, test_y: Any, config: Config) -> ProbeRecord:
     """The linear and kNN probes over one checkpoint's arrays, as the ``probe`` record stores them.
 
     Args:
@@ -114,22 +113,20 @@ def probe_record(train_X: Any, train_y: Any, test_X: Any, test_y: Any, config: C
         config: the run's configuration (``[probe]``).
 
     Returns:
-        ``values``: ``linear_acc`` and ``knn_acc``, empty without labels.
+        Its ``values``: ``linear_acc`` and ``knn_acc``, empty without labels (not yet stamped).
     """
     if train_y is None or test_y is None:  # recorded too, so a rerun does not try again
-        return {"values": {}}
-    return {
-        "values": {
-            "linear_acc": linear_probe(
-                train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter,
-                solver=config.probe.solver,
-            ),
-            "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
-        }
-    }
+        return ProbeRecord(values={})
+    return ProbeRecord(values={
+        "linear_acc": linear_probe(
+            train_X, train_y, test_X, test_y, random_state=config.probe.random_state, max_iter=config.probe.max_iter,
+            solver=config.probe.solver,
+        ),
+        "knn_acc": knn_probe(train_X, train_y, test_X, test_y, k=config.probe.knn_k),
+    })
 
 
-def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[str, Any]:
+def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> MetricsRecord:
     views = None  # only the groups with view-based metrics (alignment, LiDAR) read the views
     if any(spec.group == group and spec.needs_views for spec in METRICS.values()):
         views_a, views_b = ckpt.get("views_a"), ckpt.get("views_b")
@@ -138,18 +135,23 @@ def _metric_group(ckpt: _StoredCheckpoint, group: str, config: Config) -> dict[s
                         num_classes=ckpt.provenance.get("num_classes"), config=config)
 
 
-def _probes(ckpt: _StoredCheckpoint, config: Config) -> dict[str, Any]:
+def _probes(ckpt: _StoredCheckpoint, config: Config) -> ProbeRecord:
     train_y, test_y = ckpt.get("probe_train_labels"), ckpt.get("probe_test_labels")
     if train_y is None or test_y is None:
-        return {"values": {}}
+        return ProbeRecord(values={})
     return probe_record(ckpt.get("probe_train"), train_y, ckpt.get("probe_test"), test_y, config)
 
 
-def _outcome(checkpoint_id: str, part: str, status: Status, record: dict[str, Any]) -> PartOutcome:
-    if part == "probe" and not record["values"]:
+def _outcome(checkpoint_id: str, part: str, status: Status, record: MeasuredRecord) -> PartOutcome:
+    if part == Part.PROBE and not record.values:
         status = Status.NO_LABELS
-    return PartOutcome(checkpoint_id, part, status, values=nan_for_null(record["values"]), flags=tuple(record.get("flags", ())),
-                       seconds=record.get("seconds") if status is Status.COMPUTED else None)
+    return PartOutcome(checkpoint_id, part, status, values=dict(record.values),
+                       flags=record.flags if isinstance(record, MetricsRecord) else (),
+                       seconds=record.seconds if status is Status.COMPUTED else None)
+
+
+def _model_of(part: str) -> type[MeasuredRecord]:
+    return ProbeRecord if part == Part.PROBE else MetricsRecord
 
 
 def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, PartOutcome]:
@@ -173,21 +175,21 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
         FileNotFoundError: the checkpoint has no committed embeddings.
     """
     for part in parts:
-        if part != "probe" and part.removeprefix("metrics-") not in GROUPS:
-            raise ValueError(f"unknown record part {part!r}; expected 'probe' or one of {[f'metrics-{g}' for g in GROUPS]}.")
+        if part != Part.PROBE and group_of(part) not in GROUPS:
+            raise ValueError(f"unknown record part {part!r}; expected 'probe' or one of {[metrics_part(g) for g in GROUPS]}.")
     ckpt = _StoredCheckpoint(workspace, checkpoint_id)
     stamp = {"fingerprint": ckpt.provenance["fingerprint"], "metrics_key": config.metrics_key(checkpoint_id.split("/")[0])}
     out = {}
     for part in parts:
         with workspace.lock(f"{checkpoint_id}/{part}"):
-            record = workspace.records.get(checkpoint_id, part)
+            record = workspace.records.read(checkpoint_id, part, _model_of(part))
             if record is not None and record_is_current(record, part, **stamp):
                 out[part] = _outcome(checkpoint_id, part, Status.CACHED, record)
                 continue
             started = time.perf_counter()
-            result = _probes(ckpt, config) if part == "probe" else _metric_group(ckpt, part.removeprefix("metrics-"), config)
-            record = {**stamp, **result, "seconds": round(time.perf_counter() - started, 3)}
-            workspace.records.put(checkpoint_id, part, record)
+            result = _probes(ckpt, config) if part == Part.PROBE else _metric_group(ckpt, str(group_of(part)), config)
+            record = result.model_copy(update={**stamp, "seconds": round(time.perf_counter() - started, 3)})
+            workspace.records.write(checkpoint_id, part, record)
             out[part] = _outcome(checkpoint_id, part, Status.COMPUTED, record)
     return out
 
@@ -220,18 +222,18 @@ def compute_parts_or_record_failure(
     except Exception as exc:  # noqa: BLE001 - one checkpoint's fault, never the run's
         prov = workspace.embeddings.provenance(checkpoint_id) or {}
         error = redact_text(f"{prov.get('source', checkpoint_id)}: measuring failed: {type(exc).__name__}: {exc}")
-        workspace.records.put(checkpoint_id, "failure", {
-            "fingerprint": prov.get("fingerprint"), "embedding_key": prov.get("embedding_key"), "error": error,
-            "metrics_key": config.metrics_key(checkpoint_id.split("/", 1)[0]),
-            "type": type(exc).__name__, "stage": "measure", "path": prov.get("source"), "time": time.time(),
+        workspace.records.write(checkpoint_id, Part.FAILURE, FailureRecord(
+            fingerprint=prov.get("fingerprint"), embedding_key=prov.get("embedding_key"), error=error,
+            metrics_key=config.metrics_key(checkpoint_id.split("/", 1)[0]),
+            type=type(exc).__name__, stage="measure", path=prov.get("source"), time=time.time(),
             # the same arrays measured the same way fail the same way: retried once the file or the
             # metrics configuration changes; I/O, memory and device errors on the next scan
-            "permanent": not is_transient(exc),
-        })
+            permanent=not is_transient(exc),
+        ))
         return {part: PartOutcome(checkpoint_id, part, Status.FAILED, error=error) for part in parts}
-    failure = workspace.records.get(checkpoint_id, "failure")
-    if failure and failure.get("stage") == "measure":  # measured now: an earlier measuring failure is over
-        workspace.records.delete(checkpoint_id, "failure")
+    failure = workspace.records.read(checkpoint_id, Part.FAILURE, FailureRecord)
+    if failure is not None and failure.stage == "measure":  # measured now: an earlier measuring failure is over
+        workspace.records.delete(checkpoint_id, Part.FAILURE)
     return out
 
 
@@ -297,4 +299,4 @@ def compute_metric_group(workspace: Workspace, checkpoint_id: str, group: str, c
         ValueError: an unknown group.
         FileNotFoundError: the checkpoint has no committed embeddings.
     """
-    return compute_part(workspace, checkpoint_id, f"metrics-{group}", config)
+    return compute_part(workspace, checkpoint_id, metrics_part(group), config)

@@ -10,15 +10,14 @@ A changed file, or a configuration change that changes how the family is read (`
 
 from __future__ import annotations
 
-from typing import Any
-
+from ssl_eval.results.parts import FailureRecord, Part
 from ssl_eval.results.records import RecordFiles
 from ssl_eval.sources.checkpoints import CheckpointRef
 
 __all__ = ["known_failure"]
 
 
-def known_failure(records: RecordFiles, ref: CheckpointRef, embedding_key: str, metrics_key: str | None = None) -> dict[str, Any] | None:
+def known_failure(records: RecordFiles, ref: CheckpointRef, embedding_key: str, metrics_key: str | None = None) -> FailureRecord | None:
     """The failure record of ``ref`` when it still stands, else None.
 
     Args:
@@ -32,11 +31,5 @@ def known_failure(records: RecordFiles, ref: CheckpointRef, embedding_key: str, 
         The stored record (with its ``error``) when it is permanent and was recorded for
         this fingerprint and embedding key; None when the checkpoint should be tried.
     """
-    failure = records.get(ref.id, "failure")
-    if not failure or not failure.get("permanent"):
-        return None
-    if failure.get("fingerprint") != ref.fingerprint or failure.get("embedding_key") != embedding_key:
-        return None
-    if metrics_key is not None and failure.get("metrics_key", metrics_key) != metrics_key:
-        return None
-    return failure
+    failure = records.read(ref.id, Part.FAILURE, FailureRecord)
+    return failure if failure is not None and failure.stands_for(ref.fingerprint, embedding_key, metrics_key) else None

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from ssl_eval.pipeline.planning import Plan
 
 __all__ = [
-    "EmbedOutcome", "FamilyAnalysis", "FamilyVerdict", "MeasureOutcome", "MonitorSummary", "PartOutcome", "PooledAnalysis", "Status",
+    "EmbedOutcome", "FamilyAnalysis", "FamilyVerdict", "MeasureOutcome", "MirrorOutcome", "MonitorSummary", "PartOutcome",
+    "PooledAnalysis", "Status",
 ]
 
 
@@ -161,6 +162,23 @@ class FamilyVerdict:
     family: str
     progress: str
     summary: str
+
+
+@dataclass(frozen=True)
+class MirrorOutcome:
+    """A family's MLflow mirror brought level with its records.
+
+    Attributes:
+        family: the family.
+        runs: training runs mirrored.
+        points_logged: metric points logged now (0 when nothing changed).
+        experiment_id: the family's MLflow experiment.
+    """
+
+    family: str
+    runs: int
+    points_logged: int
+    experiment_id: str
 
 
 @dataclass(frozen=True)

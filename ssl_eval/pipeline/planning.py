@@ -23,18 +23,30 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssl_eval.analysis import families, family_rows, rows_digest
+from ssl_eval.analysis import families, family_rows, rows_digest, stored_answers
 from ssl_eval.common import strict_json
 from ssl_eval.common.urls import filesystem, is_url
 from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS
 from ssl_eval.pipeline.evaluation import record_is_current
 from ssl_eval.pipeline.failures import known_failure
-from ssl_eval.results.records import SETTLED
+from ssl_eval.results.answers import answers_key
+from ssl_eval.results.parts import (
+    CheckpointRecord,
+    FailureRecord,
+    GoneRecord,
+    MeasuredRecord,
+    MetricsRecord,
+    MirrorNote,
+    Part,
+    ProbeRecord,
+    SettledNote,
+    metrics_part,
+)
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import CheckpointRef, discover
 
-PARTS = tuple(f"metrics-{g}" for g in GROUPS) + ("probe",)
+PARTS = tuple(metrics_part(g) for g in GROUPS) + (Part.PROBE.value,)
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,8 @@ def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config, *, m
     key = metrics_key or config.metrics_key(ref.family)
     out = []
     for part in PARTS:
-        if not record_is_current(workspace.records.get(ref.id, part), part, fingerprint=ref.fingerprint, metrics_key=key):
+        model: type[MeasuredRecord] = ProbeRecord if part == Part.PROBE else MetricsRecord
+        if not record_is_current(workspace.records.read(ref.id, part, model), part, fingerprint=ref.fingerprint, metrics_key=key):
             out.append(part)
     return tuple(out)
 
@@ -134,15 +147,16 @@ def mark_gone(workspace: Workspace, refs: list[CheckpointRef], *, settled: froze
     found, changed = {ref.id for ref in refs}, set()
     for family in sorted(set(families(workspace)) - settled):
         for checkpoint_id in workspace.records.checkpoint_ids(family):
-            marked = workspace.records.get(checkpoint_id, "gone") is not None
+            marked = workspace.records.get(checkpoint_id, Part.GONE) is not None
             if checkpoint_id in found:
                 if marked:
-                    workspace.records.delete(checkpoint_id, "gone")
+                    workspace.records.delete(checkpoint_id, Part.GONE)
                     changed.add(family)
                 continue
-            source = (workspace.records.get(checkpoint_id, "checkpoint") or {}).get("source")
+            ckpt = workspace.records.read(checkpoint_id, Part.CHECKPOINT, CheckpointRecord)
+            source = ckpt.source if ckpt is not None else None
             if not marked and source and not _exists(source):
-                workspace.records.put(checkpoint_id, "gone", {"source": source, "time": time.time()})
+                workspace.records.write(checkpoint_id, Part.GONE, GoneRecord(source=source, time=time.time()))
                 changed.add(family)
     return changed
 
@@ -157,11 +171,11 @@ def settled_digest(family: str, refs: list[CheckpointRef], config: Config, track
         tracking_uri: the MLflow URI, or None without MLflow.
 
     Returns:
-        32 hex digits.
+        32 hex digits (the answers' configuration is part of it: a changed ``[verdict]`` unsettles the family).
     """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(strict_json.encode([config.embedding_key(family), config.metrics_key(family), tracking_uri, PARTS,
-                                       list(METRICS)]).encode())
+                                       list(METRICS), answers_key(config, family)]).encode())
     for ref in refs:
         digest.update(f"{ref.id}\0{ref.fingerprint}\0{'|'.join(ref.conflicts)}\n".encode())
     return digest.hexdigest()
@@ -186,10 +200,10 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
     for ref in refs:
         by_family.setdefault(ref.family, []).append(ref)
     digests = {family: settled_digest(family, frefs, config, tracking_uri) for family, frefs in by_family.items()}
-    notes = {family: workspace.records.get(family, SETTLED) or {} for family in by_family}
-    settled = frozenset(family for family, digest in digests.items() if notes[family].get("digest") == digest)
+    notes = {family: workspace.records.read(family, Part.SETTLED, SettledNote) for family in by_family}
+    settled = frozenset(family for family, digest in digests.items() if (note := notes[family]) and note.digest == digest)
     items: list[WorkItem] = []
-    skipped = [checkpoint_id for family in settled for checkpoint_id in notes[family].get("skipped_failed", [])]
+    skipped = [checkpoint_id for family in settled for checkpoint_id in (notes[family] or SettledNote(digest="")).skipped_failed]
     for family in sorted(set(by_family) - settled):
         embedding_key, metrics_key = config.embedding_key(family), config.metrics_key(family)
         for ref in by_family[family]:
@@ -200,19 +214,26 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
             parts = PARTS if embed else pending_parts(workspace, ref, config, metrics_key=metrics_key)
             # a failure that no longer holds for this file (restored, transient, a measuring
             # error) goes through the embed step again, which clears it when the file is good
-            embed = embed or workspace.records.get(ref.id, "failure") is not None
+            embed = embed or workspace.records.read(ref.id, Part.FAILURE, FailureRecord) is not None
             if embed or parts:
                 items.append(WorkItem(ref, embed, parts))
     changed = {item.ref.family for item in items} | mark_gone(workspace, refs, settled=settled)
     for family in sorted((set(by_family) | set(families(workspace))) - changed - settled):
-        digest = rows_digest(family_rows(workspace, family))
-        analysis = workspace.records.get(family, "correlations") or {}
-        synced = workspace.records.get(family, "mlflow") or {}
-        if analysis.get("inputs_digest") != digest or (
-            tracking_uri and (synced.get("digest") != digest or synced.get("tracking_uri") != tracking_uri)
-        ):
+        if _needs_refresh(workspace, family, config, tracking_uri):
             changed.add(family)
         elif family in by_family:  # checked through and current: the next scans skip it while nothing changes
-            known_bad = [cid for cid in skipped if cid.startswith(f"{family}/")]
-            workspace.records.put(family, SETTLED, {"digest": digests[family], "skipped_failed": known_bad, "time": time.time()})
+            known_bad = tuple(cid for cid in skipped if cid.startswith(f"{family}/"))
+            workspace.records.write(family, Part.SETTLED, SettledNote(digest=digests[family], skipped_failed=known_bad,
+                                                                      time=time.time()))
     return Plan(tuple(items), tuple(sorted(changed)), tuple(sorted(skipped)))
+
+
+def _needs_refresh(workspace: Workspace, family: str, config: Config, tracking_uri: str | None) -> bool:
+    """Whether a family whose checkpoints need no work needs its answers or its MLflow mirror
+    refreshed: its stored analysis or verdict is stale (records, configuration or version
+    changed since), or the mirror is behind the records or points elsewhere."""
+    digest = rows_digest(family_rows(workspace, family))
+    if stored_answers(workspace, family, answers_key=answers_key(config, family), digest=digest).stale:
+        return True
+    synced = workspace.records.read(family, Part.MLFLOW, MirrorNote)
+    return bool(tracking_uri) and (synced is None or synced.digest != digest or synced.tracking_uri != tracking_uri)

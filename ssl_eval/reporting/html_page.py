@@ -12,7 +12,7 @@ from typing import Any
 
 from ssl_eval.common.names import display_name
 from ssl_eval.reporting.cells import correlation_cells, fmt
-from ssl_eval.reporting.report import alert_lines, probe_span
+from ssl_eval.reporting.report import alert_lines, probe_span, stale_line
 from ssl_eval.verdict import STATES
 from ssl_eval.verdict.answers import answers
 
@@ -37,6 +37,7 @@ img{max-width:100%;height:auto;border:1px solid #eee;margin:6px 0}
 .badge{display:inline-block;font-size:12px;font-weight:600;border-radius:10px;padding:1px 9px;margin-left:8px;
 vertical-align:2px;color:#fff}
 .b-improving{background:#2a7a2a}.b-plateaued{background:#49708a}.b-degrading{background:#c26a00}
+.stale{color:#a05a00}
 .b-collapsed{background:#b3261e}.b-insufficient{background:#888}
 """
 
@@ -81,13 +82,18 @@ def _anchor(family: str) -> str:
     return "f-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in family)
 
 
-def _verdict_card(family: str, verdict: dict[str, Any]) -> str:
+def _stale(stale: dict[str, Any] | None) -> str:
+    """The family's stale line (stored answers no longer current), or nothing."""
+    return f'<p class="stale"><b>{html.escape(stale_line(stale))}</b></p>' if stale else ""
+
+
+def _verdict_card(family: str, verdict: dict[str, Any], stale: dict[str, Any] | None) -> str:
     state = str((verdict.get("progress") or {}).get("state", "insufficient"))
     badge = state if state in STATES else "insufficient"
     rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>" for label, text in answers(verdict))
     return (f'<div class="card"><h3><a href="#{_anchor(family)}">{html.escape(display_name(family))}</a>'
             f'<span class="badge b-{badge}">{html.escape(state)}</span></h3>'
-            f"<p>{html.escape(verdict.get('summary', ''))}</p><dl>{rows}</dl></div>")
+            f"{_stale(stale)}<p>{html.escape(verdict.get('summary', ''))}</p><dl>{rows}</dl></div>")
 
 
 def render_html(doc: dict[str, Any]) -> str:
@@ -104,9 +110,10 @@ def render_html(doc: dict[str, Any]) -> str:
              "First the verdict per family: is training still improving (a trend test on the label-free signals "
              "that can be trusted), which signals to trust, which checkpoint to keep, and when a label-free early "
              "stop fires; docs/verdicts.md gives the rules.</p>"]
-    verdicts = {f: data["verdict"] for f, data in doc["families"].items() if data.get("verdict")}
+    verdicts = {f: data for f, data in doc["families"].items() if data.get("verdict")}
     if verdicts:
-        parts.append('<div class="cards">' + "".join(_verdict_card(f, v) for f, v in verdicts.items()) + "</div>")
+        parts.append('<div class="cards">' + "".join(_verdict_card(f, d["verdict"], d.get("stale")) for f, d in verdicts.items())
+                     + "</div>")
     parts.append("<p class=note>The numbers behind them, for every model family: how each label-free metric "
                  "tracks the linear-probe accuracy over all "
                  "its checkpoints (every training run), with bootstrap 95% percentile intervals (1000 resamples of "
@@ -130,7 +137,7 @@ def render_html(doc: dict[str, Any]) -> str:
         rows = data["checkpoints"]
         parts.append(f"<h2 id=\"{_anchor(family)}\">{html.escape(display_name(family))}</h2>"
                      f"<p class=note>{html.escape(probe_span(rows))}; late window "
-                     f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>")
+                     f"from late_fraction = {fmt(data.get('late_fraction'))[1:]}.</p>{_stale(data.get('stale'))}")
         parts.append(_alerts(data.get("alerts", {})))
         parts.append(_table(_FAMILY_HEAD, _correlation_rows(data["correlations"])))
         parts.append(_img(plots.figure_png(plots.trajectories(rows, family)), f"{family} trajectories"))

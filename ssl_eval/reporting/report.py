@@ -1,9 +1,12 @@
 """The report: every family's checkpoints, metrics, probe accuracy and correlations.
 
-``collect`` builds the JSON document documented in the README; it only reads the work dir
-(a family's or the pooled analysis that is missing, stale or from an older analysis version
-is computed for the document, not stored: the flow keeps the records current); ``render_table`` prints the per-family correlation table with rich;
-:mod:`ssl_eval.reporting.html_page` writes the same as one self-contained HTML page with figures.
+``collect`` builds the JSON document documented in the README; it only reads the work dir.
+It shows the analyses and verdicts the monitor flow stored, never computes them: a family
+whose stored answers no longer answer for its records or for the configuration as the next
+run would resolve it is marked ``stale`` ("stale, run `ssl-eval evaluate`", with the reasons),
+so every surface shows what MLflow and the Prefect artifact show. ``render_table`` prints the
+per-family correlation table with rich; :mod:`ssl_eval.reporting.html_page` writes the same as
+one self-contained HTML page with figures.
 """
 
 from __future__ import annotations
@@ -13,27 +16,37 @@ from typing import Any
 from ssl_eval.analysis import (
     ALERT_KINDS,
     ANALYSIS_VERSION,
-    POOLED_KEY,
+    STALE_HINT,
+    StoredAnswers,
     alerts,
+    current_config,
     families,
-    family_analysis,
     family_rows,
-    pooled_analysis,
     rows_digest,
-    stored_analysis,
+    stored_answers,
+    stored_pooled,
 )
 from ssl_eval.common.names import display_id, display_name
 from ssl_eval.common.strict_json import encode
+from ssl_eval.config import Config
 from ssl_eval.metrics import METRICS
 from ssl_eval.reporting.cells import correlation_cells
+from ssl_eval.results.answers import answers_key
+from ssl_eval.results.parts import Part
 from ssl_eval.results.workspace import Workspace
-from ssl_eval.verdict import family_verdicts
 from ssl_eval.verdict.answers import answers
-from ssl_eval.verdict.records import stored_config
 
 #: 3: families.<family>.verdict, alerts.reasons, and strict JSON (null where undefined,
 #: the rule of :mod:`ssl_eval.common.strict_json`).
-SCHEMA_VERSION = 3
+#: 4: the stored answers only: families.<family>.stale and pooled.stale (null when current, else
+#: ``text`` and ``reasons``); a family without a stored verdict has ``verdict`` null.
+SCHEMA_VERSION = 4
+_POOLED_FIELDS = ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank")
+
+
+def _listed(workspace: Workspace, part: Part) -> list[dict[str, Any]]:
+    records = workspace.records
+    return [{"id": key, **rec} for key in records.ids_with(part) if (rec := records.get(key, part))]
 
 
 def failures(workspace: Workspace) -> list[dict[str, Any]]:
@@ -45,8 +58,7 @@ def failures(workspace: Workspace) -> list[dict[str, Any]]:
     Returns:
         One dict per failed checkpoint: ``id`` and the record (``error``, ``permanent``, ...).
     """
-    records = workspace.records
-    return [{"id": key, **rec} for key in records.ids_with("failure") if (rec := records.get(key, "failure"))]
+    return _listed(workspace, Part.FAILURE)
 
 
 def gone(workspace: Workspace) -> list[dict[str, Any]]:
@@ -58,12 +70,7 @@ def gone(workspace: Workspace) -> list[dict[str, Any]]:
     Returns:
         One dict per deleted checkpoint: ``id`` and the record (``source``, ``time``).
     """
-    records = workspace.records
-    return [{"id": key, **rec} for key in records.ids_with("gone") if (rec := records.get(key, "gone"))]
-
-
-def _current(record: dict[str, Any] | None, digest: str) -> bool:
-    return record is not None and record.get("version") == ANALYSIS_VERSION and record.get("inputs_digest") == digest
+    return _listed(workspace, Part.GONE)
 
 
 def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
@@ -71,61 +78,73 @@ def _registry_order(correlations: dict[str, Any]) -> dict[str, Any]:
     return {name: correlations[name] for name in METRICS if name in correlations}
 
 
-def collect(workspace: Workspace) -> dict[str, Any]:
-    """The report document (the JSON documented in the README); only reads the work dir.
+def stale_entry(reasons: tuple[str, ...] | list[str]) -> dict[str, Any] | None:
+    """The ``stale`` entry of a family or of the pooled analysis in the report.
 
-    A family's or the pooled analysis that is missing, stale or from an older analysis version
-    is computed for the document, not stored.
+    Args:
+        reasons: why the stored answers are stale; empty when they are current.
+
+    Returns:
+        None when current, else ``text`` ("stale, run `ssl-eval evaluate`") and ``reasons``.
+    """
+    return {"text": STALE_HINT, "reasons": list(reasons)} if reasons else None
+
+
+def _family_entry(family: str, rows: list[dict[str, Any]], stored: StoredAnswers) -> dict[str, Any]:
+    """A family's entry: its stored verdict first (the answer before the numbers), then whether it is stale."""
+    analysis = stored.analysis
+    return {
+        "verdict": stored.verdict.answers() if stored.verdict is not None else None,
+        "stale": stale_entry(stored.stale),
+        "name": display_name(family),  # the folder's name; the key is the family's id
+        "checkpoints": rows,
+        "late_fraction": analysis.late_fraction if analysis is not None else None,
+        "alerts": (analysis.alerts if analysis is not None else None) or alerts(rows),
+        "correlations": _registry_order(analysis.metrics) if analysis is not None else {},
+    }
+
+
+def _pooled_entry(workspace: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored pooled analysis, and whether it is stale; empty without families."""
+    if not doc["families"]:
+        return {}
+    pooled = stored_pooled(workspace)
+    rows = [{**r, "family": f} for f, data in doc["families"].items() for r in data["checkpoints"]]
+    if pooled is None:
+        return {"stale": stale_entry(["no pooled analysis stored"])}
+    stale = ["the pooled analysis was written by another version of ssl-eval"] if pooled.version != ANALYSIS_VERSION else []
+    if not stale and pooled.inputs_digest != rows_digest(rows):
+        stale.append("the records changed since the pooled analysis")
+    found = pooled.model_dump(mode="python", include=set(_POOLED_FIELDS))
+    entry = {k: _registry_order(found[k]) if k in ("raw", "within_family_rank") else found[k] for k in _POOLED_FIELDS}
+    return {**entry, "stale": stale_entry(stale)}
+
+
+def collect(workspace: Workspace, *, config: Config | None = None) -> dict[str, Any]:
+    """The report document (the JSON documented in the README); only reads the work dir.
 
     Args:
         workspace: the work dir to read.
+        config: the configuration to hold the stored answers to; None: as the next monitor run
+            would resolve it (:func:`~ssl_eval.analysis.current_config`), not compared when it
+            cannot be known.
 
     Returns:
-        ``schema_version``, ``workdir``, ``families`` (each with its verdict first, checkpoints,
-        alerts, correlations), ``pooled``, ``failures`` and ``gone``.
+        ``schema_version``, ``workdir``, ``families`` (each with its stored verdict first,
+        ``stale``, checkpoints, alerts, correlations), ``pooled``, ``failures`` and ``gone``.
     """
+    if config is None:
+        config, _ = current_config(workspace)
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
-    late_fractions = []
-    analyses: dict[str, Any] = {}
     for family in families(workspace):
         rows = family_rows(workspace, family)
-        stored = stored_analysis(workspace, family)
-        if stored is not None and _current(stored, rows_digest(rows)):
-            analysis = stored
-        else:
-            # stale or missing: computed here, never stored (the flow keeps the records current)
-            analysis = family_analysis(workspace, family, late_fraction=(stored or {}).get("late_fraction", 0.5),
-                                       collapse_rule=(stored or {}).get("collapse_rule"))
-        late_fractions.append(analysis.get("late_fraction", 0.5))
-        analyses[family] = analysis
-        doc["families"][family] = {
-            "name": display_name(family),  # the folder's name; the key is the family's id
-            "checkpoints": rows,
-            "late_fraction": analysis.get("late_fraction"),
-            "alerts": analysis.get("alerts") or alerts(rows),
-            "correlations": _registry_order(analysis.get("metrics", {})),
-        }
-    pooled: dict[str, Any] = {}
-    if doc["families"]:
-        pooled_rows = [{**r, "family": f} for f, data in doc["families"].items() for r in data["checkpoints"]]
-        pooled = stored_analysis(workspace, POOLED_KEY) or {}
-        if not _current(pooled, rows_digest(pooled_rows)):
-            pooled = pooled_analysis(workspace, late_fraction=max(set(late_fractions), key=late_fractions.count))
-    doc["pooled"] = {k: _registry_order(pooled[k]) if k in ("raw", "within_family_rank") else pooled[k]
-                     for k in ("families", "archs", "n_checkpoints", "late_fraction", "raw", "within_family_rank") if k in pooled}
-    _add_verdicts(workspace, doc, analyses, pooled)
+        key = answers_key(config, family) if config is not None else None
+        doc["families"][family] = _family_entry(family, rows, stored_answers(workspace, family, answers_key=key,
+                                                                               digest=rows_digest(rows)))
+    doc["pooled"] = _pooled_entry(workspace, doc)
     doc["failures"] = failures(workspace)
     doc["gone"] = gone(workspace)
     return doc
-
-
-def _add_verdicts(workspace: Workspace, doc: dict[str, Any], analyses: dict[str, Any], pooled: dict[str, Any]) -> None:
-    """Every family's verdict, recomputed from the analyses with the rules the flow last used;
-    placed first in the family's entry (the answer before the numbers)."""
-    config = stored_config(workspace, list(analyses))
-    inputs = {f: (data["checkpoints"], analyses[f]) for f, data in doc["families"].items()}
-    verdicts = family_verdicts(inputs, pooled.get("within_family_rank"), config=config)
-    doc["families"] = {f: {"verdict": verdicts[f], **data} for f, data in doc["families"].items()}
 
 
 def to_json(doc: dict[str, Any]) -> str:
@@ -138,6 +157,18 @@ def to_json(doc: dict[str, Any]) -> str:
         The JSON text (indent 1).
     """
     return encode(doc, indent=1)
+
+
+def stale_line(stale: dict[str, Any]) -> str:
+    """A ``stale`` entry as one line: the hint, then the reasons.
+
+    Args:
+        stale: the entry (:func:`stale_entry`).
+
+    Returns:
+        e.g. ``stale, run `ssl-eval evaluate` (the configuration changed since the verdict)``.
+    """
+    return f"{stale['text']} ({'; '.join(stale['reasons'])})"
 
 
 def probe_span(rows: list[dict[str, Any]]) -> str:
@@ -267,6 +298,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
     if not doc["families"]:
         console.print(f"No evaluated checkpoints in {escape(doc['workdir'])}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():
+        if data.get("stale"):
+            console.print(f"[yellow]{escape(display_name(family))}: {escape(stale_line(data['stale']))}[/yellow]")
         if data.get("verdict"):
             print_verdict(console, family, data["verdict"])
         console.print(fitted_family_table(family, data, console.width))

@@ -37,10 +37,11 @@ import numpy as np
 from ssl_eval.common import strict_json
 from ssl_eval.common.errors import WorkdirError
 from ssl_eval.common.urls import filesystem, is_url, join, redact
+from ssl_eval.results.parts import Part, R, Record, TypedRecords
 
 __all__ = ["SETTLED", "RecordFiles", "LocalRecordStore", "UrlRecordStore", "open_record_files", "jsonable"]
 
-SETTLED = "settled"
+SETTLED = Part.SETTLED
 
 
 class RecordFiles(Protocol):
@@ -62,6 +63,14 @@ class RecordFiles(Protocol):
         Returns:
             The record, or None.
         """
+        ...
+
+    def read(self, key: str, part: str, model: type[R]) -> R | None:
+        """The record as its model (:mod:`ssl_eval.results.parts`); None when missing, damaged or of another shape."""
+        ...
+
+    def write(self, key: str, part: str, record: Record) -> None:
+        """Write a record model as JSON (:meth:`put`)."""
         ...
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
@@ -152,7 +161,7 @@ def _settled_note(key: str, part: str) -> str | None:
     return None if part == SETTLED else key.split("/", 1)[0]
 
 
-class LocalRecordStore:
+class LocalRecordStore(TypedRecords):
     """Records in a local folder: a temporary file moved into place with ``os.replace``."""
 
     def __init__(self, root: str | Path) -> None:
@@ -215,7 +224,7 @@ class LocalRecordStore:
         return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
-        return self.ids_with("checkpoint", family)
+        return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:
         """Families holding at least one checkpoint record (listing each family only until
@@ -224,10 +233,10 @@ class LocalRecordStore:
             return []
         with os.scandir(self.root) as entries:
             names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith((".", "_")))
-        return [name for name in names if next(iter(self.root.glob(f"{name}/*/*/checkpoint.json")), None) is not None]
+        return [name for name in names if next(iter(self.root.glob(f"{name}/*/*/{Part.CHECKPOINT}.json")), None) is not None]
 
 
-class UrlRecordStore:
+class UrlRecordStore(TypedRecords):
     """Records on an fsspec URL: each record is one object PUT (whole or absent)."""
 
     def __init__(self, root: str) -> None:
@@ -289,7 +298,7 @@ class UrlRecordStore:
         return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
-        return self.ids_with("checkpoint", family)
+        return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:
         return sorted({cid.split("/", 1)[0] for cid in self.checkpoint_ids()})

@@ -22,6 +22,7 @@ from typing import Any
 
 from ssl_eval.config import VerdictConfig
 from ssl_eval.metrics import METRICS
+from ssl_eval.results.answers import VERDICT_VERSION
 from ssl_eval.verdict import words
 from ssl_eval.verdict.evidence import belief
 from ssl_eval.verdict.progress import Progress, by_run, history, keep_index, probe_of, retrospective
@@ -31,8 +32,6 @@ from ssl_eval.verdict.trust import OWN, TRUST_CLASSES, TRUSTED, UNKNOWN, Trust, 
 
 __all__ = ["STATES", "TRUST_CLASSES", "VERDICT_VERSION", "family_verdict", "family_verdicts", "method_of"]
 
-#: Bumped when the verdict's fields or rules change.
-VERDICT_VERSION = 2
 _TIE_ORDER = (DEGRADING, IMPROVING, PLATEAUED)
 
 

@@ -12,6 +12,7 @@ from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_parts, measure_embedded
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, PartOutcome, Status
 from ssl_eval.pipeline.planning import PARTS, Plan, WorkItem
+from ssl_eval.results.parts import ProbeRecord
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
 
@@ -63,7 +64,7 @@ def test_a_probe_without_labels_reads_no_labels(tiny_store, tiny_config, tmp_pat
     ws = Workspace.at(tmp_path / "w")
     ref = discover(tiny_store)[0]
     embed_or_record_failure(ref, tiny_config, ws)
-    monkeypatch.setattr(evaluation_module, "_probes", lambda ckpt, config: {"values": {}})
+    monkeypatch.setattr(evaluation_module, "_probes", lambda ckpt, config: ProbeRecord(values={}))
     assert compute_parts(ws, ref.id, ["probe"], tiny_config)["probe"] == PartOutcome(ref.id, "probe", Status.NO_LABELS)
     assert compute_parts(ws, ref.id, ["probe"], tiny_config)["probe"].status is Status.NO_LABELS  # recorded: not tried again
 

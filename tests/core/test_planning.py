@@ -12,7 +12,7 @@ from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import PARTS, plan
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
-from tests.helpers import write_checkpoint
+from tests.helpers import store_answers, write_checkpoint
 
 
 def _evaluate_all(refs, config, ws):
@@ -30,12 +30,14 @@ def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_
     assert first.families == ("simclr", "simsiam")
 
     _evaluate_all(refs, tiny_config, ws)
-    from ssl_eval.analysis import analyze_family
-
-    for family in ("simclr", "simsiam"):
-        analyze_family(ws, family)
+    store_answers(ws, tiny_config)
     assert plan(refs, tiny_config, ws, tracking_uri=None).empty
     _settled_families_are_skipped_until_anything_changes(refs, tiny_config, ws)
+
+    # a [verdict] or [analysis] setting changed: the records stand, the answers are due again
+    for section in ({"verdict": {"window": 4}}, {"analysis": {"late_fraction": 0.25}}):
+        answers_only = plan(refs, Config.model_validate({**tiny_config.model_dump(), **section}), ws, tracking_uri=None)
+        assert answers_only.items == () and answers_only.families == ("simclr", "simsiam")
 
     # a metric option changed: every part is stale, nothing needs embedding
     changed = Config.model_validate({**tiny_config.model_dump(), "metrics": {"k": 4}})

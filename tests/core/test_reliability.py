@@ -164,7 +164,7 @@ def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp
     for family in families:
         analyze_family(ws, family, late_fraction=0.5)
     pooled = analyze_pooled(ws, late_fraction=0.5)
-    assert sorted(pooled["families"]) == families and ws.records.get(POOLED_KEY, "correlations")["families"] == pooled["families"]
+    assert sorted(pooled.families) == families and ws.records.get(POOLED_KEY, "correlations")["families"] == list(pooled.families)
     doc = collect(ws)
     assert sorted(doc["families"]) == families and doc["failures"] == []
     assert sum(len(f["checkpoints"]) for f in doc["families"].values()) == 4

@@ -1,4 +1,4 @@
-"""The report document (pooled analysis, alerts, stale-record refresh) and the HTML page."""
+"""The report document (the stored answers, pooled analysis, alerts, stale answers said so) and the HTML page."""
 
 from __future__ import annotations
 
@@ -6,28 +6,35 @@ import base64
 import json
 import math
 import re
+from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
+from ssl_eval.analysis import POOLED_KEY, STALE_HINT, stored_analysis
 from ssl_eval.cli import app
+from ssl_eval.config import load_config
 from ssl_eval.reporting.html_page import render_html
 from ssl_eval.reporting.report import _registry_order, collect
+from ssl_eval.results.answers import VerdictRecord, note_config_source
+from ssl_eval.results.parts import Part
 from ssl_eval.results.workspace import Workspace
-from tests.helpers import synthetic_workspace
+from tests.helpers import store_answers, synthetic_workspace
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "records_v3"
 
 
 def _record_files(ws: Workspace) -> dict[str, bytes]:
     return {str(p.relative_to(ws.root)): p.read_bytes() for p in sorted(ws.root.rglob("*")) if p.is_file()}
 
 
-def test_collect_computes_missing_analyses_and_pooled_without_writing(tmp_path):
-    ws = synthetic_workspace(tmp_path / "w", collapse_at="simsiam/run-1/epoch=03")
+def test_collect_reads_the_stored_answers_without_writing(tmp_path):
+    ws = synthetic_workspace(tmp_path / "w", collapse_at="simsiam/run-1/epoch=03", answers=True)
     before = _record_files(ws)
-    doc = collect(ws)  # no correlations record yet: computed for the document only
+    doc = collect(ws)
     assert _record_files(ws) == before  # reading is pure: nothing written, nothing changed
-    assert ws.records.get("simclr", "correlations") is None and ws.records.get(POOLED_KEY, "correlations") is None
-    assert doc["families"]["simclr"]["correlations"] == _registry_order(analyze_family(ws, "simclr")["metrics"])
+    assert all(data["stale"] is None for data in doc["families"].values()) and doc["pooled"]["stale"] is None
+    assert doc["families"]["simclr"]["correlations"] == _registry_order(stored_analysis(ws, "simclr").metrics)
+    assert doc["families"]["simclr"]["verdict"] == ws.records.read("simclr", Part.VERDICT, VerdictRecord).answers()
     simclr, simsiam = doc["families"]["simclr"]["correlations"], doc["families"]["simsiam"]["correlations"]
     # entropy is lower-is-better: it falls with the probe for simclr (signed +1) and rises for simsiam (signed -1)
     assert simclr["entropy_gaussian"]["spearman"] < -0.9 and simclr["entropy_gaussian"]["spearman_signed"] > 0.9
@@ -39,8 +46,7 @@ def test_collect_computes_missing_analyses_and_pooled_without_writing(tmp_path):
     assert alert["collapse"] == ["simsiam/run-1/epoch=03"] and alert["non_finite"] == []
     assert alert["reasons"]["simsiam/run-1/epoch=03"].startswith("centered RankMe 1.00 < 2")
     pooled = doc["pooled"]
-    assert pooled["families"] == ["simclr", "simsiam"] and pooled["n_checkpoints"] == 28
-    assert analyze_pooled(ws)["raw"].keys() == pooled["raw"].keys()  # what the flow would store
+    assert pooled["families"] == ("simclr", "simsiam") and pooled["n_checkpoints"] == 28
     # on within-family ranks, simclr's falling and simsiam's rising entropy cancel out
     assert abs(pooled["within_family_rank"]["entropy_gaussian"]["spearman_signed"]) < 0.3
     assert pooled["raw"]["entropy_gaussian"]["spearman_signed"] > 0.5  # simsiam: higher entropy and lower probe
@@ -51,17 +57,54 @@ def test_collect_computes_missing_analyses_and_pooled_without_writing(tmp_path):
     json.dumps(doc, default=float)  # the CLI's serialisation
 
 
-def test_collect_recomputes_a_stale_record(tmp_path):
+def test_collect_says_stale_instead_of_computing(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
-    ws.records.put("simclr", "correlations", {"version": 1, "inputs_digest": "old", "late_fraction": 0.25, "metrics": {}})
+    doc = collect(ws)  # nothing stored yet: nothing computed either
+    assert doc["families"]["simclr"]["verdict"] is None and doc["families"]["simclr"]["correlations"] == {}
+    assert doc["families"]["simclr"]["stale"] == {"text": STALE_HINT, "reasons": ["no analysis stored", "no verdict stored"]}
+    assert doc["pooled"] == {"stale": {"text": STALE_HINT, "reasons": ["no pooled analysis stored"]}}
+    assert ws.records.get("simclr", "correlations") is None and ws.records.get(POOLED_KEY, "correlations") is None
+    store_answers(ws)
+    stored = collect(ws)["families"]["simclr"]
+    # a record changed since: the stored answers are shown as they are, marked stale
+    probe = ws.records.get("simclr/run-0/epoch=02", "probe")
+    ws.records.put("simclr/run-0/epoch=02", "probe", {**probe, "values": {"linear_acc": 0.1, "knn_acc": 0.1}})
+    before = _record_files(ws)
     doc = collect(ws)
-    assert doc["families"]["simclr"]["late_fraction"] == 0.25  # the stored configuration is kept
-    assert "silhouette" in doc["families"]["simclr"]["correlations"]
-    assert ws.records.get("simclr", "correlations")["inputs_digest"] == "old"  # left for the flow to refresh
+    assert _record_files(ws) == before
+    entry = doc["families"]["simclr"]
+    assert entry["stale"]["reasons"] == ["the records changed since the analysis"]
+    assert (entry["verdict"], entry["correlations"]) == (stored["verdict"], stored["correlations"])
+    assert doc["families"]["simsiam"]["stale"] is None
+    assert doc["pooled"]["stale"]["reasons"] == ["the records changed since the pooled analysis"]
+    ws.records.put("simclr/run-0/epoch=02", "probe", probe)
+    assert collect(ws)["families"]["simclr"]["stale"] is None
+
+
+def test_a_configuration_change_makes_the_answers_stale(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "ssl_eval.toml").write_text("[verdict]\nwindow = 6\n")
+    ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
+    # as the monitor flow's resolve-config task notes it, and its analyse and verdict tasks store
+    note_config_source(ws.records, store=str(store), config_file=None, overrides={"metrics.k": 3}, allow_modules=[])
+    config = load_config(store=store, **{"metrics.k": 3})
+    store_answers(ws, config)
+    assert all(data["stale"] is None for data in collect(ws)["families"].values())
+    for edited in ("[verdict]\nwindow = 4\n", "[verdict]\nwindow = 6\n[metrics]\nrandom_state = 7\n"):
+        (store / "ssl_eval.toml").write_text(edited)
+        doc = collect(ws)
+        assert all(data["stale"]["reasons"] == ["the configuration changed since the verdict"]
+                   for data in doc["families"].values()), edited
+    # a verdict written before verdicts said what they were computed from (the previous layout) is stale too
+    old = json.loads((FIXTURES / "simclr" / "verdict.json").read_text())
+    ws.records.put("simclr", "verdict", old)
+    assert collect(ws, config=config)["families"]["simclr"]["stale"]["reasons"] == [
+        "the verdict was written by another version of ssl-eval"]
 
 
 def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):
-    ws = synthetic_workspace(tmp_path / "w", epochs=4, runs=1, collapse_at="simclr/run-0/epoch=02")
+    ws = synthetic_workspace(tmp_path / "w", epochs=4, runs=1, collapse_at="simclr/run-0/epoch=02", answers=True)
     page = render_html(collect(ws))
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", page)  # nothing fetched (in-page anchors only)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
@@ -72,7 +115,7 @@ def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):
 
 
 def test_report_cli_writes_html_and_json_has_pooled(tmp_path):
-    synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
+    synthetic_workspace(tmp_path / "w", epochs=3, runs=1, answers=True)
     out = tmp_path / "page" / "report.html"
     result = CliRunner().invoke(app, ["report", "--workdir", str(tmp_path / "w"), "--format", "json", "--html", str(out)])
     assert result.exit_code == 0, result.output
@@ -95,13 +138,14 @@ def test_json_report_is_strict_and_opens_each_family_with_its_verdict(tmp_path):
     # a metric that is undefined everywhere: NaN in the records, null in the JSON
     ws.records.put("simclr/run-0/epoch=00", "metrics-geometry",
                    {"fingerprint": "fp-simclr/run-0/epoch=00", "values": {"norm_std": float("nan")}, "flags": []})
+    store_answers(ws)
     result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert "NaN" not in result.stdout and "Infinity" not in result.stdout
     doc = json.loads(result.stdout, parse_constant=_no_constants)
-    assert doc["schema_version"] == 3
+    assert doc["schema_version"] == 4
     for family, data in doc["families"].items():
-        assert next(iter(data)) == "verdict"
+        assert list(data)[:2] == ["verdict", "stale"] and data["stale"] is None
         v = data["verdict"]
         assert isinstance(v["summary"], str) and 2 <= v["summary"].count(". ") + 1 <= 5
         assert v["progress"]["state"] in ("improving", "plateaued", "degrading", "collapsed", "insufficient")
@@ -117,7 +161,7 @@ def test_json_report_is_strict_and_opens_each_family_with_its_verdict(tmp_path):
 
 
 def test_table_and_html_open_with_the_verdict(tmp_path):
-    ws = synthetic_workspace(tmp_path / "w", epochs=7, runs=1)
+    ws = synthetic_workspace(tmp_path / "w", epochs=7, runs=1, answers=True)
     result = CliRunner().invoke(app, ["report", "--workdir", str(ws.root)], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     out = result.stdout

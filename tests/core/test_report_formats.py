@@ -20,7 +20,7 @@ runner = CliRunner()
 
 
 def test_csv_has_one_row_per_checkpoint_with_the_json_values(tmp_path):
-    ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2)
+    ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, answers=True)
     doc = collect(ws)
     result = runner.invoke(app, ["report", "--workdir", str(ws.root), "--format", "csv"])
     assert result.exit_code == 0, result.output
@@ -49,7 +49,7 @@ def test_csv_leaves_undefined_values_empty_and_defuses_formulas():
 
 @pytest.mark.parametrize("width", [60, 80, 100, 140, 200])
 def test_terminal_table_fits_the_width(tmp_path, width):
-    doc = collect(synthetic_workspace(tmp_path / "w", epochs=3, runs=1))
+    doc = collect(synthetic_workspace(tmp_path / "w", epochs=3, runs=1, answers=True))
     out = io.StringIO()
     render_table(doc, Console(file=out, width=width, color_system=None))
     lines = out.getvalue().splitlines()

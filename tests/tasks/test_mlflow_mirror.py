@@ -33,7 +33,7 @@ from tests.helpers import mlflow_series, synthetic_workspace
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, collapse_at="simsiam/run-1/epoch=02")
     analysis = analyze_family(ws, "simsiam")
-    verdict = store_verdict(ws, "simsiam", analysis, VerdictConfig(window=3))
+    verdict = store_verdict(ws, "simsiam", analysis, Config(verdict=VerdictConfig(window=3))).answers()
     uri = mlflow_store(tmp_path / "mlflow.db")
     first = sync_family(ws, "simsiam", tracking_uri=uri)
     client = MlflowClient(uri)
@@ -75,7 +75,7 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
         again = sync_family(ws, "simsiam", tracking_uri=uri)
     finally:
         MlflowClient.get_metric_history = real_history
-    assert first["points_logged"] > 0 and again["points_logged"] == 0
+    assert first.points_logged > 0 and again.points_logged == 0
     assert reads == []
 
 
@@ -164,16 +164,16 @@ def _assert_one_current_value_per_step(client, ws, family, uri):
     expected = _expected_training_points(ws, family)
     assert sorted(held) == sorted(expected) and all(_same(held[k], v) for k, v in expected.items())
     analysis = stored_analysis(ws, family)
-    corr = {f"corr/{m}/{s}": c[s] for m, c in analysis["metrics"].items() for s in CORR_STATS if c.get(s) is not None}
+    corr = {f"corr/{m}/{s}": c[s] for m, c in analysis.metrics.items() for s in CORR_STATS if c.get(s) is not None}
     shown = {key: points[-1][1] for (run, key), points in series.items() if run == f"{family}/correlations"}
     assert set(corr) <= set(shown) and all(_same(shown[k], corr.get(k, math.nan)) for k in shown)
     summary = {key: points[-1][1] for (run, key), points in series.items() if run == f"{family}/summary"}
     live = [r for r in family_rows(ws, family) if "linear_acc" in r["probe"]]
     assert summary["checkpoints"] == len(family_rows(ws, family))
     assert summary["probe/best_linear_acc"] == max(r["probe"]["linear_acc"] for r in live)
-    signed = {f"signed_spearman/{m}": c["spearman_signed"] for m, c in analysis["metrics"].items() if c.get("spearman_signed") is not None}
+    signed = {f"signed_spearman/{m}": c["spearman_signed"] for m, c in analysis.metrics.items() if c.get("spearman_signed") is not None}
     assert all(_same(v, signed.get(k, math.nan)) for k, v in summary.items() if k.startswith("signed_spearman/"))
-    assert sync_family(ws, family, tracking_uri=uri)["points_logged"] == 0
+    assert sync_family(ws, family, tracking_uri=uri).points_logged == 0
 
 
 def _replace(ws, checkpoint_id, *, scale, epoch=None, fingerprint=None):
@@ -200,7 +200,7 @@ def test_no_series_ever_holds_two_points_at_one_step_and_the_values_shown_are_cu
 
     def sync():
         analyze_family(ws, "simclr")
-        assert sync_family(ws, "simclr", tracking_uri=uri, config=config)["points_logged"] > 0
+        assert sync_family(ws, "simclr", tracking_uri=uri, config=config).points_logged > 0
         _assert_one_current_value_per_step(client, ws, "simclr", uri)
 
     sync()
