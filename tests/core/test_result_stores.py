@@ -4,16 +4,32 @@ and the Workspace that builds them once."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import pickle
 import uuid
+from pathlib import Path
 
 import fsspec
 import numpy as np
 import pytest
 import zarr
 
+from ssl_eval.common import strict_json
+from ssl_eval.results.answers import FamilyAnalysisRecord, VerdictRecord
 from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingStore, UrlEmbeddingStore, open_embedding_arrays
+from ssl_eval.results.parts import (
+    CheckpointRecord,
+    FailureRecord,
+    MetricsRecord,
+    MirrorNote,
+    Part,
+    ProbeRecord,
+    SettledNote,
+    group_of,
+    metrics_part,
+)
 from ssl_eval.results.records import SETTLED, LocalRecordStore, RecordFiles, UrlRecordStore, open_record_files
 from ssl_eval.results.workspace import Workspace
 
@@ -153,3 +169,36 @@ def test_workspace_builds_its_stores_once_and_pickles_without_them(kind, tmp_pat
     assert "embeddings" not in vars(shipped) and "records" not in vars(shipped)  # built again on the other side
     assert shipped.records.get("f/r/c", "checkpoint") == {"epoch": 1}
     assert str(shipped.embeddings.root) == f"{ws.shared_root}/embeddings.zarr"
+
+
+_PREVIOUS_LAYOUT = Path(__file__).parent.parent / "fixtures" / "records_v3"  # written by the flow before the typed records
+_MODELS = {Part.CHECKPOINT: CheckpointRecord, Part.FAILURE: FailureRecord, Part.PROBE: ProbeRecord, Part.SETTLED: SettledNote,
+           Part.MLFLOW: MirrorNote, Part.CORRELATIONS: FamilyAnalysisRecord, Part.VERDICT: VerdictRecord}
+
+
+def test_records_of_the_previous_layout_read_as_their_models_and_write_back_unchanged(records):
+    files = sorted(_PREVIOUS_LAYOUT.rglob("*.json"))
+    assert len(files) == 11
+    for file in files:
+        key, part = str(file.parent.relative_to(_PREVIOUS_LAYOUT)), file.stem
+        raw = json.loads(file.read_text())
+        records.put(key, part, raw)
+        model = MetricsRecord if group_of(part) else _MODELS[Part(part)]
+        found = records.read(key, part, model)
+        assert found is not None, file
+        records.write(key, part, found)  # nothing lost, nothing added: the layout stays as it was
+        assert strict_json.encode(records.get(key, part), sort_keys=True) == strict_json.encode(raw, sort_keys=True), file
+    ckpt = records.read("simclr/run-0/epoch=00", Part.CHECKPOINT, CheckpointRecord)
+    assert (ckpt.run, ckpt.epoch, ckpt.fingerprint, ckpt.dim) == ("run-0", 0, "31640e9a12d19192bb8d3985c8346cd2", 128)
+    failure = records.read("simclr/run-0/epoch=99", Part.FAILURE, FailureRecord)
+    assert failure.permanent and failure.stage == "embed" and failure.stands_for(failure.fingerprint, failure.embedding_key, "any")
+    assert not failure.stands_for("another file", failure.embedding_key)
+    entropy = records.read("simclr/run-0/epoch=00", metrics_part("entropy"), MetricsRecord)
+    assert entropy.is_for("31640e9a12d19192bb8d3985c8346cd2", "1660b5c82aa2807c") and entropy.details == {"entropy_z3_reduction": "pca"}
+    analysis = records.read("simclr", Part.CORRELATIONS, FamilyAnalysisRecord)
+    assert math.isnan(analysis.metrics["rankme"]["spearman_late"]) and analysis.metrics["rankme"]["pick"] == "simclr/run-0/epoch=01"
+    verdict = records.read("simclr", Part.VERDICT, VerdictRecord)
+    assert verdict.version == 2 and verdict.state == "insufficient" and verdict.inputs_digest is None
+    # a record of another shape reads as missing, as a damaged one does: it is recomputed
+    records.put("simclr/run-0/epoch=00", Part.PROBE, {"values": {"linear_acc": "high"}})
+    assert records.read("simclr/run-0/epoch=00", Part.PROBE, ProbeRecord) is None
