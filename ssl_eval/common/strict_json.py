@@ -13,7 +13,7 @@ The rule:
 * **Older files** written before this rule may hold bare ``NaN`` / ``Infinity``:
   :func:`decode` still reads them (as float NaN / inf), so a work dir survives an upgrade.
 
-``ssl-eval report --format json`` (schema 3) follows the same rule.
+``ssl-eval report --format json`` (schema 3 and later) follows the same rule.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, compute_group, unconditional_metrics
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome, Status
 from ssl_eval.probe import knn_probe, linear_probe
-from ssl_eval.results.parts import FailureRecord, MeasuredRecord, MetricsRecord, Part, ProbeRecord, group_of, metrics_part
+from ssl_eval.results.parts import FailureRecord, MeasuredRecord, MetricsRecord, Part, ProbeRecord, group_of, measured_model, metrics_part
 from ssl_eval.results.workspace import Workspace
 
 
@@ -150,10 +150,6 @@ def _outcome(checkpoint_id: str, part: str, status: Status, record: MeasuredReco
                        seconds=record.seconds if status is Status.COMPUTED else None)
 
 
-def _model_of(part: str) -> type[MeasuredRecord]:
-    return ProbeRecord if part == Part.PROBE else MetricsRecord
-
-
 def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], config: Config) -> dict[str, PartOutcome]:
     """Compute (or return the current record of) each of ``parts`` for one checkpoint, reading its arrays once.
 
@@ -182,7 +178,7 @@ def compute_parts(workspace: Workspace, checkpoint_id: str, parts: list[str], co
     out = {}
     for part in parts:
         with workspace.lock(f"{checkpoint_id}/{part}"):
-            record = workspace.records.read(checkpoint_id, part, _model_of(part))
+            record = workspace.records.read(checkpoint_id, part, measured_model(part))
             if record is not None and record_is_current(record, part, **stamp):
                 out[part] = _outcome(checkpoint_id, part, Status.CACHED, record)
                 continue

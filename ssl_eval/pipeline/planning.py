@@ -35,12 +35,10 @@ from ssl_eval.results.parts import (
     CheckpointRecord,
     FailureRecord,
     GoneRecord,
-    MeasuredRecord,
-    MetricsRecord,
     MirrorNote,
     Part,
-    ProbeRecord,
     SettledNote,
+    measured_model,
     metrics_part,
 )
 from ssl_eval.results.workspace import Workspace
@@ -115,8 +113,8 @@ def pending_parts(workspace: Workspace, ref: CheckpointRef, config: Config, *, m
     key = metrics_key or config.metrics_key(ref.family)
     out = []
     for part in PARTS:
-        model: type[MeasuredRecord] = ProbeRecord if part == Part.PROBE else MetricsRecord
-        if not record_is_current(workspace.records.read(ref.id, part, model), part, fingerprint=ref.fingerprint, metrics_key=key):
+        found = workspace.records.read(ref.id, part, measured_model(part))
+        if not record_is_current(found, part, fingerprint=ref.fingerprint, metrics_key=key):
             out.append(part)
     return tuple(out)
 

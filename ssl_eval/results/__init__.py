@@ -2,7 +2,8 @@
 
 Zarr embeddings per checkpoint, committed atomically (:mod:`.embeddings`,
 :mod:`.zarr_groups`), the JSON records beside them that are the source of truth
-(:mod:`.records`), the work dir that holds both with its locks (:mod:`.workspace`) and the
+(:mod:`.records`; each part typed in :mod:`.parts`, the stored analyses and verdicts in
+:mod:`.answers`), the work dir that holds both with its locks (:mod:`.workspace`) and the
 one-serve-per-work-dir lock (:mod:`.serve_lock`).
 
 Layer: imports ``ssl_eval.config`` and ``ssl_eval.common``.

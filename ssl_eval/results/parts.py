@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from ssl_eval.common.strict_json import nan_for_null
 
 __all__ = ["METRICS_PREFIX", "CheckpointRecord", "FailureRecord", "GoneRecord", "MeasuredRecord", "MetricsRecord",
-           "MirrorNote", "Part", "ProbeRecord", "Record", "SettledNote", "TypedRecords", "group_of", "metrics_part"]
+           "MirrorNote", "Part", "ProbeRecord", "Record", "SettledNote", "TypedRecords", "group_of", "measured_model", "metrics_part"]
 
 METRICS_PREFIX = "metrics-"
 
@@ -167,6 +167,18 @@ class MetricsRecord(MeasuredRecord):
 
 class ProbeRecord(MeasuredRecord):
     """The probe accuracies (``linear_acc``, ``knn_acc``); empty values: no labels."""
+
+
+def measured_model(part: str) -> type[MeasuredRecord]:
+    """The model of a measured part.
+
+    Args:
+        part: ``probe`` or ``metrics-<group>``.
+
+    Returns:
+        :class:`ProbeRecord` or :class:`MetricsRecord`.
+    """
+    return ProbeRecord if part == Part.PROBE else MetricsRecord
 
 
 class GoneRecord(Record):
