@@ -95,5 +95,5 @@ def current_config(workspace: Workspace) -> tuple[Config | None, str | None]:
         return None, "no monitor run noted where it read its configuration"
     try:
         return load_config(source.config_file, store=source.store, allow_modules=source.allow_modules, **source.overrides), None
-    except (OSError, ValueError) as exc:
-        return None, f"the configuration cannot be read now ({exc})"
+    except Exception as exc:  # noqa: BLE001 - whatever the store's file system says, the stored answers are still shown
+        return None, f"the configuration cannot be read now ({type(exc).__name__}: {exc})"

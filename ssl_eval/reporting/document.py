@@ -126,12 +126,15 @@ def collect(workspace: Workspace, *, config: Config | None = None) -> dict[str, 
             cannot be known.
 
     Returns:
-        ``schema_version``, ``workdir``, ``families`` (each with its stored verdict first,
+        ``schema_version``, ``workdir``, ``configuration_unchecked`` (why the stored answers could
+        not be held to the configuration, or None), ``families`` (each with its stored verdict first,
         ``stale``, checkpoints, alerts, correlations), ``pooled``, ``failures`` and ``gone``.
     """
+    unchecked = None
     if config is None:
-        config, _ = current_config(workspace)
-    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root), "families": {}}
+        config, unchecked = current_config(workspace)
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "workdir": str(workspace.root),
+                           "configuration_unchecked": unchecked, "families": {}}
     for family in families(workspace):
         rows = family_rows(workspace, family)
         key = answers_key(config, family) if config is not None else None

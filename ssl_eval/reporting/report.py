@@ -144,6 +144,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
     from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
 
     console = console or Console()
+    if doc.get("configuration_unchecked") and doc["families"]:
+        console.print(f"[dim]answers not checked against the configuration: {escape(doc['configuration_unchecked'])}[/dim]")
     if not doc["families"]:
         console.print(f"No evaluated checkpoints in {escape(doc['workdir'])}; run `ssl-eval evaluate STORE` first.")
     for family, data in doc["families"].items():

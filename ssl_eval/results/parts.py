@@ -15,6 +15,7 @@ layout they had.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -207,15 +208,31 @@ class SettledNote(Record):
 R = TypeVar("R", bound=Record)
 
 
-class TypedRecords:
+class TypedRecords(ABC):
     """Records read as models and written from them; the base of both record stores, which
     supply ``get`` and ``put`` (the JSON documents)."""
 
-    def get(self, key: str, part: str) -> dict[str, Any] | None:  # supplied by the store
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, key: str, part: str) -> dict[str, Any] | None:
+        """The record as JSON values, or None (see ``ssl_eval.results.records.RecordFiles``).
 
-    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:  # supplied by the store
-        raise NotImplementedError
+        Args:
+            key: a checkpoint id or a family.
+            part: the record's name.
+
+        Returns:
+            The record, or None.
+        """
+
+    @abstractmethod
+    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        """Write one record whole (see ``ssl_eval.results.records.RecordFiles``).
+
+        Args:
+            key: a checkpoint id or a family.
+            part: the record's name.
+            record: JSON-ready values.
+        """
 
     def read(self, key: str, part: str, model: type[R]) -> R | None:
         """The record ``part`` of ``key`` as ``model``.

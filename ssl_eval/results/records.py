@@ -66,11 +66,26 @@ class RecordFiles(Protocol):
         ...
 
     def read(self, key: str, part: str, model: type[R]) -> R | None:
-        """The record as its model (:mod:`ssl_eval.results.parts`); None when missing, damaged or of another shape."""
+        """The record as its model (:mod:`ssl_eval.results.parts`).
+
+        Args:
+            key: a checkpoint id or a family.
+            part: a ``Part`` or ``metrics-<group>``.
+            model: the record's model.
+
+        Returns:
+            The record; None when it is missing, damaged or of another shape (it is then recomputed).
+        """
         ...
 
     def write(self, key: str, part: str, record: Record) -> None:
-        """Write a record model as JSON (:meth:`put`)."""
+        """Write a record model as JSON (:meth:`put`), with the fields it was given.
+
+        Args:
+            key: a checkpoint id or a family.
+            part: a ``Part`` or ``metrics-<group>``.
+            record: the record.
+        """
         ...
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
