@@ -35,9 +35,10 @@ def build(root: Path, n: int):
     """A store of ``n`` tiny checkpoint files and a work dir as a finished evaluation leaves it."""
     import json
 
-    from ssl_eval.analysis import families, family_rows, rows_digest
+    from ssl_eval.analysis import ANALYSIS_VERSION, families, family_rows, rows_digest
     from ssl_eval.config import Config
     from ssl_eval.metrics import GROUPS
+    from ssl_eval.results.answers import VERDICT_VERSION, answers_key
     from ssl_eval.results.workspace import Workspace
     from ssl_eval.sources.checkpoints import discover
 
@@ -65,8 +66,11 @@ def build(root: Path, n: int):
         for group_name in GROUPS:
             records.put(ref.id, f"metrics-{group_name}", {**stamp, "values": {f"{group_name}_x": 0.5}, "flags": []})
         records.put(ref.id, "probe", {**stamp, "values": {"linear_acc": 0.9}})
-    for family in families(ws):
-        records.put(family, "correlations", {"inputs_digest": rows_digest(family_rows(ws, family))})
+    for family in families(ws):  # the answers the flow stores, current for these records and this configuration
+        digest = rows_digest(family_rows(ws, family))
+        records.put(family, "correlations", {"version": ANALYSIS_VERSION, "inputs_digest": digest})
+        records.put(family, "verdict", {"version": VERDICT_VERSION, "inputs_digest": digest,
+                                        "answers_key": answers_key(config, family)})
     return store, ws, config
 
 
