@@ -24,7 +24,7 @@ from ssl_eval.verdict.records import store_verdict
 def card_line(verdict: VerdictRecord) -> str:
     """The verdict's answers in one Markdown line, the artifact's description: the Prefect UI
     shows it on the artifact's card (the artifact itself opens with the full verdict)."""
-    tags = verdict_tags(verdict.answers())
+    tags = verdict_tags(verdict)
     return md_escape(" · ".join(f"{key}: {tags[TAG_PREFIX + key]}" for key in ("progress", "keep", "trusted")))
 
 

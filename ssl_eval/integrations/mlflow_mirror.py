@@ -189,7 +189,7 @@ def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[di
         ALERT_TAG: alert_tag(alerts(mine, **rule)),
         # checkpoints deleted from the store: their points stay, the analyses leave them out
         GONE_TAG: ",".join(r["id"].split("/")[2] for r in history_rows if r["run"] == run and r.get("gone")) or "none",
-        **(verdict_tags(verdict.answers(), run) if verdict else {}),
+        **(verdict_tags(verdict, run) if verdict else {}),
     }
     if mine:
         prov = workspace.embeddings.provenance(mine[-1]["id"]) or {}
@@ -249,7 +249,7 @@ def _family_tags(family: str, store: str, rows: list[dict[str, Any]], rule: dict
     """The family's own tags (its correlations and summary runs): the stored verdict, and
     ``ssl_eval.verdict.stale`` when it no longer answers for the records or the configuration."""
     return {"family": display_name(family), "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
-            **(verdict_tags(verdict.answers()) if verdict else {}),
+            **(verdict_tags(verdict) if verdict else {}),
             STALE_TAG: f"{STALE_HINT} ({'; '.join(stale)})" if stale else "no",
             **({DESCRIPTION_TAG: verdict.summary[:_DESCRIPTION_MAX]} if verdict and verdict.summary else {})}
 

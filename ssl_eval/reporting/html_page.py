@@ -13,6 +13,7 @@ from typing import Any
 from ssl_eval.common.names import display_name
 from ssl_eval.reporting.cells import correlation_cells, fmt
 from ssl_eval.reporting.report import alert_lines, probe_span, stale_line
+from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.verdict import STATES
 from ssl_eval.verdict.answers import answers
 
@@ -90,7 +91,8 @@ def _stale(stale: dict[str, Any] | None) -> str:
 def _verdict_card(family: str, verdict: dict[str, Any], stale: dict[str, Any] | None) -> str:
     state = str((verdict.get("progress") or {}).get("state", "insufficient"))
     badge = state if state in STATES else "insufficient"
-    rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>" for label, text in answers(verdict))
+    found = VerdictRecord.model_validate(verdict)
+    rows = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>" for label, text in answers(found))
     return (f'<div class="card"><h3><a href="#{_anchor(family)}">{html.escape(display_name(family))}</a>'
             f'<span class="badge b-{badge}">{html.escape(state)}</span></h3>'
             f"{_stale(stale)}<p>{html.escape(verdict.get('summary', ''))}</p><dl>{rows}</dl></div>")

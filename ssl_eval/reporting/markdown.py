@@ -12,6 +12,7 @@ from typing import Any
 
 from ssl_eval.common.names import display_name
 from ssl_eval.reporting.cells import correlation_cells
+from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.verdict.answers import answers
 
 _NUMBERS = ("spearman [95% CI]", "kendall", "pearson", "signed ρ", "signed ρ late", "regret")
@@ -44,7 +45,7 @@ def family_markdown(family: str, analysis: dict[str, Any], verdict: dict[str, An
     lines = [f"# {md_escape(display_name(family))}: verdict", ""]
     if verdict:
         lines += [md_escape(verdict.get("summary", "")), ""]
-        lines += [f"- **{label}**: {md_escape(text)}" for label, text in answers(verdict)]
+        lines += [f"- **{label}**: {md_escape(text)}" for label, text in answers(VerdictRecord.model_validate(verdict))]
         lines.append("")
     lines += [
         f"## Label-free metrics vs linear probe ({analysis['n_with_probe']} checkpoints)",

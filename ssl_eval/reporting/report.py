@@ -14,6 +14,7 @@ from ssl_eval.analysis import ALERT_KINDS
 from ssl_eval.common.names import display_id, display_name
 from ssl_eval.reporting.cells import correlation_cells
 from ssl_eval.reporting.document import SCHEMA_VERSION, _registry_order, collect, failures, gone, stale_line, to_json
+from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.verdict.answers import answers
 
 __all__ = ["SCHEMA_VERSION", "collect", "failures", "gone", "render_table", "stale_line", "to_json", "_registry_order",
@@ -121,7 +122,7 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    for label, text in answers(verdict):
+    for label, text in answers(VerdictRecord.model_validate(verdict)):
         grid.add_row(label, escape(text))
     console.print(grid)
 

@@ -17,15 +17,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from ssl_eval.common import strict_json
 from ssl_eval.config import Config
 from ssl_eval.results.parts import Part, Record
 from ssl_eval.results.records import RecordFiles
 
-__all__ = ["SOURCE_KEY", "VERDICT_VERSION", "ConfigSource", "FamilyAnalysisRecord", "PooledAnalysisRecord", "VerdictRecord",
-           "answers_key", "note_config_source"]
+__all__ = ["SOURCE_KEY", "VERDICT_VERSION", "ConfigSource", "FamilyAnalysisRecord", "KeepAnswer", "PooledAnalysisRecord",
+           "ProgressAnswer", "RunProgress", "SignalsAnswer", "StopAnswer", "TrustAnswer", "VerdictRecord", "answers_key",
+           "note_config_source"]
 
 #: Bumped when the verdict's fields or rules change (a stored verdict of another version is stale).
 #: 3: ``inputs_digest`` and ``answers_key``: what the verdict was computed from.
@@ -110,6 +111,63 @@ class PooledAnalysisRecord(Record):
         return _statistics(value)
 
 
+class RunProgress(Record):
+    """One run's progress: its state at its latest checkpoint, in words, with the trend tests read."""
+
+    state: str = "insufficient"
+    epoch: int | None = None
+    text: str = ""
+    trends: list[dict[str, Any]] = []
+
+
+class ProgressAnswer(Record):
+    """Is it still improving: the family's state, in words, and each run's."""
+
+    state: str = "insufficient"
+    text: str = ""
+    window: int | None = None
+    runs: dict[str, RunProgress] = {}
+
+
+class SignalsAnswer(Record):
+    """The label-free signals progress, keep and stop read, and why those."""
+
+    names: list[str] = []
+    source: str | None = None
+
+
+class TrustAnswer(Record):
+    """How far one label-free metric tracks the probe here (``class``: trusted, weak, misleading, unknown)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    klass: str = Field("unknown", alias="class")
+    reason: str = ""
+    source: str | None = None
+
+
+class KeepAnswer(Record):
+    """Which checkpoint to keep, its probe (NaN or None without labels) and its regret against the best."""
+
+    checkpoint: str | None = None
+    run: str | None = None
+    epoch: int | None = None
+    probe: float | None = None
+    best: str | None = None
+    best_probe: float | None = None
+    regret: float | None = None
+    signals: list[str] = []
+    text: str = ""
+
+
+class StopAnswer(Record):
+    """Where a run's label-free stop fired (``epoch`` None: not yet), and why."""
+
+    epoch: int | None = None
+    reason: str | None = None
+    text: str = ""
+
+
 class VerdictRecord(Record):
     """A family's verdict (``<family>/verdict``): its summary and four answers
     (:func:`ssl_eval.verdict.family_verdict` describes each entry), and what it was computed from."""
@@ -117,12 +175,12 @@ class VerdictRecord(Record):
     version: int = 0
     family: str | None = None
     summary: str = ""
-    progress: dict[str, Any] = {}
-    signals: dict[str, Any] = {}
-    trust: dict[str, dict[str, Any]] = {}
+    progress: ProgressAnswer = ProgressAnswer()
+    signals: SignalsAnswer = SignalsAnswer()
+    trust: dict[str, TrustAnswer] = {}
     trust_source: str | None = None
-    keep: dict[str, Any] = {}
-    stop: dict[str, dict[str, Any]] = {}
+    keep: KeepAnswer = KeepAnswer()
+    stop: dict[str, StopAnswer] = {}
     retrospective: dict[str, dict[str, Any]] | None = None
     belief: dict[str, Any] = {}
     collapse: dict[str, str] = {}
@@ -133,15 +191,20 @@ class VerdictRecord(Record):
     @property
     def state(self) -> str:
         """The family's progress state (``improving``, ``plateaued``, ...)."""
-        return str(self.progress.get("state", "insufficient"))
+        return self.progress.state
+
+    @property
+    def trusted(self) -> list[str]:
+        """The metrics trusted here, in the verdict's order."""
+        return [name for name, t in self.trust.items() if t.klass == "trusted"]
 
     def answers(self) -> dict[str, Any]:
-        """The verdict as its readers take it (the report document, the answer lines, MLflow tags).
+        """The verdict as its JSON readers take it (the report document).
 
         Returns:
-            Every field but what it was computed from.
+            Every field as stored, but what it was computed from.
         """
-        return self.model_dump(mode="python", exclude={"inputs_digest", "answers_key"})
+        return self.model_dump(mode="python", exclude={"inputs_digest", "answers_key"}, exclude_unset=True, by_alias=True)
 
 
 class ConfigSource(Record):

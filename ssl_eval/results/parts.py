@@ -79,7 +79,7 @@ class Record(BaseModel):
         Returns:
             Field -> value; NaN stays NaN (the record store writes it as null).
         """
-        return self.model_dump(mode="python", exclude_unset=True)
+        return self.model_dump(mode="python", exclude_unset=True, by_alias=True)
 
 
 class CheckpointRecord(Record):

@@ -252,9 +252,10 @@ def test_best_rule_is_the_verdicts_default_and_its_stop_is_said_in_words():
     assert v["stop"]["run-0"]["epoch"] is not None
     assert "no new best of the signals in 4 checkpoints" in v["summary"]
     assert v["keep"]["epoch"] in (7, 8, 9)
+    from ssl_eval.results.answers import VerdictRecord
     from ssl_eval.verdict.answers import stop_line
 
-    assert stop_line(v).startswith("patience 4: run-0 at epoch")  # the rule's own patience, not the trend rule's
+    assert stop_line(VerdictRecord.model_validate(v)).startswith("patience 4: run-0 at epoch")  # the rule's own patience, not the trend rule's
 
 
 def test_within_run_trust_sees_through_a_shift_between_runs():

@@ -13,6 +13,7 @@ from flows.monitor import run_monitor
 from ssl_eval.analysis import STALE_HINT
 from ssl_eval.cli import app
 from ssl_eval.integrations.mlflow_mirror import STALE_TAG
+from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict.answers import TAG_PREFIX, stop_line
 
@@ -37,7 +38,7 @@ def _assert_report_is_what_mlflow_holds(doc: dict, client: MlflowClient) -> None
         assert (tags[TAG_PREFIX + "summary"], tags[TAG_PREFIX + "progress"], tags[TAG_PREFIX + "keep"],
                 tags[TAG_PREFIX + "trusted"], tags[TAG_PREFIX + "trust_source"], tags[TAG_PREFIX + "stop"]) == (
             v["summary"], v["progress"]["state"], v["keep"]["checkpoint"] or "none", trusted, v["trust_source"] or "none",
-            stop_line(v))
+            stop_line(VerdictRecord.model_validate(v)))
         for run, progress in v["progress"]["runs"].items():
             epoch = v["stop"][run]["epoch"]
             assert runs[f"{family}/{run}"][TAG_PREFIX + "progress"] == progress["state"]
