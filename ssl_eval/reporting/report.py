@@ -160,6 +160,8 @@ def render_table(doc: dict[str, Any], console=None) -> None:
     pooled = doc.get("pooled") or {}
     if pooled.get("raw") and len(pooled.get("families", [])) > 1:
         names = ", ".join(display_name(f) for f in pooled["families"])
+        if pooled.get("stale"):
+            console.print(f"[yellow]pooled: {escape(stale_line(pooled['stale']))}[/yellow]")
         table = Table(title=escape(f"pooled over {names} ({pooled['n_checkpoints']} checkpoints)"),
                       title_justify="left")
         for col in ("metric", "signed ρ pooled", "signed ρ within-family ranks", "regret", "pick"):
