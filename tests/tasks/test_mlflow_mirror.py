@@ -22,6 +22,7 @@ from ssl_eval.integrations.mlflow_mirror import (
     EXPERIMENT_KIND_TAG,
     FIGURES_TAG,
     KEY_TAG,
+    STALE_TAG,
     SUMMARY_DESCRIPTION,
     SUMMARY_EXPERIMENT,
     sync_family,
@@ -45,7 +46,7 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     assert run("simsiam", "simsiam/run-1").data.tags[ALERT_TAG] == "collapse"
     assert run("simsiam", "simsiam/run-0").data.tags[ALERT_TAG] == "none"
     corr = run("simsiam", "simsiam/correlations")
-    assert corr.data.tags[ALERT_TAG] == "collapse"
+    assert corr.data.tags[ALERT_TAG] == "collapse" and corr.data.tags[STALE_TAG] == "no"
     # the verdict, as tags: the family's on the correlations run, each run's own on its run
     assert corr.data.tags["ssl_eval.verdict.summary"] == verdict["summary"]
     assert corr.data.tags["ssl_eval.verdict.progress"] == verdict["progress"]["state"]
@@ -131,6 +132,9 @@ def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
     assert client.get_run(flooded).info.lifecycle_stage == "deleted"
     (fresh,) = client.search_runs([summary_exp])
     assert fresh.info.run_name == "simclr/summary" and not any(k.startswith("corr/") for k in fresh.data.metrics)
+    # the mirror shows what is stored: here an analysis without its verdict, which it says is stale
+    (corr,) = client.search_runs([exp], filter_string="attributes.run_name = 'simclr/correlations'")
+    assert corr.data.tags[STALE_TAG] == "stale, run `ssl-eval evaluate` (no verdict stored)"
 
 
 # --- one value per step, whatever happens to the store (#26 item 3)
