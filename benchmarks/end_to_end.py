@@ -228,7 +228,8 @@ def _utc(text: str) -> float:
 
 def ssl_eval_phases(workdir: Path, marks: dict[str, float], spawned: float, ended: float) -> dict:
     """Phase seconds of a finished evaluate: start-up from its SSL_EVAL_TIMINGS marks, the
-    work from Prefect's task runs (wall windows) and the records (seconds per part)."""
+    work from Prefect's task runs (wall windows) and the records (seconds per part).
+    """
     with sqlite3.connect(workdir / "prefect" / "prefect.db") as db:
         runs = [(name, _utc(start), _utc(end)) for name, start, end in db.execute(
             "SELECT name, start_time, end_time FROM task_run WHERE start_time IS NOT NULL AND end_time IS NOT NULL")]

@@ -37,8 +37,7 @@ K = 10
 # ---------------------------------------------------------------- data and the two sides
 
 def _blobs(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """k=10 Gaussian clusters in float32 (centres scale 1, noise 1: overlapping, as real
-    embeddings are) and their labels."""
+    """k=10 Gaussian clusters in float32 (centres scale 1, noise 1: overlapping, as real embeddings are) and their labels."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, K, n)
     centers = rng.standard_normal((K, d), dtype=np.float32)

@@ -37,7 +37,8 @@ def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separat
                          random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic pooled-CNN-like features: a ``rank``-dimensional latent with a 1/sqrt(j)
     spectrum and class means ``separation`` apart (relative), mapped to ``d`` dimensions,
-    rectified, plus a little isotropic noise. float32."""
+    rectified, plus a little isotropic noise. float32.
+    """
     rng = np.random.default_rng(random_state)
     scales = 1.0 / np.sqrt(1.0 + np.arange(rank))
     means = rng.normal(size=(k, rank)) * scales * separation

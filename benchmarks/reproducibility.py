@@ -1,5 +1,7 @@
-"""How reproducible are the stored values? The same checkpoint's record parts computed in
-separate processes with 1, 2 and 4 BLAS/OpenMP threads, compared with the 1-thread run.
+"""How reproducible are the stored values?
+
+The same checkpoint's record parts computed in separate processes with 1, 2 and 4
+BLAS/OpenMP threads, compared with the 1-thread run.
 
     python benchmarks/reproducibility.py [--dataset digits]
 

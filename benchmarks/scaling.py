@@ -47,7 +47,8 @@ def _unit(workdir: str, checkpoint_id: str, part: str, config: Config) -> tuple[
 
 def metric_phase(workers: int, workdir: Path, ids: list[str], config: Config) -> tuple[float, float, float]:
     """Wall seconds of the metric phase on ``workers`` processes, and the summed task wall
-    and CPU seconds (CPU << wall means the cores were busy with something else)."""
+    and CPU seconds (CPU << wall means the cores were busy with something else).
+    """
     for checkpoint_id in ids:
         for part in PARTS:
             (workdir / "records" / checkpoint_id / f"{part}.json").unlink(missing_ok=True)

@@ -1,5 +1,7 @@
-"""Does the verdict beat a rule of thumb? Its stop, keep and progress rules on real training
-trajectories, every choice made on held-out groups.
+"""Does the verdict beat a rule of thumb?
+
+Its stop, keep and progress rules on real training trajectories, every choice made on held-out
+groups.
 
     python benchmarks/verdict.py mnist=benchmarks/data/trajectories-mnist.csv \\
         fashion-mnist=benchmarks/data/trajectories-fashion-mnist.csv [--probe-test 5000]
@@ -81,8 +83,7 @@ _COLLAPSE: dict[str, dict[str, str]] = {}
 
 
 def trusted_signals(runs: Sequence[Run], config: VerdictConfig) -> dict[str, bool]:
-    """The signals the verdict reads when calibrated on ``runs`` (their own probe): the trusted
-    metrics, else the defaults."""
+    """The signals the verdict reads when calibrated on ``runs`` (their own probe): the trusted metrics, else the defaults."""
     key = tuple(sorted(r.key for r in runs))
     if key not in _SIGNALS:
         _SIGNALS[key] = _trusted_signals(runs, config)
@@ -130,8 +131,7 @@ class Verdict:
 
 
 def tune(tuning: Sequence[Run], signals_of: dict[str, dict[str, bool]]) -> VerdictConfig:
-    """The grid setting with the lowest median points lost on ``tuning`` among those that save
-    at least MIN_SAVED (else the one that saves most)."""
+    """The grid setting with the lowest median points lost on ``tuning`` among those that save at least MIN_SAVED (else the one that saves most)."""
     scored = []
     for setting in GRID:
         rule = Verdict(VerdictConfig(**setting), signals_of)
@@ -147,7 +147,8 @@ def tune(tuning: Sequence[Run], signals_of: dict[str, dict[str, bool]]) -> Verdi
 def folds(runs: Sequence[Run], by: str) -> list[tuple[list[Run], list[Run], dict[str, dict[str, bool]]]]:
     """(scored runs, tuning runs, run key -> signals) per held-out group; ``by`` is
     ``dataset`` (trust from the same method on the other data sets) or ``method`` (trust from
-    the other methods of the same data set)."""
+    the other methods of the same data set).
+    """
     base = VerdictConfig()
     out = []
     for group in sorted({getattr(r, by) for r in runs}):
@@ -282,7 +283,8 @@ def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
 
 def per_method(runs: Sequence[Run], res: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per method: median points lost by the verdict and by the fixed epoch, and whether the
-    bootstrap interval of the median difference lies below 0."""
+    bootstrap interval of the median difference lies below 0.
+    """
     by_key = {r.key: r for r in runs}
     out = {}
     for method in sorted({r.method for r in runs}):

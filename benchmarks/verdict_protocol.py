@@ -74,8 +74,7 @@ class Run:
         return [{**r, "probe": {}} for r in self.rows]
 
     def declines(self) -> int | None:
-        """Index where the denoised probe has fallen DECLINE_POINTS below its best so far for
-        good (it stays below to the end), or None."""
+        """Index where the denoised probe has fallen DECLINE_POINTS below its best so far for good (it stays below to the end), or None."""
         best = np.maximum.accumulate(self.smooth)
         below = 100 * (best - self.smooth) >= DECLINE_POINTS
         for i in range(len(below)):
@@ -95,7 +94,8 @@ def denoise(epochs: np.ndarray, probe: np.ndarray) -> np.ndarray:
 
 def probe_standard_error(runs: Sequence[Run], n_test: int | None) -> tuple[float, float]:
     """(binomial standard error at the median accuracy for ``n_test`` images, in points;
-    the residual SD of the readings around the denoised probe, in points)."""
+    the residual SD of the readings around the denoised probe, in points).
+    """
     acc = float(np.nanmedian(np.concatenate([r.probe for r in runs])))
     binomial = 100 * math.sqrt(acc * (1 - acc) / n_test) if n_test else math.nan
     residual = np.concatenate([r.probe - r.smooth for r in runs])
@@ -104,7 +104,8 @@ def probe_standard_error(runs: Sequence[Run], n_test: int | None) -> tuple[float
 
 def load_runs(sources: Sequence[str]) -> list[Run]:
     """Runs from ``NAME=CSV`` sources (``ssl-eval report --format csv``, optionally with
-    ``train_loss`` and ``lr`` columns from benchmarks/trajectory_csv.py)."""
+    ``train_loss`` and ``lr`` columns from benchmarks/trajectory_csv.py).
+    """
     runs: list[Run] = []
     for source in sources:
         name, sep, path = source.partition("=")
@@ -196,7 +197,8 @@ def probe_patience(patience: int = 3) -> Rule:
 
 def loss_plateau(patience: int, tolerance: float) -> Rule:
     """Stop when the training loss has not fallen by ``tolerance`` (relative) below its best
-    for ``patience`` epochs; keep the checkpoint at the stop."""
+    for ``patience`` epochs; keep the checkpoint at the stop.
+    """
     def rule(run: Run) -> Outcome:
         best, since = math.inf, 0
         for t in range(1, len(run.rows)):
@@ -221,8 +223,7 @@ def median_loss(runs: Sequence[Run], rule: Rule) -> tuple[float, float]:
 
 
 def choose_fixed_epoch(tuning: Sequence[Run], min_saved: float) -> int:
-    """The epoch with the lowest median points lost on ``tuning`` among those that save at
-    least ``min_saved`` of the checkpoints."""
+    """The epoch with the lowest median points lost on ``tuning`` among those that save at least ``min_saved`` of the checkpoints."""
     last = int(min(r.epochs[-1] for r in tuning))
     scored = []
     for epoch in range(1, last + 1):
@@ -242,7 +243,8 @@ def choose_loss_plateau(tuning: Sequence[Run]) -> tuple[int, float]:
 def block_bootstrap(values: dict[str, float], blocks: dict[str, str], statistic: Callable[[list[float]], float],
                     n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """``statistic`` of ``values`` (run key -> number) and its 95% interval, resampling whole
-    blocks (block name per run key) with replacement: runs that share a block stay together."""
+    blocks (block name per run key) with replacement: runs that share a block stay together.
+    """
     rng = np.random.default_rng(seed)
     names = sorted(set(blocks.values()))
     members = {b: [values[k] for k in values if blocks[k] == b] for b in names}

@@ -37,7 +37,8 @@ def template_path() -> Path:
 
 def database(home: Path | None = None) -> Path | None:
     """The sqlite file of a server started with this process's environment: ``prefect.db`` in
-    ``home`` (default: ``PREFECT_HOME``); None when another database is configured."""
+    ``home`` (default: ``PREFECT_HOME``); None when another database is configured.
+    """
     if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
         return None
     return Path(home or os.environ.get("PREFECT_HOME") or Path.home() / ".prefect") / "prefect.db"
@@ -68,8 +69,9 @@ def seed(home: Path | None = None) -> bool:
 
 
 def save_template(db: Path | None = None) -> None:
-    """Save the database of a server that just became healthy as the template, unless one
-    exists. Call it before the first flow run: what the database holds then is Prefect's own.
+    """Save the database of a server that just became healthy as the template, unless one exists.
+
+    Call it before the first flow run: what the database holds then is Prefect's own.
 
     Args:
         db: the server's sqlite file (default: :func:`database`, the one a server started

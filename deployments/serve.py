@@ -108,7 +108,8 @@ def serve_monitor(store: str, *, interval: float, parameters: dict[str, Any]) ->
 
     ``parameters`` are those of :func:`flows.monitor.monitor` besides ``store`` (``workdir``,
     ``overrides``, ``config_file``, ``dask_address``, ...): never a resolved configuration,
-    so each scheduled run reads the store's ``ssl_eval.toml`` afresh."""
+    so each scheduled run reads the store's ``ssl_eval.toml`` afresh.
+    """
     from prefect.deployments.runner import EntrypointType
 
     from flows.monitor import monitor
@@ -132,7 +133,8 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
     """Ctrl-C while serving: say so at once, then take Prefect's graceful path (SIGTERM: the
     runner cancels the in-flight flow run, marks it Cancelled and stops polling). A second
     Ctrl-C, or ``force_after`` seconds without an exit, kills the flow-run processes and
-    raises KeyboardInterrupt. Only on the main thread (signals cannot be set elsewhere)."""
+    raises KeyboardInterrupt. Only on the main thread (signals cannot be set elsewhere).
+    """
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -173,7 +175,8 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
 
 def _kill_flow_run_processes() -> None:
     """SIGKILL the process group of every child of this process that runs a flow
-    (``python -m prefect.engine``, started by the runner in its own session)."""
+    (``python -m prefect.engine``, started by the runner in its own session).
+    """
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -1,5 +1,4 @@
-"""The temporary Prefect server of one ``ssl-eval evaluate``, launched before the work that
-needs no server so that the two overlap.
+"""The temporary Prefect server of one ``ssl-eval evaluate``, launched before the work that needs no server so that the two overlap.
 
 Without an API URL, Prefect starts a temporary server (its ``SubprocessASGIServer``) when a
 flow first needs the API, and the flow waits for it: about 8 s on two idle cores, most of
@@ -34,7 +33,8 @@ PORT_IN_USE = 3  # uvicorn's exit code when its port was taken between choosing 
 def _launch(port: int, log) -> subprocess.Popen:
     """Prefect's temporary-server command (``SubprocessASGIServer``: API only, no UI, no
     background services), started without importing prefect here: it reads the same
-    settings from the inherited environment and folder."""
+    settings from the inherited environment and folder.
+    """
     spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:
         raise RuntimeError("prefect is not installed; install ssl-eval with its dependencies (pip install ssl-eval).")
@@ -48,9 +48,11 @@ def _launch(port: int, log) -> subprocess.Popen:
 
 
 def _configured() -> bool:
-    """Whether Prefect already has an API (or may not start one). Asked of Prefect's
-    settings once prefect is imported; before that, only the environment is read, and
-    :func:`temporary_api` asks again before the flow runs."""
+    """Whether Prefect already has an API (or may not start one).
+
+    Asked of Prefect's settings once prefect is imported; before that, only the
+    environment is read, and :func:`temporary_api` asks again before the flow runs.
+    """
     if "prefect" not in sys.modules:
         return bool(os.environ.get("PREFECT_API_URL"))
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
@@ -69,8 +71,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _drain() -> None:
-    """Send the logs and events still queued to the server before it stops (else Prefect
-    prints connection errors at exit)."""
+    """Send the logs and events still queued to the server before it stops (else Prefect prints connection errors at exit)."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
@@ -83,7 +84,8 @@ def _drain() -> None:
 def _api_url(url: str) -> Iterator[None]:
     """Point this process's Prefect settings at ``url``: the environment and the global
     settings context (read by Prefect's own threads: log and event workers), and this
-    context's settings; all restored on exit."""
+    context's settings; all restored on exit.
+    """
     from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -110,7 +112,8 @@ def temporary_api(log_file: Path, *, timeout: float = 180.0) -> Iterator[Callabl
     prefect is imported, the server starts while the caller imports it; should Prefect's
     settings then name an API (a profile, prefect.toml), ``ready`` stops the server unused.
     On leaving the block the queued logs are sent, the settings restored and the server
-    stopped."""
+    stopped.
+    """
     if _configured():
         yield lambda: None  # a configured server (or none allowed): Prefect's own behaviour
         return

@@ -105,7 +105,8 @@ class Checks:
     def page(self, browser: Chromium, name: str, url: str, out: Path, wait_for=(), absent=TROUBLE, click: str = "",
              then_wait=(), scroll_to: str = "", timeout: float = 90) -> str:
         """Open ``url`` (then click ``click`` and wait for ``then_wait``; scroll to ``scroll_to``),
-        screenshot it to ``out/name.png``, check that none of ``absent`` shows; the page's text."""
+        screenshot it to ``out/name.png``, check that none of ``absent`` shows; the page's text.
+        """
         try:
             text = browser.open(url, wait_for=wait_for, timeout=timeout)
             if click:

@@ -62,7 +62,8 @@ install_log_redaction()
 
 def dask_runner(address: str | None = None) -> DaskTaskRunner:
     """An existing Dask cluster when ``address`` is given, else a threaded LocalCluster
-    (threads: worker processes would each start their own Prefect server)."""
+    (threads: worker processes would each start their own Prefect server).
+    """
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
@@ -184,5 +185,6 @@ def monitor(
 
 def run_monitor(store: str, workdir: str | None = None, **options: Any) -> MonitorSummary:
     """One ad-hoc run of :func:`monitor` (the same flow the deployments run); ``options``
-    are its parameters (``overrides``, ``config_file``, ``dask_address``, ...)."""
+    are its parameters (``overrides``, ``config_file``, ``dask_address``, ...).
+    """
     return monitor(store=store, workdir=workdir, **options)

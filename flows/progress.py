@@ -58,7 +58,8 @@ def when_done(future: Any, kind: str) -> None:
 
 class ProgressDisplay:
     """A rich progress display: 'starting' until the plan is known, then checkpoints
-    embedded and measured out of the total, elapsed and remaining time."""
+    embedded and measured out of the total, elapsed and remaining time.
+    """
 
     def __init__(self, console=None) -> None:
         from rich.progress import (

@@ -1,6 +1,7 @@
 """Prefect tasks: a family's correlations (its collapse and non-finite alerts become
 warnings in the run's log), and the pooled analysis over every family, once per flow run
-after all the families' analyses (the verdicts read it: tasks/verdict.py runs after it)."""
+after all the families' analyses (the verdicts read it: tasks/verdict.py runs after it).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis
 @task(name="analyze-pooled", task_run_name="analyze pooled")
 def analyze_all(workspace: Workspace, config: Config) -> PooledAnalysis:
     """Every family's checkpoints together (the records of families not refreshed by this
-    run included), stored as the ``_pooled`` correlations record."""
+    run included), stored as the ``_pooled`` correlations record.
+    """
     pooled = analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
     return PooledAnalysis(pooled.families, n_checkpoints=pooled.n_checkpoints)

@@ -1,5 +1,4 @@
-"""Prefect tasks: embed one checkpoint (tagged ``gpu`` for concurrency limits), and read
-what the embedding deployment left in the shared results."""
+"""Prefect tasks: embed one checkpoint (tagged ``gpu`` for concurrency limits), and read what the embedding deployment left in the shared results."""
 
 from __future__ import annotations
 
@@ -29,7 +28,8 @@ def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutc
 @task(name="embed-outcomes", task_run_name="embedded? ({state})")
 def embed_outcomes(refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str) -> dict[str, EmbedOutcome]:
     """What the embedding deployment left in the shared results, per checkpoint id: embedded,
-    or failed with the recorded error (or the deployment run's final state)."""
+    or failed with the recorded error (or the deployment run's final state).
+    """
     out = {}
     for ref in refs:
         if workspace.embeddings.is_current(ref.id, fingerprint=ref.fingerprint, embedding_key=config.embedding_key(ref.family)):

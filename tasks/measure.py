@@ -2,7 +2,8 @@
 
 One task per checkpoint, not per part: a part takes a second or less on small stores, where
 a task run per part cost more in Prefect bookkeeping than the computation (measured by
-benchmarks/orchestration.py). Checkpoints still run in parallel across the Dask workers."""
+benchmarks/orchestration.py). Checkpoints still run in parallel across the Dask workers.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 labels, the other families' analyses and the pooled one: the flow runs it after the
 ``analyze-pooled`` task), stored and shown as a markdown artifact (the verdict first; its
 answers in one line as the artifact's description, which the UI shows on the artifact's
-card) and a line in the run's log."""
+card) and a line in the run's log.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from ssl_eval.verdict.records import store_verdict
 
 def card_line(verdict: VerdictRecord) -> str:
     """The verdict's answers in one Markdown line, the artifact's description: the Prefect UI
-    shows it on the artifact's card (the artifact itself opens with the full verdict)."""
+    shows it on the artifact's card (the artifact itself opens with the full verdict).
+    """
     tags = verdict_tags(verdict)
     return md_escape(" · ".join(f"{key}: {tags[TAG_PREFIX + key]}" for key in ("progress", "keep", "trusted")))
 

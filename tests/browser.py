@@ -125,7 +125,8 @@ class Chromium:
 
     def wait_until(self, wait_for: str | tuple[str, ...] = (), timeout: float = 60, settle: float = 1.5) -> str:
         """Wait until the page's text holds every string of ``wait_for`` (then ``settle`` seconds
-        more, for the panels still loading); the page's text. PageNotReady if not in time."""
+        more, for the panels still loading); the page's text. PageNotReady if not in time.
+        """
         wanted = (wait_for,) if isinstance(wait_for, str) else tuple(wait_for)
         deadline = time.monotonic() + timeout
         while True:
@@ -150,7 +151,8 @@ class Chromium:
 
     def scroll_to(self, text: str) -> bool:
         """Scroll the innermost element showing ``text`` into the middle of the view (pages that
-        scroll inside a panel, not the window, included); False if no element shows it."""
+        scroll inside a panel, not the window, included); False if no element shows it.
+        """
         script = (  # noqa: UP031  (JavaScript braces stay literal with %-formatting)
             "(() => { const want = %s; let best = null; for (const el of document.querySelectorAll('body *')) {"
             " if (el.innerText && el.innerText.includes(want) && (!best || best.contains(el))) best = el; }"

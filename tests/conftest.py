@@ -1,5 +1,4 @@
-"""Shared fixtures: a tiny checkpoint store on digits and its configuration (helpers that
-tests import live in tests/helpers.py)."""
+"""Shared fixtures: a tiny checkpoint store on digits and its configuration (helpers that tests import live in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -67,7 +66,8 @@ def _save_prefect_template() -> None:
     """Keep the harness's freshly migrated database (no flow run yet) as the session's
     Prefect database template (deployments/prefect_database.py, in SSL_EVAL_CACHE_DIR), as
     the product's first temporary server keeps its own: every later server a test starts on
-    a new work dir then skips creating and migrating one (about 20 s each on 2 cores)."""
+    a new work dir then skips creating and migrating one (about 20 s each on 2 cores).
+    """
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
     from deployments import prefect_database
@@ -77,8 +77,7 @@ def _save_prefect_template() -> None:
 
 @pytest.fixture(scope="session")
 def prefect_template(prefect_harness) -> Path:
-    """The session's migrated Prefect database template (see :func:`_save_prefect_template`):
-    for the tests whose servers start on a new database."""
+    """The session's migrated Prefect database template (see :func:`_save_prefect_template`): for the tests whose servers start on a new database."""
     from deployments import prefect_database
 
     return prefect_database.template_path()
@@ -86,8 +85,10 @@ def prefect_template(prefect_harness) -> Path:
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium (tests/browser.py) for every UI check of the session: a start
-    costs seconds. Tests that use it skip where Chromium is missing."""
+    """One headless Chromium (tests/browser.py) for every UI check of the session: a start costs seconds.
+
+    Tests that use it skip where Chromium is missing.
+    """
     from tests.browser import Chromium
 
     with Chromium() as started:
@@ -105,10 +106,12 @@ def _empty_mlflow_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mlflow_store(_empty_mlflow_db) -> Callable[[Path], str]:
-    """``mlflow_store(path)`` puts an empty MLflow sqlite store at ``path`` and returns its
-    URI. MLflow takes seconds to create and migrate a new store; the tests that read what
-    was logged into one start from a copy of a store made once per session (the tests of a
-    fresh work dir, `ssl-eval evaluate` and `serve`, still have MLflow create its own)."""
+    """``mlflow_store(path)`` puts an empty MLflow sqlite store at ``path`` and returns its URI.
+
+    MLflow takes seconds to create and migrate a new store; the tests that read what was
+    logged into one start from a copy of a store made once per session (the tests of a
+    fresh work dir, `ssl-eval evaluate` and `serve`, still have MLflow create its own).
+    """
 
     def at(path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +125,8 @@ def mlflow_store(_empty_mlflow_db) -> Callable[[Path], str]:
 def no_mlflow_figures(monkeypatch):
     """The MLflow mirror skips its figures (three PNGs of every metric, seconds to draw), for
     tests that read none of them: tests/tasks/test_mlflow_mirror.py checks the figures, and
-    the served flows of tests/integration draw them."""
+    the served flows of tests/integration draw them.
+    """
     import ssl_eval.integrations.mlflow_mirror
 
     monkeypatch.setattr(ssl_eval.integrations.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
@@ -134,7 +138,8 @@ def _cpu_by_default(request, monkeypatch):
     machine with a GPU the default device would embed in bf16 and miss them in the third
     digit. Tests marked ``cuda`` (tests/core/test_cuda.py) see the real default and compare
     the GPU path with the CPU at bf16 tolerances. Subprocesses (the CLI, Prefect and Dask
-    workers) are not pinned: they compare with a stated tolerance."""
+    workers) are not pinned: they compare with a stated tolerance.
+    """
     if request.node.get_closest_marker("cuda") is not None:
         return
     import torch

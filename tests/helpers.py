@@ -4,7 +4,8 @@ processes, stopping a served process, ViT checkpoints as their trainers write th
 lightly SimCLR module on a tiny ViT, and every MLflow series the mirror wrote. Tests import from here, never from each other.
 
 timm, Lightning and lightly are imported where they are used, not here: every test run
-imports this module (through conftest.py) and most tests need none of them."""
+imports this module (through conftest.py) and most tests need none of them.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ CROSS_PROCESS_RTOL = 1e-6
 
 def assert_same_values(got: Mapping[str, Any], expected: Mapping[str, Any], *, rtol: float = CROSS_PROCESS_RTOL) -> None:
     """``got`` and ``expected`` hold the same names and, name by name, the same numbers to
-    ``rtol`` (NaN equals NaN); anything that is not a number must be equal."""
+    ``rtol`` (NaN equals NaN); anything that is not a number must be equal.
+    """
     assert sorted(got) == sorted(expected), (sorted(got), sorted(expected))
     for name, value in expected.items():
         other = got[name]
@@ -81,8 +83,10 @@ def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: st
 
 
 def mlflow_series(client) -> dict[tuple[str, str], list[tuple[int, float]]]:
-    """Every metric history of every active run of every ssl-eval experiment, by (run name,
-    key): (step, value) in logging order. ``client``: an ``mlflow.tracking.MlflowClient``."""
+    """Every metric history of every active run of every ssl-eval experiment, by (run name, key): (step, value) in logging order.
+
+    ``client``: an ``mlflow.tracking.MlflowClient``.
+    """
     out = {}
     for exp in client.search_experiments():
         if exp.name.startswith("ssl-eval/"):
@@ -93,8 +97,10 @@ def mlflow_series(client) -> dict[tuple[str, str], list[tuple[int, float]]]:
 
 
 def stop_process_group(proc) -> int:
-    """Ctrl-C to ``proc``'s process group, as a terminal sends it (SIGKILL after 60 s);
-    returns its exit code. For the integration tests that start ``ssl-eval serve``/``ui``."""
+    """Ctrl-C to ``proc``'s process group, as a terminal sends it (SIGKILL after 60 s); returns its exit code.
+
+    For the integration tests that start ``ssl-eval serve``/``ui``.
+    """
     import os
     import signal
     import subprocess
@@ -116,8 +122,7 @@ VIT_ARGS = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_h
 
 
 def tiny_vit(seed: int, num_classes: int = 10) -> nn.Module:
-    """A timm ViT (:data:`VIT_ARGS`) with weights drawn from ``seed`` (including LayerNorms
-    and the tokens, so that every key matters)."""
+    """A timm ViT (:data:`VIT_ARGS`) with weights drawn from ``seed`` (including LayerNorms and the tokens, so that every key matters)."""
     import timm
 
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=num_classes, **VIT_ARGS)
@@ -168,7 +173,8 @@ def dino_args(**extra) -> argparse.Namespace:
 
 def write_dino_checkpoint(path, *, epoch: int, seed: int):
     """A DemoCNN saved as DINO saves (``teacher``, ``student``, ``args`` an argparse.Namespace,
-    ``epoch``; no ``arch`` entry): :func:`write_checkpoint`'s weights, settled the same way."""
+    ``epoch``; no ``arch`` entry): :func:`write_checkpoint`'s weights, settled the same way.
+    """
     import os
 
     write_checkpoint(path, epoch=epoch, seed=seed)
@@ -181,7 +187,8 @@ def write_dino_checkpoint(path, *, epoch: int, seed: int):
 
 class MaskedAutoencoderViT(nn.Module):
     """The key names of MAE's models_mae.MaskedAutoencoderViT: the encoder (cls_token,
-    pos_embed, patch_embed, blocks, norm) and the decoder (decoder_*, mask_token)."""
+    pos_embed, patch_embed, blocks, norm) and the decoder (decoder_*, mask_token).
+    """
 
     def __init__(self, encoder: nn.Module, decoder_dim: int = 16) -> None:
         from timm.models.vision_transformer import Block
@@ -275,7 +282,8 @@ def _vit_simclr_class() -> type:
 def vit_simclr(seed: int = 0):
     """A pytorch_lightning.LightningModule: SimCLR (lightly's NT-Xent loss and projection
     head) on a 1-channel timm ViT (:data:`DIGITS_VIT_ARGS`, :data:`VIT_ARCH`), with flip and
-    noise views drawn from ``seed``."""
+    noise views drawn from ``seed``.
+    """
     return _vit_simclr_class()(seed)
 
 

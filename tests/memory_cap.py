@@ -1,5 +1,6 @@
 """Run a test's attack in a child process whose memory is capped, so that a regression
-fails the test (MemoryError, or the child dies) instead of exhausting the machine."""
+fails the test (MemoryError, or the child dies) instead of exhausting the machine.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The ``ssl-eval`` command line. Flows (and so prefect and mlflow) are imported lazily
-inside the commands that need them, after the work dir's environment is set.
+"""The ``ssl-eval`` command line.
+
+Flows (and so prefect and mlflow) are imported lazily inside the commands that need them, after
+the work dir's environment is set.
 
 One module per part: :mod:`~ssl_eval.cli.application` (the typer app, exit codes, how a command
 fails), :mod:`~ssl_eval.cli.options` (options several commands share),

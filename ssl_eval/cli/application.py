@@ -1,5 +1,7 @@
-"""The ``ssl-eval`` typer application: the app, its exit codes, the command decorator,
-and how a command fails or warns. The commands live beside it (:mod:`ssl_eval.cli`)."""
+"""The ``ssl-eval`` typer application: the app, its exit codes, the command decorator, and how a command fails or warns.
+
+The commands live beside it (:mod:`ssl_eval.cli`).
+"""
 
 from __future__ import annotations
 

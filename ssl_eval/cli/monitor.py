@@ -1,5 +1,6 @@
 """``ssl-eval evaluate`` and ``ssl-eval serve``: the commands that run the monitor flow
-(once, or on a schedule), with the checks that come before anything starts."""
+(once, or on a schedule), with the checks that come before anything starts.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
     """Work of the flow that needs no Prefect server, done while the server starts: the
     store's fingerprints (remembered in the work dir, so the flow's scan only lists the
     files) and the fixed augmented views (cached in this process, where the threaded Dask
-    workers read them). Best effort: the flow does both again and reports any error."""
+    workers read them). Best effort: the flow does both again and reports any error.
+    """
     from ssl_eval.pipeline.embedding import cached_views
     from ssl_eval.pipeline.planning import scan
 
@@ -55,7 +57,8 @@ def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
 
 def _mark(phase: str) -> None:
     """With SSL_EVAL_TIMINGS=FILE, append when each phase of ``evaluate`` ended (one JSON
-    line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them."""
+    line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them.
+    """
     if path := os.environ.get("SSL_EVAL_TIMINGS"):
         with open(path, "a", encoding="utf-8") as out:
             out.write(strict_json.encode({"phase": phase, "time": time.time()}) + "\n")
@@ -64,9 +67,10 @@ def _mark(phase: str) -> None:
 def flow_parameters(
     store: str, ws: Workspace, config_file: Path | None, overrides: dict, allow_module: list[str] | None, **more
 ) -> tuple[str, Any, dict]:
-    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming
-    what is wrong. The configuration is checked here so that a mistake fails at once; the
-    flow resolves it again at every run from the same file and overrides.
+    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming what is wrong.
+
+    The configuration is checked here so that a mistake fails at once; the flow resolves it again at every run
+    from the same file and overrides.
 
     Args:
         store: the STORE argument.
@@ -96,7 +100,8 @@ def flow_parameters(
 
 def _check_before_start(location: str, config, *, watching: bool) -> None:
     """The store's layout and the configuration, checked before Prefect or Dask start:
-    an error exits 2 with the fix; what only looks wrong is a warning."""
+    an error exits 2 with the fix; what only looks wrong is a warning.
+    """
     from ssl_eval.common.urls import is_url
     from ssl_eval.pipeline.preflight import preflight
 

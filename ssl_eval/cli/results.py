@@ -1,5 +1,6 @@
 """``ssl-eval report`` (a work dir's results as a table, JSON, CSV or HTML) and
-``ssl-eval metrics`` (every registry metric of one saved embedding array)."""
+``ssl-eval metrics`` (every registry metric of one saved embedding array).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The checkpoint store and the work dir as the commands take them: locations checked,
-credentials refused in URLs, the work dir created and checked before a run writes to it."""
+credentials refused in URLs, the work dir created and checked before a run writes to it.
+"""
 
 from __future__ import annotations
 
@@ -63,9 +64,11 @@ def store_location(store: str) -> str:
 
 
 def open_workspace(workdir: Path | None, results_url: str | None = None, *, writing: bool = False) -> Workspace:
-    """The work dir (created). For reading, the process is pointed at it at once; for a run
-    (``writing``), only once the configuration is valid and every place it writes can be
-    written (:func:`check_writable`), so a refused run changes nothing.
+    """The work dir (created).
+
+    For reading, the process is pointed at it at once; for a run (``writing``), only once
+    the configuration is valid and every place it writes can be written
+    (:func:`check_writable`), so a refused run changes nothing.
 
     Args:
         workdir: --workdir; None: $SSL_EVAL_WORKDIR, else ./.ssl_eval.

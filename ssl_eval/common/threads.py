@@ -31,9 +31,10 @@ _warnings_lock = threading.Lock()
 
 @contextlib.contextmanager
 def one_thread_per_task(active: bool = True) -> Iterator[None]:
-    """Limit this process's BLAS and OpenMP pools and torch's intra-op threads to one
-    while inside; restore them on leaving. The limits are process-wide: enter it around a
-    whole threaded run, not inside one of its tasks.
+    """Limit this process's BLAS and OpenMP pools and torch's intra-op threads to one while inside; restore them on leaving.
+
+    The limits are process-wide: enter it around a whole threaded run, not inside one of
+    its tasks.
 
     Args:
         active: False makes it a no-op (a cluster of worker processes, whose nannies set
@@ -68,9 +69,9 @@ KNOWN_WARNINGS = (
 
 
 def quiet_known_warnings() -> None:
-    """Ignore :data:`KNOWN_WARNINGS` in this process: filters appended once (the user's own
-    filters still win) and never removed. Idempotent and cheap: the code that can raise one
-    calls it first.
+    """Ignore :data:`KNOWN_WARNINGS` in this process: filters appended once (the user's own filters still win) and never removed.
+
+    Idempotent and cheap: the code that can raise one calls it first.
 
     Not ``warnings.catch_warnings``: that saves the one process-wide filter list on entry and
     restores it on exit, so blocks that overlap on two threads lose or leak each other's

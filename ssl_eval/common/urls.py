@@ -177,7 +177,8 @@ def install_log_redaction() -> None:
     """Redact credentials (:func:`redact_text`) from every log record this process makes,
     message and traceback, before any handler (terminal, Prefect's API log handler, files)
     sees it, and show terminal control codes in messages as escapes
-    (:func:`ssl_eval.common.safe_text.printable`; line breaks kept). Idempotent."""
+    (:func:`ssl_eval.common.safe_text.printable`; line breaks kept). Idempotent.
+    """
     previous = logging.getLogRecordFactory()
     if getattr(previous, "redacts_credentials", False):
         return

@@ -100,8 +100,7 @@ def load_config(
 
 
 def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:
-    """The bytes of ``<store>/ssl_eval.toml`` (a folder or an fsspec URL) and its name for
-    messages; (None, name) when the store has none."""
+    """The bytes of ``<store>/ssl_eval.toml`` (a folder or an fsspec URL) and its name for messages; (None, name) when the store has none."""
     if store is None:
         return None, "defaults"
     from ssl_eval.common.urls import filesystem, is_url, join, redact
@@ -117,8 +116,7 @@ def _store_file(store: str | Path | None) -> tuple[bytes | None, str]:
 
 
 def _check_store_file(raw: dict[str, Any], file: str, allowed: tuple[str, ...]) -> None:
-    """Refuse what a store's own file may not do: grant itself consent, or name an import
-    path of a module the operator did not allow."""
+    """Refuse what a store's own file may not do: grant itself consent, or name an import path of a module the operator did not allow."""
     from ssl_eval.config.arch_policy import refusal, store_may_name
 
     if "allow_modules" in raw:

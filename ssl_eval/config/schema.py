@@ -76,7 +76,8 @@ class FamilyConfig(_Strict):
 
 class MetricsConfig(MetricOptions):
     """``[metrics]``: every :class:`~ssl_eval.metrics.options.MetricOptions` field (same
-    name, default and check), and the seed of every random step of the metrics."""
+    name, default and check), and the seed of every random step of the metrics.
+    """
 
     random_state: int = 0
 
@@ -166,15 +167,17 @@ class VerdictConfig(_Strict):
 
 class DaskConfig(_Strict):
     """``address = "tcp://HOST:PORT"``: run the metric tasks on that Dask scheduler's
-    workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1."""
+    workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1.
+    """
 
     address: str | None = None
 
 
 class LimitsConfig(_Strict):
-    """``[limits]``: how much memory the store may make a run ask for. The operator's to set
-    (``--memory-gb``/``--data-gb``, their environment variables, or a file passed with
-    ``--config``): refused in a store's own ssl_eval.toml.
+    """``[limits]``: how much memory the store may make a run ask for.
+
+    The operator's to set (``--memory-gb``/``--data-gb``, their environment variables, or a file
+    passed with ``--config``): refused in a store's own ssl_eval.toml.
 
     ``memory_gb``: the estimate of one checkpoint's embedding (model parameters, a batch's
     input and activations, the images held; ssl_eval.pipeline.budget). ``data_gb``: what one data

@@ -1,5 +1,4 @@
-"""What a checkpoint store's own ``ssl_eval.toml`` may set, and the bounds every
-configuration file is parsed within.
+"""What a checkpoint store's own ``ssl_eval.toml`` may set, and the bounds every configuration file is parsed within.
 
 A store's own file describes how to read the store: the data set (a path in it only inside
 the store), the families, the metrics, the probe, the analysis and the verdict. Where work

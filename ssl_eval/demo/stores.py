@@ -1,5 +1,7 @@
-"""Simulated checkpoint stores: randomly initialised demo CNNs saved the way training
-loops save them. For tests and benchmarks (no training, no data set needed)."""
+"""Simulated checkpoint stores: randomly initialised demo CNNs saved the way training loops save them.
+
+For tests and benchmarks (no training, no data set needed).
+"""
 
 from __future__ import annotations
 

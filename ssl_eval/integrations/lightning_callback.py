@@ -24,7 +24,8 @@ class MonitorCallback(pl.Callback):
     solo-learn's modules call it ``backbone``). ``request=False`` only writes checkpoints;
     ``api_url`` defaults to ``PREFECT_API_URL`` (unset: no request, the scheduled scan finds
     the file). ``monitor`` is the :class:`TrainingMonitor` (``monitor.written``,
-    ``monitor.requester``)."""
+    ``monitor.requester``).
+    """
 
     def __init__(
         self,

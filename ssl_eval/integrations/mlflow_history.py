@@ -44,7 +44,8 @@ def same(a: float, b: float) -> bool:
 def retire_run(client: MlflowClient, run: Run) -> None:
     """Move a run whose history must change out of the way of its successor: renamed
     ``<name> (replaced)``, its key moved to tag ``ssl_eval.replaced_key`` (a deleted run can
-    no longer be changed: this comes first), then deleted (MLflow's trash)."""
+    no longer be changed: this comes first), then deleted (MLflow's trash).
+    """
     run_id = run.info.run_id
     if KEY_TAG in run.data.tags:
         client.set_tag(run_id, REPLACED_KEY_TAG, run.data.tags[KEY_TAG])
@@ -55,9 +56,10 @@ def retire_run(client: MlflowClient, run: Run) -> None:
 
 def find_run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
              *, stale: Callable[[Run], bool] | None = None) -> tuple[str, bool]:
-    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and
-    whether it is new (then it holds no point). A run for which ``stale`` is true (an older
-    layout) is retired and replaced by a new one."""
+    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and whether it is new (then it holds no point).
+
+    A run for which ``stale`` is true (an older layout) is retired and replaced by a new one.
+    """
     found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
     if found and stale is not None and stale(found[0]):
         retire_run(client, found[0])
@@ -80,9 +82,11 @@ def _log(client: MlflowClient, run_id: str, metrics: list[Metric]) -> int:
 
 
 def log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]], held: Held) -> int:
-    """Log the (key, value, step) points that ``held`` (what the run holds: :func:`history`,
-    or ``{}`` for a new run) lacks; returns how many went. Call it only where no held point
-    differs from ``points`` (:func:`stale_points`): a step is never logged twice."""
+    """Log the (key, value, step) points that ``held`` (what the run holds: :func:`history`, or ``{}`` for a new run) lacks; returns how many went.
+
+    Call it only where no held point differs from ``points`` (:func:`stale_points`): a step
+    is never logged twice.
+    """
     now = int(time.time() * 1000)
     new = [Metric(key, float(value), now, int(step)) for key, value, step in points
            if not (values := held.get(key, {}).get(int(step))) or not same(values[-1], float(value))]
@@ -105,7 +109,8 @@ def points_digest(points: list[tuple[str, float, int]]) -> str:
 
 def stale_points(held: Held, points: list[tuple[str, float, int]]) -> bool:
     """Whether a run holding ``held`` holds a point that is not among ``points``: another
-    value at a step, a second point at a step, or a step (or key) that no longer has a value."""
+    value at a step, a second point at a step, or a step (or key) that no longer has a value.
+    """
     wanted = {(key, int(step)): float(value) for key, value, step in points}
     return any(len(values) > 1 or (key, step) not in wanted or not same(values[-1], wanted[(key, step)])
                for key, steps in held.items() for step, values in steps.items())
@@ -115,7 +120,8 @@ def run_points(rows: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
     """The (key, value, epoch) points of one training run's rows, one per key and epoch: where
     two checkpoints have one epoch (``last.ckpt`` beside ``epoch=05.ckpt``, a deleted file and
     its successor), a checkpoint still in the store wins over a deleted one, then the one whose
-    id sorts last."""
+    id sorts last.
+    """
     chosen: dict[tuple[str, int], float] = {}
     for row in sorted(rows, key=lambda r: (not r.get("gone"), r["id"])):
         for name, value in row["metrics"].items():
@@ -127,7 +133,8 @@ def run_points(rows: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
 
 def analysis_layout_is_older(run: Run) -> bool:
     """An analysis run logged before analysis steps (its points at step 0, a re-analysis's
-    second point beside the first): retired, its successor starts at step 1."""
+    second point beside the first): retired, its successor starts at step 1.
+    """
     return bool(run.data.metrics) and ANALYSIS_TAG not in run.data.tags
 
 
@@ -137,7 +144,8 @@ def log_analysis(client: MlflowClient, run_id: str, values: dict[str, float]) ->
     longer among ``values`` is logged as NaN (undefined now). Returns how many points went.
 
     The step is claimed (tag ``ssl_eval.analysis``) before the points go: a sync cut short
-    mid-way never logs at that step again, the next one uses the step after it."""
+    mid-way never logs at that step again, the next one uses the step after it.
+    """
     run = client.get_run(run_id)
     shown = run.data.metrics  # the latest value of each key
     current = {**{key: math.nan for key in shown}, **{key: float(v) for key, v in values.items()}}

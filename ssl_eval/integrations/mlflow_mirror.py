@@ -93,14 +93,16 @@ def _experiment(client: MlflowClient, name: str, artifacts: Path, description: s
 
 def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
     """The summary experiment in the chart view of the MLflow UI at ``ui_url``: the families
-    side by side (probe, signed Spearman per metric); None before the first sync."""
+    side by side (probe, signed Spearman per metric); None before the first sync.
+    """
     exp = MlflowClient(tracking_uri).get_experiment_by_name(SUMMARY_EXPERIMENT)
     return f"{ui_url}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART" if exp else None
 
 
 def evaluation_params(config: Config, family: str) -> dict[str, str]:
     """The settings that decide a family's numbers, as MLflow params (``data.n_eval``,
-    ``metrics.k``, ``probe.random_state``, ``family.arch``, ...)."""
+    ``metrics.k``, ``probe.random_state``, ``family.arch``, ...).
+    """
     sections = {"data": config.data, "metrics": config.metrics, "probe": config.probe, "family": config.family(family)}
     params = {}
     for section, model in sections.items():
@@ -110,8 +112,11 @@ def evaluation_params(config: Config, family: str) -> dict[str, str]:
 
 
 def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
-    """Log params MLflow does not hold yet. MLflow params never change: a setting changed
-    since is shown as tag ``ssl_eval.now.<param>`` with its current value."""
+    """Log params MLflow does not hold yet.
+
+    MLflow params never change: a setting changed since is shown as tag
+    ``ssl_eval.now.<param>`` with its current value.
+    """
     from mlflow.entities import Param
 
     held = client.get_run(run_id).data.params
@@ -163,7 +168,8 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
 
 def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> dict[str, float]:
     """What compares families at a glance: the probe (first, last, best), the number of
-    checkpoints and one signed Spearman per metric; the full table stays in the correlations run."""
+    checkpoints and one signed Spearman per metric; the full table stays in the correlations run.
+    """
     probes = sorted((r["epoch"], r["probe"]["linear_acc"]) for r in rows if "linear_acc" in r["probe"])
     values = {"checkpoints": float(len(rows))}
     if probes:
@@ -177,7 +183,8 @@ def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) 
 def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[dict[str, Any]], failed: list[str],
               store: str, verdict: VerdictRecord | None, rule: dict[str, Any]) -> dict[str, str]:
     """A training run's tags: family, run, store, flags, failed and deleted checkpoints,
-    alerts, its verdict, and method/arch/dataset of its latest checkpoint."""
+    alerts, its verdict, and method/arch/dataset of its latest checkpoint.
+    """
     mine = [r for r in history_rows if r["run"] == run and not r.get("gone")]
     tags = {
         "family": display_name(family),
@@ -200,8 +207,10 @@ def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[di
 
 def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[str, str], params: dict[str, str],
                        points: list[tuple[str, float, int]]) -> int:
-    """Bring one training run level with ``points`` (one per key and epoch); returns how many
-    points were logged. Unchanged points (tag ``ssl_eval.points_digest``) read nothing back."""
+    """Bring one training run level with ``points`` (one per key and epoch); returns how many points were logged.
+
+    Unchanged points (tag ``ssl_eval.points_digest``) read nothing back.
+    """
     run_id, created = find_run(client, exp_id, key, key, tags)
     _log_params(client, run_id, params)
     digest, logged = points_digest(points), 0

@@ -1,5 +1,4 @@
-"""The MLflow UI as ``ssl-eval ui`` serves it: MLflow's own server app, opening in the classic
-"Model training" view.
+"""The MLflow UI as ``ssl-eval ui`` serves it: MLflow's own server app, opening in the classic "Model training" view.
 
 MLflow 3.17's UI no longer reads the ``mlflow.experimentKind`` experiment tag: it opens every
 experiment in the view its sidebar switch holds, which it keeps in the browser's
@@ -34,7 +33,8 @@ DEFAULTS_SCRIPT = (
 
 def with_ui_defaults(page: bytes) -> bytes:
     """The UI's index page with :data:`DEFAULTS_SCRIPT` first in its head (it must run before
-    the app's own scripts); unchanged when it has no ``<head>``."""
+    the app's own scripts); unchanged when it has no ``<head>``.
+    """
     head = page.find(b"<head>")
     if head < 0 or DEFAULTS_SCRIPT in page:
         return page

@@ -237,7 +237,8 @@ class TrainingMonitor:
     ``checkpoint`` never raises and never waits: a failed write (a full disk) or a failed
     request is logged and training goes on. ``close()`` at the end of training lets the last
     request finish (at most 30 s). Names that cannot be one folder are an error at
-    once, before training starts."""
+    once, before training starts.
+    """
 
     def __init__(
         self,

@@ -56,7 +56,8 @@ class MetricSpec:
 @dataclass(frozen=True)
 class MetricResult:
     """Metric name -> Python float (NaN where undefined), flags saying why, and details:
-    short strings that say how a value was obtained (``entropy_z3_reduction``)."""
+    short strings that say how a value was obtained (``entropy_z3_reduction``).
+    """
 
     values: dict[str, float]
     flags: tuple[str, ...]

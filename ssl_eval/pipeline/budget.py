@@ -82,7 +82,8 @@ def shape_only(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module:
 
 def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int] | None:
     """(bytes of activations per image, output width) from a forward pass on the meta
-    device; None when the model does not run there (or not at this input size)."""
+    device; None when the model does not run there (or not at this input size).
+    """
     largest = attention = 0
 
     def hook(module: nn.Module, inputs: Any, output: Any) -> None:

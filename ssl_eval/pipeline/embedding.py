@@ -105,7 +105,8 @@ def cached_views(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> tuple
 
 def _memory_check(config: Config, splits: EvalSplits) -> Callable[[nn.Module, str], None]:
     """The check :func:`~ssl_eval.sources.model_building.build_model` runs on the
-    architecture (on the meta device) before building it: the embedding's memory estimate."""
+    architecture (on the meta device) before building it: the embedding's memory estimate.
+    """
     from ssl_eval.pipeline.budget import check_memory, held_images
 
     shape, n_images = tuple(splits.eval.images.shape[1:]), held_images(splits, config.data.n_views)

@@ -36,8 +36,7 @@ def metric_options(config: Config) -> MetricOptions:
 
 
 class _StoredCheckpoint:
-    """One checkpoint's committed arrays and provenance, each read from the store at most
-    once however many record parts are computed from them."""
+    """One checkpoint's committed arrays and provenance, each read from the store at most once however many record parts are computed from them."""
 
     def __init__(self, workspace: Workspace, checkpoint_id: str) -> None:
         self.id, self.store = checkpoint_id, workspace.embeddings

@@ -1,5 +1,6 @@
 """Batched inference: uint8 images through a model into float32 (N, D) features, on the
-default device (CUDA when there is one), with the data set's model-input options."""
+default device (CUDA when there is one), with the data set's model-input options.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ def default_device() -> torch.device:
 
 
 def _to_input(chunk: np.ndarray, device: torch.device, options: dict[str, Any]) -> torch.Tensor:
-    """uint8 (n, H, W[, C]) -> the model's float input on ``device``. On CUDA the uint8
-    batch goes through pinned memory with a non-blocking copy (4x fewer bytes than float),
-    and the conversion, scaling and channels_last layout happen on the GPU."""
+    """uint8 (n, H, W[, C]) -> the model's float input on ``device``.
+
+    On CUDA the uint8 batch goes through pinned memory with a non-blocking copy (4x fewer
+    bytes than float), and the conversion, scaling and channels_last layout happen on the
+    GPU.
+    """
     if device.type == "cuda":
         x = torch.from_numpy(chunk).pin_memory().to(device, non_blocking=True)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)

@@ -1,5 +1,4 @@
-"""What one step of an evaluation did, as small frozen values: the core returns them, the
-Prefect tasks pass them on, the monitor flow sums them up.
+"""What one step of an evaluation did, as small frozen values: the core returns them, the Prefect tasks pass them on, the monitor flow sums them up.
 
 Every outcome has a :class:`Status`, an enum whose members are also their own strings
 (``Status.FAILED == "failed"``), so a status reads the same in a log line, a JSON document
@@ -156,8 +155,7 @@ class PooledAnalysis:
 
 @dataclass(frozen=True)
 class FamilyVerdict:
-    """A family's stored verdict, summed up: ``progress`` is its state (``improving``,
-    ``plateaued``, ...), ``summary`` its answers in words."""
+    """A family's stored verdict, summed up: ``progress`` is its state (``improving``, ``plateaued``, ...), ``summary`` its answers in words."""
 
     family: str
     progress: str

@@ -60,7 +60,8 @@ _saved_threads = 1
 @contextmanager
 def _one_cpu_thread() -> Iterator[None]:
     """torch's intra-op thread count is process-wide: the first of overlapping fits (threads
-    of one Dask worker) sets it to 1 and the last one restores it."""
+    of one Dask worker) sets it to 1 and the last one restores it.
+    """
     global _single_threaded, _saved_threads
     with _threads_lock:
         if _single_threaded == 0:

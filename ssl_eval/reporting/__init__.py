@@ -1,5 +1,4 @@
-"""What a person reads: the report on the terminal, as JSON, CSV, Markdown and an HTML page
-with figures.
+"""What a person reads: the report on the terminal, as JSON, CSV, Markdown and an HTML page with figures.
 
 :mod:`.document` collects every family's rows and its stored analysis and verdict (never
 computing them: stale answers are said to be stale), :mod:`.report` prints them; :mod:`.cells` writes each

@@ -1,5 +1,4 @@
-"""Figures of the analysis: functions that return matplotlib Figures (never saved or shown
-here; callers save them, e.g. :func:`figure_png`).
+"""Figures of the analysis: functions that return matplotlib Figures (never saved or shown here; callers save them, e.g. :func:`figure_png`).
 
 Figures are built with ``matplotlib.figure.Figure`` on an Agg canvas, not through pyplot:
 no global figure state, no GUI backend. matplotlib is still not thread-safe (its font cache

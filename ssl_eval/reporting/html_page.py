@@ -1,6 +1,7 @@
 """``ssl-eval report --html OUT.html``: one self-contained page (figures embedded as base64
 PNG data URIs, inline CSS, no script, nothing fetched) answering, per family, which
-label-free metric tracks the linear probe and which checkpoint it would pick."""
+label-free metric tracks the linear probe and which checkpoint it would pick.
+"""
 
 from __future__ import annotations
 

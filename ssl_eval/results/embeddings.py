@@ -249,8 +249,10 @@ class LocalEmbeddingStore:
         return da.from_zarr(str(self.path(checkpoint_id)), component=name)
 
     def clean_staging(self) -> int:
-        """Remove debris of writes whose process is gone (killed mid-write); a live
-        writer's staging group is left alone. Returns how many entries went."""
+        """Remove debris of writes whose process is gone (killed mid-write); a live writer's staging group is left alone.
+
+        Returns how many entries went.
+        """
         staging = self.root / ".staging"
         if not staging.exists():
             return 0
@@ -275,8 +277,10 @@ def _alive(pid: int) -> bool:
 
 
 class UrlEmbeddingStore:
-    """The embedding store on an fsspec URL: version paths and a commit marker written
-    last (see the module docstring). Nothing is created until the first write."""
+    """The embedding store on an fsspec URL: version paths and a commit marker written last (see the module docstring).
+
+    Nothing is created until the first write.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")

@@ -46,7 +46,9 @@ SETTLED = Part.SETTLED
 
 class RecordFiles(Protocol):
     """Small JSON records beside the arrays: the source of truth for computed results.
-    ``key`` is a checkpoint id (``family/run/checkpoint``) or a family; ``part`` names the record."""
+
+    ``key`` is a checkpoint id (``family/run/checkpoint``) or a family; ``part`` names the record.
+    """
 
     @property
     def root(self) -> str | Path:
@@ -226,8 +228,7 @@ class LocalRecordStore(TypedRecords):
         self.path(key, part).unlink(missing_ok=True)
 
     def _unsettle(self, key: str, part: str) -> None:
-        """Any change under a family voids the planner's note that it is settled (first, so
-        the note never outlives the change)."""
+        """Any change under a family voids the planner's note that it is settled (first, so the note never outlives the change)."""
         family = _settled_note(key, part)
         if family is not None:
             self.path(family, SETTLED).unlink(missing_ok=True)
@@ -243,7 +244,8 @@ class LocalRecordStore(TypedRecords):
 
     def families(self) -> list[str]:
         """Families holding at least one checkpoint record (listing each family only until
-        its first one, so this costs the number of families, not of checkpoints)."""
+        its first one, so this costs the number of families, not of checkpoints).
+        """
         if not self.root.is_dir():
             return []
         with os.scandir(self.root) as entries:

@@ -25,10 +25,11 @@ DEFAULT_WORKDIR = ".ssl_eval"
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where one deployment keeps its results: a frozen description (two fields) that every
-    task gets as a parameter. Its stores are built on first use and kept for the life of
-    this object; pickling (Dask, Prefect) carries the fields only, and the receiving
-    process builds its own stores."""
+    """Where one deployment keeps its results: a frozen description (two fields) that every task gets as a parameter.
+
+    Its stores are built on first use and kept for the life of this object; pickling (Dask,
+    Prefect) carries the fields only, and the receiving process builds its own stores.
+    """
 
     root: Path
     results_url: str | None = None  # where embeddings.zarr and records live, when not under root

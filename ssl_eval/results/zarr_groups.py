@@ -1,7 +1,8 @@
 """One checkpoint's zarr group, as both embedding stores write and read it: arrays in row
 chunks then the provenance attributes (:func:`fill_group`), arrays read whole
 (:func:`optional_array`, :func:`required_array`), and parent groups created without racing
-another writer (:func:`ensure_group`)."""
+another writer (:func:`ensure_group`).
+"""
 
 from __future__ import annotations
 
@@ -71,8 +72,7 @@ def required_array(group: zarr.Group, checkpoint_id: str, name: str) -> np.ndarr
 
 
 def ensure_group(node: Path) -> None:
-    """Make ``node`` a zarr group unless it is one; another writer creating it at the same
-    moment is no error.
+    """Make ``node`` a zarr group unless it is one; another writer creating it at the same moment is no error.
 
     Args:
         node: a local folder.

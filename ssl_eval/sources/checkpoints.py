@@ -83,9 +83,12 @@ def checkpoint_stem(filename: str) -> str:
 
 
 def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
-    """One ref per id, sorted by family, run and epoch. Files that share an id become one
-    ref naming all of them in ``conflicts`` (fingerprinted by all of them, so it is retried
-    as soon as any of them changes or goes)."""
+    """One ref per id, sorted by family, run and epoch.
+
+    Files that share an id become one ref naming all of them in ``conflicts``
+    (fingerprinted by all of them, so it is retried as soon as any of them changes or
+    goes).
+    """
     by_id: dict[str, list[CheckpointRef]] = {}
     for ref in refs:
         by_id.setdefault(ref.id, []).append(ref)
@@ -165,7 +168,8 @@ def _visible(folder: Path) -> list[os.DirEntry]:
 
 def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry]]:
     """``(relative parts, entry)`` of every checkpoint-named file at ``<family>/<file>`` or
-    ``<family>/<run>/<file>``: the only two depths the layout has, so nothing deeper is listed."""
+    ``<family>/<run>/<file>``: the only two depths the layout has, so nothing deeper is listed.
+    """
     for family in _visible(root):
         if not family.is_dir():
             continue

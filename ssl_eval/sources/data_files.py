@@ -1,5 +1,4 @@
-"""Reading data-set files within bounds: where they may be, what they may be, how much they
-may decode to.
+"""Reading data-set files within bounds: where they may be, what they may be, how much they may decode to.
 
 A data path a store's own ``ssl_eval.toml`` names is read only inside that store
 (:attr:`Bounds.within`): a relative path is relative to the store, and no symlink leads out
@@ -32,8 +31,7 @@ _RAISE = "raise it with --data-gb N (or SSL_EVAL_DATA_GB, or [limits] data_gb in
 
 @dataclass(frozen=True)
 class Bounds:
-    """Where data files may be read (``within``: a store's real path; None: anywhere) and
-    how many bytes one file or folder may decode to."""
+    """Where data files may be read (``within``: a store's real path; None: anywhere) and how many bytes one file or folder may decode to."""
 
     within: str | None = None
     max_bytes: int = DEFAULT_DATA_BYTES

@@ -149,7 +149,8 @@ def _npz(path: str) -> Loader:
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Reads the CIFAR batch pickles (dicts of bytes, lists and numpy arrays) and refuses
-    any other global, so a doctored data file cannot run code."""
+    any other global, so a doctored data file cannot run code.
+    """
 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}  # encode: bytes in protocol 2

@@ -25,7 +25,8 @@ _MAX_DEPTH = 6
 
 def _checkpoint_depths(root: Path) -> Counter[tuple[str, ...]]:
     """Checkpoint-named files per folder (relative parts), hidden folders and anything
-    deeper than ``_MAX_DEPTH`` levels left out (names only: nothing is opened)."""
+    deeper than ``_MAX_DEPTH`` levels left out (names only: nothing is opened).
+    """
     found: Counter[tuple[str, ...]] = Counter()
     for folder, dirs, files in os.walk(root):
         parts = Path(folder).relative_to(root).parts

@@ -240,7 +240,8 @@ def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, path: str)
 def _projector_state(state: dict[str, torch.Tensor], projector_prefix: str, backbone_prefix: str) -> tuple[dict[str, torch.Tensor], str]:
     """Keys of the projection head: under ``projector_prefix`` at the top level (lightly:
     ``projection_head.``, solo-learn: ``projector.``) or inside the backbone prefix (the
-    MoCo-v2 reference repo's MLP in ``module.encoder_q.fc.``)."""
+    MoCo-v2 reference repo's MLP in ``module.encoder_q.fc.``).
+    """
     for candidate in (projector_prefix, backbone_prefix + projector_prefix):
         chosen = _matching(state, candidate)
         if chosen:

@@ -103,7 +103,8 @@ def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules
 
 def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | None:
     """The architecture built on the meta device (shapes only, nothing allocated); None when
-    it cannot be built there (an operator-allowed factory that needs real tensors)."""
+    it cannot be built there (an operator-allowed factory that needs real tensors).
+    """
     try:
         with torch.device("meta"):
             return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
@@ -116,7 +117,8 @@ def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | N
 def _check_size_before_building(arch: str, shape_only: nn.Module, loaded: LoadedCheckpoint, path: str | Path) -> None:
     """Refuse a model (and projector) far bigger than the storage bytes the file holds:
     shapes can claim what storage does not hold (shared or expanded storages), so the
-    file's distinct storages are what count."""
+    file's distinct storages are what count.
+    """
     wanted = sum(t.numel() * t.element_size() for t in shape_only.state_dict().values())
     wanted += sum(t.numel() * t.element_size() for t in loaded.projector.values())
     held = storage_bytes([*loaded.state_dict.values(), *loaded.projector.values()])
@@ -192,7 +194,8 @@ def build_model(
 
 def _check_values(weights: dict[str, torch.Tensor], path: str | Path) -> None:
     """Refuse complex weights (every architecture's are real: loading would drop the
-    imaginary part, and a complex NaN would pass the NaN check) and NaN or inf ones."""
+    imaginary part, and a complex NaN would pass the NaN check) and NaN or inf ones.
+    """
     for name, tensor in weights.items():
         if tensor.is_complex():
             raise CheckpointError(

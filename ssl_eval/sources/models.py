@@ -114,7 +114,8 @@ def _timm(name: str, in_channels: int, arch_args: Mapping[str, Any]) -> nn.Modul
 
 def _accepted(factory: Callable[..., Any], arch: str, in_channels: int, arch_args: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments ``factory`` is called with: ``in_channels`` only when its
-    signature takes it; an ``arch_args`` entry it does not take is an error."""
+    signature takes it; an ``arch_args`` entry it does not take is an error.
+    """
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # a builtin without a signature: call it as documented
@@ -182,7 +183,8 @@ def build_backbone(arch: str, *, in_channels: int, arch_args: Mapping[str, Any] 
 class TokenPooled(nn.Module):
     """A Vision Transformer read at one token: ``"cls"`` (the class token) or ``"mean"``
     (the mean of the patch tokens, register and class tokens left out) of the final,
-    normalised tokens of ``forward_features``, as the linear-probe protocols read them."""
+    normalised tokens of ``forward_features``, as the linear-probe protocols read them.
+    """
 
     def __init__(self, model: nn.Module, pool: str) -> None:
         super().__init__()

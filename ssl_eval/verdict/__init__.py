@@ -76,7 +76,8 @@ def _signals(trust: Mapping[str, Trust], available: set[str], config: VerdictCon
 def _keep(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]], signals: Mapping[str, bool],
           collapse: Mapping[str, str]) -> dict[str, Any]:
     """The family's keep: each run's own pick (:func:`decide`), then the best of those by the
-    signals' rank aggregate (comparable across the runs of one architecture)."""
+    signals' rank aggregate (comparable across the runs of one architecture).
+    """
     pick = keep_index(candidates, signals, collapse)
     index = next((i for i, r in enumerate(rows) if r["id"] == candidates[pick]["id"]), None) if pick is not None else None
     probes = [probe_of(r) for r in rows]

@@ -77,7 +77,8 @@ def _best(series: np.ndarray, candidates: Sequence[int]) -> int | None:
 
 def _last_new_best(series: np.ndarray, candidates: Sequence[int], min_change: float) -> int | None:
     """Index of the last checkpoint that beat every earlier one by ``min_change`` of the range
-    the series covered: smaller gains are noise, not a new best."""
+    the series covered: smaller gains are noise, not a new best.
+    """
     finite = [i for i in candidates if math.isfinite(series[i])]
     if not finite:
         return None

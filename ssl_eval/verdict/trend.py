@@ -35,9 +35,12 @@ PROBE = "linear_acc"
 
 @dataclass(frozen=True)
 class Trend:
-    """One signal's trend over one window. ``change`` is the fitted change (raw units) from
-    the window's first to its last epoch; ``range_fraction`` its size against the range the
-    signal covered in the run so far (NaN when that range is 0)."""
+    """One signal's trend over one window.
+
+    ``change`` is the fitted change (raw units) from the window's first to its last epoch;
+    ``range_fraction`` its size against the range the signal covered in the run so far (NaN
+    when that range is 0).
+    """
 
     name: str
     n: int

@@ -1,6 +1,7 @@
 """Who chooses code: a checkpoint's own ``arch`` entry and a store's own ssl_eval.toml may
 name built-in and timm architectures only, import paths only with the operator's consent;
-factories are called with the arguments they accept and must return a module."""
+factories are called with the arguments they accept and must return a module.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +43,7 @@ def test_builtin_names_are_the_registry():
 
 
 def test_checkpoint_arch_cannot_import_a_module(tmp_path, monkeypatch):
-    """``arch = "this:x"`` used to import (and so run) a module; a module of our own making
-    records whether its top-level code ran."""
+    """``arch = "this:x"`` used to import (and so run) a module; a module of our own making records whether its top-level code ran."""
     marker = tmp_path / "ran"
     (tmp_path / "hostile_arch_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\nx = lambda **kw: None\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -133,8 +133,7 @@ def test_store_toml_cannot_grant_itself_consent(tmp_path):
 
 
 def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
-    """evaluate and serve take --allow-module, and their config loader passes it on (the
-    store's own file is loaded as the store's)."""
+    """evaluate and serve take --allow-module, and their config loader passes it on (the store's own file is loaded as the store's)."""
     import typer
     from typer.testing import CliRunner
 

@@ -1,5 +1,4 @@
-"""Bad input and faults around one checkpoint never stop the others, and each gives a
-message that names the file, what was wrong and what to do."""
+"""Bad input and faults around one checkpoint never stop the others, and each gives a message that names the file, what was wrong and what to do."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ def measured_row(cid: str, Z: np.ndarray, *, run: str = "run-0", epoch: int = 0)
 def random_relu_features(seed: int, n: int = 400, d: int = 128) -> np.ndarray:
     """What an untrained ReLU network gives: non-negative features sharing a large mean, so the
     l2-normalised rows nearly coincide (norm_std under 0.1/sqrt(D)) though they differ in
-    many directions."""
+    many directions.
+    """
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 64))
     return np.maximum(X @ rng.normal(size=(64, d)) * 0.02 + 3.0 + rng.normal(size=d) * 0.1, 0.0)

@@ -1,13 +1,15 @@
-"""The CUDA path against the CPU path: embedding (bf16 autocast, channels_last, pinned
-transfers) and the torch linear probe. Skipped without a CUDA device;
-``benchmarks/gpu_check.sh`` runs them on a GPU machine. Only tests marked ``cuda`` see the
-GPU as the default device (tests/conftest.py pins the others to the CPU).
+"""The CUDA path against the CPU path: embedding (bf16 autocast, channels_last, pinned transfers) and the torch linear probe.
+
+Skipped without a CUDA device; ``benchmarks/gpu_check.sh`` runs them on a GPU machine. Only
+tests marked ``cuda`` see the GPU as the default device (tests/conftest.py pins the others
+to the CPU).
 
 Tolerances: bf16 keeps 8 bits of mantissa, so bf16 features are compared by direction
 (cosine >= 0.99 per row, the relative error of the whole matrix under 5 %); fp32 on the GPU
 runs convolutions in TF32 by default (10 bits), so it is held to 1 % of the feature scale.
 The probe is held to the same 0.5 points of accuracy as the CPU solver is against
-scikit-learn (tests/core/test_probe.py)."""
+scikit-learn (tests/core/test_probe.py).
+"""
 
 from __future__ import annotations
 
@@ -99,8 +101,7 @@ def test_logistic_fit_on_cuda_converges_as_far_as_on_the_cpu():
     fits = {d: logistic.fit_logistic(X.to(d), torch.as_tensor(codes, device=d), 6) for d in (CPU, CUDA)}
 
     def objective_and_gradient(fit) -> tuple[float, float]:
-        """The per-sample objective (mean cross-entropy + ||W||^2 / (2 n), C = 1) and the
-        largest entry of its gradient, in float64 on the CPU."""
+        """The per-sample objective (mean cross-entropy + ||W||^2 / (2 n), C = 1) and the largest entry of its gradient, in float64 on the CPU."""
         W = fit.weights.double().cpu().requires_grad_()
         b = fit.intercepts.double().cpu().requires_grad_()
         value = torch.nn.functional.cross_entropy(X.double() @ W + b, torch.as_tensor(codes)) + 0.5 * (W ** 2).sum() / len(X)

@@ -16,7 +16,8 @@ from ssl_eval.sources.splits import eval_splits
 
 def _write_cifar(root, name: str, n_per_file: int = 6):
     """cifar-10-batches-py / cifar-100-python as the official archives hold them: pickled
-    dicts with bytes keys, b'data' a (N, 3072) uint8 array (R, G, B planes), labels a list."""
+    dicts with bytes keys, b'data' a (N, 3072) uint8 array (R, G, B planes), labels a list.
+    """
     rng = np.random.default_rng(0)
     if name == "cifar10":
         folder, files, key, classes = root / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10
@@ -139,7 +140,8 @@ def test_preprocess_defaults_to_native_size_in_unit_range():
 
 def test_one_set_data_sets_share_the_fixed_70_30_split(tmp_path):
     """digits and npz:PATH (one set each) are cut by the same rule: the first 70 % of one
-    fixed permutation train, the rest test, disjoint and covering every image."""
+    fixed permutation train, the rest test, disjoint and covering every image.
+    """
     from sklearn.datasets import load_digits
 
     n = len(load_digits().target)

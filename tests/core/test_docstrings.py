@@ -5,7 +5,8 @@ gives back and what it raises: an ``Args:`` section naming each parameter, ``Ret
 Public means: named in the module's ``__all__``, or, where a module has none, a name that does
 not start with ``_``; methods of such classes likewise. Dunders, properties and typer commands
 (whose docstring is the command's ``--help``) need only a docstring; ``@overload`` stubs none;
-a method that implements a ``typing.Protocol`` of its module is documented once, on the Protocol."""
+a method that implements a ``typing.Protocol`` of its module is documented once, on the Protocol.
+"""
 
 from __future__ import annotations
 

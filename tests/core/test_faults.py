@@ -1,9 +1,11 @@
-"""Fault injection: the process is SIGKILLed while writing embeddings, while writing a
-metric record and while logging to MLflow. The next run trusts nothing half-written,
-recomputes nothing that was finished, and duplicates no MLflow point.
+"""Fault injection: the process is SIGKILLed while writing embeddings, while writing a metric record and while logging to MLflow.
+
+The next run trusts nothing half-written, recomputes nothing that was finished, and
+duplicates no MLflow point.
 
 Each fault runs in a child process that patches one library call to kill itself midway:
-production code has no fault hooks."""
+production code has no fault hooks.
+"""
 
 from __future__ import annotations
 

@@ -159,8 +159,7 @@ def test_plain_state_dict(tmp_path):
 
 
 def test_pytorch_tutorial_checkpoint_with_model_state_dict(tmp_path):
-    """PyTorch's "saving a general checkpoint" recipe: {'epoch', 'model_state_dict',
-    'optimizer_state_dict', 'loss'}."""
+    """PyTorch's "saving a general checkpoint" recipe: {'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'}."""
     model = _cifar_resnet18()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     path = tmp_path / "checkpoint_0012.pt"

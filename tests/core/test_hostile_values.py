@@ -1,5 +1,6 @@
 """Reliability, third pass: values from the store that once broke more than their own
-checkpoint (an absurd epoch, complex weights) or reached the terminal raw (control codes)."""
+checkpoint (an absurd epoch, complex weights) or reached the terminal raw (control codes).
+"""
 
 from __future__ import annotations
 

@@ -95,7 +95,8 @@ def _unit(M):
 
 def _published(X, y, views):
     """Every metric of the registry computed from its definition (MetricSpec.definition),
-    with the default options and random_state=0; k = the 4 label classes."""
+    with the default options and random_state=0; k = the 4 label classes.
+    """
     n, d = X.shape
     c1 = KMeans(n_clusters=4, n_init=1, random_state=0).fit_predict(X)
     c2 = KMeans(n_clusters=4, n_init=1, random_state=1).fit_predict(X)

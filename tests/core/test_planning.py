@@ -1,5 +1,4 @@
-"""Planning and idempotence in the core: only new or stale work is planned, and two
-processes at once never embed the same checkpoint twice."""
+"""Planning and idempotence in the core: only new or stale work is planned, and two processes at once never embed the same checkpoint twice."""
 
 from __future__ import annotations
 
@@ -56,7 +55,8 @@ def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_
 def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
     """The plan above checked every record and found nothing to do: both families are noted
     settled, and the next scan reads none of their checkpoints' records (a rescan of a big
-    store costs what changed); any record written under a family voids its note."""
+    store costs what changed); any record written under a family voids its note.
+    """
     from ssl_eval.results.records import SETTLED, LocalRecordStore
 
     assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)

@@ -1,5 +1,4 @@
-"""Checks before anything starts: data set, configured architectures, sizes, the store's
-layout, and the exit codes of `evaluate`."""
+"""Checks before anything starts: data set, configured architectures, sizes, the store's layout, and the exit codes of `evaluate`."""
 
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ def test_torch_solver_reaches_sklearns_objective(k):
     """The fitted weights minimise scikit-learn's own objective as well as scikit-learn does
     (binary: one binomial vector, multi-class: the symmetric softmax), and meet its
     convergence test there, evaluated in float64: max |gradient of the per-sample
-    objective| <= tol = 1e-4 (10 % slack for the float32 sums the solver worked with)."""
+    objective| <= tol = 1e-4 (10 % slack for the float32 sums the solver worked with).
+    """
     import torch
 
     from ssl_eval.probe.logistic import fit_logistic
@@ -158,7 +159,8 @@ def test_probes_defined_on_degenerate_embeddings(X):
 
 def test_small_fits_run_on_one_thread_and_overlapping_fits_restore_the_count(monkeypatch):
     """torch's thread count is process-wide: a small fit runs on one thread, and fits that
-    overlap in threads (as in one Dask worker) leave the count as they found it."""
+    overlap in threads (as in one Dask worker) leave the count as they found it.
+    """
     import threading
 
     import torch

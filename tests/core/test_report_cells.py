@@ -1,5 +1,6 @@
 """One text for each correlation cell (ssl_eval/reporting/cells.py), shown the same by the
-terminal table, the HTML page and the Markdown artifact of the analyze task."""
+terminal table, the HTML page and the Markdown artifact of the analyze task.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`report --format csv` (one row per checkpoint, read back by pandas) and a terminal table
-that fits the terminal's width."""
+"""`report --format csv` (one row per checkpoint, read back by pandas) and a terminal table that fits the terminal's width."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The result stores: one contract for both implementations of each interface (a local
 folder and an fsspec URL), then what only one of them does (staging debris, commit marker),
-and the Workspace that builds them once."""
+and the Workspace that builds them once.
+"""
 
 from __future__ import annotations
 

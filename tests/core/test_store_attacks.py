@@ -1,7 +1,9 @@
-"""Reliability, third pass: the store may not choose where work runs, what is read, or how
-much memory and time it takes. Each attack runs in a child process capped at 2 GiB above
-its baseline (tests/memory_cap.py) and must be refused, or recorded as one checkpoint's
-failure, within seconds."""
+"""Reliability, third pass: the store may not choose where work runs, what is read, or how much memory and time it takes.
+
+Each attack runs in a child process capped at 2 GiB above its baseline
+(tests/memory_cap.py) and must be refused, or recorded as one checkpoint's failure, within
+seconds.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ checkpoints on 8 threads at once gives exactly what one thread gives, and leaves
 process-wide state (torch's safe globals and thread count, warnings filters, numpy's
 error state) as it found it (scikit-learn saves and restores the warnings filters in every
 ``check_array``, on every thread: any filter added and removed at run time would leak).
-docs/reliability.md, "Tasks on threads", lists what was audited."""
+docs/reliability.md, "Tasks on threads", lists what was audited.
+"""
 
 from __future__ import annotations
 
@@ -61,8 +62,7 @@ _SKLEARN_OWN = {("error", None, ComplexWarning, None, 0), ("error", None, Visibl
 
 
 def _state() -> tuple:
-    """The process-wide state a task could change; each filter as what it means (a library
-    may put a compiled pattern where an equal string was)."""
+    """The process-wide state a task could change; each filter as what it means (a library may put a compiled pattern where an equal string was)."""
     filters = [tuple(getattr(part, "pattern", part) for part in f) for f in warnings.filters]
     return [f for f in filters if f not in _SKLEARN_OWN], np.geterr(), torch.get_num_threads()
 

@@ -145,8 +145,7 @@ def test_trust_rule(entry, expected, words):
 
 
 def test_the_late_window_decides_nothing_by_default():
-    """The trajectory benchmark found late-window correlations to be noise (docs/verdicts.md):
-    by default the whole run decides."""
+    """The trajectory benchmark found late-window correlations to be noise (docs/verdicts.md): by default the whole run decides."""
     assert classify("m", _corr(0.1, -0.4, 0.5, late=(0.9, 0.6, 1.0), n_late=6)).klass == "weak"
     assert classify("m", _corr(0.8, 0.4, 0.95, late=(-0.9, -1.0, -0.5), n_late=6)).klass == "trusted"
 
@@ -261,7 +260,8 @@ def test_best_rule_is_the_verdicts_default_and_its_stop_is_said_in_words():
 def test_within_run_trust_sees_through_a_shift_between_runs():
     """Three runs whose metric falls as the probe rises inside each run, but whose levels move
     together across runs: pooled over checkpoints they agree, inside a run they disagree. The
-    within-run reading (the default) calls the metric misleading; the pooled one trusted."""
+    within-run reading (the default) calls the metric misleading; the pooled one trusted.
+    """
     from ssl_eval.analysis.correlation import within_run_spearman
 
     rows = []

@@ -50,7 +50,8 @@ def _embed(path, family: FamilyConfig = VIT, **kwargs):
 def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
     """main_dino.py: save_dict = {'student': student.state_dict() (DDP), 'teacher':
     teacher.state_dict() (no DDP for a ViT), 'optimizer', 'epoch', 'args', 'dino_loss'} +
-    'fp16_scaler'; iBOT writes the same with 'ibot_loss'."""
+    'fp16_scaler'; iBOT writes the same with 'ibot_loss'.
+    """
     student = DDP(MultiCropWrapper(tiny_vit(1), DINOHead(24)))
     teacher = MultiCropWrapper(tiny_vit(2), DINOHead(24))
     optimizer = torch.optim.AdamW(student.parameters())
@@ -80,7 +81,8 @@ def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
 
 def test_mae_encoder_only(tmp_path):
     """util/misc.py save_model: {'model': model_without_ddp.state_dict(), 'optimizer', 'epoch',
-    'scaler': loss_scaler.state_dict(), 'args'} to checkpoint-<epoch>.pth."""
+    'scaler': loss_scaler.state_dict(), 'args'} to checkpoint-<epoch>.pth.
+    """
     encoder = tiny_vit(3)
     mae = MaskedAutoencoderViT(encoder)
     optimizer = torch.optim.AdamW(mae.parameters())
@@ -102,8 +104,7 @@ def test_mae_encoder_only(tmp_path):
 
 
 def test_mae_bare_state_dict(tmp_path):
-    """torch.save(model.state_dict()) of MAE's pre-training model, no wrapper dict: still the
-    encoder only."""
+    """torch.save(model.state_dict()) of MAE's pre-training model, no wrapper dict: still the encoder only."""
     encoder = tiny_vit(9)
     path = tmp_path / "mae_pretrain.pth"
     torch.save(MaskedAutoencoderViT(encoder).state_dict(), path)
@@ -114,7 +115,8 @@ def test_mae_bare_state_dict(tmp_path):
 
 def test_moco_v3_base_encoder(tmp_path):
     """main_moco.py save_checkpoint({'epoch', 'arch': args.arch, 'state_dict':
-    model.state_dict() (DDP), 'optimizer', 'scaler'}, filename='checkpoint_%04d.pth.tar')."""
+    model.state_dict() (DDP), 'optimizer', 'scaler'}, filename='checkpoint_%04d.pth.tar').
+    """
     base = tiny_vit(4)
     model = DDP(MoCoViT(base, tiny_vit(5)))
     path = tmp_path / "checkpoint_0009.pth.tar"
@@ -132,7 +134,8 @@ def test_moco_v3_base_encoder(tmp_path):
 
 def test_solo_learn_and_lightly_vit_backbone_in_a_lightning_checkpoint(tmp_path):
     """solo-learn's and lightly's ViT backbones are timm VisionTransformers (num_classes=0)
-    under ``backbone.``; momentum copies, projector and online classifier are other keys."""
+    under ``backbone.``; momentum copies, projector and online classifier are other keys.
+    """
     backbone, momentum = tiny_vit(6, num_classes=0), tiny_vit(7, num_classes=0)
     state = {
         **{f"backbone.{k}": v for k, v in backbone.state_dict().items()},

@@ -1,5 +1,6 @@
 """The evaluation flow under prefect_test_harness, on a tiny digits store, with a real
-threaded Dask task runner, real zarr on disk and a real sqlite MLflow store."""
+threaded Dask task runner, real zarr on disk and a real sqlite MLflow store.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, 
 
 
 def _log_analysis_steps(monkeypatch, log) -> None:
-    """Append "start|end step family" lines to the file ``log`` as the analysis steps run. The
-    tasks run on threads of this process, but Dask sends them pickled: a list in a closure
-    would arrive as a copy, a file is the same file."""
+    """Append "start|end step family" lines to the file ``log`` as the analysis steps run.
+
+    The tasks run on threads of this process, but Dask sends them pickled: a list in a closure
+    would arrive as a copy, a file is the same file.
+    """
     for module, name in ((analyze_task, "analyze_family"), (analyze_task, "analyze_pooled"), (verdict_task, "store_verdict")):
         def step(workspace, *args, _real=getattr(module, name), _name=name, _log=str(log), **kwargs):
             family = args[0] if args else "-"
@@ -59,7 +62,8 @@ def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_
         prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store, no_mlflow_figures):
     """One store, three runs (a first run costs the most, so the two scenarios share it): the
     first evaluates everything, isolates a bad file and keeps its results while MLflow is
-    unreachable; the second, with MLflow back, redoes only the mirror; the third does nothing."""
+    unreachable; the second, with MLflow back, redoes only the mirror; the third does nothing.
+    """
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     _log_analysis_steps(monkeypatch, tmp_path / "steps.log")

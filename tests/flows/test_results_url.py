@@ -1,5 +1,6 @@
 """The monitor flow with the checkpoint store and the shared results on fsspec URLs
-(memory://, shared by the threaded LocalCluster): same records as the local path."""
+(memory://, shared by the threaded LocalCluster): same records as the local path.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +43,7 @@ def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_o
 
 
 def test_a_workspace_with_built_stores_is_the_same_task_parameter(tmp_path):
-    """Prefect hashes task inputs into cache keys and serialises them; the stores a
-    Workspace has built (open file systems) take no part in either."""
+    """Prefect hashes task inputs into cache keys and serialises them; the stores a Workspace has built (open file systems) take no part in either."""
     from prefect.serializers import JSONSerializer
     from prefect.utilities.hashing import hash_objects
 

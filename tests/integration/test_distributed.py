@@ -79,8 +79,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _stop_all(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to every process group at once, then wait for each (SIGKILL after 15 s): one
-    slow shutdown does not hold up the others'."""
+    """SIGTERM to every process group at once, then wait for each (SIGKILL after 15 s): one slow shutdown does not hold up the others'."""
     for proc in procs:
         if proc.poll() is None:
             try:

@@ -1,5 +1,4 @@
-"""The temporary Prefect server that `ssl-eval evaluate` starts never outlives it, even
-when the command is killed with SIGKILL (no handler runs)."""
+"""The temporary Prefect server that `ssl-eval evaluate` starts never outlives it, even when the command is killed with SIGKILL (no handler runs)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ MLflow within two intervals); a second serve on the work dir is refused at once,
 first; the Prefect UI at the address serve prints reaches its own API (headless Chromium,
 tests/browser.py); Ctrl-C stops serving and the server with it.
 
-The tests share the served process and run in file order: the last one stops it."""
+The tests share the served process and run in file order: the last one stops it.
+"""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def _wait(served: Served, condition, timeout: float, what: str) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, prefect_template):
     """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds (its server
-    starts from the session's Prefect database template, SSL_EVAL_CACHE_DIR)."""
+    starts from the session's Prefect database template, SSL_EVAL_CACHE_DIR).
+    """
     root = tmp_path_factory.mktemp("served")
     store, work, log_path = root / "store", root / "work", root / "serve.log"
     store.mkdir()

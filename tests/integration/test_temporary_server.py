@@ -5,7 +5,8 @@ template a second work dir's server starts from.
 
 The scenario runs in a fresh interpreter with no PREFECT_* variable: in the test process a
 session's ``prefect_test_harness`` (tests/conftest.py) may already be the configured API, and
-then no server is launched, by design."""
+then no server is launched, by design.
+"""
 
 from __future__ import annotations
 
