@@ -55,7 +55,8 @@ def encoder_embeddings(path: str, arch: str, dataset: str, n: int) -> tuple[np.n
     family = FamilyConfig(arch=arch)
     images = data.images[:n]
     model = build_model(load_checkpoint(path, family), family, in_channels=1 if images.ndim == 3 else images.shape[-1], path=path)
-    assert data.labels is not None, f"{dataset} has no labels"
+    if data.labels is None:
+        raise ValueError(f"data set {dataset!r} has no labels; choose one with labels (digits, mnist, cifar10)")
     return embed_images(model, images), np.asarray(data.labels[:n])
 
 

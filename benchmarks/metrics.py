@@ -110,6 +110,7 @@ def _status_kb(field: str) -> int:
 
 def _warm_up() -> None:
     """Import both sides and touch BLAS/LAPACK/OpenMP buffers outside the measured call."""
+    # F401: imported for their import cost and first-call set-up, not used by name
     import sklearn.metrics  # noqa: F401
     from sklearn.cluster import KMeans
 
@@ -137,7 +138,7 @@ def _worker(case: str, side: str, n: int, d: int) -> None:
 
 def _measure(case: str, side: str, n: int, d: int) -> dict[str, dict]:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-    proc = subprocess.run([sys.executable, __file__, "--worker", case, side, str(n), str(d)],
+    proc = subprocess.run([sys.executable, __file__, "--worker", case, side, str(n), str(d)],  # noqa: S603 - this script, a fixed argv
                           capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"worker {case}/{side} failed:\n{proc.stderr}")

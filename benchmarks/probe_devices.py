@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe import realistic_embeddings  # noqa: E402
+from probe import realistic_embeddings
 
-from ssl_eval.probe import linear_probe  # noqa: E402
+from ssl_eval.probe import linear_probe
 
 
 def main() -> None:

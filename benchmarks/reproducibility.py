@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,9 +69,9 @@ def main() -> None:
         for threads in (1, 1, 2, 4):
             work = Path(tmp) / f"work-{threads}-{time.monotonic_ns()}"
             # every process reads the same embeddings: copy the committed arrays
-            subprocess.run(["cp", "-r", str(Path(tmp) / "work-embed"), str(work)], check=True)
+            shutil.copytree(Path(tmp) / "work-embed", work)
             env = {**os.environ, **{var: str(threads) for var in THREAD_VARS}, "PYTHONPATH": str(REPO)}
-            out = subprocess.run([sys.executable, "-c", CHILD, str(work), ref.id, json.dumps(overrides)],
+            out = subprocess.run([sys.executable, "-c", CHILD, str(work), ref.id, json.dumps(overrides)],  # noqa: S603 - our interpreter and our CHILD script
                                  env=env, capture_output=True, text=True, check=True)
             runs.setdefault(threads, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = runs[1][0]

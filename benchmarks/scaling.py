@@ -23,6 +23,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads; worker processes inherit it
 
+# E402 below: the thread limits above must be set before numpy (imported by these) loads
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distributed import Client, LocalCluster  # noqa: E402

@@ -58,7 +58,10 @@ def _evaluate(path: str) -> dict[str, Any]:
     loaded = load_checkpoint(p, family)
     model = build_model(loaded, family, in_channels=splits.eval.channels, path=p)
     options = preprocess_options(config.data)
-    embed = lambda images: embed_images(model, images, batch_size=config.data.batch_size, preprocess_options=options)  # noqa: E731
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        return embed_images(model, images, batch_size=config.data.batch_size, preprocess_options=options)
+
     X = {split: embed(getattr(splits, split).images) for split in ("eval", "probe_train", "probe_test")}
     pair = (embed(views[0]), embed(views[1])) if views is not None else None
     values: dict[str, float] = {}

@@ -267,7 +267,10 @@ def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
     gain = [100 * (np.nanmax(r.smooth) - r.smooth[0]) for r in runs]
     last_gap = [100 * (np.nanmax(r.smooth) - r.smooth[-1]) for r in runs]
     binomial, residual = probe_standard_error(runs, n_test)
-    q = lambda xs: " / ".join(f"{v:.0f}" for v in np.percentile(xs, [10, 25, 50, 75, 90]))  # noqa: E731
+
+    def q(xs: list[float]) -> str:
+        return " / ".join(f"{v:.0f}" for v in np.percentile(xs, [10, 25, 50, 75, 90]))
+
     return "\n".join([
         f"- {len(runs)} runs, {sum(len(r.rows) for r in runs)} checkpoints; data sets {sorted({r.dataset for r in runs})}, "
         f"methods {sorted({r.method for r in runs})}",

@@ -39,7 +39,7 @@ def _launch(port: int, log) -> subprocess.Popen:
     if spec is None or spec.origin is None:
         raise RuntimeError("prefect is not installed; install ssl-eval with its dependencies (pip install ssl-eval).")
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - our own interpreter running uvicorn on Prefect's app, a fixed argv
         [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
          "--factory", "prefect.server.api.server:create_app", "--host", HOST, "--port", str(port),
          "--log-level", "error", "--lifespan", "on"],

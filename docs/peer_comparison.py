@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssl_eval.metrics import MetricOptions, compute_group  # noqa: E402
-from ssl_eval.results.workspace import Workspace  # noqa: E402
+from ssl_eval.metrics import MetricOptions, compute_group
+from ssl_eval.results.workspace import Workspace
 
 
 def ours(X, views, convention):

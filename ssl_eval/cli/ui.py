@@ -59,4 +59,4 @@ def ui(
 
         if charts := summary_charts_url(ws.mlflow_uri, url):
             typer.echo(f"  families side by side (the summary experiment's charts): {charts}")
-    os.execve(sys.executable, args, env)
+    os.execve(sys.executable, args, env)  # noqa: S606 - becomes our own interpreter serving MLflow's UI, argv built above

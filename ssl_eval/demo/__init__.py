@@ -5,7 +5,7 @@ Layer: imports ``ssl_eval.sources`` (data sets, models, augmentations) and below
 
 from typing import Any
 
-__all__ = ["make_demo_store"]
+__all__ = ["make_demo_store"]  # noqa: F822 - the module __getattr__ below imports it when asked
 
 
 def __getattr__(name: str) -> Any:  # the trainers import lightly: load them only when asked

@@ -7,7 +7,7 @@ Layer: arrays in, numbers out; imports only ``ssl_eval.common``.
 """
 
 from ssl_eval.metrics import notebook, registry
-from ssl_eval.metrics.notebook import *  # noqa: F401,F403  (compute_all and one function per metric)
+from ssl_eval.metrics.notebook import *  # noqa: F403  (compute_all and one function per metric)
 from ssl_eval.metrics.registry import (  # noqa: F401  (the public names, listed once in registry.__all__)
     GROUPS,
     METRICS,

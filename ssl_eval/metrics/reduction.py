@@ -85,7 +85,7 @@ def umap_reduce(X: np.ndarray, dims: int, *, random_state: int) -> np.ndarray:
         raise ImportError("umap-learn is not installed; install it with "
                           "pip install 'ssl-eval[umap]' or choose the 'pca' reduction.")
     X = np.ascontiguousarray(X, dtype=np.float32)
-    key = (hashlib.sha1(X.tobytes()).hexdigest(), X.shape, dims, int(random_state))
+    key = (hashlib.sha1(X.tobytes(), usedforsecurity=False).hexdigest(), X.shape, dims, int(random_state))
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)

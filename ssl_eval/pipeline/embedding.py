@@ -78,7 +78,7 @@ def data_splits(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> EvalSp
         return cached_splits(data, max_bytes)
     except InfrastructureError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any reader error is the data set's
+    except Exception as exc:  # any reader error is the data set's (re-raised as one)
         raise DataSetError(f"evaluation data set {data.name!r} cannot be read: {redact_text(str(exc))}") from exc
 
 

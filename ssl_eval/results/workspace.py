@@ -81,7 +81,7 @@ class Workspace:
                     fs, base = filesystem(place)
                     fs.pipe_file(join(base, probe), b"")
                     fs.rm(join(base, probe))
-            except Exception as exc:  # noqa: BLE001 - whatever the file system says, name the place
+            except Exception as exc:  # whatever the file system says, name the place (re-raised)
                 raise WorkdirError.writing(redact(str(place)), exc, then="Nothing was started.") from exc
 
     @property

@@ -147,9 +147,11 @@ def _npz(path: str) -> Loader:
     return load
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Reads the CIFAR batch pickles (dicts of bytes, lists and numpy arrays) and refuses
-    any other global, so a doctored data file cannot run code.
+class _NumpyOnlyUnpickler(pickle.Unpickler):  # noqa: S301 - the safe unpickler itself: find_class allows numpy's arrays only
+    """Reads the CIFAR batch pickles and refuses every global but numpy's arrays.
+
+    A batch is a dict of bytes, lists and numpy arrays: refusing any other global means a
+    doctored data file cannot run code.
     """
 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),

@@ -109,7 +109,10 @@ def classify(metric: str, c: Mapping[str, Any], config: VerdictConfig = VerdictC
         return make(UNKNOWN, f"{n} checkpoint{'s' if n != 1 else ''} with a probe; {need} needed to judge")
     if not math.isfinite(rho):
         return make(UNKNOWN, "constant over the checkpoints: no correlation to judge")
-    strong = lambda r, lo: math.isfinite(lo) and lo > 0 and r >= config.trust_min_rho  # noqa: E731
+
+    def strong(r: float, lo: float) -> bool:
+        return math.isfinite(lo) and lo > 0 and r >= config.trust_min_rho
+
     runs = _count(c.get("within_run_n_runs"))
     if config.trust_basis == "within_run" and runs >= 2:
         rho_w, low_w, high_w = (_num(c.get(k)) for k in ("within_run_spearman_signed", "within_run_ci_low",

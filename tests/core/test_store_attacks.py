@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import timm  # noqa: F401 - imported before the child's memory cap, as the product imports it
+import timm  # imported before the child's memory cap, as the product imports it
 import torch
 import torchvision  # noqa: F401 - the same
 from PIL import Image

@@ -72,7 +72,7 @@ class FakePrefect(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         FakePrefect.calls.append(("GET", self.path, self.headers.get("Authorization")))
         if FakePrefect.busy.get("GET"):
             return self._answer(FakePrefect.busy["GET"].pop(0), {"detail": "busy"})
@@ -82,7 +82,7 @@ class FakePrefect(http.server.BaseHTTPRequestHandler):
         else:
             self._answer(404, {"detail": "Deployment not found"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         FakePrefect.calls.append(("POST", self.path, self.headers.get("Authorization")))
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if FakePrefect.busy.get("POST"):
