@@ -1,6 +1,6 @@
-"""Is k-means a real share of the clustering group at the sizes of a real evaluation?
+r"""Is k-means a real share of the clustering group at the sizes of a real evaluation?
 
-    python benchmarks/kmeans.py --checkpoint STORE/simclr/run-0/epoch=04.ckpt --arch resnet18 \\
+    python benchmarks/kmeans.py --checkpoint STORE/simclr/run-0/epoch=04.ckpt --arch resnet18 \
         [--dataset fashion-mnist] [--sizes 10000 25000 50000] [--synthetic-dims 2048] [--npy FILE ...]
 
 The clustering group (``ssl_eval.metrics.clustering.clustering_metrics``: k-means C1 and C2,

@@ -1,4 +1,4 @@
-"""Evaluate a trajectory store into the per-checkpoint CSV of docs/verdicts.md, in plain processes.
+r"""Evaluate a trajectory store into the per-checkpoint CSV of docs/verdicts.md, in plain processes.
 
 Every value comes from the functions ``ssl-eval evaluate`` runs (the checkpoint loader and model
 builder, ``embed_images``, ``evaluation.group_record`` and ``evaluation.probe_record``) on the same
@@ -8,7 +8,7 @@ more than the computation itself. ``--check WORKDIR`` compares the CSV with the 
 that ``ssl-eval evaluate`` filled from the same store and configuration: the largest relative
 difference per column over the checkpoints both hold (thread counts may change last digits).
 
-    python benchmarks/trajectory_eval.py STORE --dataset mnist \\
+    python benchmarks/trajectory_eval.py STORE --dataset mnist \
         --config benchmarks/data/trajectories.toml --out benchmarks/data/trajectories-mnist.csv [--workers 2]
 
 The CSV has the columns of ``ssl-eval report --format csv`` plus each checkpoint's own

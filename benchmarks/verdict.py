@@ -1,9 +1,9 @@
-"""Does the verdict beat a rule of thumb?
+r"""Does the verdict beat a rule of thumb?
 
 Its stop, keep and progress rules on real training trajectories, every choice made on held-out
 groups.
 
-    python benchmarks/verdict.py mnist=benchmarks/data/trajectories-mnist.csv \\
+    python benchmarks/verdict.py mnist=benchmarks/data/trajectories-mnist.csv \
         fashion-mnist=benchmarks/data/trajectories-fashion-mnist.csv [--probe-test 5000]
 
 The protocol (benchmarks/verdict_protocol.py; docs/verdicts.md gives the results):

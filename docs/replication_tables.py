@@ -1,6 +1,6 @@
-"""Tables and figures of docs/replication.md from per-checkpoint tables or evaluated work dirs.
+r"""Tables and figures of docs/replication.md from per-checkpoint tables or evaluated work dirs.
 
-    python docs/replication_tables.py mnist=benchmarks/data/trajectories-mnist.csv \\
+    python docs/replication_tables.py mnist=benchmarks/data/trajectories-mnist.csv \
         fashion-mnist=benchmarks/data/trajectories-fashion-mnist.csv --figures docs/figures
 
 Each source is ``NAME=PATH``: a CSV of ``ssl-eval report --format csv`` (no retraining, no

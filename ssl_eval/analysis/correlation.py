@@ -1,6 +1,7 @@
-"""How one label-free metric tracks the probe over a set of checkpoints: Spearman, Kendall
-(tau-b) and Pearson with p-values (:func:`correlate`), their bootstrap percentile intervals
-(:func:`bootstrap_ci`), and the checkpoint the metric would pick with its regret
+"""How one label-free metric tracks the probe over a set of checkpoints.
+
+Spearman, Kendall (tau-b) and Pearson with p-values (:func:`correlate`), their bootstrap percentile
+intervals (:func:`bootstrap_ci`), and the checkpoint the metric would pick with its regret
 (:func:`selection_regret`). Pure functions of two lists of numbers; NaN pairs are dropped.
 """
 
@@ -67,8 +68,12 @@ def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _kendall_rows(a: np.ndarray, b: np.ndarray, *, block_elements: int = 4_000_000) -> np.ndarray:
-    """Kendall tau-b of each row pair (ties handled as scipy does), in blocks of rows so
-    that no more than ``block_elements`` pair signs are held at once.
+    """Kendall tau-b of each row pair (ties handled as scipy does), computed in blocks of rows.
+
+    No more than ``block_elements`` pair signs are held at once.
+
+    Returns:
+        The (n_rows,) tau-b values, NaN where a row pair has no defined tau.
     """
     n_rows, n = a.shape
     out = np.empty(n_rows)

@@ -1,7 +1,9 @@
-"""Correlation tables: every label-free metric of a set of checkpoint rows against the probe
-(whole run and late window, signed by the metric's direction, pick and regret), the pooled
-tables over several families (raw and on within-family ranks), and the collapse and
-non-finite alerts. Pure functions of rows (:func:`ssl_eval.analysis.family_rows`).
+"""Correlation tables of the label-free metrics against the probe, and the alerts.
+
+Every label-free metric of a set of checkpoint rows against the probe (whole run and late window,
+signed by the metric's direction, pick and regret), the pooled tables over several families (raw and
+on within-family ranks), and the collapse and non-finite alerts. Pure functions of rows
+(:func:`ssl_eval.analysis.family_rows`).
 """
 
 from __future__ import annotations
@@ -133,8 +135,12 @@ def analyze_rows(rows: list[dict[str, Any]], *, late_fraction: float = 0.5, rand
 
 
 def _within_family_ranks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``rows`` whose metric values and probe accuracy are replaced by their rank
-    within the row's family, scaled to [0, 1] (average ranks for ties; NaN stays NaN).
+    """Copies of ``rows`` with metric values and probe accuracy replaced by their rank within the family.
+
+    Ranks are scaled to [0, 1]; ties get average ranks and NaN stays NaN.
+
+    Returns:
+        New row dicts; ``rows`` is left unchanged.
     """
     out = [{**r, "metrics": dict(r["metrics"]), "probe": dict(r["probe"])} for r in rows]
     for family in {r["family"] for r in rows}:

@@ -1,5 +1,6 @@
-"""``ssl-eval evaluate`` and ``ssl-eval serve``: the commands that run the monitor flow
-(once, or on a schedule), with the checks that come before anything starts.
+"""``ssl-eval evaluate`` and ``ssl-eval serve``: the commands that run the monitor flow.
+
+They run it once or on a schedule, with the checks that come before anything starts.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ __all__ = ["evaluate", "serve", "flow_parameters"]
 
 
 def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
-    """Work of the flow that needs no Prefect server, done while the server starts: the
-    store's fingerprints (remembered in the work dir, so the flow's scan only lists the
-    files) and the fixed augmented views (cached in this process, where the threaded Dask
-    workers read them). Best effort: the flow does both again and reports any error.
+    """Work of the flow that needs no Prefect server, done while the server starts.
+
+    The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files)
+    and the fixed augmented views (cached in this process, where the threaded Dask workers read
+    them). Best effort: the flow does both again and reports any error.
     """
     from ssl_eval.pipeline.embedding import cached_views
     from ssl_eval.pipeline.planning import scan
@@ -56,8 +58,9 @@ def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
 
 
 def _mark(phase: str) -> None:
-    """With SSL_EVAL_TIMINGS=FILE, append when each phase of ``evaluate`` ended (one JSON
-    line each, wall-clock seconds): benchmarks/end_to_end.py splits the start-up with them.
+    """Append when each phase of ``evaluate`` ended to the file named by SSL_EVAL_TIMINGS.
+
+    One JSON line each, wall-clock seconds: benchmarks/end_to_end.py splits the start-up with them.
     """
     if path := os.environ.get("SSL_EVAL_TIMINGS"):
         with open(path, "a", encoding="utf-8") as out:
@@ -99,8 +102,9 @@ def flow_parameters(
 
 
 def _check_before_start(location: str, config, *, watching: bool) -> None:
-    """The store's layout and the configuration, checked before Prefect or Dask start:
-    an error exits 2 with the fix; what only looks wrong is a warning.
+    """Check the store's layout and the configuration before Prefect or Dask start.
+
+    An error exits 2 with the fix; what only looks wrong is a warning.
     """
     from ssl_eval.common.urls import is_url
     from ssl_eval.pipeline.preflight import preflight

@@ -1,5 +1,6 @@
-"""The options several commands share, defined once so that ``evaluate`` and ``serve`` (and
-``report``, ``ui``) take the same ones with the same help.
+"""The options several commands share, defined once.
+
+So ``evaluate`` and ``serve`` (and ``report``, ``ui``) take the same ones with the same help.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""``ssl-eval report`` (a work dir's results as a table, JSON, CSV or HTML) and
-``ssl-eval metrics`` (every registry metric of one saved embedding array).
+"""``ssl-eval report`` and ``ssl-eval metrics``: the commands that read results.
+
+``report`` shows a work dir's results as a table, JSON, CSV or HTML; ``metrics`` computes every
+registry metric of one saved embedding array.
 """
 
 from __future__ import annotations

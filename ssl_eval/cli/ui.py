@@ -19,8 +19,9 @@ MLFLOW_UI_APP = "ssl-eval"  # the mlflow.app entry point (pyproject.toml)
 
 
 def has_ui_app() -> bool:
-    """Whether ``mlflow ui --app-name ssl-eval`` can load ssl_eval/integrations/mlflow_ui.py (the package is
-    installed with its entry points, not only on PYTHONPATH).
+    """Whether ``mlflow ui --app-name ssl-eval`` can load ssl_eval/integrations/mlflow_ui.py.
+
+    It can when the package is installed with its entry points, not only on PYTHONPATH.
 
     Returns:
         True when the ``mlflow.app`` entry point ``ssl-eval`` is installed.

@@ -1,5 +1,7 @@
-"""The checkpoint store and the work dir as the commands take them: locations checked,
-credentials refused in URLs, the work dir created and checked before a run writes to it.
+"""The checkpoint store and the work dir as the commands take them.
+
+Locations are checked, credentials refused in URLs, and the work dir created and checked before a
+run writes to it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ __all__ = ["refuse_credentials", "store_location", "open_workspace", "use_workdi
 
 
 def refuse_credentials(url: str | None, what: str) -> None:
-    """Store and results URLs travel as flow parameters (kept in Prefect's database): one
-    that carries credentials is refused, with a redacted message.
+    """Refuse a store or results URL that carries credentials, with a redacted message.
+
+    Both travel as flow parameters, which Prefect keeps in its database.
 
     Args:
         url: the URL (or path, or None: nothing to check).
@@ -105,8 +108,9 @@ def use_workdir(ws: Workspace) -> None:
 
 
 def check_writable(ws: Workspace) -> None:
-    """Once the configuration is known to be valid and before anything starts: every place
-    a run writes can be written, else exit 2 naming the path and why.
+    """Check that every place a run writes can be written, else exit 2 naming the path and why.
+
+    Called once the configuration is known to be valid and before anything starts.
 
     Args:
         ws: the work dir (and results URL) the run writes to.
@@ -121,8 +125,10 @@ def check_writable(ws: Workspace) -> None:
 
 
 def require_existing_workdir(workdir: Path | None, results_url: str | None = None) -> None:
-    """Commands that only read (report, ui) refuse a work dir that does not exist rather
-    than create an empty one: a mistyped --workdir is an error, not an empty report (exit 2).
+    """Refuse a work dir that does not exist (exit 2) for the commands that only read.
+
+    ``report`` and ``ui`` do not create an empty one: a mistyped --workdir is an error, not an empty
+    report.
 
     Args:
         workdir: --workdir; None: $SSL_EVAL_WORKDIR, else ./.ssl_eval.
@@ -137,8 +143,10 @@ def require_existing_workdir(workdir: Path | None, results_url: str | None = Non
 
 
 def hold_for_serve(ws: Workspace, ctx: typer.Context) -> None:
-    """Hold the work dir for this ``serve`` until the command ends (ssl_eval/results/serve_lock.py),
-    or exit 2 at once naming the serve that holds it (pid, command, since when).
+    """Hold the work dir for this ``serve`` until the command ends, or exit 2 if another serve holds it.
+
+    The lock is ssl_eval/results/serve_lock.py; the message names the serve that holds it (pid,
+    command, since when).
 
     Args:
         ws: the work dir.
@@ -155,8 +163,10 @@ def hold_for_serve(ws: Workspace, ctx: typer.Context) -> None:
 
 
 def note_serving(ws: Workspace) -> None:
-    """Tell ``evaluate`` that a serve holds its work dir: the run goes on beside it (each unit
-    of work is done once) and may wait for work that serve's run is doing.
+    """Tell ``evaluate`` that a serve holds its work dir.
+
+    The run goes on beside it (each unit of work is done once) and may wait for work that serve's
+    run is doing.
 
     Args:
         ws: the work dir.

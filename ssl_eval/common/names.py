@@ -78,8 +78,10 @@ def display_id(checkpoint_id: str) -> str:
 
 
 def readable_id(part: str) -> str:
-    """The store's name where it can stand for the id in a shared namespace (MLflow's
-    experiment names), else the id: unique either way, never one of the tool's own names.
+    """The store's name where it can stand for the id in a shared namespace, else the id.
+
+    The namespace is MLflow's experiment names; the result is unique either way and never one of the
+    tool's own names.
 
     The name is used when it holds nothing a terminal would act on, no ``~`` and does not
     start with ``_``; every other name's id holds a ``~`` (its escapes), so a name used

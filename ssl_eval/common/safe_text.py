@@ -1,11 +1,13 @@
-"""Text from the store, made safe to show on a terminal: one escaping function for every
-terminal surface (the report's and ``evaluate``'s tables and lines, warnings, errors, logs).
+r"""Text from the store, made safe to show on a terminal.
+
+One escaping function serves every terminal surface (the report's and ``evaluate``'s tables and
+lines, warnings, errors, logs).
 
 File and folder names, checkpoint contents and a store's ``ssl_eval.toml`` may hold terminal
 control codes: ``ESC[2J`` clears the screen, ``ESC]0;...BEL`` sets the window title, a
 right-to-left override (U+202E) reverses what follows, a newline forges a line. Printed
-raw they act; :func:`printable` shows each as a visible escape instead (``\\x1b``,
-``\\u202e``, ``\\n``), as the HTML page shows text escaped. Letters of any script pass as
+raw they act; :func:`printable` shows each as a visible escape instead (``\x1b``,
+``\u202e``, ``\n``), as the HTML page shows text escaped. Letters of any script pass as
 they are.
 """
 
@@ -27,11 +29,11 @@ def _escape(ch: str) -> str:
 
 
 def printable(text: object, *, newlines: bool = False) -> str:
-    """``text`` with every character that would act on a terminal shown as a backslash escape.
+    r"""``text`` with every character that would act on a terminal shown as a backslash escape.
 
     Args:
         text: any text (or value; ``str()`` of it) that came from the store.
-        newlines: keep ``\\n`` as a line break (a message of several lines written by the
+        newlines: keep ``\n`` as a line break (a message of several lines written by the
             tool, whose store-supplied parts were escaped already); False escapes it too.
 
     Returns:

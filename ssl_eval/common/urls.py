@@ -174,10 +174,11 @@ def with_credentials(public: str | None) -> str | None:
 
 
 def install_log_redaction() -> None:
-    """Redact credentials (:func:`redact_text`) from every log record this process makes,
-    message and traceback, before any handler (terminal, Prefect's API log handler, files)
-    sees it, and show terminal control codes in messages as escapes
-    (:func:`ssl_eval.common.safe_text.printable`; line breaks kept). Idempotent.
+    """Redact credentials and escape terminal codes in every log record this process makes. Idempotent.
+
+    Credentials (:func:`redact_text`) are removed from the message and traceback before any handler
+    (terminal, Prefect's API log handler, files) sees it; terminal control codes in messages are
+    shown as escapes (:func:`ssl_eval.common.safe_text.printable`; line breaks kept).
     """
     previous = logging.getLogRecordFactory()
     if getattr(previous, "redacts_credentials", False):

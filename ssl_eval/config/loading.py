@@ -1,7 +1,8 @@
-"""Reading the configuration: ``ssl_eval.toml`` at the checkpoint store's root (or the
-operator's ``--config``), then the command line's overrides, validated into a
-:class:`~ssl_eval.config.Config`. Unknown keys and wrong types are errors that name the key
-and what is allowed; a store's own file may not grant itself consent to run code.
+"""Reading the configuration: the store's ``ssl_eval.toml`` (or ``--config``), then the command line's overrides.
+
+The file is read at the checkpoint store's root unless the operator passes ``--config``; the result
+is validated into a :class:`~ssl_eval.config.Config`. Unknown keys and wrong types are errors that
+name the key and what is allowed; a store's own file may not grant itself consent to run code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""The typed configuration: its sections (data set, families, metrics, probe, analysis,
-verdict, Dask) with their defaults and checks, and the keys that say when embeddings or
-metrics must be recomputed (:meth:`Config.embedding_key`, :meth:`Config.metrics_key`).
+"""The typed configuration: its sections with their defaults and checks, and its cache keys.
+
+The sections are the data set, families, metrics, probe, analysis, verdict and Dask; the keys say
+when embeddings or metrics must be recomputed (:meth:`Config.embedding_key`,
+:meth:`Config.metrics_key`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
+    """``[data]``: the evaluation data set and the sizes of its three splits (eval, probe train, probe test)."""
     name: str = "mnist"
     root: str | None = None
     n_eval: int = Field(2000, gt=1)
@@ -75,8 +78,10 @@ class FamilyConfig(_Strict):
 
 
 class MetricsConfig(MetricOptions):
-    """``[metrics]``: every :class:`~ssl_eval.metrics.options.MetricOptions` field (same
-    name, default and check), and the seed of every random step of the metrics.
+    """``[metrics]``: every :class:`~ssl_eval.metrics.options.MetricOptions` field, and the metrics' seed.
+
+    Each field has the same name, default and check; the seed drives every random step of the
+    metrics.
     """
 
     random_state: int = 0
@@ -91,6 +96,7 @@ class MetricsConfig(MetricOptions):
 
 
 class ProbeConfig(_Strict):
+    """``[probe]``: the linear probe's solver and iterations, the kNN probe's k, and the probe's seed."""
     # "torch": preconditioned L-BFGS in float32 (GPU when present); "sklearn": the float64
     # scikit-learn reference. Same objective (L2, C=1, standardised features).
     solver: Literal["torch", "sklearn"] = "torch"
@@ -100,6 +106,7 @@ class ProbeConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
+    """``[analysis]``: the share of the epochs, at the end of training, that the late-window correlations read."""
     late_fraction: float = Field(0.5, ge=0.0, le=1.0)
 
 
@@ -166,8 +173,10 @@ class VerdictConfig(_Strict):
 
 
 class DaskConfig(_Strict):
-    """``address = "tcp://HOST:PORT"``: run the metric tasks on that Dask scheduler's
-    workers (``--dask-address`` overrides); unset, a LocalCluster on 127.0.0.1.
+    """``[dask]``: the Dask scheduler that runs the metric tasks.
+
+    ``address = "tcp://HOST:PORT"`` runs them on that scheduler's workers (``--dask-address``
+    overrides); unset, a LocalCluster on 127.0.0.1.
     """
 
     address: str | None = None
@@ -199,6 +208,7 @@ class LimitsConfig(_Strict):
 
 
 class Config(_Strict):
+    """The whole configuration of one run: every section, resolved from the store's file and the overrides."""
     data: DataConfig = DataConfig()
     families: dict[str, FamilyConfig] = {}
     metrics: MetricsConfig = MetricsConfig()

@@ -1,5 +1,6 @@
-"""The demo trainers' augmentations live in :mod:`ssl_eval.sources.augment` (the embedding step
-uses them for the view-based metrics too); this module re-exports them.
+"""The demo trainers' augmentations, re-exported from :mod:`ssl_eval.sources.augment`.
+
+The embedding step uses them for the view-based metrics too.
 """
 
 from ssl_eval.sources.augment import AugmentConfig, random_views

@@ -98,8 +98,9 @@ class SimSiam(nn.Module):
 
 
 class _TwoViewRedundancy(nn.Module):
-    """A projection head and a loss over the two views' projections (no momentum encoder, no
-    predictor): Barlow Twins and VICReg differ only in the head and the loss they name.
+    """A projection head and a loss over the two views' projections, without momentum encoder or predictor.
+
+    Barlow Twins and VICReg differ only in the head and the loss they name.
     """
 
     def __init__(self, backbone: nn.Module, projection_head: nn.Module, criterion: nn.Module) -> None:

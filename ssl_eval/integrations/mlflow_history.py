@@ -42,9 +42,10 @@ def same(a: float, b: float) -> bool:
 
 
 def retire_run(client: MlflowClient, run: Run) -> None:
-    """Move a run whose history must change out of the way of its successor: renamed
-    ``<name> (replaced)``, its key moved to tag ``ssl_eval.replaced_key`` (a deleted run can
-    no longer be changed: this comes first), then deleted (MLflow's trash).
+    """Move a run whose history must change out of the way of its successor.
+
+    It is renamed ``<name> (replaced)``, its key moved to tag ``ssl_eval.replaced_key`` (a deleted
+    run can no longer be changed: this comes first), then deleted (MLflow's trash).
     """
     run_id = run.info.run_id
     if KEY_TAG in run.data.tags:
@@ -59,6 +60,9 @@ def find_run(client: MlflowClient, experiment_id: str, key: str, name: str, tags
     """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and whether it is new (then it holds no point).
 
     A run for which ``stale`` is true (an older layout) is retired and replaced by a new one.
+
+    Returns:
+        ``(run id, is new)``.
     """
     found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
     if found and stale is not None and stale(found[0]):
@@ -86,6 +90,9 @@ def log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float
 
     Call it only where no held point differs from ``points`` (:func:`stale_points`): a step
     is never logged twice.
+
+    Returns:
+        How many points were logged.
     """
     now = int(time.time() * 1000)
     new = [Metric(key, float(value), now, int(step)) for key, value, step in points
@@ -108,8 +115,13 @@ def points_digest(points: list[tuple[str, float, int]]) -> str:
 
 
 def stale_points(held: Held, points: list[tuple[str, float, int]]) -> bool:
-    """Whether a run holding ``held`` holds a point that is not among ``points``: another
-    value at a step, a second point at a step, or a step (or key) that no longer has a value.
+    """Whether a run holding ``held`` holds a point that is not among ``points``.
+
+    Such a point is another value at a step, a second point at a step, or a step (or key) that no
+    longer has a value.
+
+    Returns:
+        True when the run's history must be rebuilt.
     """
     wanted = {(key, int(step)): float(value) for key, value, step in points}
     return any(len(values) > 1 or (key, step) not in wanted or not same(values[-1], wanted[(key, step)])
@@ -117,10 +129,14 @@ def stale_points(held: Held, points: list[tuple[str, float, int]]) -> bool:
 
 
 def run_points(rows: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
-    """The (key, value, epoch) points of one training run's rows, one per key and epoch: where
-    two checkpoints have one epoch (``last.ckpt`` beside ``epoch=05.ckpt``, a deleted file and
-    its successor), a checkpoint still in the store wins over a deleted one, then the one whose
-    id sorts last.
+    """The (key, value, epoch) points of one training run's rows, one per key and epoch.
+
+    Where two checkpoints have one epoch (``last.ckpt`` beside ``epoch=05.ckpt``, a deleted file and
+    its successor), a checkpoint still in the store wins over a deleted one, then the one whose id
+    sorts last.
+
+    Returns:
+        The points, sorted by key and epoch.
     """
     chosen: dict[tuple[str, int], float] = {}
     for row in sorted(rows, key=lambda r: (not r.get("gone"), r["id"])):
@@ -132,19 +148,28 @@ def run_points(rows: list[dict[str, Any]]) -> list[tuple[str, float, int]]:
 
 
 def analysis_layout_is_older(run: Run) -> bool:
-    """An analysis run logged before analysis steps (its points at step 0, a re-analysis's
-    second point beside the first): retired, its successor starts at step 1.
+    """Whether a run is an analysis run logged before analysis steps, to be retired.
+
+    Its points are at step 0, a re-analysis's second point beside the first; its successor starts at
+    step 1.
+
+    Returns:
+        True when the run must be retired.
     """
     return bool(run.data.metrics) and ANALYSIS_TAG not in run.data.tags
 
 
 def log_analysis(client: MlflowClient, run_id: str, values: dict[str, float]) -> int:
-    """Log an analysis run's current ``values`` (key -> number) at the next analysis step,
-    unless the latest values the run shows are these already; a key the run shows that is no
-    longer among ``values`` is logged as NaN (undefined now). Returns how many points went.
+    """Log an analysis run's current ``values`` at the next analysis step, unless the run shows them already.
+
+    ``values`` maps key to number; a key the run shows that is no longer among ``values`` is logged
+    as NaN (undefined now). Returns how many points went.
 
     The step is claimed (tag ``ssl_eval.analysis``) before the points go: a sync cut short
     mid-way never logs at that step again, the next one uses the step after it.
+
+    Returns:
+        How many points were logged (0 when the run shows these values already).
     """
     run = client.get_run(run_id)
     shown = run.data.metrics  # the latest value of each key

@@ -92,16 +92,24 @@ def _experiment(client: MlflowClient, name: str, artifacts: Path, description: s
 
 
 def summary_charts_url(tracking_uri: str, ui_url: str) -> str | None:
-    """The summary experiment in the chart view of the MLflow UI at ``ui_url``: the families
-    side by side (probe, signed Spearman per metric); None before the first sync.
+    """The URL of the summary experiment in the chart view of the MLflow UI at ``ui_url``.
+
+    The families side by side (probe, signed Spearman per metric); None before the first sync.
+
+    Returns:
+        The URL, or None before the first sync.
     """
     exp = MlflowClient(tracking_uri).get_experiment_by_name(SUMMARY_EXPERIMENT)
     return f"{ui_url}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART" if exp else None
 
 
 def evaluation_params(config: Config, family: str) -> dict[str, str]:
-    """The settings that decide a family's numbers, as MLflow params (``data.n_eval``,
-    ``metrics.k``, ``probe.random_state``, ``family.arch``, ...).
+    """The settings that decide a family's numbers, as MLflow params.
+
+    For example ``data.n_eval``, ``metrics.k``, ``probe.random_state``, ``family.arch``.
+
+    Returns:
+        Dotted setting name -> its value as text.
     """
     sections = {"data": config.data, "metrics": config.metrics, "probe": config.probe, "family": config.family(family)}
     params = {}
@@ -210,6 +218,9 @@ def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[s
     """Bring one training run level with ``points`` (one per key and epoch); returns how many points were logged.
 
     Unchanged points (tag ``ssl_eval.points_digest``) read nothing back.
+
+    Returns:
+        How many points were logged.
     """
     run_id, created = find_run(client, exp_id, key, key, tags)
     _log_params(client, run_id, params)

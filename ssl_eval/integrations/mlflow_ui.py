@@ -32,8 +32,12 @@ DEFAULTS_SCRIPT = (
 
 
 def with_ui_defaults(page: bytes) -> bytes:
-    """The UI's index page with :data:`DEFAULTS_SCRIPT` first in its head (it must run before
-    the app's own scripts); unchanged when it has no ``<head>``.
+    """The UI's index page with :data:`DEFAULTS_SCRIPT` first in its head.
+
+    It must run before the app's own scripts; the page is unchanged when it has no ``<head>``.
+
+    Returns:
+        The page's bytes with the script inserted.
     """
     head = page.find(b"<head>")
     if head < 0 or DEFAULTS_SCRIPT in page:

@@ -230,10 +230,12 @@ class EvaluationRequester:
 
 
 class TrainingMonitor:
-    """The hook for a plain PyTorch loop: ``monitor.checkpoint(model.backbone, epoch)`` once
-    an epoch writes the backbone into the store (:func:`save_backbone`) and asks for an
-    evaluation (:class:`EvaluationRequester`; ``request=False`` only writes, ``api_url``
-    defaults to ``PREFECT_API_URL``, unset: the next scheduled scan finds the file).
+    """The hook for a plain PyTorch loop.
+
+    ``monitor.checkpoint(model.backbone, epoch)`` once an epoch writes the backbone into the store
+    (:func:`save_backbone`) and asks for an evaluation (:class:`EvaluationRequester`;
+    ``request=False`` only writes, ``api_url`` defaults to ``PREFECT_API_URL``, unset: the next
+    scheduled scan finds the file).
 
     ``checkpoint`` never raises and never waits: a failed write (a full disk) or a failed
     request is logged and training goes on. ``close()`` at the end of training lets the last

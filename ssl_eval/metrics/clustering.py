@@ -48,6 +48,9 @@ def _distance_factors(X: np.ndarray) -> np.ndarray:
     Silhouette is invariant to translation and scale, so centering (less cancellation in
     |a|^2 + |b|^2 - 2ab) and scaling to [-1, 1] (no float32 overflow or underflow) change
     nothing but the rounding. Norms are summed in float64 from the rounded rows.
+
+    Returns:
+        The (N, D + 2) float32 factor rows.
     """
     n, d = X.shape
     mean = X.mean(axis=0, dtype=np.float64)
@@ -72,6 +75,9 @@ def _cluster_distance_sums(X: np.ndarray, codes: np.ndarray, n_labels: int) -> n
     and two (b x b) @ (b x k) GEMMs with a one-hot matrix add the distances into per-cluster
     sums for both blocks, accumulated in float64. Memory: the (N, D + 2) float32 factors and
     one (b x b) block; never an N x N matrix.
+
+    Returns:
+        The (N, n_labels) float64 sums.
     """
     n = X.shape[0]
     d = X.shape[1]

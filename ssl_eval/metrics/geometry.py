@@ -44,7 +44,7 @@ def l2_normalize(X: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def uniformity(Z: np.ndarray, *, t: float = 2.0) -> float:
-    """log mean over pairs i<j of exp(-t ||z_i - z_j||^2), in row blocks (never N x N).
+    """Log of the mean over pairs i<j of exp(-t ||z_i - z_j||^2), in row blocks (never N x N).
 
     Args:
         Z: (N, D) float array of normalised rows, N >= 2.
@@ -154,7 +154,7 @@ def lidar(views: tuple[np.ndarray, ...], *, delta: float = LIDAR_DELTA,
 def geometry_metrics(X: np.ndarray, *, views: tuple[np.ndarray, np.ndarray] | None = None,
                      max_points: int | None = None,
                      random_state: int = 0) -> tuple[dict[str, float], list[str]]:
-    """uniformity and norm_std of X; alignment and lidar of the views when given.
+    """The geometry metrics: uniformity and norm_std of X; alignment and lidar of the views when given.
 
     Args:
         X: (N, D) float array of embeddings.

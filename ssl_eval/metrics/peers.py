@@ -62,7 +62,7 @@ def _explained_variance_ratio(centered_eigenvalues: np.ndarray, n: int, d: int) 
 
 
 def reptrix_rankme(centered_eigenvalues: np.ndarray, n: int) -> float:
-    """reptrix ``get_rankme`` from the covariance (or centered scatter) eigenvalues of X.
+    """RankMe as reptrix's ``get_rankme`` computes it, from the covariance (or centered scatter) eigenvalues of X.
 
     Args:
         centered_eigenvalues: the (D,) eigenvalues of X's covariance or centered scatter.
@@ -76,7 +76,7 @@ def reptrix_rankme(centered_eigenvalues: np.ndarray, n: int) -> float:
 
 
 def reptrix_alpha_req(centered_eigenvalues: np.ndarray, n: int) -> tuple[float, float]:
-    """reptrix ``get_alpha`` (alpha, fit_R2) from the covariance eigenvalues of X.
+    """Alpha-ReQ as reptrix's ``get_alpha`` computes it (alpha, fit_R2), from the covariance eigenvalues of X.
 
     Args:
         centered_eigenvalues: the (D,) eigenvalues of X's covariance or centered scatter.
@@ -106,7 +106,7 @@ def reptrix_alpha_req(centered_eigenvalues: np.ndarray, n: int) -> tuple[float, 
 
 
 def reptrix_lidar(views: tuple[np.ndarray, ...]) -> float:
-    """reptrix ``get_lidar`` for q = 2 views of n images (row i of each view = image i).
+    """LiDAR as reptrix's ``get_lidar`` computes it, for q = 2 views of n images (row i of each view = image i).
 
     reptrix sums the between-class scatter (ours divides by n - 1: a scale factor the
     ratios below ignore) and averages the within-class one over images (ours divides by

@@ -55,8 +55,10 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """Metric name -> Python float (NaN where undefined), flags saying why, and details:
-    short strings that say how a value was obtained (``entropy_z3_reduction``).
+    """One group's result: metric values, flags saying why, and details saying how a value was obtained.
+
+    Values are Python floats by metric name (NaN where undefined); details are short strings
+    (``entropy_z3_reduction``).
     """
 
     values: dict[str, float]

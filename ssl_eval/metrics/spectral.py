@@ -1,5 +1,7 @@
-"""Spectral metrics from one pass over X: the D x D Gram X^T X (blocked, float64) and the
-column sums give both the uncentered spectrum and the covariance; one ``eigh`` each.
+"""Spectral metrics from one pass over X: the D x D Gram X^T X and the column sums.
+
+The Gram (blocked, float64) and the column sums give both the uncentered spectrum and the
+covariance; one ``eigh`` each.
 
 * ``rankme`` (Garrido et al. 2023, exactly as published): singular values s of the
   UNCENTERED X (the top min(N, D) of them), p_k = s_k / sum(s) + 1e-7,
@@ -56,7 +58,7 @@ def gram_and_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rankme_from_singular_values(s: np.ndarray, eps: float = RANKME_EPS) -> float:
-    """exp of the entropy of p = s / sum(s) + eps (Garrido et al. 2023).
+    """The exponential of the entropy of p = s / sum(s) + eps (Garrido et al. 2023).
 
     Args:
         s: singular values (any order).

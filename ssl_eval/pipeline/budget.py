@@ -81,8 +81,12 @@ def shape_only(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module:
 
 
 def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int] | None:
-    """(bytes of activations per image, output width) from a forward pass on the meta
-    device; None when the model does not run there (or not at this input size).
+    """Activation bytes per image and output width, from a forward pass on the meta device.
+
+    None when the model does not run there (or not at this input size).
+
+    Returns:
+        ``(activation bytes per image, output width)``, or None.
     """
     largest = attention = 0
 

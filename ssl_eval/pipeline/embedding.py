@@ -73,6 +73,7 @@ def data_splits(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> EvalSp
 
     Raises:
         DataSetError: the data set cannot be read (naming it and why).
+        InfrastructureError: passed on unchanged: a fault of the machine, not of the data set.
     """
     try:
         return cached_splits(data, max_bytes)
@@ -104,8 +105,13 @@ def cached_views(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> tuple
 
 
 def _memory_check(config: Config, splits: EvalSplits) -> Callable[[nn.Module, str], None]:
-    """The check :func:`~ssl_eval.sources.model_building.build_model` runs on the
-    architecture (on the meta device) before building it: the embedding's memory estimate.
+    """The embedding's memory estimate, the check that ``build_model`` runs before building the model.
+
+    :func:`~ssl_eval.sources.model_building.build_model` runs it on the architecture, on the meta
+    device.
+
+    Returns:
+        The check, called with the model built on the meta device and the checkpoint's path.
     """
     from ssl_eval.pipeline.budget import check_memory, held_images
 

@@ -1,5 +1,6 @@
-"""Batched inference: uint8 images through a model into float32 (N, D) features, on the
-default device (CUDA when there is one), with the data set's model-input options.
+"""Batched inference: uint8 images through a model into float32 (N, D) features.
+
+On the default device (CUDA when there is one), with the data set's model-input options.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def _to_input(chunk: np.ndarray, device: torch.device, options: dict[str, Any]) 
     On CUDA the uint8 batch goes through pinned memory with a non-blocking copy (4x fewer
     bytes than float), and the conversion, scaling and channels_last layout happen on the
     GPU.
+
+    Returns:
+        The float input tensor on ``device``.
     """
     if device.type == "cuda":
         x = torch.from_numpy(chunk).pin_memory().to(device, non_blocking=True)

@@ -104,8 +104,10 @@ class PartOutcome:
 
 @dataclass(frozen=True)
 class MeasureOutcome:
-    """One checkpoint's measuring step (all its pending record parts), with the embedding
-    step it followed: the monitor flow's whole account of one checkpoint.
+    """One checkpoint's measuring step with the embedding step it followed.
+
+    The measuring step covers all its pending record parts: the monitor flow's whole account of one
+    checkpoint.
 
     Attributes:
         embedded: the embedding step's outcome.

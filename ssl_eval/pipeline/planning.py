@@ -49,6 +49,7 @@ PARTS = tuple(metrics_part(g) for g in GROUPS) + (Part.PROBE.value,)
 
 @dataclass(frozen=True)
 class WorkItem:
+    """One checkpoint's pending work: whether to embed it, and which record parts to (re)compute."""
     ref: CheckpointRef
     embed: bool
     parts: tuple[str, ...]  # record parts to (re)compute: metrics-<group>, probe
@@ -56,6 +57,7 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class Plan:
+    """What a run must do: the work items, the families to refresh, and the failed files left alone."""
     items: tuple[WorkItem, ...]
     families: tuple[str, ...]  # families whose analysis or MLflow mirror must be refreshed
     skipped_failed: tuple[str, ...] = field(default=())  # known-bad files, unchanged since

@@ -53,8 +53,10 @@ def check_data(config: Config) -> list[str]:
 
 
 def check_architectures(config: Config, splits: EvalSplits) -> None:
-    """Estimate the memory of every architecture the configuration names, built on the meta
-    device (shapes only, nothing allocated), and of the data alone, against ``[limits] memory_gb``.
+    """Check the estimated memory of every architecture the configuration names, and of the data alone.
+
+    Each architecture is built on the meta device (shapes only, nothing allocated); the estimates
+    are held against ``[limits] memory_gb``.
 
     Architectures named only by checkpoints are checked per checkpoint when it is read.
 

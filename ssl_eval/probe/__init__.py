@@ -1,5 +1,7 @@
-"""Reference accuracies that need labels: the linear probe (a full-batch multinomial logistic
-regression in torch, ``logistic``) and the cosine kNN probe (``probes``).
+"""Reference accuracies that need labels: the linear probe and the cosine kNN probe.
+
+The linear probe is a full-batch multinomial logistic regression in torch (``logistic``); the kNN
+probe is in ``probes``.
 
 Layer: imports only ``ssl_eval.common``.
 """

@@ -59,8 +59,9 @@ _saved_threads = 1
 
 @contextmanager
 def _one_cpu_thread() -> Iterator[None]:
-    """torch's intra-op thread count is process-wide: the first of overlapping fits (threads
-    of one Dask worker) sets it to 1 and the last one restores it.
+    """Set torch's intra-op threads to one for the first of overlapping fits; the last one restores them.
+
+    The thread count is process-wide and overlapping fits are threads of one Dask worker.
     """
     global _single_threaded, _saved_threads
     with _threads_lock:

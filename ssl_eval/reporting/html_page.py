@@ -1,6 +1,8 @@
-"""``ssl-eval report --html OUT.html``: one self-contained page (figures embedded as base64
-PNG data URIs, inline CSS, no script, nothing fetched) answering, per family, which
-label-free metric tracks the linear probe and which checkpoint it would pick.
+"""``ssl-eval report --html OUT.html``: one self-contained page of the answers per family.
+
+Figures are embedded as base64 PNG data URIs, CSS is inline, there is no script and nothing is
+fetched; the page answers, per family, which label-free metric tracks the linear probe and which
+checkpoint it would pick.
 """
 
 from __future__ import annotations

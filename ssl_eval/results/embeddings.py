@@ -193,15 +193,18 @@ class LocalEmbeddingStore:
         return self.root / checkpoint_id
 
     def provenance(self, checkpoint_id: str) -> dict[str, Any] | None:
+        """See :meth:`EmbeddingArrays.provenance`."""
         meta = self.path(checkpoint_id) / "zarr.json"
         if not meta.is_file():
             return None
         return dict(json.loads(meta.read_text()).get("attributes", {}))
 
     def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
+        """See :meth:`EmbeddingArrays.is_current`."""
         return _matches(self.provenance(checkpoint_id), fingerprint, embedding_key)
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
+        """See :meth:`EmbeddingArrays.write`."""
         try:
             return str(self._write(checkpoint_id, arrays, attrs))
         except OSError as exc:
@@ -238,12 +241,15 @@ class LocalEmbeddingStore:
         return zarr.open_group(str(self.path(checkpoint_id)), mode="r", use_consolidated=False)
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
+        """See :meth:`EmbeddingArrays.read`."""
         return required_array(self._group(checkpoint_id), checkpoint_id, name)
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
+        """See :meth:`EmbeddingArrays.read_optional`."""
         return optional_array(self._group(checkpoint_id), name)
 
     def dask_array(self, checkpoint_id: str, name: str) -> dask.array.Array:
+        """See :meth:`EmbeddingArrays.dask_array`."""
         import dask.array as da
 
         return da.from_zarr(str(self.path(checkpoint_id)), component=name)
@@ -252,6 +258,9 @@ class LocalEmbeddingStore:
         """Remove debris of writes whose process is gone (killed mid-write); a live writer's staging group is left alone.
 
         Returns how many entries went.
+
+        Returns:
+            How many entries were removed.
         """
         staging = self.root / ".staging"
         if not staging.exists():
@@ -306,13 +315,16 @@ class UrlEmbeddingStore:
         return join(self.root, checkpoint_id, marker["version"]) if marker else join(self.root, checkpoint_id)
 
     def provenance(self, checkpoint_id: str) -> dict[str, Any] | None:
+        """See :meth:`EmbeddingArrays.provenance`."""
         marker = self._marker(checkpoint_id)
         return dict(marker["attributes"]) if marker else None
 
     def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
+        """See :meth:`EmbeddingArrays.is_current`."""
         return _matches(self.provenance(checkpoint_id), fingerprint, embedding_key)
 
     def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
+        """See :meth:`EmbeddingArrays.write`."""
         try:
             return self._write(checkpoint_id, arrays, attrs)
         except OSError as exc:
@@ -337,12 +349,15 @@ class UrlEmbeddingStore:
                                storage_options=self._options)
 
     def read(self, checkpoint_id: str, name: str) -> np.ndarray:
+        """See :meth:`EmbeddingArrays.read`."""
         return required_array(self._group(checkpoint_id), checkpoint_id, name)
 
     def read_optional(self, checkpoint_id: str, name: str) -> np.ndarray | None:
+        """See :meth:`EmbeddingArrays.read_optional`."""
         return optional_array(self._group(checkpoint_id), name)
 
     def dask_array(self, checkpoint_id: str, name: str) -> dask.array.Array:
+        """See :meth:`EmbeddingArrays.dask_array`."""
         import dask.array as da
 
         return da.from_zarr(self.path(checkpoint_id), component=name, storage_options=self._options)

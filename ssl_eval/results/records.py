@@ -197,6 +197,7 @@ class LocalRecordStore(TypedRecords):
         return self.root / key / f"{part}.json"
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
+        """See :meth:`RecordFiles.get`."""
         file = self.path(key, part)
         if not file.is_file():
             return None
@@ -206,6 +207,7 @@ class LocalRecordStore(TypedRecords):
             return None  # never trust a damaged record: it is recomputed
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        """See :meth:`RecordFiles.put`."""
         text = _encode(record)
         try:
             self._unsettle(key, part)
@@ -224,6 +226,7 @@ class LocalRecordStore(TypedRecords):
             tmp.unlink(missing_ok=True)
 
     def delete(self, key: str, part: str) -> None:
+        """See :meth:`RecordFiles.delete`."""
         self._unsettle(key, part)
         self.path(key, part).unlink(missing_ok=True)
 
@@ -234,17 +237,24 @@ class LocalRecordStore(TypedRecords):
             self.path(family, SETTLED).unlink(missing_ok=True)
 
     def parts(self, key: str, prefix: str = "") -> list[str]:
+        """See :meth:`RecordFiles.parts`."""
         return sorted(p.stem for p in (self.root / key).glob(f"{prefix}*.json"))
 
     def ids_with(self, part: str, family: str = "*") -> list[str]:
+        """See :meth:`RecordFiles.ids_with`."""
         return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
         return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:
-        """Families holding at least one checkpoint record (listing each family only until
-        its first one, so this costs the number of families, not of checkpoints).
+        """Families holding at least one checkpoint record.
+
+        Each family is listed only until its first one, so this costs the number of families, not of
+        checkpoints.
+
+        Returns:
+            The family names, sorted.
         """
         if not self.root.is_dir():
             return []
@@ -276,6 +286,7 @@ class UrlRecordStore(TypedRecords):
         return join(self._base, key, f"{part}.json")
 
     def get(self, key: str, part: str) -> dict[str, Any] | None:
+        """See :meth:`RecordFiles.get`."""
         try:
             return strict_json.decode(self._fs.cat_file(self._key(key, part)))
         except FileNotFoundError:
@@ -284,6 +295,7 @@ class UrlRecordStore(TypedRecords):
             return None  # never trust a damaged record: it is recomputed
 
     def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
+        """See :meth:`RecordFiles.put`."""
         text = _encode(record)
         try:
             self._unsettle(key, part)
@@ -292,6 +304,7 @@ class UrlRecordStore(TypedRecords):
             raise WorkdirError.writing(redact(self.root), exc) from exc
 
     def delete(self, key: str, part: str) -> None:
+        """See :meth:`RecordFiles.delete`."""
         self._unsettle(key, part)
         self._remove(key, part)
 
@@ -307,10 +320,12 @@ class UrlRecordStore(TypedRecords):
             pass
 
     def parts(self, key: str, prefix: str = "") -> list[str]:
+        """See :meth:`RecordFiles.parts`."""
         found = self._fs.glob(join(self._base, key, f"{prefix}*.json"))
         return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in found)
 
     def ids_with(self, part: str, family: str = "*") -> list[str]:
+        """See :meth:`RecordFiles.ids_with`."""
         found = self._fs.glob(join(self._base, family, "*", "*", f"{part}.json"))
         return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
 
@@ -318,12 +333,14 @@ class UrlRecordStore(TypedRecords):
         return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:
+        """See :meth:`RecordFiles.families`."""
         return sorted({cid.split("/", 1)[0] for cid in self.checkpoint_ids()})
 
 
 def jsonable(value: Any) -> Any:
-    """The JSON encoder's ``default`` hook: numpy scalars and arrays as Python values (what
-    :func:`ssl_eval.common.strict_json.strict` has not converted already).
+    """The JSON encoder's ``default`` hook: numpy scalars and arrays as Python values.
+
+    It converts what :func:`ssl_eval.common.strict_json.strict` has not converted already.
 
     Args:
         value: a value ``json`` cannot encode itself.

@@ -47,7 +47,7 @@ class Workspace:
 
         Raises:
             WorkdirError: the work dir cannot be created (naming it and why).
-        """
+        """  # noqa: DOC501 - WorkdirError.writing is the class's factory; ruff reads "writing" as an exception
         root = Path(path or os.environ.get("SSL_EVAL_WORKDIR", DEFAULT_WORKDIR)).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ class Workspace:
 
         Raises:
             WorkdirError: a place cannot be written (naming the path and why).
-        """
+        """  # noqa: DOC501 - WorkdirError.writing is the class's factory; ruff reads "writing" as an exception
         places: list[str | Path] = [self.root, self.prefect_home, self.root / "locks"]
         places += [join(self.results_url, "records"), join(self.results_url, "embeddings.zarr")] if self.results_url else [
             self.root / "records", self.root / "embeddings.zarr"]

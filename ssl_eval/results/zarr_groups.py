@@ -1,7 +1,8 @@
-"""One checkpoint's zarr group, as both embedding stores write and read it: arrays in row
-chunks then the provenance attributes (:func:`fill_group`), arrays read whole
-(:func:`optional_array`, :func:`required_array`), and parent groups created without racing
-another writer (:func:`ensure_group`).
+"""One checkpoint's zarr group, as both embedding stores write and read it.
+
+Arrays are written in row chunks, then the provenance attributes (:func:`fill_group`); arrays are
+read whole (:func:`optional_array`, :func:`required_array`); parent groups are created without
+racing another writer (:func:`ensure_group`).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ DEFAULT_RUN = "default"  # the run of files directly under <family>/
 
 @dataclass(frozen=True)
 class CheckpointRef:
+    """A checkpoint found in the store: where it sits (family, run, file), its epoch and its content's fingerprint."""
     family: str
     run: str
     name: str  # file stem, safe for use as a zarr node name
@@ -88,6 +89,9 @@ def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
     Files that share an id become one ref naming all of them in ``conflicts``
     (fingerprinted by all of them, so it is retried as soon as any of them changes or
     goes).
+
+    Returns:
+        The refs, one per id.
     """
     by_id: dict[str, list[CheckpointRef]] = {}
     for ref in refs:
@@ -167,8 +171,12 @@ def _visible(folder: Path) -> list[os.DirEntry]:
 
 
 def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry]]:
-    """``(relative parts, entry)`` of every checkpoint-named file at ``<family>/<file>`` or
-    ``<family>/<run>/<file>``: the only two depths the layout has, so nothing deeper is listed.
+    """Every checkpoint-named file at ``<family>/<file>`` or ``<family>/<run>/<file>``, as (relative parts, entry).
+
+    These are the only two depths the layout has, so nothing deeper is listed.
+
+    Yields:
+        ``(relative parts, entry)`` of each checkpoint-named file.
     """
     for family in _visible(root):
         if not family.is_dir():

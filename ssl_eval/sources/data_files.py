@@ -119,8 +119,10 @@ def check_budget(nbytes: int, what: str, bounds: Bounds) -> None:
 
 
 def read_idx(path: Path, bounds: Bounds) -> np.ndarray:
-    """An idx file (``.gz`` or plain): four bytes of magic (the last = number of dimensions),
-    one big-endian int32 per dimension, then the uint8 data; its declared size checked first.
+    """Read an idx file (``.gz`` or plain), its declared size checked first.
+
+    Four bytes of magic (the last = number of dimensions), one big-endian int32 per dimension, then
+    the uint8 data.
 
     Args:
         path: the file.
@@ -184,9 +186,10 @@ def read_npz(path: Path, bounds: Bounds) -> tuple[np.ndarray, np.ndarray | None]
 
 
 def image_samples(base: Path, bounds: Bounds) -> tuple[list[tuple[str, int]], list[str]]:
-    """torchvision ``ImageFolder``'s listing (``base/<class>/**/<image>``, classes and files
-    sorted), each folder walked once (a symlink loop ends), only regular files, and (confined)
-    nothing outside the store.
+    """The listing of torchvision's ``ImageFolder``, walked safely.
+
+    ``base/<class>/**/<image>``, classes and files sorted; each folder walked once (a symlink loop
+    ends), only regular files, and (confined) nothing outside the store.
 
     Args:
         base: the folder of class folders.
@@ -236,8 +239,9 @@ def _open_image(handle: BinaryIO, path: str, bounds: Bounds):
 
 
 def decode_images(samples: list[tuple[str, int]], size: int | None, bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 images at ``size`` (None: the first image's size), every image's size read
-    from its header and the whole set's checked against the budget before any is decoded.
+    """RGB uint8 images at ``size`` (None: the first image's size), checked against the budget before decoding.
+
+    Every image's size is read from its header and the whole set's checked before any is decoded.
 
     Args:
         samples: (path, class index) pairs from :func:`image_samples`.

@@ -256,9 +256,11 @@ TRAIN_FRACTION = 0.7
 
 
 def split_index(n: int, split: Split) -> np.ndarray:
-    """The rows of ``split`` in a data set that ships as one set (digits, ``npz:``, an
-    image folder without train/test): a fixed permutation (seed 0, the same on every
-    machine and run) cut into the first 70 % for ``train`` and the rest for ``test``.
+    """The rows of ``split`` in a data set that ships as one set: a fixed 70/30 cut.
+
+    The data set is digits, ``npz:`` or an image folder without train/test; a fixed permutation
+    (seed 0, the same on every machine and run) is cut into the first 70 % for ``train`` and the
+    rest for ``test``.
 
     Args:
         n: the number of images in the set.

@@ -27,6 +27,7 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class Network:
+    """The network a checkpoint file holds, with the name of the file's format."""
     name: str  # the file's format, recorded in the embedding provenance
     state: dict[str, torch.Tensor]  # the picked network's full state dict (prefixes not yet stripped)
 

@@ -24,8 +24,12 @@ _MAX_DEPTH = 6
 
 
 def _checkpoint_depths(root: Path) -> Counter[tuple[str, ...]]:
-    """Checkpoint-named files per folder (relative parts), hidden folders and anything
-    deeper than ``_MAX_DEPTH`` levels left out (names only: nothing is opened).
+    """Checkpoint-named files per folder (relative parts), by name only: nothing is opened.
+
+    Hidden folders and anything deeper than ``_MAX_DEPTH`` levels are left out.
+
+    Returns:
+        Relative folder parts -> how many checkpoint-named files it holds.
     """
     found: Counter[tuple[str, ...]] = Counter()
     for folder, dirs, files in os.walk(root):

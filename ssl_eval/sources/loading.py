@@ -52,6 +52,7 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedCheckpoint:
+    """A checkpoint read safely: its backbone weights, plain metadata, and how they were found."""
     state_dict: dict[str, torch.Tensor]  # backbone weights, prefix stripped, heads dropped
     meta: dict[str, Any]  # plain values from the file: epoch, global_step, method, arch, ...
     prefix: str  # the backbone prefix used ("" for a plain state dict)
@@ -238,9 +239,14 @@ def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, path: str)
 
 
 def _projector_state(state: dict[str, torch.Tensor], projector_prefix: str, backbone_prefix: str) -> tuple[dict[str, torch.Tensor], str]:
-    """Keys of the projection head: under ``projector_prefix`` at the top level (lightly:
-    ``projection_head.``, solo-learn: ``projector.``) or inside the backbone prefix (the
-    MoCo-v2 reference repo's MLP in ``module.encoder_q.fc.``).
+    """Keys of the projection head, at the top level or inside the backbone prefix.
+
+    At the top level under ``projector_prefix`` (lightly: ``projection_head.``, solo-learn:
+    ``projector.``), or inside the backbone prefix (the MoCo-v2 reference repo's MLP in
+    ``module.encoder_q.fc.``).
+
+    Returns:
+        ``(projector weights with the prefix stripped, the prefix found)``.
     """
     for candidate in (projector_prefix, backbone_prefix + projector_prefix):
         chosen = _matching(state, candidate)

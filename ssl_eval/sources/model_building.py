@@ -1,7 +1,8 @@
-"""A loaded checkpoint built into its model: the architecture chosen (the family's
-configuration, else the checkpoint's own ``arch`` entry within ``ssl_eval.config.arch_policy``'s
-rule), the weights loaded strictly (every key listed when they do not fit), NaN or inf
-weights refused, and the projector appended for ``layer = "projector"``.
+"""A loaded checkpoint built into its model.
+
+The architecture chosen (the family's configuration, else the checkpoint's own ``arch`` entry within
+``ssl_eval.config.arch_policy``'s rule), the weights loaded strictly (every key listed when they do
+not fit), NaN or inf weights refused, and the projector appended for ``layer = "projector"``.
 
 :mod:`ssl_eval.sources.loading` reads the file into the :class:`LoadedCheckpoint` used here.
 """
@@ -102,8 +103,17 @@ def resolve_arch(loaded: LoadedCheckpoint, family: FamilyConfig, allowed_modules
 
 
 def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | None:
-    """The architecture built on the meta device (shapes only, nothing allocated); None when
-    it cannot be built there (an operator-allowed factory that needs real tensors).
+    """The architecture built on the meta device (shapes only, nothing allocated).
+
+    None when it cannot be built there (an operator-allowed factory that needs real tensors).
+
+    Returns:
+        The shape-only model, or None.
+
+    Raises:
+        ValueError: the architecture is wrong whatever the device (an unknown name).
+        TypeError: the same (arguments the factory does not take).
+        ImportError: the same (a module that cannot be imported).
     """
     try:
         with torch.device("meta"):
@@ -115,9 +125,13 @@ def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | N
 
 
 def _check_size_before_building(arch: str, shape_only: nn.Module, loaded: LoadedCheckpoint, path: str | Path) -> None:
-    """Refuse a model (and projector) far bigger than the storage bytes the file holds:
-    shapes can claim what storage does not hold (shared or expanded storages), so the
-    file's distinct storages are what count.
+    """Refuse a model (and projector) far bigger than the storage bytes the file holds.
+
+    Shapes can claim what storage does not hold (shared or expanded storages), so the file's
+    distinct storages are what count.
+
+    Raises:
+        CheckpointError: the architecture holds far more parameters than the file's storages.
     """
     wanted = sum(t.numel() * t.element_size() for t in shape_only.state_dict().values())
     wanted += sum(t.numel() * t.element_size() for t in loaded.projector.values())
@@ -193,8 +207,13 @@ def build_model(
 
 
 def _check_values(weights: dict[str, torch.Tensor], path: str | Path) -> None:
-    """Refuse complex weights (every architecture's are real: loading would drop the
-    imaginary part, and a complex NaN would pass the NaN check) and NaN or inf ones.
+    """Refuse complex weights and NaN or inf ones.
+
+    Every architecture's weights are real: loading would drop the imaginary part, and a complex NaN
+    would pass the NaN check.
+
+    Raises:
+        CheckpointError: a weight is complex, or holds NaN or inf.
     """
     for name, tensor in weights.items():
         if tensor.is_complex():

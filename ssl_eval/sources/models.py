@@ -113,8 +113,16 @@ def _timm(name: str, in_channels: int, arch_args: Mapping[str, Any]) -> nn.Modul
 
 
 def _accepted(factory: Callable[..., Any], arch: str, in_channels: int, arch_args: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments ``factory`` is called with: ``in_channels`` only when its
-    signature takes it; an ``arch_args`` entry it does not take is an error.
+    """The keyword arguments ``factory`` is called with.
+
+    ``in_channels`` only when its signature takes it; an ``arch_args`` entry it does not take is an
+    error.
+
+    Returns:
+        Keyword name -> value.
+
+    Raises:
+        ValueError: an ``arch_args`` entry the factory does not take.
     """
     try:
         params = inspect.signature(factory).parameters
@@ -181,9 +189,10 @@ def build_backbone(arch: str, *, in_channels: int, arch_args: Mapping[str, Any] 
 
 
 class TokenPooled(nn.Module):
-    """A Vision Transformer read at one token: ``"cls"`` (the class token) or ``"mean"``
-    (the mean of the patch tokens, register and class tokens left out) of the final,
-    normalised tokens of ``forward_features``, as the linear-probe protocols read them.
+    """A Vision Transformer read at one token, as the linear-probe protocols read it.
+
+    ``"cls"`` (the class token) or ``"mean"`` (the mean of the patch tokens, register and class
+    tokens left out) of the final, normalised tokens of ``forward_features``.
     """
 
     def __init__(self, model: nn.Module, pool: str) -> None:

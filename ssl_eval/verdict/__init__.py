@@ -75,8 +75,14 @@ def _signals(trust: Mapping[str, Trust], available: set[str], config: VerdictCon
 
 def _keep(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]], signals: Mapping[str, bool],
           collapse: Mapping[str, str]) -> dict[str, Any]:
-    """The family's keep: each run's own pick (:func:`decide`), then the best of those by the
-    signals' rank aggregate (comparable across the runs of one architecture).
+    """The family's keep: each run's own pick, then the best of those by the signals' rank aggregate.
+
+    Each run picks with :func:`decide`; the rank aggregate is comparable across the runs of one
+    architecture.
+
+    Returns:
+        The keep: the kept checkpoint (``checkpoint``, ``run``, ``epoch``, ``probe``; None and NaN when
+        none could be picked), the best checkpoint by the probe with the regret, and its sentence (``text``).
     """
     pick = keep_index(candidates, signals, collapse)
     index = next((i for i, r in enumerate(rows) if r["id"] == candidates[pick]["id"]), None) if pick is not None else None

@@ -1,6 +1,7 @@
-"""The four answers of a stored verdict as short labelled lines (plain text; each surface
-escapes them for its own markup): the terminal report, the HTML cards, the Prefect
-artifact and the MLflow tags all show the same lines.
+"""The four answers of a stored verdict as short labelled lines.
+
+Plain text; each surface escapes them for its own markup: the terminal report, the HTML cards, the
+Prefect artifact and the MLflow tags all show the same lines.
 """
 
 from __future__ import annotations

@@ -76,8 +76,12 @@ def _best(series: np.ndarray, candidates: Sequence[int]) -> int | None:
 
 
 def _last_new_best(series: np.ndarray, candidates: Sequence[int], min_change: float) -> int | None:
-    """Index of the last checkpoint that beat every earlier one by ``min_change`` of the range
-    the series covered: smaller gains are noise, not a new best.
+    """Index of the last checkpoint that beat every earlier one by ``min_change`` of the series' range.
+
+    Smaller gains are noise, not a new best.
+
+    Returns:
+        The index, or None when no candidate has a finite value.
     """
     finite = [i for i in candidates if math.isfinite(series[i])]
     if not finite:
