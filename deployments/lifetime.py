@@ -1,6 +1,7 @@
-"""Nothing a command starts outlives it: a reaper process that ends the command's
-children (the temporary Prefect server, uvicorn, Dask) when the command dies, even by
-``kill -9``, which no handler inside the command can catch.
+"""Nothing a command starts outlives it: a reaper process ends the command's children when the command dies.
+
+The children are the temporary Prefect server, uvicorn and Dask; the reaper acts even when the
+command dies by ``kill -9``, which no handler inside the command can catch.
 
 The reaper is a separate process in its own session (so a signal to the command's process
 group does not take it down first). While the command lives, it notes the command's

@@ -36,8 +36,13 @@ def template_path() -> Path:
 
 
 def database(home: Path | None = None) -> Path | None:
-    """The sqlite file of a server started with this process's environment: ``prefect.db`` in
-    ``home`` (default: ``PREFECT_HOME``); None when another database is configured.
+    """The sqlite file of a server started with this process's environment.
+
+    ``prefect.db`` in ``home`` (default: ``PREFECT_HOME``); None when another database is
+    configured.
+
+    Returns:
+        The database file (it may not exist yet), or None.
     """
     if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
         return None

@@ -28,6 +28,7 @@ DEPLOYMENT_NAME = "monitor"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host``, chosen by the operating system."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -36,6 +37,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def wait_healthy(
     api_url: str, *, timeout: float = 180.0, process: subprocess.Popen | None = None, interval: float = 0.5
 ) -> None:
+    """Wait until the Prefect API at ``api_url`` answers its health check (RuntimeError: ``process`` exited; TimeoutError: ``timeout`` s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -131,10 +133,18 @@ FORCE_AFTER_SECONDS = 15.0
 
 @contextlib.contextmanager
 def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
-    """Ctrl-C while serving: say so at once, then take Prefect's graceful path (SIGTERM: the
-    runner cancels the in-flight flow run, marks it Cancelled and stops polling). A second
-    Ctrl-C, or ``force_after`` seconds without an exit, kills the flow-run processes and
-    raises KeyboardInterrupt. Only on the main thread (signals cannot be set elsewhere).
+    """Stop serving on Ctrl-C: Prefect's graceful path first, then a forced stop.
+
+    Ctrl-C says so at once, then takes Prefect's graceful path (SIGTERM: the runner cancels the
+    in-flight flow run, marks it Cancelled and stops polling). A second Ctrl-C, or ``force_after``
+    seconds without an exit, kills the flow-run processes and raises KeyboardInterrupt. Only on the
+    main thread (signals cannot be set elsewhere).
+
+    Yields:
+        Nothing: the block runs with the handler in place.
+
+    Raises:
+        KeyboardInterrupt: after the forced stop.
     """
     import threading
 
@@ -175,8 +185,9 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
 
 
 def _kill_flow_run_processes() -> None:
-    """SIGKILL the process group of every child of this process that runs a flow
-    (``python -m prefect.engine``, started by the runner in its own session).
+    """SIGKILL the process group of every child of this process that runs a flow.
+
+    Such a child runs ``python -m prefect.engine``, started by the runner in its own session.
     """
     me = os.getpid()
     for entry in Path("/proc").iterdir():

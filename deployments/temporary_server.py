@@ -31,9 +31,16 @@ PORT_IN_USE = 3  # uvicorn's exit code when its port was taken between choosing 
 
 
 def _launch(port: int, log) -> subprocess.Popen:
-    """Prefect's temporary-server command (``SubprocessASGIServer``: API only, no UI, no
-    background services), started without importing prefect here: it reads the same
-    settings from the inherited environment and folder.
+    """Start Prefect's temporary-server command without importing prefect here.
+
+    The command is ``SubprocessASGIServer``'s (API only, no UI, no background services); it reads
+    the same settings from the inherited environment and folder.
+
+    Returns:
+        The server process.
+
+    Raises:
+        RuntimeError: prefect is not installed.
     """
     spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:
@@ -52,6 +59,9 @@ def _configured() -> bool:
 
     Asked of Prefect's settings once prefect is imported; before that, only the
     environment is read, and :func:`temporary_api` asks again before the flow runs.
+
+    Returns:
+        True when Prefect has an API or may not start one.
     """
     if "prefect" not in sys.modules:
         return bool(os.environ.get("PREFECT_API_URL"))
@@ -82,9 +92,10 @@ def _drain() -> None:
 
 @contextlib.contextmanager
 def _api_url(url: str) -> Iterator[None]:
-    """Point this process's Prefect settings at ``url``: the environment and the global
-    settings context (read by Prefect's own threads: log and event workers), and this
-    context's settings; all restored on exit.
+    """Point this process's Prefect settings at ``url``; all restored on exit.
+
+    The environment, the global settings context (read by Prefect's own threads: log and event
+    workers), and this context's settings.
     """
     from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -105,14 +116,20 @@ def _api_url(url: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def temporary_api(log_file: Path, *, timeout: float = 180.0) -> Iterator[Callable[[], None]]:
-    """Launch a temporary Prefect server unless an API URL is configured; yields ``ready``,
-    which blocks until the server answers its health check and then points this process's
-    Prefect settings at it (call it before the first flow run; a server that exits raises
-    RuntimeError naming its log, one silent for ``timeout`` s TimeoutError). Called before
-    prefect is imported, the server starts while the caller imports it; should Prefect's
-    settings then name an API (a profile, prefect.toml), ``ready`` stops the server unused.
-    On leaving the block the queued logs are sent, the settings restored and the server
-    stopped.
+    """Launch a temporary Prefect server unless an API URL is configured; yields ``ready``.
+
+    ``ready`` blocks until the server answers its health check and then points this process's
+    Prefect settings at it (call it before the first flow run). Called before prefect is imported,
+    the server starts while the caller imports it; should Prefect's settings then name an API (a
+    profile, prefect.toml), ``ready`` stops the server unused. On leaving the block the queued logs
+    are sent, the settings restored and the server stopped.
+
+    Yields:
+        ``ready``: call it before the first flow run.
+
+    Raises:
+        RuntimeError: the server exited before it was healthy (naming its log).
+        TimeoutError: the server was silent for ``timeout`` s.
     """
     if _configured():
         yield lambda: None  # a configured server (or none allowed): Prefect's own behaviour

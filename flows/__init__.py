@@ -1,0 +1,4 @@
+"""Prefect flows: composition only (``monitor``, ``embed_checkpoints``), and the progress a run reports.
+
+Layer: under ``deployments``; imports ``tasks`` and ``ssl_eval`` (never ``ssl_eval.cli``).
+"""

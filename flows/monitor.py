@@ -1,5 +1,6 @@
-"""The monitor flow: plan -> embed -> measure (metric groups, probes) -> analyse each family
--> the pooled analysis -> each family's verdict -> MLflow.
+"""The monitor flow: plan, embed, measure, analyse each family, the pooled analysis, each family's verdict, MLflow.
+
+Measuring covers the metric groups and the probes.
 
 Run ad hoc (``ssl-eval evaluate``) or on a schedule (``ssl-eval serve``, deployments/).
 Flows only compose: the plan says what is new or stale, and only that is submitted, so a
@@ -61,8 +62,12 @@ install_log_redaction()
 
 
 def dask_runner(address: str | None = None) -> DaskTaskRunner:
-    """An existing Dask cluster when ``address`` is given, else a threaded LocalCluster
-    (threads: worker processes would each start their own Prefect server).
+    """An existing Dask cluster when ``address`` is given, else a threaded LocalCluster.
+
+    Threads: worker processes would each start their own Prefect server.
+
+    Returns:
+        The task runner.
     """
     if address:
         return DaskTaskRunner(address=address)
@@ -170,6 +175,9 @@ def monitor(
     ``ssl_eval.toml`` (or ``config_file``); ``tracking_uri`` None means the work dir's own
     sqlite MLflow store (``track_mlflow=False``: none). Empty strings (unset template
     variables in prefect.yaml) mean "not given".
+
+    Returns:
+        The run's :class:`~ssl_eval.pipeline.outcomes.MonitorSummary`.
     """
     workspace = Workspace.at(workdir or None, results_url=results_url or None)
     config = resolve_config(store, config_file or None, dict(overrides or {}), list(allow_modules or ()), workspace)
@@ -184,7 +192,11 @@ def monitor(
 
 
 def run_monitor(store: str, workdir: str | None = None, **options: Any) -> MonitorSummary:
-    """One ad-hoc run of :func:`monitor` (the same flow the deployments run); ``options``
-    are its parameters (``overrides``, ``config_file``, ``dask_address``, ...).
+    """One ad-hoc run of :func:`monitor`, the same flow the deployments run.
+
+    ``options`` are its parameters (``overrides``, ``config_file``, ``dask_address``, ...).
+
+    Returns:
+        The run's summary.
     """
     return monitor(store=store, workdir=workdir, **options)

@@ -17,9 +17,13 @@ from typing import Any, Protocol
 
 
 class Listener(Protocol):
-    def planned(self, *, embed: int, measure: int) -> None: ...
+    """Who receives a monitor run's progress."""
 
-    def finished(self, kind: str) -> None: ...  # kind: "embedded" or "measured"
+    def planned(self, *, embed: int, measure: int) -> None:
+        """The run planned ``embed`` embeddings and ``measure`` measurements."""
+
+    def finished(self, kind: str) -> None:
+        """One embedding or measurement finished (``kind``: "embedded" or "measured")."""
 
 
 _listener: Listener | None = None
@@ -40,11 +44,13 @@ def listening(listener: Listener) -> Iterator[Listener]:
 
 
 def planned(*, embed: int, measure: int) -> None:
+    """Tell the listener, if any, how much the run planned."""
     if _listener is not None:
         _listener.planned(embed=embed, measure=measure)
 
 
 def finished(kind: str) -> None:
+    """Tell the listener, if any, that one ``kind`` of work finished."""
     if _listener is not None:
         _listener.finished(kind)
 
@@ -57,8 +63,10 @@ def when_done(future: Any, kind: str) -> None:
 
 
 class ProgressDisplay:
-    """A rich progress display: 'starting' until the plan is known, then checkpoints
-    embedded and measured out of the total, elapsed and remaining time.
+    """A rich progress display of a monitor run.
+
+    It shows 'starting' until the plan is known, then checkpoints embedded and measured out of the
+    total, elapsed and remaining time.
     """
 
     def __init__(self, console=None) -> None:
@@ -88,10 +96,12 @@ class ProgressDisplay:
         self.progress.stop()
 
     def planned(self, *, embed: int, measure: int) -> None:
+        """Start the bars: the plan is known."""
         self.progress.remove_task(self.tasks.pop("start"))
         self.tasks["embedded"] = self.progress.add_task("checkpoints embedded", total=embed)
         self.tasks["measured"] = self.progress.add_task("checkpoints measured", total=measure)
 
     def finished(self, kind: str) -> None:
+        """Advance the bar of ``kind``."""
         if kind in self.tasks:
             self.progress.advance(self.tasks[kind])

@@ -1,6 +1,8 @@
-"""Prefect tasks: a family's correlations (its collapse and non-finite alerts become
-warnings in the run's log), and the pooled analysis over every family, once per flow run
-after all the families' analyses (the verdicts read it: tasks/verdict.py runs after it).
+"""Prefect tasks: a family's correlations, and the pooled analysis over every family.
+
+A family's collapse and non-finite alerts become warnings in the run's log; the pooled analysis runs
+once per flow run after all the families' analyses (the verdicts read it: tasks/verdict.py runs
+after it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ssl_eval.results.workspace import Workspace
 
 @task(name="analyze-family", task_run_name="analyze {family}")
 def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis:
+    """A family's correlations, stored as its ``correlations`` record; its alerts are logged as warnings."""
     analysis = analyze_family(workspace, family, late_fraction=config.analysis.late_fraction,
                               collapse_rule=config.verdict.collapse_rule())
     found = analysis.alerts
@@ -29,8 +32,12 @@ def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis
 
 @task(name="analyze-pooled", task_run_name="analyze pooled")
 def analyze_all(workspace: Workspace, config: Config) -> PooledAnalysis:
-    """Every family's checkpoints together (the records of families not refreshed by this
-    run included), stored as the ``_pooled`` correlations record.
+    """Every family's checkpoints together, stored as the ``_pooled`` correlations record.
+
+    The records of families not refreshed by this run are included.
+
+    Returns:
+        The pooled analysis's families and checkpoint count.
     """
     pooled = analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
     return PooledAnalysis(pooled.families, n_checkpoints=pooled.n_checkpoints)

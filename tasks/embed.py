@@ -14,6 +14,7 @@ from ssl_eval.sources.checkpoints import CheckpointRef
 
 @task(name="embed-checkpoint", task_run_name="embed {ref.id}", tags=["gpu"])
 def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutcome:
+    """Embed one checkpoint (tagged ``gpu`` for concurrency limits); a failure is recorded, logged and returned."""
     # imported here: a flow run that embeds nothing (nothing new, or another pool embeds)
     # never imports torch, and deploying the flows stays fast
     from ssl_eval.pipeline.embedding import embed_or_record_failure
@@ -27,8 +28,12 @@ def embed(ref: CheckpointRef, workspace: Workspace, config: Config) -> EmbedOutc
 
 @task(name="embed-outcomes", task_run_name="embedded? ({state})")
 def embed_outcomes(refs: list[CheckpointRef], workspace: Workspace, config: Config, state: str) -> dict[str, EmbedOutcome]:
-    """What the embedding deployment left in the shared results, per checkpoint id: embedded,
-    or failed with the recorded error (or the deployment run's final state).
+    """What the embedding deployment left in the shared results, per checkpoint id.
+
+    Each is embedded, or failed with the recorded error (or the deployment run's final state).
+
+    Returns:
+        Checkpoint id -> its :class:`~ssl_eval.pipeline.outcomes.EmbedOutcome`.
     """
     out = {}
     for ref in refs:

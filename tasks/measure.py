@@ -29,6 +29,7 @@ def _dask_worker() -> str | None:
 
 @task(name="measure", task_run_name="measure {embedded.id}")
 def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, config: Config) -> MeasureOutcome:
+    """Compute one embedded checkpoint's pending record parts; failures and flags are logged as warnings."""
     from ssl_eval.pipeline.evaluation import measure_embedded  # torch: imported when a checkpoint is measured
 
     outcome = measure_embedded(workspace, embedded, parts, config)

@@ -12,6 +12,7 @@ from ssl_eval.results.workspace import Workspace
 
 @task(name="plan", task_run_name="plan {store}")
 def plan_work(store: str, workspace: Workspace, config: Config, tracking_uri: str | None, settle_seconds: float = 2.0) -> Plan:
+    """Scan the store and plan the run: what to embed, what to measure, which families to refresh."""
     refs = scan(store, workspace, settle_seconds=settle_seconds)
     work = plan(refs, config, workspace, tracking_uri=tracking_uri)
     for unmatched in config.unmatched_families({ref.family for ref in refs}):

@@ -19,6 +19,7 @@ from ssl_eval.results.workspace import Workspace
 def resolve_config(
     store: str, config_file: str | None, overrides: dict[str, Any], allow_modules: list[str], workspace: Workspace | None = None,
 ) -> Config:
+    """Load this run's configuration from the store's file (or ``config_file``) and the overrides."""
     config = load_config(config_file, store=store, allow_modules=tuple(allow_modules), **overrides)
     get_run_logger().info(
         "configuration: %s + overrides %s", redact(config_file) or f"{redact(store)}/ssl_eval.toml if present", sorted(overrides),

@@ -1,8 +1,9 @@
-"""Prefect task: a family's verdict, from its stored analysis (and, for a family without
-labels, the other families' analyses and the pooled one: the flow runs it after the
-``analyze-pooled`` task), stored and shown as a markdown artifact (the verdict first; its
-answers in one line as the artifact's description, which the UI shows on the artifact's
-card) and a line in the run's log.
+"""Prefect task: a family's verdict, from its stored analysis, stored and shown as a markdown artifact.
+
+For a family without labels, the other families' analyses and the pooled one are read too: the flow
+runs it after the ``analyze-pooled`` task. The artifact opens with the verdict; its answers in one
+line are the artifact's description, which the UI shows on the artifact's card; a line goes to the
+run's log.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def card_line(verdict: VerdictRecord) -> str:
 
 @task(name="verdict", task_run_name="verdict {family}")
 def verdict(family: str, workspace: Workspace, config: Config) -> FamilyVerdict:
+    """Compute, store and show a family's verdict from its stored analysis (run its analyze task first)."""
     analysis = stored_analysis(workspace, family)  # written by the family's analyze task
     if analysis is None:
         raise FileNotFoundError(f"no analysis of family {family!r} in {workspace.root}; run its analyze task first.")
