@@ -64,6 +64,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int, arch: str = "resnet18-cifar") -> list[tuple[str, float, float]]:
+    """Time a bare torch loop against ssl-eval's embed step (with its zarr write) on ``device``; the best of ``rounds``."""
     torch.manual_seed(0)
     model = pooled(build_backbone(arch, in_channels=3), None, arch).eval().to(device)
     warm = images[: min(len(images), 2 * batch_size)]
@@ -96,6 +97,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="images (RGB uint8)")
     parser.add_argument("--arch", default="resnet18-cifar", help="e.g. resnet50 (with --size 224)")

@@ -1,5 +1,6 @@
-"""The whole run: a cold `ssl-eval evaluate` against a plain sequential script doing the same
-work on the same store, in one run, with the time of each phase.
+"""The whole run: a cold `ssl-eval evaluate` against a plain sequential script, with the time of each phase.
+
+Both do the same work on the same store, in one run.
 
     python benchmarks/end_to_end.py [--families 3] [--epochs 6] [--dataset mnist]
                                     [--n-eval 500] [--n-probe-train 1000] [--n-probe-test 500] [--n-views 128]
@@ -227,8 +228,13 @@ def _utc(text: str) -> float:
 
 
 def ssl_eval_phases(workdir: Path, marks: dict[str, float], spawned: float, ended: float) -> dict:
-    """Phase seconds of a finished evaluate: start-up from its SSL_EVAL_TIMINGS marks, the
-    work from Prefect's task runs (wall windows) and the records (seconds per part).
+    """Phase seconds of a finished evaluate.
+
+    Start-up from its SSL_EVAL_TIMINGS marks, the work from Prefect's task runs (wall windows) and
+    the records (seconds per part).
+
+    Returns:
+        ``{"times": phase -> seconds, ...}`` with the waits before the server and the first checkpoint.
     """
     with sqlite3.connect(workdir / "prefect" / "prefect.db") as db:
         runs = [(name, _utc(start), _utc(end)) for name, start, end in db.execute(
@@ -277,6 +283,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def run_ssl_eval(store: Path, scratch: Path) -> dict:
+    """Run a cold ``ssl-eval evaluate`` on ``store`` in a clean environment and time its phases."""
     workdir, marks_file = scratch / "work", scratch / "marks.jsonl"
     env = {**_clean_env(), "SSL_EVAL_TIMINGS": str(marks_file), "MPLCONFIGDIR": str(scratch / "mpl")}
     spawned = time.time()
@@ -293,6 +300,7 @@ def run_ssl_eval(store: Path, scratch: Path) -> dict:
 
 
 def run_plain(store: Path, scratch: Path) -> dict:
+    """Run the plain sequential script on ``store`` in a clean environment and time its phases."""
     out = scratch / "plain.json"
     env = {**_clean_env(), "MPLCONFIGDIR": str(scratch / "mpl")}
     spawned = time.time()
@@ -308,6 +316,7 @@ def run_plain(store: Path, scratch: Path) -> dict:
 
 
 def write_store(root: Path, args: argparse.Namespace) -> int:
+    """Write the benchmark's demo store and its ``ssl_eval.toml``; return how many checkpoints it holds."""
     from ssl_eval.demo.stores import make_store
 
     names = ("simclr", "mocov2", "simsiam", "byol", "barlowtwins", "vicreg")[: args.families]
@@ -324,6 +333,7 @@ def _cell(value: float | None) -> str:
 
 
 def main() -> None:
+    """Parse the command line, run both contestants, print the comparison (or, with --plain, be the plain script)."""
     if len(sys.argv) == 4 and sys.argv[1] == "--plain":
         plain(Path(sys.argv[2]), Path(sys.argv[3]))
         return

@@ -90,6 +90,7 @@ def elkan(X: np.ndarray, seconds_c1: float) -> tuple[str, str]:
 
 
 def row(label: str, X: np.ndarray, labels: np.ndarray | None) -> dict[str, str]:
+    """One table row: the clustering group's phase times for ``X``, k-means' share and Elkan's speed-up."""
     load_before = _load()
     seconds = phases(X, labels)
     speedup, inertia = elkan(X, seconds["kmeans_c1"])
@@ -105,6 +106,7 @@ def row(label: str, X: np.ndarray, labels: np.ndarray | None) -> dict[str, str]:
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="an encoder checkpoint (real SSL embeddings)")
     parser.add_argument("--arch", default="resnet18")

@@ -163,6 +163,7 @@ def _max_abs_diff(ours: dict, base: dict) -> float:
 
 
 def main() -> None:
+    """Parse the command line, run each case in a worker process (or be that worker), print the table."""
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         return

@@ -53,6 +53,7 @@ OVERRIDES = {"data.name": "digits", "data.n_eval": 400, "data.n_probe_train": 80
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per method (checkpoints = 3 x (epochs + 1))")
     args = parser.parse_args()

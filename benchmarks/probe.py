@@ -35,9 +35,13 @@ from ssl_eval.probe import linear_probe
 
 def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separation: float = 0.35,
                          random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic pooled-CNN-like features: a ``rank``-dimensional latent with a 1/sqrt(j)
-    spectrum and class means ``separation`` apart (relative), mapped to ``d`` dimensions,
-    rectified, plus a little isotropic noise. float32.
+    """Synthetic pooled-CNN-like float32 features with their labels.
+
+    A ``rank``-dimensional latent with a 1/sqrt(j) spectrum and class means ``separation`` apart
+    (relative), mapped to ``d`` dimensions, rectified, plus a little isotropic noise.
+
+    Returns:
+        ``(X, y)``: (n, d) float32 features and their class labels.
     """
     rng = np.random.default_rng(random_state)
     scales = 1.0 / np.sqrt(1.0 + np.arange(rank))
@@ -52,6 +56,7 @@ def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separat
 
 
 def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np.ndarray, ...]]:
+    """The probe splits of ``dataset`` embedded by the checkpoint at ``path``, with a label for the table."""
     from ssl_eval.config import FamilyConfig
     from ssl_eval.pipeline.embedding import embed_images
     from ssl_eval.sources.loading import load_checkpoint
@@ -77,6 +82,7 @@ def _load() -> str:
 
 
 def compare(label: str, data: tuple[np.ndarray, ...], repeats: int) -> dict:
+    """One table row: both solvers' best time and accuracy on ``data``."""
     load_before = _load()
     best = {"torch": float("inf"), "sklearn": float("inf")}
     accuracy = {}
@@ -97,6 +103,7 @@ def compare(label: str, data: tuple[np.ndarray, ...], repeats: int) -> dict:
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", action="append", default=[])
     parser.add_argument("--dataset", default="mnist")

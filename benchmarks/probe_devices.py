@@ -25,6 +25,7 @@ from ssl_eval.probe import linear_probe
 
 
 def main() -> None:
+    """Parse the command line, time the probe on the GPU and the CPU, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--d", type=int, default=2048)

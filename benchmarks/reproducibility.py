@@ -51,6 +51,7 @@ def _relative(a: float, b: float) -> float:
 
 
 def main() -> None:
+    """Parse the command line, compute one checkpoint's metrics at several thread counts, print the differences."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
     args = parser.parse_args()

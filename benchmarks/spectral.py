@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def embeddings(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Synthetic (n, d) float32 embeddings with a decaying spectrum and an offset."""
     rng = np.random.default_rng(seed)
     scales = (np.arange(1, d + 1, dtype=np.float64) ** -0.8).astype(np.float32)
     X = rng.standard_normal((n, d), dtype=np.float32) * scales
@@ -38,6 +39,7 @@ def embeddings(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 
 def best(fn, repeats: int) -> tuple[float, object]:
+    """The best time of ``repeats`` calls of ``fn``, and the last call's result."""
     times, out = [], None
     for _ in range(repeats):
         started = time.perf_counter()
@@ -47,6 +49,7 @@ def best(fn, repeats: int) -> tuple[float, object]:
 
 
 def main() -> None:
+    """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=25_600)
     parser.add_argument("--d", type=int, default=2_048)

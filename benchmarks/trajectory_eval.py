@@ -99,6 +99,7 @@ def check(out: Path, workdir: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, evaluate every checkpoint of the store, write the CSV (or check it against a work dir)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("store", type=Path)
     parser.add_argument("--dataset", required=True)

@@ -106,6 +106,7 @@ class Verdict:
         self.config, self.signals_of = config, signals_of
 
     def collapse(self, run: Run) -> dict[str, str]:
+        """The collapse alerts of ``run``'s checkpoints (cached per run)."""
         if run.key not in _COLLAPSE:
             found = alerts(run.hidden(), **self.config.collapse_rule())
             _COLLAPSE[run.key] = {c: "collapse" for c in found.get("collapse", [])}
@@ -120,9 +121,11 @@ class Verdict:
         return _HISTORY[key]
 
     def states(self, run: Run) -> list[str]:
+        """The progress state at each checkpoint of ``run``."""
         return [p.state for p in self.history(run)]
 
     def __call__(self, run: Run) -> Outcome:
+        """The verdict rule's outcome on ``run`` (seen without its probe): where it stops and which checkpoint it keeps."""
         rows = run.hidden()
         signals = self.signals_of[run.key]
         states = self.history(run) if self.config.stop_rule == "trend" else []
@@ -145,9 +148,13 @@ def tune(tuning: Sequence[Run], signals_of: dict[str, dict[str, bool]]) -> Verdi
 # ---------------------------------------------------------------- the two held-out settings
 
 def folds(runs: Sequence[Run], by: str) -> list[tuple[list[Run], list[Run], dict[str, dict[str, bool]]]]:
-    """(scored runs, tuning runs, run key -> signals) per held-out group; ``by`` is
-    ``dataset`` (trust from the same method on the other data sets) or ``method`` (trust from
-    the other methods of the same data set).
+    """The held-out folds: scored runs, tuning runs and each run's signals, per held-out group.
+
+    ``by`` is ``dataset`` (trust from the same method on the other data sets) or ``method`` (trust
+    from the other methods of the same data set).
+
+    Returns:
+        One ``(scored, tuning, run key -> signals)`` per group.
     """
     base = VerdictConfig()
     out = []
@@ -198,10 +205,12 @@ def _setting(config: VerdictConfig) -> str:
 # ---------------------------------------------------------------- tables
 
 def fmt(x: float, spec: str = ".2f") -> str:
+    """``x`` formatted with ``spec``, or ``-`` when it is not finite."""
     return "-" if not math.isfinite(x) else format(x, spec)
 
 
 def stop_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    """The stop table: points lost and checkpoints saved per setting and rule, against the fixed epoch."""
     by_key = {r.key: r for r in runs}
     lines = ["| setting | rule | median points lost | 90th pct | checkpoints saved | median difference to the fixed epoch [95% CI] |",
              "|---|---|---|---|---|---|"]
@@ -219,6 +228,7 @@ def stop_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
 
 
 def progress_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    """The progress table: agreement of the progress states with the probe's trend, per setting."""
     lines = ["| setting | windows | Cohen's kappa | balanced accuracy | share the probe calls plateaued |", "|---|---|---|---|---|"]
     for setting, res in results.items():
         said, truth = _pairs(runs, res["progress"])
@@ -239,6 +249,7 @@ def _pairs(runs: Sequence[Run], progress: dict[str, list[str]]) -> tuple[list[st
 
 
 def decline_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> str:
+    """The decline table: declining and collapsed runs called so, and false alarms, per setting."""
     lines = ["| setting | declining runs called degrading within 3 checkpoints | degrading in windows of other runs "
              "| collapsed runs called collapsed |", "|---|---|---|---|"]
     for setting, res in results.items():
@@ -262,6 +273,7 @@ def decline_table(runs: Sequence[Run], results: dict[str, dict[str, Any]]) -> st
 
 
 def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
+    """The data set's description: runs, checkpoints, when the probe peaks, and its noise."""
     best = [int(r.epochs[int(np.nanargmax(r.smooth))]) for r in runs]
     declining = sum(r.declines() is not None for r in runs)
     gain = [100 * (np.nanmax(r.smooth) - r.smooth[0]) for r in runs]
@@ -285,8 +297,12 @@ def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
 
 
 def per_method(runs: Sequence[Run], res: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per method: median points lost by the verdict and by the fixed epoch, and whether the
-    bootstrap interval of the median difference lies below 0.
+    """Per method: median points lost by the verdict and by the fixed epoch.
+
+    And whether the bootstrap interval of the median difference lies below 0.
+
+    Returns:
+        Method -> its numbers.
     """
     by_key = {r.key: r for r in runs}
     out = {}
@@ -311,6 +327,7 @@ def print_summaries(runs: Sequence[Run]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, validate the verdict's rules on the given runs, print the tables."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("sources", nargs="+", help="NAME=CSV: a report CSV per data set")
     parser.add_argument("--probe-test", type=int, default=None, help="probe test images (for the binomial standard error)")

@@ -62,6 +62,7 @@ class Run:
 
     @property
     def key(self) -> str:
+        """The run's key: ``dataset/family/run``."""
         return f"{self.dataset}/{self.family}/{self.name}"
 
     @property
@@ -93,8 +94,13 @@ def denoise(epochs: np.ndarray, probe: np.ndarray) -> np.ndarray:
 
 
 def probe_standard_error(runs: Sequence[Run], n_test: int | None) -> tuple[float, float]:
-    """(binomial standard error at the median accuracy for ``n_test`` images, in points;
-    the residual SD of the readings around the denoised probe, in points).
+    """The probe's noise: the binomial standard error and the readings' residual SD, in points.
+
+    The binomial standard error is at the median accuracy for ``n_test`` images; the residual SD is
+    that of the readings around the denoised probe.
+
+    Returns:
+        ``(binomial standard error, residual SD)``; the first is NaN without ``n_test``.
     """
     acc = float(np.nanmedian(np.concatenate([r.probe for r in runs])))
     binomial = 100 * math.sqrt(acc * (1 - acc) / n_test) if n_test else math.nan
@@ -103,8 +109,16 @@ def probe_standard_error(runs: Sequence[Run], n_test: int | None) -> tuple[float
 
 
 def load_runs(sources: Sequence[str]) -> list[Run]:
-    """Runs from ``NAME=CSV`` sources (``ssl-eval report --format csv``, optionally with
-    ``train_loss`` and ``lr`` columns from benchmarks/trajectory_csv.py).
+    """Runs from ``NAME=CSV`` sources.
+
+    Each CSV is ``ssl-eval report --format csv``, optionally with ``train_loss`` and ``lr`` columns
+    from benchmarks/trajectory_csv.py.
+
+    Returns:
+        One :class:`Run` per (family, run) of every source.
+
+    Raises:
+        SystemExit: a source is not ``NAME=PATH``.
     """
     runs: list[Run] = []
     for source in sources:
@@ -169,10 +183,12 @@ Rule = Callable[[Run], Outcome]
 
 
 def keep_last(run: Run) -> Outcome:
+    """The baseline that keeps the last checkpoint and never stops."""
     return Outcome(None, len(run.rows) - 1)
 
 
 def fixed_epoch(epoch: int) -> Rule:
+    """The baseline that stops at ``epoch`` (chosen on other data) and keeps the checkpoint there."""
     def rule(run: Run) -> Outcome:
         index = int(np.searchsorted(run.epochs, epoch))
         index = min(index, len(run.rows) - 1)
@@ -196,8 +212,13 @@ def probe_patience(patience: int = 3) -> Rule:
 
 
 def loss_plateau(patience: int, tolerance: float) -> Rule:
-    """Stop when the training loss has not fallen by ``tolerance`` (relative) below its best
-    for ``patience`` epochs; keep the checkpoint at the stop.
+    """The loss-plateau rule: stop when the training loss stalls, keep the checkpoint at the stop.
+
+    It stalls when it has not fallen by ``tolerance`` (relative) below its best for ``patience``
+    epochs.
+
+    Returns:
+        The rule.
     """
     def rule(run: Run) -> Outcome:
         best, since = math.inf, 0
@@ -217,6 +238,7 @@ def loss_plateau(patience: int, tolerance: float) -> Rule:
 
 
 def median_loss(runs: Sequence[Run], rule: Rule) -> tuple[float, float]:
+    """The median points lost and the mean share of checkpoints saved by ``rule`` over ``runs``."""
     outcomes = [rule(r) for r in runs]
     return (statistics.median(points_lost(r, o) for r, o in zip(runs, outcomes, strict=True)),
             statistics.fmean(saved(r, o) for r, o in zip(runs, outcomes, strict=True)))
@@ -234,6 +256,7 @@ def choose_fixed_epoch(tuning: Sequence[Run], min_saved: float) -> int:
 
 
 def choose_loss_plateau(tuning: Sequence[Run]) -> tuple[int, float]:
+    """The loss-plateau setting (patience, tolerance) with the lowest median points lost on ``tuning``."""
     grid = [(p, tol) for p in (2, 3, 5) for tol in (0.0, 0.005, 0.01, 0.02)]
     return min(grid, key=lambda g: (median_loss(tuning, loss_plateau(*g))[0], g))
 
@@ -242,8 +265,13 @@ def choose_loss_plateau(tuning: Sequence[Run]) -> tuple[int, float]:
 
 def block_bootstrap(values: dict[str, float], blocks: dict[str, str], statistic: Callable[[list[float]], float],
                     n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """``statistic`` of ``values`` (run key -> number) and its 95% interval, resampling whole
-    blocks (block name per run key) with replacement: runs that share a block stay together.
+    """``statistic`` of ``values`` and its 95% interval, resampling whole blocks with replacement.
+
+    ``values`` maps run key to number, ``blocks`` run key to block name: runs that share a block
+    stay together.
+
+    Returns:
+        ``(estimate, low, high)``.
     """
     rng = np.random.default_rng(seed)
     names = sorted(set(blocks.values()))
