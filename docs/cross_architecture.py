@@ -1,6 +1,7 @@
-r"""docs/replication.md, "Across architectures": one Fashion-MNIST evaluation set embedded by
-encoders of three architectures, the label-free metrics and the linear probe of each, and
-pooled and within-architecture correlations with bootstrap intervals.
+r"""docs/replication.md, "Across architectures": one evaluation set embedded by encoders of three architectures.
+
+The evaluation set is Fashion-MNIST's; the script computes the label-free metrics and the linear
+probe of each encoder, and pooled and within-architecture correlations with bootstrap intervals.
 
     PYTHONPATH=.:EFFNET_PKGS python docs/cross_architecture.py --out OUT \
         --democnn STORE [--epochs 0 1 20] --resnet18 STORE [--resnet18-epochs 0 1 2 4] \
@@ -54,6 +55,7 @@ SPLIT_NAMES = ("eval", "probe_train", "probe_test")
 
 
 def direction(metric: str) -> bool:
+    """Whether a higher value of ``metric`` (a ``_umap`` variant included) is better."""
     return METRICS[metric.removesuffix("_umap")].higher_is_better
 
 
@@ -65,10 +67,12 @@ class LiteFeatures(torch.nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled 1280-d features of ``x``."""
         return torch.nn.functional.adaptive_avg_pool2d(self.net.extract_features(x), 1).flatten(1)
 
 
 def lite(name: str, pretrained: bool) -> torch.nn.Module:
+    """EfficientNet-Lite ``name`` as a feature extractor, with ImageNet weights when ``pretrained``, else freshly initialised."""
     import importlib
 
     from efficientnet_lite_pytorch import EfficientNet
@@ -84,6 +88,7 @@ def lite(name: str, pretrained: bool) -> torch.nn.Module:
 
 
 def store_encoders(store: Path, arch: str, epochs: list[int]) -> list[dict]:
+    """One encoder per checkpoint of ``store`` at the given ``epochs`` (run-0 of each method), built as ``arch``."""
     paths = sorted(store.glob("*/run-0/epoch=*.ckpt"))
     if not paths:
         raise SystemExit(f"{store}: no <method>/run-0/epoch=NN.ckpt files; pass a store written by ssl-eval make-demo-store.")
@@ -101,6 +106,7 @@ def store_encoders(store: Path, arch: str, epochs: list[int]) -> list[dict]:
 
 
 def encoders(args) -> list[dict]:
+    """Every encoder the command line asks for."""
     out = []
     if args.democnn:
         out += store_encoders(args.democnn, "democnn", args.epochs)
@@ -115,6 +121,7 @@ def encoders(args) -> list[dict]:
 
 
 def evaluate(enc: dict, splits, out: Path) -> dict:
+    """The metrics and probe accuracy of ``enc`` on ``splits``, cached as JSON in ``out``."""
     cache = out / (enc["name"].replace("/", "__") + ".json")
     if cache.exists():
         return json.loads(cache.read_text())
@@ -144,6 +151,7 @@ def evaluate(enc: dict, splits, out: Path) -> dict:
 
 
 def signed(rows: list[dict], metric: str, value=lambda r, m: r["values"][m]) -> str:
+    """The signed Spearman of ``metric`` with the linear probe over ``rows`` (higher = tracks it), or ``–``."""
     x = np.array([value(r, metric) for r in rows], dtype=float)
     y = np.array([value(r, "linear_acc") for r in rows], dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -172,6 +180,7 @@ def within_ranks(rows: list[dict]) -> list[dict]:
 
 
 def main() -> None:
+    """Parse the command line, evaluate every encoder, print the tables."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--democnn", type=Path)

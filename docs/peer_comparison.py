@@ -1,5 +1,6 @@
-"""docs/metrics.md, "Compared with peer implementations": peers' values on stored embeddings,
-and the same values reproduced from ssl-eval's own spectra (``convention=...``).
+"""docs/metrics.md, "Compared with peer implementations": peers' values on stored embeddings, and ours.
+
+The same values are reproduced from ssl-eval's own spectra (``convention=...``).
 
     .venv/bin/python docs/peer_comparison.py WORKDIR CHECKPOINT_ID [...] [--spt DIR]
 
@@ -30,12 +31,14 @@ from ssl_eval.results.workspace import Workspace
 
 
 def ours(X, views, convention):
+    """Our spectral and geometry values of ``X`` under ``convention``."""
     opts = MetricOptions(convention=convention)
     return {**compute_group("spectral", X, options=opts).values,
             **compute_group("geometry", X, views=views, options=opts).values}
 
 
 def reptrix_values(X, views, dtype):
+    """RankMe, alpha-ReQ and LiDAR of ``X`` and ``views`` in ``dtype``, as reptrix computes them."""
     from reptrix import alpha, lidar, rankme
 
     x = torch.from_numpy(X.astype(dtype))
@@ -72,6 +75,7 @@ def load_spt(root: Path):
 
 
 def spt_values(modules, X, views, dtype):
+    """stable-pretraining's RankMe and LiDAR callbacks' values of ``X`` and ``views`` in ``dtype``."""
     logged = {}
     module = types.SimpleNamespace(log=lambda name, value, **k: logged.__setitem__(name, value))
     cb = modules["rankme"].RankMe("rankme", "x", len(X), X.shape[1])
@@ -83,6 +87,7 @@ def spt_values(modules, X, views, dtype):
 
 
 def main() -> None:
+    """Parse the command line, compare the values of every checkpoint id, print the table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("workdir")
     parser.add_argument("ids", nargs="+")

@@ -35,6 +35,7 @@ PAPER_METHODS = ("simclr", "mocov2", "simsiam")
 
 
 def f2(v) -> str:
+    """``v`` with a sign and two decimals, or ``–`` when missing or NaN."""
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.2f}"
 
 
@@ -66,6 +67,7 @@ def from_csv(path: Path) -> dict:
 
 
 def from_workdir(path: Path) -> dict:
+    """The report of the evaluated work dir at ``path``."""
     from ssl_eval.reporting.report import collect
     from ssl_eval.results.workspace import Workspace
 
@@ -73,6 +75,7 @@ def from_workdir(path: Path) -> dict:
 
 
 def probe_table(docs: dict, fams: list[str]) -> None:
+    """Print the probe-accuracy table of every data set and family."""
     print("### Probe accuracy (linear, mean over runs)\n")
     print("| data set | family | epoch 0 | epoch 5 | last epoch | best checkpoint |\n|---|---|---|---|---|---|")
     for ds, doc in docs.items():
@@ -86,6 +89,7 @@ def probe_table(docs: dict, fams: list[str]) -> None:
 
 
 def correlation_tables(docs: dict, fams: list[str]) -> None:
+    """Print the signed-Spearman tables of every data set."""
     for ds, doc in docs.items():
         print(f"\n### {ds}: signed Spearman with the probe, all epochs [bootstrap 95% CI]\n")
         print("| metric | " + " | ".join(fams) + " | pooled raw | pooled ranks |")
@@ -105,6 +109,7 @@ def correlation_tables(docs: dict, fams: list[str]) -> None:
 
 
 def regret_table(docs: dict, fams: list[str]) -> None:
+    """Print the regret table: probe points lost by each metric's pick."""
     print("\n### Regret of each metric's pick (probe accuracy points lost vs the family's best checkpoint)\n")
     cols = [(ds, f) for ds in docs for f in fams]
     print("| metric | " + " | ".join(f"{'M' if ds == 'mnist' else 'F'} {f}" for ds, f in cols) + " | "
@@ -121,6 +126,7 @@ def _run_mean(rows: list[dict], m: str, epoch: int) -> float:
 
 
 def entropy_table(docs: dict, fams: list[str]) -> None:
+    """Print the entropy table: direction over training, and early vs late agreement with the probe."""
     print("\n### Entropy: direction over training, and early vs late agreement with the probe\n")
     print("Values are means over the runs; 'peak' is the epoch of the highest mean value; "
           "early = epochs below the late window, late = the late window.\n")
@@ -153,6 +159,7 @@ def entropy_table(docs: dict, fams: list[str]) -> None:
 
 
 def figures(docs: dict, fams: list[str], out: Path) -> None:
+    """Save the heat maps and trajectory figures of every data set into ``out``."""
     for ds, doc in docs.items():
         slug = ds.replace("-", "")
         columns = {f: doc["families"][f]["correlations"] for f in fams}
@@ -168,6 +175,7 @@ def figures(docs: dict, fams: list[str], out: Path) -> None:
 
 
 def main() -> None:
+    """Parse the command line, read every source, print the tables and save the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("sources", nargs="+", help="NAME=PATH: a report CSV or an evaluated work dir")
     parser.add_argument("--figures", type=Path, required=True)

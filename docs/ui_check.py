@@ -1,5 +1,6 @@
-"""The Prefect UI of ``ssl-eval serve`` and the MLflow UI of ``ssl-eval ui``, opened in headless
-Chromium as a researcher would meet them in their first hour (docs/first_hour.md).
+"""The Prefect UI of ``ssl-eval serve`` and the MLflow UI of ``ssl-eval ui``, opened in headless Chromium.
+
+As a researcher would meet them in their first hour (docs/first_hour.md).
 
 1. ``ssl-eval make-demo-store`` writes a tiny store (SimCLR and SimSiam, a DemoCNN trained for
    2 epochs on 64 of scikit-learn's digits: 3 checkpoints each); ``ssl-eval evaluate`` runs
@@ -49,12 +50,14 @@ TROUBLE = ("Can't connect to Server API", "No data available for the selected ti
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def api(url: str, body: dict | None = None):
+    """The decoded JSON answer of ``url`` (GET, or POST of ``body`` as JSON)."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310 - 127.0.0.1
     with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - the servers this script started
@@ -62,6 +65,7 @@ def api(url: str, body: dict | None = None):
 
 
 def wait_for(what: str, check, timeout: float, log: Path | None = None):
+    """Poll ``check`` until it gives a true value (returned); after ``timeout`` s, TimeoutError naming ``what`` and the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -95,18 +99,25 @@ def stop(process: subprocess.Popen, timeout: float = 90) -> int:
 
 
 class Checks:
+    """The checks made so far, printed as they are made."""
     def __init__(self):
         self.rows: list[tuple[str, bool, str]] = []
 
     def add(self, what: str, ok: bool, detail: str = "") -> None:
+        """Record and print one check."""
         self.rows.append((what, bool(ok), detail))
         print(f"  {'ok ' if ok else 'BAD'} {what}{': ' + detail if detail else ''}", flush=True)
 
     def page(self, browser: Chromium, name: str, url: str, out: Path, wait_for=(), absent=TROUBLE, click: str = "",
              then_wait=(), scroll_to: str = "", timeout: float = 90) -> str:
-        """Open ``url`` (then click ``click`` and wait for ``then_wait``; scroll to ``scroll_to``),
-        screenshot it to ``out/name.png``, check that none of ``absent`` shows; the page's text.
-        """
+        """Open ``url``, screenshot it to ``out/name.png`` and check that none of ``absent`` shows.
+
+        Before the screenshot, click ``click`` and wait for ``then_wait``, and scroll to
+        ``scroll_to``, where given. A page that does not get ready is a failed check, not an error.
+
+        Returns:
+            The page's text.
+        """  # noqa: DOC501 - PageNotReady is raised and caught here: a failed check, not an error
         try:
             text = browser.open(url, wait_for=wait_for, timeout=timeout)
             if click:
@@ -126,6 +137,7 @@ class Checks:
 
 
 def main() -> int:
+    """Parse the command line, start the servers, open and check every page; the exit code says whether all passed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("ui-check"), help="Folder for the screenshots and the servers' logs.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary store and work dir (their path is printed).")
