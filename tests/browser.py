@@ -1,6 +1,6 @@
-"""Headless Chromium driven through its DevTools protocol, for the UI checks (tests and
-docs/ui_check.py): open a page, wait until its text says it has loaded, read that text,
-take a screenshot.
+"""Headless Chromium driven through its DevTools protocol, for the UI checks (tests and docs/ui_check.py).
+
+It opens a page, waits until its text says it has loaded, reads that text and takes a screenshot.
 
 No new dependency: the protocol is JSON over a WebSocket, spoken with ``websockets``
 (which Prefect already installs). Chromium is Debian's ``chromium`` package; without it
@@ -124,8 +124,9 @@ class Chromium:
         return self.wait_until(wait_for, timeout=timeout, settle=settle)
 
     def wait_until(self, wait_for: str | tuple[str, ...] = (), timeout: float = 60, settle: float = 1.5) -> str:
-        """Wait until the page's text holds every string of ``wait_for`` (then ``settle`` seconds
-        more, for the panels still loading); the page's text. PageNotReady if not in time.
+        """Wait until the page's text holds every string of ``wait_for``; the page's text. PageNotReady if not in time.
+
+        Then wait ``settle`` seconds more, for the panels still loading.
         """
         wanted = (wait_for,) if isinstance(wait_for, str) else tuple(wait_for)
         deadline = time.monotonic() + timeout
@@ -150,8 +151,9 @@ class Chromium:
         return bool(result.get("result", {}).get("value"))
 
     def scroll_to(self, text: str) -> bool:
-        """Scroll the innermost element showing ``text`` into the middle of the view (pages that
-        scroll inside a panel, not the window, included); False if no element shows it.
+        """Scroll the innermost element showing ``text`` into the middle of the view; False if no element shows it.
+
+        Pages that scroll inside a panel, not the window, included.
         """
         script = (  # noqa: UP031  (JavaScript braces stay literal with %-formatting)
             "(() => { const want = %s; let best = null; for (const el of document.querySelectorAll('body *')) {"

@@ -63,10 +63,12 @@ def prefect_harness():
 
 
 def _save_prefect_template() -> None:
-    """Keep the harness's freshly migrated database (no flow run yet) as the session's
-    Prefect database template (deployments/prefect_database.py, in SSL_EVAL_CACHE_DIR), as
-    the product's first temporary server keeps its own: every later server a test starts on
-    a new work dir then skips creating and migrating one (about 20 s each on 2 cores).
+    """Keep the harness's freshly migrated database as the session's Prefect database template.
+
+    The database holds no flow run yet; the template is deployments/prefect_database.py's, in
+    SSL_EVAL_CACHE_DIR, as the product's first temporary server keeps its own: every later server a
+    test starts on a new work dir then skips creating and migrating one (about 20 s each on 2
+    cores).
     """
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
@@ -123,9 +125,10 @@ def mlflow_store(_empty_mlflow_db) -> Callable[[Path], str]:
 
 @pytest.fixture
 def no_mlflow_figures(monkeypatch):
-    """The MLflow mirror skips its figures (three PNGs of every metric, seconds to draw), for
-    tests that read none of them: tests/tasks/test_mlflow_mirror.py checks the figures, and
-    the served flows of tests/integration draw them.
+    """The MLflow mirror skips its figures, for tests that read none of them.
+
+    The figures are three PNGs of every metric, seconds to draw: tests/tasks/test_mlflow_mirror.py
+    checks them, and the served flows of tests/integration draw them.
     """
     import ssl_eval.integrations.mlflow_mirror
 
@@ -134,11 +137,12 @@ def no_mlflow_figures(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _cpu_by_default(request, monkeypatch):
-    """The suite's references are CPU results (scikit-learn, the bare model in fp32): on a
-    machine with a GPU the default device would embed in bf16 and miss them in the third
-    digit. Tests marked ``cuda`` (tests/core/test_cuda.py) see the real default and compare
-    the GPU path with the CPU at bf16 tolerances. Subprocesses (the CLI, Prefect and Dask
-    workers) are not pinned: they compare with a stated tolerance.
+    """Tests run on the CPU: the suite's references are CPU results (scikit-learn, the bare model in fp32).
+
+    On a machine with a GPU the default device would embed in bf16 and miss them in the third digit.
+    Tests marked ``cuda`` (tests/core/test_cuda.py) see the real default and compare the GPU path
+    with the CPU at bf16 tolerances. Subprocesses (the CLI, Prefect and Dask workers) are not
+    pinned: they compare with a stated tolerance.
     """
     if request.node.get_closest_marker("cuda") is not None:
         return

@@ -1,7 +1,9 @@
-"""Helpers shared by the tests: checkpoint stores on disk (re-exported from
-``ssl_eval.demo.stores``), synthetic records, the one tolerance for results that crossed
-processes, stopping a served process, ViT checkpoints as their trainers write them, and a
-lightly SimCLR module on a tiny ViT, and every MLflow series the mirror wrote. Tests import from here, never from each other.
+"""Helpers shared by the tests. Tests import from here, never from each other.
+
+Checkpoint stores on disk (re-exported from ``ssl_eval.demo.stores``), synthetic records, the one
+tolerance for results that crossed processes, stopping a served process, ViT checkpoints as their
+trainers write them, a lightly SimCLR module on a tiny ViT, and every MLflow series the mirror
+wrote.
 
 timm, Lightning and lightly are imported where they are used, not here: every test run
 imports this module (through conftest.py) and most tests need none of them.
@@ -40,8 +42,9 @@ CROSS_PROCESS_RTOL = 1e-6
 
 
 def assert_same_values(got: Mapping[str, Any], expected: Mapping[str, Any], *, rtol: float = CROSS_PROCESS_RTOL) -> None:
-    """``got`` and ``expected`` hold the same names and, name by name, the same numbers to
-    ``rtol`` (NaN equals NaN); anything that is not a number must be equal.
+    """Assert that ``got`` and ``expected`` hold the same names and the same numbers to ``rtol``.
+
+    Name by name; NaN equals NaN; anything that is not a number must be equal.
     """
     assert sorted(got) == sorted(expected), (sorted(got), sorted(expected))
     for name, value in expected.items():
@@ -172,8 +175,9 @@ def dino_args(**extra) -> argparse.Namespace:
 
 
 def write_dino_checkpoint(path, *, epoch: int, seed: int):
-    """A DemoCNN saved as DINO saves (``teacher``, ``student``, ``args`` an argparse.Namespace,
-    ``epoch``; no ``arch`` entry): :func:`write_checkpoint`'s weights, settled the same way.
+    """A DemoCNN saved as DINO saves it, with :func:`write_checkpoint`'s weights, settled the same way.
+
+    ``teacher``, ``student``, ``args`` an argparse.Namespace, ``epoch``; no ``arch`` entry.
     """
     import os
 
@@ -186,8 +190,10 @@ def write_dino_checkpoint(path, *, epoch: int, seed: int):
 
 
 class MaskedAutoencoderViT(nn.Module):
-    """The key names of MAE's models_mae.MaskedAutoencoderViT: the encoder (cls_token,
-    pos_embed, patch_embed, blocks, norm) and the decoder (decoder_*, mask_token).
+    """The key names of MAE's models_mae.MaskedAutoencoderViT.
+
+    The encoder (cls_token, pos_embed, patch_embed, blocks, norm) and the decoder (decoder_*,
+    mask_token).
     """
 
     def __init__(self, encoder: nn.Module, decoder_dim: int = 16) -> None:
@@ -280,9 +286,10 @@ def _vit_simclr_class() -> type:
 
 
 def vit_simclr(seed: int = 0):
-    """A pytorch_lightning.LightningModule: SimCLR (lightly's NT-Xent loss and projection
-    head) on a 1-channel timm ViT (:data:`DIGITS_VIT_ARGS`, :data:`VIT_ARCH`), with flip and
-    noise views drawn from ``seed``.
+    """A pytorch_lightning.LightningModule: SimCLR on a 1-channel timm ViT, with flip and noise views drawn from ``seed``.
+
+    SimCLR is lightly's NT-Xent loss and projection head; the ViT is :data:`DIGITS_VIT_ARGS`,
+    :data:`VIT_ARCH`.
     """
     return _vit_simclr_class()(seed)
 

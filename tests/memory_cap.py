@@ -1,5 +1,6 @@
-"""Run a test's attack in a child process whose memory is capped, so that a regression
-fails the test (MemoryError, or the child dies) instead of exhausting the machine.
+"""Run a test's attack in a child process whose memory is capped.
+
+So a regression fails the test (MemoryError, or the child dies) instead of exhausting the machine.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ print(attack(*sys.argv[3:]))
 
 
 def run_capped(target: str, *args: str, cap_gb: float = 2.0, timeout: float = 120.0) -> tuple[subprocess.CompletedProcess, float]:
-    """Call ``module:function(*args)`` in a child whose address space may grow at most
-    ``cap_gb`` GiB beyond what it holds once ``module`` is imported; it prints the result.
+    """Call ``module:function(*args)`` in a child whose address space may grow at most ``cap_gb`` GiB.
+
+    The growth counts from what the child holds once ``module`` is imported; the child prints the
+    result.
 
     Args:
         target: ``tests.core.test_x:attack`` (the module is imported before the cap is set).

@@ -1,6 +1,7 @@
-"""Who chooses code: a checkpoint's own ``arch`` entry and a store's own ssl_eval.toml may
-name built-in and timm architectures only, import paths only with the operator's consent;
-factories are called with the arguments they accept and must return a module.
+"""Who chooses code: built-in and timm architectures only, import paths only with the operator's consent.
+
+This holds for a checkpoint's own ``arch`` entry and a store's own ssl_eval.toml; factories are
+called with the arguments they accept and must return a module.
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ def test_store_toml_cannot_grant_itself_consent(tmp_path):
 
 
 def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
-    """evaluate and serve take --allow-module, and their config loader passes it on (the store's own file is loaded as the store's)."""
+    """Evaluate and serve take --allow-module, and their config loader passes it on.
+
+    The store's own file is loaded as the store's.
+    """
     import typer
     from typer.testing import CliRunner
 

@@ -1,5 +1,7 @@
-"""The command line as a new user meets it: -h, --version, help for every option, plain
-usage lines, an example per command, and the same evaluation options at evaluate and serve.
+"""The command line as a new user meets it.
+
+-h, --version, help for every option, plain usage lines, an example per command, and the same
+evaluation options at evaluate and serve.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Start-up cost of the command line (issue 15, item 2): commands that need neither
-Prefect, MLflow, Dask nor torch do not import them, and `evaluate` launches its temporary
-Prefect server only when no API is configured.
+"""Start-up cost of the command line (issue 15, item 2).
+
+Commands that need neither Prefect, MLflow, Dask nor torch do not import them, and `evaluate`
+launches its temporary Prefect server only when no API is configured.
 """
 
 from __future__ import annotations

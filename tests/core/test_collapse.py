@@ -23,8 +23,9 @@ def measured_row(cid: str, Z: np.ndarray, *, run: str = "run-0", epoch: int = 0)
 
 
 def random_relu_features(seed: int, n: int = 400, d: int = 128) -> np.ndarray:
-    """What an untrained ReLU network gives: non-negative features sharing a large mean, so the
-    l2-normalised rows nearly coincide (norm_std under 0.1/sqrt(D)) though they differ in
+    """What an untrained ReLU network gives: non-negative features sharing a large mean.
+
+    So the l2-normalised rows nearly coincide (norm_std under 0.1/sqrt(D)) though they differ in
     many directions.
     """
     rng = np.random.default_rng(seed)

@@ -15,8 +15,9 @@ from ssl_eval.sources.splits import eval_splits
 
 
 def _write_cifar(root, name: str, n_per_file: int = 6):
-    """cifar-10-batches-py / cifar-100-python as the official archives hold them: pickled
-    dicts with bytes keys, b'data' a (N, 3072) uint8 array (R, G, B planes), labels a list.
+    """Write cifar-10-batches-py / cifar-100-python as the official archives hold them.
+
+    Pickled dicts with bytes keys, b'data' a (N, 3072) uint8 array (R, G, B planes), labels a list.
     """
     rng = np.random.default_rng(0)
     if name == "cifar10":
@@ -139,8 +140,9 @@ def test_preprocess_defaults_to_native_size_in_unit_range():
 
 
 def test_one_set_data_sets_share_the_fixed_70_30_split(tmp_path):
-    """digits and npz:PATH (one set each) are cut by the same rule: the first 70 % of one
-    fixed permutation train, the rest test, disjoint and covering every image.
+    """Data sets of one set (digits and npz:PATH) are cut by the same rule.
+
+    The first 70 % of one fixed permutation train, the rest test, disjoint and covering every image.
     """
     from sklearn.datasets import load_digits
 

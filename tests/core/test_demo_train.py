@@ -118,8 +118,9 @@ def test_bad_arguments_say_what_was_expected(tmp_path, kwargs, error, match):
 
 
 def test_learning_rate_scales_train_their_own_runs_from_one_initialisation(tmp_path):
-    """Each scale is a run of its own (lr<scale>-run-<r>), from the same epoch-0 encoder,
-    at the scaled rate; a constant schedule keeps the rate (recorded in the checkpoint).
+    """Each scale is a run of its own (lr<scale>-run-<r>), from the same epoch-0 encoder, at the scaled rate.
+
+    A constant schedule keeps the rate (recorded in the checkpoint).
     """
     paths = make_demo_store(tmp_path, seed=0, **{**TINY, "methods": ("simclr",)}, lr_scales=(0.5, 2), lr_schedule="constant")
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == [

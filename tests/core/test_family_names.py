@@ -1,6 +1,7 @@
-"""A family is the folder the user named: its ``[families."<name>"]`` settings apply, and
-the report, the HTML page and MLflow show that name, while ids stay escaped where they must
-be unique (records, arrays, JSON keys, MLflow run keys).
+"""A family is the folder the user named: its settings apply, and every surface shows that name.
+
+Its ``[families."<name>"]`` settings apply, and the report, the HTML page and MLflow show that name,
+while ids stay escaped where they must be unique (records, arrays, JSON keys, MLflow run keys).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Reliability, third pass: values from the store that once broke more than their own
-checkpoint (an absurd epoch, complex weights) or reached the terminal raw (control codes).
+"""Reliability, third pass: store values that once broke more than their own checkpoint.
+
+An absurd epoch or complex weights broke more than their own checkpoint, and control codes reached
+the terminal raw.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The Lightning callback in a real (tiny) Lightning training: a checkpoint every n epochs
-in the store layout, and training that finishes whatever the evaluation request does.
+"""The Lightning callback in a real (tiny) Lightning training.
+
+A checkpoint every n epochs in the store layout, and training that finishes whatever the evaluation
+request does.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""entropy_z3 (the paper's H(Z_3) as inferred) against a hand computation, and the
-reductions it and reduce="umap" use: PCA always, UMAP where umap-learn is installed.
+"""Entropy_z3 (the paper's H(Z_3) as inferred) against a hand computation, and its reductions.
+
+The reductions it and reduce="umap" use: PCA always, UMAP where umap-learn is installed.
 """
 
 import numpy as np

@@ -1,5 +1,6 @@
-"""Peer conventions (reptrix, stable-pretraining) reproduced from our spectra: against
-written-out formulas always, and against the reptrix package itself where it is installed.
+"""Peer conventions (reptrix, stable-pretraining) reproduced from our spectra.
+
+Against written-out formulas always, and against the reptrix package itself where it is installed.
 """
 
 import numpy as np

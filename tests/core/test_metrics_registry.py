@@ -94,8 +94,9 @@ def _unit(M):
 
 
 def _published(X, y, views):
-    """Every metric of the registry computed from its definition (MetricSpec.definition),
-    with the default options and random_state=0; k = the 4 label classes.
+    """Every metric of the registry computed from its definition (MetricSpec.definition).
+
+    With the default options and random_state=0; k = the 4 label classes.
     """
     n, d = X.shape
     c1 = KMeans(n_clusters=4, n_init=1, random_state=0).fit_predict(X)

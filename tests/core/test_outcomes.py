@@ -1,5 +1,6 @@
-"""The typed outcomes of the embedding and measuring steps: enum statuses, checked fields,
-and what :func:`measure_embedded` makes of an embedding outcome.
+"""The typed outcomes of the embedding and measuring steps.
+
+Enum statuses, checked fields, and what :func:`measure_embedded` makes of an embedding outcome.
 """
 
 from __future__ import annotations

@@ -53,9 +53,10 @@ def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_
 
 
 def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
-    """The plan above checked every record and found nothing to do: both families are noted
-    settled, and the next scan reads none of their checkpoints' records (a rescan of a big
-    store costs what changed); any record written under a family voids its note.
+    """The plan above found nothing to do: both families are noted settled until anything changes.
+
+    The next scan reads none of their checkpoints' records (a rescan of a big store costs what
+    changed); any record written under a family voids its note.
     """
     from ssl_eval.results.records import SETTLED, LocalRecordStore
 

@@ -40,10 +40,11 @@ def test_linear_probe_within_half_a_point_of_sklearn(n, dim, k, noise, seed):
 
 @pytest.mark.parametrize("k", [2, 6])
 def test_torch_solver_reaches_sklearns_objective(k):
-    """The fitted weights minimise scikit-learn's own objective as well as scikit-learn does
-    (binary: one binomial vector, multi-class: the symmetric softmax), and meet its
-    convergence test there, evaluated in float64: max |gradient of the per-sample
-    objective| <= tol = 1e-4 (10 % slack for the float32 sums the solver worked with).
+    """The fitted weights minimise scikit-learn's own objective as well as scikit-learn does.
+
+    Binary: one binomial vector, multi-class: the symmetric softmax. They meet its convergence test
+    there, evaluated in float64: max |gradient of the per-sample objective| <= tol = 1e-4 (10 %
+    slack for the float32 sums the solver worked with).
     """
     import torch
 
@@ -158,8 +159,9 @@ def test_probes_defined_on_degenerate_embeddings(X):
 
 
 def test_small_fits_run_on_one_thread_and_overlapping_fits_restore_the_count(monkeypatch):
-    """torch's thread count is process-wide: a small fit runs on one thread, and fits that
-    overlap in threads (as in one Dask worker) leave the count as they found it.
+    """Torch's thread count is process-wide: a small fit runs on one thread and overlapping fits restore it.
+
+    Fits that overlap in threads (as in one Dask worker) leave the count as they found it.
     """
     import threading
 

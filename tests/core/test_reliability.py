@@ -1,5 +1,6 @@
-"""Reliability, second pass: whatever one checkpoint does is that checkpoint's recorded
-failure; only infrastructure failures stop a run, naming the path and why.
+"""Reliability, second pass: whatever one checkpoint does is that checkpoint's recorded failure.
+
+Only infrastructure failures stop a run, naming the path and why.
 """
 
 from __future__ import annotations

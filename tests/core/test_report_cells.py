@@ -1,5 +1,6 @@
-"""One text for each correlation cell (ssl_eval/reporting/cells.py), shown the same by the
-terminal table, the HTML page and the Markdown artifact of the analyze task.
+"""One text for each correlation cell (ssl_eval/reporting/cells.py), the same on every surface.
+
+The terminal table, the HTML page and the Markdown artifact of the analyze task show it the same.
 """
 
 from __future__ import annotations

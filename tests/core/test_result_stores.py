@@ -1,6 +1,7 @@
-"""The result stores: one contract for both implementations of each interface (a local
-folder and an fsspec URL), then what only one of them does (staging debris, commit marker),
-and the Workspace that builds them once.
+"""The result stores: one contract for both implementations of each interface, then what only one does.
+
+The implementations are a local folder and an fsspec URL; only one of them has staging debris or a
+commit marker; the Workspace builds them once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""One `ssl-eval serve` per work dir (ssl_eval/results/serve_lock.py), checked at the command's
-pre-start step with a stand-in holder process: no Prefect server is started here (the real
-second serve beside a real one is tests/integration/test_serve.py).
+"""One `ssl-eval serve` per work dir (ssl_eval/results/serve_lock.py), checked with a stand-in holder process.
+
+The check is the command's pre-start step; no Prefect server is started here (the real second serve
+beside a real one is tests/integration/test_serve.py).
 """
 
 from __future__ import annotations

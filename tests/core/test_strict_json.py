@@ -1,6 +1,7 @@
-"""Strict JSON (ssl_eval/common/strict_json.py): every record and document is written without bare
-NaN/Infinity (null instead), readers that need a float get NaN back, and records written
-before the rule (bare NaN) still load.
+"""Strict JSON (ssl_eval/common/strict_json.py): no bare NaN/Infinity in any record or document.
+
+Every record and document is written with null instead, readers that need a float get NaN back, and
+records written before the rule (bare NaN) still load.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Tasks run on threads of one process (the threaded Dask cluster): loading and measuring
-checkpoints on 8 threads at once gives exactly what one thread gives, and leaves the
-process-wide state (torch's safe globals and thread count, warnings filters, numpy's
-error state) as it found it (scikit-learn saves and restores the warnings filters in every
+"""Tasks run on threads of one process: 8 threads at once give exactly what one thread gives.
+
+Loading and measuring checkpoints on 8 threads of the threaded Dask cluster gives what one thread
+gives, and leaves the process-wide state (torch's safe globals and thread count, warnings filters,
+numpy's error state) as it found it (scikit-learn saves and restores the warnings filters in every
 ``check_array``, on every thread: any filter added and removed at run time would leak).
 docs/reliability.md, "Tasks on threads", lists what was audited.
 """

@@ -1,5 +1,6 @@
-"""The training-loop hook: atomic checkpoints in the store layout, and evaluation requests
-that never hold up or fail training (against a stand-in for Prefect's REST API).
+"""The training-loop hook: atomic checkpoints, and evaluation requests that never hold up or fail training.
+
+Checkpoints are written in the store layout; requests go to a stand-in for Prefect's REST API.
 """
 
 from __future__ import annotations

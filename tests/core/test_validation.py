@@ -1,6 +1,7 @@
-"""The one input checker (ssl_eval/common/validation.py): what it converts, and that every
-kind of bad input gets a message naming the argument, the expectation and the fix, the
-same wherever the input is passed (registry, silhouette, entropy, probes).
+"""The one input checker (ssl_eval/common/validation.py): what it converts, and its messages.
+
+Every kind of bad input gets a message naming the argument, the expectation and the fix, the same
+wherever the input is passed (registry, silhouette, entropy, probes).
 """
 
 from __future__ import annotations

@@ -258,9 +258,11 @@ def test_best_rule_is_the_verdicts_default_and_its_stop_is_said_in_words():
 
 
 def test_within_run_trust_sees_through_a_shift_between_runs():
-    """Three runs whose metric falls as the probe rises inside each run, but whose levels move
-    together across runs: pooled over checkpoints they agree, inside a run they disagree. The
-    within-run reading (the default) calls the metric misleading; the pooled one trusted.
+    """Within-run trust sees through a level shift between runs that pooling mistakes for agreement.
+
+    Three runs whose metric falls as the probe rises inside each run, but whose levels move together
+    across runs: pooled over checkpoints they agree, inside a run they disagree. The within-run
+    reading (the default) calls the metric misleading; the pooled one trusted.
     """
     from ssl_eval.analysis.correlation import within_run_spearman
 

@@ -48,9 +48,10 @@ def _embed(path, family: FamilyConfig = VIT, **kwargs):
 @pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")  # DINO uses it
 @pytest.mark.parametrize("loss_key", ["dino_loss", "ibot_loss"])
 def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
-    """main_dino.py: save_dict = {'student': student.state_dict() (DDP), 'teacher':
-    teacher.state_dict() (no DDP for a ViT), 'optimizer', 'epoch', 'args', 'dino_loss'} +
-    'fp16_scaler'; iBOT writes the same with 'ibot_loss'.
+    """DINO's main_dino.py format; iBOT writes the same with 'ibot_loss'.
+
+    save_dict = {'student': student.state_dict() (DDP), 'teacher': teacher.state_dict() (no DDP for
+    a ViT), 'optimizer', 'epoch', 'args', 'dino_loss'} + 'fp16_scaler'.
     """
     student = DDP(MultiCropWrapper(tiny_vit(1), DINOHead(24)))
     teacher = MultiCropWrapper(tiny_vit(2), DINOHead(24))
@@ -80,8 +81,10 @@ def test_dino_and_ibot_teacher_backbone(tmp_path, loss_key):
 
 
 def test_mae_encoder_only(tmp_path):
-    """util/misc.py save_model: {'model': model_without_ddp.state_dict(), 'optimizer', 'epoch',
-    'scaler': loss_scaler.state_dict(), 'args'} to checkpoint-<epoch>.pth.
+    """MAE's util/misc.py save_model format.
+
+    {'model': model_without_ddp.state_dict(), 'optimizer', 'epoch', 'scaler':
+    loss_scaler.state_dict(), 'args'} to checkpoint-<epoch>.pth.
     """
     encoder = tiny_vit(3)
     mae = MaskedAutoencoderViT(encoder)
@@ -114,8 +117,10 @@ def test_mae_bare_state_dict(tmp_path):
 
 
 def test_moco_v3_base_encoder(tmp_path):
-    """main_moco.py save_checkpoint({'epoch', 'arch': args.arch, 'state_dict':
-    model.state_dict() (DDP), 'optimizer', 'scaler'}, filename='checkpoint_%04d.pth.tar').
+    """MoCo v3's main_moco.py save_checkpoint format.
+
+    save_checkpoint({'epoch', 'arch': args.arch, 'state_dict': model.state_dict() (DDP),
+    'optimizer', 'scaler'}, filename='checkpoint_%04d.pth.tar').
     """
     base = tiny_vit(4)
     model = DDP(MoCoViT(base, tiny_vit(5)))
@@ -133,8 +138,9 @@ def test_moco_v3_base_encoder(tmp_path):
 
 
 def test_solo_learn_and_lightly_vit_backbone_in_a_lightning_checkpoint(tmp_path):
-    """solo-learn's and lightly's ViT backbones are timm VisionTransformers (num_classes=0)
-    under ``backbone.``; momentum copies, projector and online classifier are other keys.
+    """Solo-learn's and lightly's ViT backbones: timm VisionTransformers (num_classes=0) under ``backbone.``.
+
+    Momentum copies, projector and online classifier are other keys.
     """
     backbone, momentum = tiny_vit(6, num_classes=0), tiny_vit(7, num_classes=0)
     state = {

@@ -1,7 +1,8 @@
-"""The whole path at the size a ViT expects: MNIST resized to 224 px, three channels,
-ImageNet normalisation, a tiny timm ViT (16 px patches) from a DINO-format checkpoint,
-embedding, every metric group and the probes; and the pooled token in the provenance and
-the embedding key.
+"""The whole path at the size a ViT expects, from a DINO-format checkpoint of a tiny timm ViT.
+
+MNIST resized to 224 px, three channels, ImageNet normalisation, a tiny timm ViT (16 px patches)
+from a DINO-format checkpoint, embedding, every metric group and the probes; and the pooled token in
+the provenance and the embedding key.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ def test_mnist_at_224_px_with_a_tiny_vit_end_to_end(tmp_path):
 
 
 def test_families_without_vit_settings_keep_their_embedding_key():
-    """pool and arch_args at their defaults leave the key as it was before they existed (the
-    family's other fields only; an unset state_dict_key as its earlier placeholder default),
-    so existing work dirs are not re-embedded.
+    """Pool and arch_args at their defaults leave the embedding key as it was before they existed.
+
+    The key holds the family's other fields only (an unset state_dict_key as its earlier placeholder
+    default), so existing work dirs are not re-embedded.
     """
     from ssl_eval.config.schema import _digest
 

@@ -1,7 +1,8 @@
-"""The ViT issue's done-when, on one store: a DINO-, an MAE- and a MoCo v3-format checkpoint
-of a timm ViT, each written as its trainer writes it, are discovered and evaluated (embedding,
-every metric group, probes) with no configuration beyond the architecture name (and the tiny
-model's size); a DINO file whose Namespace carries a hostile class fails alone and runs nothing.
+"""The ViT issue's done-when, on one store of DINO-, MAE- and MoCo v3-format checkpoints of a timm ViT.
+
+Each is written as its trainer writes it; all are discovered and evaluated (embedding, every metric
+group, probes) with no configuration beyond the architecture name (and the tiny model's size); a DINO file
+whose Namespace carries a hostile class fails alone and runs nothing.
 """
 
 from __future__ import annotations

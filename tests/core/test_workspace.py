@@ -1,5 +1,6 @@
-"""Workspace.check_writable with a ``file://`` results URL: a local folder, created when
-missing (as a plain local work dir is), and named when it cannot be written.
+"""Workspace.check_writable with a ``file://`` results URL: a local folder.
+
+It is created when missing (as a plain local work dir is), and named when it cannot be written.
 """
 
 from __future__ import annotations

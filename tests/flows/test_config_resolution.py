@@ -1,6 +1,7 @@
-"""Every entry point runs the `monitor` flow, which reads the store's ssl_eval.toml at each
-run: called with only `store` and `workdir` it uses the store's file, explicit overrides win,
-and an edit is applied by the next run. The prefix recovery path works end to end.
+"""Every entry point runs the `monitor` flow, which reads the store's ssl_eval.toml at each run.
+
+Called with only `store` and `workdir` it uses the store's file, explicit overrides win, and an edit
+is applied by the next run. The prefix recovery path works end to end.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The evaluation flow under prefect_test_harness, on a tiny digits store, with a real
-threaded Dask task runner, real zarr on disk and a real sqlite MLflow store.
+"""The evaluation flow under prefect_test_harness, on a tiny digits store.
+
+With a real threaded Dask task runner, real zarr on disk and a real sqlite MLflow store.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def _task_run_names(store) -> list[str]:
 
 def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_down_resyncs_and_is_idempotent(
         prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store, no_mlflow_figures):
-    """One store, three runs (a first run costs the most, so the two scenarios share it): the
-    first evaluates everything, isolates a bad file and keeps its results while MLflow is
+    """One store, three runs (a first run costs the most, so the two scenarios share it).
+
+    The first evaluates everything, isolates a bad file and keeps its results while MLflow is
     unreachable; the second, with MLflow back, redoes only the mirror; the third does nothing.
     """
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

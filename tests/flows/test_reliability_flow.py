@@ -1,5 +1,6 @@
-"""Reliability of a whole monitor run (under prefect_test_harness, threaded Dask): one
-checkpoint's exception of any type never stops the run or the other checkpoints.
+"""Reliability of a whole monitor run (under prefect_test_harness, threaded Dask).
+
+One checkpoint's exception of any type never stops the run or the other checkpoints.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness
 
 
 def test_a_store_of_12_dino_checkpoints_is_evaluated_whole_on_the_threaded_cluster(prefect_harness, tiny_overrides, tmp_path):
-    """DINO files pickle an argparse.Namespace: loads overlapping on the cluster's threads
-    once refused some of them at random (torch's safe globals are one process-wide set).
+    """A store of 12 DINO checkpoints is evaluated whole on the threaded cluster.
+
+    DINO files pickle an argparse.Namespace: loads overlapping on the cluster's threads once refused
+    some of them at random (torch's safe globals are one process-wide set).
     """
     from tests.helpers import write_dino_checkpoint
 

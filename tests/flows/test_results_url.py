@@ -1,5 +1,6 @@
-"""The monitor flow with the checkpoint store and the shared results on fsspec URLs
-(memory://, shared by the threaded LocalCluster): same records as the local path.
+"""The monitor flow with the checkpoint store and the shared results on fsspec URLs: same records as the local path.
+
+The URLs are memory://, shared by the threaded LocalCluster.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""A lightly SimCLR training loop on a tiny timm ViT with ssl-eval's Lightning callback
-fills a store; the monitor flow evaluates it, and evaluates only what is new when the
-plain-PyTorch helper adds the next epoch.
+"""A lightly SimCLR loop with ssl-eval's Lightning callback fills a store; the monitor flow evaluates it.
+
+The loop trains a tiny timm ViT; the flow evaluates only what is new when the plain-PyTorch helper
+adds the next epoch.
 """
 
 from __future__ import annotations

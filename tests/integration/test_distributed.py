@@ -1,4 +1,4 @@
-"""The distributed setup for real, every part started and stopped by this test on 127.0.0.1:
+"""The distributed setup for real, every part started and stopped by this test on 127.0.0.1.
 
 - an S3 endpoint (moto's server mode) holding the checkpoint store and the shared
   embeddings + records (``--results-url``-style ``s3://`` URL);

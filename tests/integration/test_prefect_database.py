@@ -1,5 +1,6 @@
-"""The migrated Prefect database template (deployments/prefect_database.py) on plain sqlite
-files; tests/integration/test_temporary_server.py starts real servers from it.
+"""The migrated Prefect database template (deployments/prefect_database.py) on plain sqlite files.
+
+tests/integration/test_temporary_server.py starts real servers from it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Credentials never leave the process that uses them: `ssl-eval evaluate` with an MLflow
-URI that carries a password (holding "@") and token query parameters, against a server
-that is down, so MLflow's own error messages quote the URI. Afterwards no file the run
-wrote (records, MLflow store, Prefect's database and logs, Dask scratch) and none of its
-output holds a secret.
+"""Credentials never leave the process that uses them.
+
+`ssl-eval evaluate` with an MLflow URI that carries a password (holding "@") and token query
+parameters, against a server that is down, so MLflow's own error messages quote the URI. Afterwards
+no file the run wrote (records, MLflow store, Prefect's database and logs, Dask scratch) and none of
+its output holds a secret.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""`ssl-eval serve` for real, one served store for the whole module (a start costs a Prefect
-server, a deployment and a first run): it starts a Prefect server on 127.0.0.1 and serves the
-monitor deployment on a short interval; a checkpoint copied into the store and an edit of the
-store's ssl_eval.toml are both applied by the next scheduled run (the checkpoint shows up in
-MLflow within two intervals); a second serve on the work dir is refused at once, naming the
-first; the Prefect UI at the address serve prints reaches its own API (headless Chromium,
-tests/browser.py); Ctrl-C stops serving and the server with it.
+"""`ssl-eval serve` for real, one served store for the whole module (a start costs a server, a deployment and a run).
+
+It starts a Prefect server on 127.0.0.1 and serves the monitor deployment on a short interval; a
+checkpoint copied into the store and an edit of the store's ssl_eval.toml are both applied by the
+next scheduled run (the checkpoint shows up in MLflow within two intervals); a second serve on the
+work dir is refused at once, naming the first; the Prefect UI at the address serve prints reaches
+its own API (headless Chromium, tests/browser.py); Ctrl-C stops serving and the server with it.
 
 The tests share the served process and run in file order: the last one stops it.
 """
@@ -83,8 +83,9 @@ def _wait(served: Served, condition, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, prefect_template):
-    """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds (its server
-    starts from the session's Prefect database template, SSL_EVAL_CACHE_DIR).
+    """`ssl-eval serve` of a store holding one checkpoint, every INTERVAL seconds.
+
+    Its server starts from the session's Prefect database template, SSL_EVAL_CACHE_DIR.
     """
     root = tmp_path_factory.mktemp("served")
     store, work, log_path = root / "store", root / "work", root / "serve.log"

@@ -1,7 +1,8 @@
-"""The temporary Prefect server `ssl-eval evaluate` launches before importing the flows:
-healthy, the process's Prefect settings point at it inside the block and are restored after
-it, and it is stopped on leaving; the first server leaves its migrated database as the
-template a second work dir's server starts from.
+"""The temporary Prefect server `ssl-eval evaluate` launches before importing the flows.
+
+It is healthy, the process's Prefect settings point at it inside the block and are restored after
+it, and it is stopped on leaving; the first server leaves its migrated database as the template a
+second work dir's server starts from.
 
 The scenario runs in a fresh interpreter with no PREFECT_* variable: in the test process a
 session's ``prefect_test_harness`` (tests/conftest.py) may already be the configured API, and

@@ -1,8 +1,9 @@
-"""The training hook against a real served deployment: `ssl-eval serve` runs on a one-day
-schedule (so no scheduled scan can help), a lightly SimCLR loop on a tiny timm ViT writes a
-checkpoint an epoch (two epochs) through the Lightning callback, and each checkpoint is
-evaluated because the callback asked for a run: epoch 0 while training is still going, the
-last one after it.
+"""The training hook against a real served deployment: each checkpoint is evaluated because the callback asked.
+
+`ssl-eval serve` runs on a one-day schedule (so no scheduled scan can help), a lightly SimCLR loop
+on a tiny timm ViT writes a checkpoint an epoch (two epochs) through the Lightning callback, and
+each checkpoint is evaluated because the callback asked for a run: epoch 0 while training is still
+going, the last one after it.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def _deployment_exists(api_url: str) -> bool:
 
 
 class WaitForEpoch0(pl.Callback):
-    """Test only: epoch 1 starts once epoch 0 is evaluated, which shows that the evaluation
-    happens while training runs, started by the request (the schedule is a day away).
+    """Test only: epoch 1 starts once epoch 0 is evaluated.
+
+    This shows that the evaluation happens while training runs, started by the request (the schedule
+    is a day away).
     """
 
     def __init__(self, evaluated, log_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""The MLflow UI a researcher opens, loaded in headless Chromium (tests/browser.py): `ssl-eval
-ui` opens a family experiment in MLflow's classic runs view, not its GenAI view (the Prefect
-UI that `ssl-eval serve` prints is checked in test_serve.py, on its served store). Skipped
-where Chromium is missing (`apt-get install -y chromium`); docs/ui_check.py is the longer
-check, with screenshots of every page.
+"""The MLflow UI a researcher opens, loaded in headless Chromium (tests/browser.py).
+
+`ssl-eval ui` opens a family experiment in MLflow's classic runs view, not its GenAI view (the
+Prefect UI that `ssl-eval serve` prints is checked in test_serve.py, on its served store). Skipped
+where Chromium is missing (`apt-get install -y chromium`); docs/ui_check.py is the longer check,
+with screenshots of every page.
 """
 
 from __future__ import annotations

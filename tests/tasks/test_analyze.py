@@ -1,5 +1,6 @@
-"""The analysis tasks (a family's alert warnings; the pooled analysis) and the verdict task
-(its log line and artifact), called without a Prefect server (logger and artifact stubbed).
+"""The analysis tasks and the verdict task, called without a Prefect server (logger and artifact stubbed).
+
+A family's alert warnings, the pooled analysis, and the verdict's log line and artifact.
 """
 
 from __future__ import annotations

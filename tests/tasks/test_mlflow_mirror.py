@@ -1,6 +1,7 @@
-"""The MLflow mirror on a sqlite store in tmp_path (no Prefect): alert tags, figures, names,
-params, older mirrors brought up to date, and one current value per step in every series
-whatever happens to the store.
+"""The MLflow mirror on a sqlite store in tmp_path (no Prefect).
+
+Alert tags, figures, names, params, older mirrors brought up to date, and one current value per step
+in every series whatever happens to the store.
 """
 
 from __future__ import annotations
@@ -113,8 +114,10 @@ def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path, mlflo
 
 
 def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
-    """Experiments without the kind tag, runs named 'run-0', a summary run flooded with
-    corr/* metrics, and a setting changed since the params were logged.
+    """Older mirrors are brought up to date.
+
+    Experiments without the kind tag, runs named 'run-0', a summary run flooded with corr/* metrics,
+    and a setting changed since the params were logged.
     """
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
     analyze_family(ws, "simclr")
@@ -147,8 +150,10 @@ def _same(a, b) -> bool:
 
 
 def _expected_training_points(ws, family) -> dict[tuple[str, int], float]:
-    """(key, epoch) -> value from the records: a checkpoint still in the store over a deleted
-    one at the same epoch, then the one whose id sorts last.
+    """(key, epoch) -> value from the records, one per key and epoch.
+
+    A checkpoint still in the store wins over a deleted one at the same epoch, then the one whose id
+    sorts last.
     """
     out = {}
     for row in sorted(family_rows(ws, family, include_gone=True), key=lambda r: (not r.get("gone"), r["id"])):
@@ -159,9 +164,11 @@ def _expected_training_points(ws, family) -> dict[tuple[str, int], float]:
 
 
 def _assert_one_current_value_per_step(client, ws, family, uri):
-    """No series holds two points at one step; the training run holds exactly the records'
-    values; the correlations and summary runs show the current analysis (NaN: undefined now);
-    a second sync logs nothing; no active run name is held twice.
+    """Assert that no series holds two points at one step and every run shows the current values.
+
+    The training run holds exactly the records' values; the correlations and summary runs show the
+    current analysis (NaN: undefined now); a second sync logs nothing; no active run name is held
+    twice.
     """
     series = mlflow_series(client)
     doubled = [name for name, points in series.items() if len({s for s, _ in points}) != len(points)]
@@ -185,9 +192,9 @@ def _assert_one_current_value_per_step(client, ws, family, uri):
 
 
 def _replace(ws, checkpoint_id, *, scale, epoch=None, fingerprint=None):
-    """``checkpoint_id``'s file replaced by other content, as the embed and measure steps
-    then record it: a new fingerprint, every value scaled (and its epoch moved, for a name
-    without an epoch).
+    """Replace ``checkpoint_id``'s file by other content, as the embed and measure steps then record it.
+
+    A new fingerprint, every value scaled (and its epoch moved, for a name without an epoch).
     """
     checkpoint = ws.records.get(checkpoint_id, "checkpoint")
     fp = fingerprint or checkpoint["fingerprint"] + "+"

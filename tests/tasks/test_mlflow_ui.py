@@ -1,6 +1,7 @@
-"""The MLflow UI app of `ssl-eval ui` (ssl_eval/integrations/mlflow_ui.py): MLflow's own pages, the index page
-with the browser defaults that open the classic view. In a real browser:
-tests/integration/test_ui_browser.py.
+"""The MLflow UI app of `ssl-eval ui` (ssl_eval/integrations/mlflow_ui.py).
+
+MLflow's own pages, and the index page with the browser defaults that open the classic view. In a
+real browser: tests/integration/test_ui_browser.py.
 """
 
 from __future__ import annotations

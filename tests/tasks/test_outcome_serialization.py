@@ -1,6 +1,7 @@
-"""Task results cross processes and are persisted by Prefect: the outcomes (frozen
-dataclasses holding enum statuses) come back equal, with enum members, through both of
-Prefect's result serializers.
+"""Task results cross processes and are persisted by Prefect: the outcomes come back equal.
+
+The outcomes (frozen dataclasses holding enum statuses) come back equal, with enum members, through
+both of Prefect's result serializers.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Tasks run on threads of one process: a task reads credentials where it uses them and
-never writes the process environment (docs/reliability.md, "Tasks on threads").
+"""Tasks run on threads of one process: they never write the process environment.
+
+A task reads credentials where it uses them (docs/reliability.md, "Tasks on threads").
 """
 
 from __future__ import annotations
