@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import Chromium, PageNotReady, find_chromium  # noqa: E402 - after the repository root joins sys.path
+from tests.browser import Chromium, PageNotReady, find_chromium  # noqa: E402, TID251 - a clone's check: the root joins sys.path above
 
 SIZES = ["--dataset", "digits", "--n-eval", "200", "--n-probe-train", "300", "--n-probe-test", "200"]
 # Text that means a person is stuck: the Prefect UI without its API, MLflow's GenAI panels, errors.
