@@ -21,7 +21,7 @@ import time
 import psutil
 
 
-def start_reaper(*, interval: float = 0.5) -> subprocess.Popen:
+def start_reaper(*, interval: float = 0.5) -> subprocess.Popen[bytes]:
     """Start the reaper for this process; it ends by itself once this process is gone.
 
     Args:

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from deployments import prefect_database
@@ -35,7 +36,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_healthy(
-    api_url: str, *, timeout: float = 180.0, process: subprocess.Popen | None = None, interval: float = 0.5
+    api_url: str, *, timeout: float = 180.0, process: subprocess.Popen[bytes] | None = None, interval: float = 0.5
 ) -> None:
     """Wait until the Prefect API at ``api_url`` answers its health check (RuntimeError: ``process`` exited; TimeoutError: ``timeout`` s)."""
     deadline = time.monotonic() + timeout
@@ -94,7 +95,7 @@ def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | Non
         log.close()
 
 
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
@@ -159,7 +160,7 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         raise KeyboardInterrupt
 
-    def on_sigint(signum, frame) -> None:
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
         if state["asked"]:
             force()
         state["asked"] = time.monotonic()

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from deployments import prefect_database
 from deployments.serve import free_port, wait_healthy
@@ -30,7 +31,7 @@ HOST = "127.0.0.1"
 PORT_IN_USE = 3  # uvicorn's exit code when its port was taken between choosing and binding
 
 
-def _launch(port: int, log) -> subprocess.Popen:
+def _launch(port: int, log: BinaryIO) -> subprocess.Popen[bytes]:
     """Start Prefect's temporary-server command without importing prefect here.
 
     The command is ``SubprocessASGIServer``'s (API only, no UI, no background services); it reads
@@ -70,7 +71,7 @@ def _configured() -> bool:
     return bool(PREFECT_API_URL.value()) or not PREFECT_SERVER_EPHEMERAL_ENABLED.value()
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:

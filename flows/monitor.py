@@ -86,7 +86,7 @@ def dask_runner(address: str | None = None) -> DaskTaskRunner:
     )
 
 
-def _error_of(future) -> str | None:
+def _error_of(future: PrefectFuture[Any]) -> str | None:
     """Wait for ``future``; the error message if it failed, else None."""
     outcome = future.result(raise_on_failure=False)
     return str(outcome) if isinstance(outcome, BaseException) else None

@@ -5,12 +5,15 @@ The commands live beside it (:mod:`ssl_eval.cli`).
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand
 
 from ssl_eval.common.safe_text import printable
+
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 
 __all__ = ["app", "command", "fail", "warn", "EXIT_OK", "EXIT_NOTHING_EVALUATED", "EXIT_USAGE", "EXIT_SOME_FAILED",
            "EXIT_INTERRUPTED"]
@@ -33,12 +36,12 @@ EXIT_INTERRUPTED = 130  # stopped with Ctrl-C
 class _PlainUsageCommand(TyperCommand):
     """Usage lines name arguments plainly (``STORE``), as the help text does, not ``{STORE}``."""
 
-    def collect_usage_pieces(self, ctx) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # click's Context, which typer vendors privately
         return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
                 for piece in super().collect_usage_pieces(ctx)]
 
 
-def command(name: str | None = None):
+def command(name: str | None = None) -> Callable[[CommandFunction], CommandFunction]:
     """``app.command`` with plain usage lines (:class:`_PlainUsageCommand`): the decorator of every command.
 
     Args:

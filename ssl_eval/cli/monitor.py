@@ -9,7 +9,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -39,10 +39,13 @@ from ssl_eval.common.urls import hold_credentials, redact
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
 
+if TYPE_CHECKING:
+    from ssl_eval.config import Config
+
 __all__ = ["evaluate", "serve", "flow_parameters"]
 
 
-def _warm(location: str, ws: Workspace, config, settle_seconds: float) -> None:
+def _warm(location: str, ws: Workspace, config: Config, settle_seconds: float) -> None:
     """Work of the flow that needs no Prefect server, done while the server starts.
 
     The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files)
@@ -68,8 +71,8 @@ def _mark(phase: str) -> None:
 
 
 def flow_parameters(
-    store: str, ws: Workspace, config_file: Path | None, overrides: dict, allow_module: list[str] | None, **more
-) -> tuple[str, Any, dict]:
+    store: str, ws: Workspace, config_file: Path | None, overrides: dict[str, Any], allow_module: list[str] | None, **more: Any
+) -> tuple[str, Config, dict[str, Any]]:
     """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming what is wrong.
 
     The configuration is checked here so that a mistake fails at once; the flow resolves it again at every run
@@ -101,7 +104,7 @@ def flow_parameters(
     }
 
 
-def _check_before_start(location: str, config, *, watching: bool) -> None:
+def _check_before_start(location: str, config: Config, *, watching: bool) -> None:
     """Check the store's layout and the configuration before Prefect or Dask start.
 
     An error exits 2 with the fix; what only looks wrong is a warning.

@@ -7,6 +7,7 @@ registry metric of one saved embedding array.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,7 +22,7 @@ __all__ = ["REPORT_FORMATS", "print_report", "report", "metrics"]
 REPORT_FORMATS = ("table", "json", "csv")
 
 
-def print_report(ws: Workspace, fmt: str) -> dict:
+def print_report(ws: Workspace, fmt: str) -> dict[str, Any]:
     """Print the work dir's report on stdout.
 
     Args:

@@ -184,7 +184,7 @@ def install_log_redaction() -> None:
     if getattr(previous, "redacts_credentials", False):
         return
 
-    def factory(*args, **kwargs):
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         try:
             message = record.getMessage()

@@ -132,7 +132,7 @@ def _check_store_file(raw: dict[str, Any], file: str, allowed: tuple[str, ...]) 
             raise ValueError(refusal(arch, f"{file} (families.{printable(name)}.arch)"))
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Config
     for part in loc:
         if model is Config and part == "families":

@@ -203,12 +203,13 @@ def train_run(
             x1 = random_views(x, generator)
             for group in optimizer.param_groups:  # cosine decay per step, or constant
                 group["lr"] = base_lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if lr_schedule == "cosine" else 1.0)
-            loss = model.training_loss(x0, x1)
+            # nn.Module types attributes as Tensor | Module: every demo method has these two (the ignores)
+            loss = model.training_loss(x0, x1)  # type: ignore[operator]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
-            model.after_step(step / total_steps)
+            model.after_step(step / total_steps)  # type: ignore[operator]
             losses.append(float(loss.detach()))
         train_loss = float(np.mean(losses))
         if not math.isfinite(train_loss):

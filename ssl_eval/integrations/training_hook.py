@@ -188,7 +188,7 @@ class EvaluationRequester:
                 self._warned.add(self.last_result)
                 log.warning("ssl-eval: no evaluation run requested (%s); the next scheduled scan evaluates the checkpoint.", self.last_result)
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get("PREFECT_API_KEY")
         if key:

@@ -106,7 +106,7 @@ def _cluster_distance_sums(X: np.ndarray, codes: np.ndarray, n_labels: int) -> n
 
 
 def silhouette_score(X: np.ndarray, labels: np.ndarray, *, sample_size: int | None = None,
-                     random_state=None) -> float:
+                     random_state: int | np.random.RandomState | None = None) -> float:
     """Mean silhouette coefficient with Euclidean distance, computed in row blocks.
 
     Agrees with ``sklearn.metrics.silhouette_score(X, labels, sample_size=...,
@@ -175,7 +175,8 @@ def kmeans_labels(X: np.ndarray, k: int, *, random_state: int) -> np.ndarray:
     """
     quiet_known_warnings()  # "Number of distinct clusters": duplicate points
     model = KMeans(n_clusters=k, n_init=1, random_state=random_state)
-    return model.fit_predict(X)
+    codes: np.ndarray = model.fit_predict(X)
+    return codes
 
 
 def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,

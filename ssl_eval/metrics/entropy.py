@@ -25,6 +25,8 @@ for SimSiam, so the registry marks both ``higher_is_better=False``; read it per 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import digamma, gammaln
 from sklearn.neighbors import NearestNeighbors
@@ -50,7 +52,7 @@ def _covariance(X: np.ndarray) -> np.ndarray:
     for start in range(0, n, _BLOCK_ROWS):
         mean += X[start:start + _BLOCK_ROWS].astype(np.float64).sum(axis=0)
     mean /= n
-    cov = np.zeros((d, d))
+    cov: np.ndarray = np.zeros((d, d))
     for start in range(0, n, _BLOCK_ROWS):
         block = X[start:start + _BLOCK_ROWS].astype(np.float64) - mean
         cov += block.T @ block
@@ -76,7 +78,7 @@ def gaussian_entropy(X: np.ndarray) -> float:
     sign, logdet = np.linalg.slogdet(cov + ridge * np.eye(d))
     if sign <= 0:  # cannot happen for a PSD matrix plus a positive ridge; be defined anyway
         return float("nan")
-    return float(0.5 * (d * np.log(2.0 * np.pi * np.e) + logdet))
+    return float(0.5 * (d * np.log(2.0 * np.pi * math.e) + logdet))
 
 
 def knn_entropy(X: np.ndarray, *, k: int = 3) -> tuple[float, bool]:

@@ -33,7 +33,7 @@ from ssl_eval.metrics.options import REDUCTIONS  # defined with the options that
 __all__ = ["REDUCTIONS", "UMAP_PARAMS", "pca_reduce", "reduce", "umap_available", "umap_reduce"]
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
-_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, tuple[int, ...], int, int], np.ndarray] = OrderedDict()
 _CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()  # tasks on threads share the cache: look up, insert and evict under it
 

@@ -18,6 +18,7 @@ Edge cases never crash inside a library; they give NaN values and a flag:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +178,8 @@ def unconditional_metrics(group: str) -> tuple[str, ...]:
                  if spec.group == group and not spec.needs_labels and not spec.needs_views)
 
 
-def _validate(X, labels, views):
+def _validate(X: np.ndarray, labels: np.ndarray | None, views: tuple[np.ndarray, np.ndarray] | None,
+              ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
     # non-finite embeddings are a result (NaN values and the "non_finite" flag), not an error
     X = check_matrix(X, name="X", allow_non_finite=True)
     if labels is not None:
@@ -194,7 +196,7 @@ def _validate(X, labels, views):
     return X, labels, views
 
 
-def _dedupe(flags) -> tuple[str, ...]:
+def _dedupe(flags: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(flags))
 
 

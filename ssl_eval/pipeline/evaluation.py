@@ -9,7 +9,7 @@ computes nothing, and a changed metric configuration recomputes from the stored 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_eval.common.errors import InfrastructureError, is_transient
 from ssl_eval.common.urls import redact_text
@@ -19,6 +19,9 @@ from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, PartOutcome
 from ssl_eval.probe import knn_probe, linear_probe
 from ssl_eval.results.parts import FailureRecord, MeasuredRecord, MetricsRecord, Part, ProbeRecord, group_of, measured_model, metrics_part
 from ssl_eval.results.workspace import Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def metric_options(config: Config) -> MetricOptions:
@@ -44,9 +47,9 @@ class _StoredCheckpoint:
         if provenance is None:
             raise FileNotFoundError(f"{checkpoint_id}: no committed embeddings; embed the checkpoint first.")
         self.provenance: dict[str, Any] = provenance
-        self._arrays: dict[str, Any] = {}
+        self._arrays: dict[str, np.ndarray | None] = {}
 
-    def get(self, name: str):
+    def get(self, name: str) -> np.ndarray | None:
         """The array ``name``, or None when the checkpoint has none (e.g. no labels)."""
         if name not in self._arrays:
             self._arrays[name] = self.store.read_optional(self.id, name)

@@ -99,7 +99,7 @@ def check_scheduler(address: str, *, timeout: float = SCHEDULER_TIMEOUT) -> None
     """
     import asyncio
 
-    from distributed.comm import connect
+    from distributed.comm.core import connect
 
     async def handshake() -> None:
         comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout + 1)

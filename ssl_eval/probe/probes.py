@@ -14,12 +14,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ssl_eval.common.threads import quiet_known_warnings
 from ssl_eval.common.validation import check_labels, check_matrix
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["SOLVERS", "knn_probe", "linear_probe"]
 
@@ -28,7 +32,8 @@ SOLVERS = ("torch", "sklearn")
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def _check_split(train_X, train_y, test_X, test_y, *, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _check_split(train_X: ArrayLike, train_y: ArrayLike, test_X: ArrayLike, test_y: ArrayLike, *,
+                 dtype: DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     fix = "the encoder produced non-finite embeddings; fix or drop that checkpoint"
     train_X = check_matrix(train_X, name="train_X", non_finite_fix=fix, dtype=dtype)
     test_X = check_matrix(test_X, name="test_X", non_finite_fix=fix, dtype=dtype)
@@ -43,8 +48,8 @@ def _check_split(train_X, train_y, test_X, test_y, *, dtype=np.float64) -> tuple
     return train_X, train_y, test_X, test_y
 
 
-def linear_probe(train_X, train_y, test_X, test_y, *, random_state: int = 0, max_iter: int = 1000,
-                 solver: Literal["torch", "sklearn"] = "torch", device=None) -> float:
+def linear_probe(train_X: ArrayLike, train_y: ArrayLike, test_X: ArrayLike, test_y: ArrayLike, *, random_state: int = 0,
+                 max_iter: int = 1000, solver: Literal["torch", "sklearn"] = "torch", device: str | torch.device | None = None) -> float:
     """Test accuracy of an L2 (C=1) multinomial logistic regression on standardised features.
 
     Args:
@@ -93,7 +98,7 @@ def linear_probe(train_X, train_y, test_X, test_y, *, random_state: int = 0, max
     return float(np.mean(predicted == test_y))
 
 
-def _sklearn_probe(train_X, train_y, test_X, test_y, random_state: int, max_iter: int) -> float:
+def _sklearn_probe(train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, test_y: np.ndarray, random_state: int, max_iter: int) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -104,7 +109,7 @@ def _sklearn_probe(train_X, train_y, test_X, test_y, random_state: int, max_iter
     return float(np.mean(model.predict(scaler.transform(test_X)) == test_y))
 
 
-def knn_probe(train_X, train_y, test_X, test_y, *, k: int = 20,
+def knn_probe(train_X: ArrayLike, train_y: ArrayLike, test_X: ArrayLike, test_y: ArrayLike, *, k: int = 20,
               temperature: float = 0.07) -> float:
     """Test accuracy of a cosine kNN with exp(sim / temperature) weighted votes.
 
@@ -132,7 +137,7 @@ def knn_probe(train_X, train_y, test_X, test_y, *, k: int = 20,
     classes, train_codes = np.unique(train_y, return_inverse=True)
     train_codes = train_codes.ravel()
 
-    def unit(a):
+    def unit(a: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(a, axis=1, keepdims=True)
         return a / np.where(norms == 0.0, 1.0, norms)
 

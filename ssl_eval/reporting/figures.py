@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -45,7 +46,7 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _grid(fig: Figure, n: int):
+def _grid(fig: Figure, n: int) -> list[Axes]:
     if n == 0:  # nothing to plot yet (every checkpoint failed or was deleted): an empty figure, no panels
         return []
     cols = min(PANEL_COLUMNS, max(1, n))
@@ -53,7 +54,7 @@ def _grid(fig: Figure, n: int):
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
-    return axes[:n]
+    return list(axes[:n])
 
 
 def _direction(name: str) -> str:

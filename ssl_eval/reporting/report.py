@@ -8,7 +8,7 @@ self-contained HTML page with figures.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_eval.analysis import ALERT_KINDS
 from ssl_eval.common.names import display_id, display_name
@@ -58,7 +58,7 @@ FAMILY_COLUMNS = ("metric", "better", "spearman", "kendall", "pearson", "signed 
 DROP_ORDER = ("kendall", "pearson", "signed ρ late", "better", "regret", "pick")
 
 
-def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool):
+def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *, ci: bool) -> Table:
     from rich.table import Table
 
     from ssl_eval.common.safe_text import rich_safe as escape  # control codes shown, never acting; no markup
@@ -78,7 +78,7 @@ def _family_table(family: str, data: dict[str, Any], columns: tuple[str, ...], *
     return table
 
 
-def fitted_family_table(family: str, data: dict[str, Any], width: int):
+def fitted_family_table(family: str, data: dict[str, Any], width: int) -> Table:
     """The family's table with as many columns as fit ``width`` characters.
 
     The least important columns go first (DROP_ORDER), then the confidence intervals.
@@ -106,7 +106,7 @@ def fitted_family_table(family: str, data: dict[str, Any], width: int):
     return table
 
 
-def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
+def print_verdict(console: Console, family: str, verdict: dict[str, Any]) -> None:
     """The family's summary sentences and its four answers, before its numbers.
 
     Args:
@@ -127,7 +127,7 @@ def print_verdict(console, family: str, verdict: dict[str, Any]) -> None:
     console.print(grid)
 
 
-def render_table(doc: dict[str, Any], console=None) -> None:
+def render_table(doc: dict[str, Any], console: Console | None = None) -> None:
     """Print the report as tables that fit the console's width (the terminal's, else 80).
 
     Names, ids and messages come from the store's files: every one is escaped

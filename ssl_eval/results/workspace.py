@@ -13,12 +13,15 @@ import uuid
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_eval.common.errors import WorkdirError
 from ssl_eval.common.urls import filesystem, is_url, join, redact
 from ssl_eval.results.embeddings import EmbeddingArrays, open_embedding_arrays
 from ssl_eval.results.records import RecordFiles, open_record_files
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 DEFAULT_WORKDIR = ".ssl_eval"
 
@@ -118,7 +121,7 @@ class Workspace:
         """PREFECT_HOME of processes started for this work dir: ``prefect`` in it."""
         return self.root / "prefect"
 
-    def lock(self, key: str, *, timeout: float = 3600.0):
+    def lock(self, key: str, *, timeout: float = 3600.0) -> FileLock:
         """An inter-process lock for one unit of work: two monitor runs at once never compute the same thing twice on this machine.
 
         A file lock does not reach other machines. With a results URL, duplicate work across

@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ def random_views(
     return out.clamp_(0.0, 1.0)
 
 
-def fixed_views(images, n_views: int, *, random_state: int, config: AugmentConfig = AugmentConfig()):
+def fixed_views(images: np.ndarray, n_views: int, *, random_state: int,
+                config: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
     """Two augmented views of the first ``n_views`` images, drawn from ``random_state`` alone.
 
     The same seed gives the same views, so every checkpoint is measured on the same ones.

@@ -28,6 +28,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ssl_eval.common.names import escape_name
 from ssl_eval.common.urls import filesystem, is_url
@@ -161,7 +162,7 @@ def _is_checkpoint_name(name: str) -> bool:
     return name.endswith(CHECKPOINT_SUFFIXES) and not _PARTIAL.search(name)
 
 
-def _visible(folder: Path) -> list[os.DirEntry]:
+def _visible(folder: Path) -> list[os.DirEntry[str]]:
     """The entries of ``folder`` that are not hidden, or none when it cannot be listed."""
     try:
         with os.scandir(folder) as entries:
@@ -170,7 +171,7 @@ def _visible(folder: Path) -> list[os.DirEntry]:
         return []
 
 
-def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry]]:
+def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry[str]]]:
     """Every checkpoint-named file at ``<family>/<file>`` or ``<family>/<run>/<file>``, as (relative parts, entry).
 
     These are the only two depths the layout has, so nothing deeper is listed.
@@ -192,7 +193,7 @@ def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry
 
 def discover(
     store: str | Path, *, settle_seconds: float = 2.0, now: float | None = None,
-    fingerprints: MutableMapping[str, list] | None = None,
+    fingerprints: MutableMapping[str, list[Any]] | None = None,
 ) -> list[CheckpointRef]:
     """All complete checkpoint files under ``store``, sorted by family, run and epoch.
 
@@ -224,7 +225,7 @@ def discover(
     root = root.resolve()
     now = time.time() if now is None else now
     known = {} if fingerprints is None else dict(fingerprints)
-    seen: dict[str, list] = {}
+    seen: dict[str, list[Any]] = {}
     refs: list[CheckpointRef] = []
     for rel, entry in _checkpoint_files(root):
         stat = entry.stat()
@@ -253,7 +254,7 @@ def discover(
     return _with_conflicts(refs)
 
 
-def _mtime(info: dict) -> float:
+def _mtime(info: dict[str, Any]) -> float:
     value = info.get("LastModified") or info.get("mtime") or info.get("last_modified") or info.get("updated") or info.get("created") or 0
     if isinstance(value, datetime):
         return value.timestamp()

@@ -18,9 +18,12 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL.ImageFile import ImageFile
 
 __all__ = ["Bounds", "DEFAULT_DATA_BYTES", "check_budget", "decode_images", "image_samples", "is_regular", "open_regular",
            "read_idx", "read_npz", "resolve"]
@@ -226,7 +229,7 @@ def image_samples(base: Path, bounds: Bounds) -> tuple[list[tuple[str, int]], li
     return samples, classes
 
 
-def _open_image(handle: BinaryIO, path: str, bounds: Bounds):
+def _open_image(handle: BinaryIO, path: str, bounds: Bounds) -> ImageFile:
     """PIL's lazy open (the header only); its own decompression-bomb refusal as ours."""
     from PIL import Image
 

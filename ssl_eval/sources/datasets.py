@@ -157,7 +157,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):  # noqa: S301 - the safe unpickler 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}  # encode: bytes in protocol 2
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         module = module.replace("numpy.core.", "numpy._core.")  # files written by numpy 1.x
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR batch holds only numpy arrays and lists")

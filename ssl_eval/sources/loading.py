@@ -22,6 +22,7 @@ import pickle
 import re
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ def allow_namespace() -> None:
     if set(ALLOWED_CLASSES) <= set(torch.serialization.get_safe_globals()):
         return
     with _allow_lock:
-        missing = [c for c in ALLOWED_CLASSES if c not in torch.serialization.get_safe_globals()]
+        missing: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [
+            c for c in ALLOWED_CLASSES if c not in torch.serialization.get_safe_globals()]
         if missing:
             torch.serialization.add_safe_globals(missing)
 

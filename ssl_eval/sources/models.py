@@ -197,7 +197,9 @@ class TokenPooled(nn.Module):
 
     def __init__(self, model: nn.Module, pool: str) -> None:
         super().__init__()
-        self.model, self.pool = model, pool
+        # a timm VisionTransformer, whose forward_features is timm's (typed Any: timm is not followed)
+        self.model: Any = model
+        self.pool = pool
         self.prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

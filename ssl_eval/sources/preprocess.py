@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["preprocess", "to_float_tensor"]
 
 
-def to_float_tensor(images: np.ndarray):
+def to_float_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N,H,W[,C]) -> float32 torch tensor (N,C,H,W) in [0, 1].
 
     Args:
@@ -26,7 +32,8 @@ def to_float_tensor(images: np.ndarray):
     return x.float().div_(255.0)
 
 
-def preprocess(x, *, image_size: int | None = None, mean=None, std=None, channels: int | None = None):
+def preprocess(x: torch.Tensor, *, image_size: int | None = None, mean: Sequence[float] | None = None,
+               std: Sequence[float] | None = None, channels: int | None = None) -> torch.Tensor:
     """Float (N, C, H, W) in [0, 1] -> the model's input.
 
     Grey repeated to ``channels``, resized to ``image_size`` (bilinear, antialiased),

@@ -19,10 +19,10 @@ other way; otherwise it has *plateaued*.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from ssl_eval.common.threads import quiet_known_warnings
@@ -68,7 +68,7 @@ class Trend:
                 "tau": self.tau, "p": self.p, "state": self.state}
 
 
-def trend(name: str, epochs: Sequence[float], values: Sequence[float], *, history: Sequence[float],
+def trend(name: str, epochs: ArrayLike, values: ArrayLike, *, history: ArrayLike,
           higher_is_better: bool, alpha: float, min_change: float) -> Trend | None:
     """The trend of ``values`` against ``epochs`` over one window.
 
