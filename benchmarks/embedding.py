@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from ssl_eval.pipeline.embedding import embed_images
+from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.results.embeddings import LocalEmbeddingStore
 from ssl_eval.sources.models import build_backbone, pooled
 
@@ -68,7 +68,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
     torch.manual_seed(0)
     model = pooled(build_backbone(arch, in_channels=3), None, arch).eval().to(device)
     warm = images[: min(len(images), 2 * batch_size)]
-    variants = {"bare torch loop (fp32)": dict()}
+    variants: dict[str, dict[str, bool]] = {"bare torch loop (fp32)": dict()}
     if device.type == "cuda":
         variants["bare torch loop (bf16, channels_last)"] = dict(bf16=True, channels_last=True)
     times: dict[str, list[float]] = {name: [] for name in [*variants, "ssl-eval embed + zarr write"]}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -48,7 +49,7 @@ PHASES = ("imports", "server start", "data set", "load", "embed", "metrics", "pr
 # ---------------------------------------------------------------- the plain script (child)
 
 
-def _metrics(X, labels, views, k: int, seed: int) -> dict[str, float]:
+def _metrics(X, labels, views, k: int | None, seed: int) -> dict[str, float]:
     """The label-free metrics of ssl-eval's registry, with scikit-learn, scipy and numpy."""
     import numpy as np
     from scipy.spatial.distance import pdist
@@ -69,7 +70,7 @@ def _metrics(X, labels, views, k: int, seed: int) -> dict[str, float]:
     n, d = X64.shape
     cov = np.cov(X64, rowvar=False)
     ridge = 1e-6 * np.trace(cov) / d + 1e-12
-    out["entropy_gaussian"] = 0.5 * (d * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov + ridge * np.eye(d))[1])
+    out["entropy_gaussian"] = 0.5 * (d * np.log(2 * np.pi * math.e) + np.linalg.slogdet(cov + ridge * np.eye(d))[1])
 
     def kl_entropy(Z, kk=3):
         m, dim = Z.shape
@@ -198,9 +199,9 @@ def plain(store: Path, out: Path) -> None:
     for family, found in rows.items():
         probe = np.array([v["linear_acc"] for _, _, v in found])
         for name in found[0][2]:
-            values = np.array([v[name] for _, _, v in found])
-            if np.all(np.isfinite(values)) and np.ptp(values) > 0 and np.ptp(probe) > 0:
-                correlations[f"{family}/{name}"] = (stats.spearmanr(values, probe)[0], stats.kendalltau(values, probe)[0],
+            series = np.array([v[name] for _, _, v in found])
+            if np.all(np.isfinite(series)) and np.ptp(series) > 0 and np.ptp(probe) > 0:
+                correlations[f"{family}/{name}"] = (stats.spearmanr(series, probe)[0], stats.kendalltau(series, probe)[0],
                                                     stats.pearsonr(values, probe)[0])
     lap("analysis")
 

@@ -46,7 +46,7 @@ def _load() -> str:
 def encoder_embeddings(path: str, arch: str, dataset: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` training images of ``dataset`` through the checkpoint's backbone."""
     from ssl_eval.config import FamilyConfig
-    from ssl_eval.pipeline.embedding import embed_images
+    from ssl_eval.pipeline.inference import embed_images
     from ssl_eval.sources.datasets import load_split
     from ssl_eval.sources.loading import load_checkpoint
     from ssl_eval.sources.model_building import build_model
@@ -137,10 +137,10 @@ def main() -> None:
     phases(warm, None)  # first-call library set-up (OpenMP, BLAS), not timed
     print(f"cpus {os.cpu_count()}, load {_load()}", flush=True)
     rows = []
-    for label, X, y in sources:
+    for label, embeddings, labels in sources:
         for n in sorted(args.sizes):
-            if n <= len(X):
-                rows.append(row(label, np.ascontiguousarray(X[:n]), None if y is None else y[:n]))
+            if n <= len(embeddings):
+                rows.append(row(label, np.ascontiguousarray(embeddings[:n]), None if labels is None else labels[:n]))
                 print(rows[-1], flush=True)
     print()
     print("| " + " | ".join(rows[0]) + " |")

@@ -117,7 +117,7 @@ def _warm_up() -> None:
     import ssl_eval.metrics.clustering  # noqa: F401
     import ssl_eval.metrics.spectral  # noqa: F401
     for dtype in (np.float32, np.float64):
-        a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(dtype)
+        a: np.ndarray = np.random.default_rng(0).standard_normal((1024, 1024)).astype(dtype)
         _ = a @ a, a.T @ a, np.linalg.eigvalsh(a[:256, :256]), np.linalg.svd(a[:256, :256])
     KMeans(n_clusters=2, n_init=1, random_state=0).fit(a[:256])
 

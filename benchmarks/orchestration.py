@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,7 +50,7 @@ def direct(store: Path, workdir: Path, config) -> float:
     return time.perf_counter() - started
 
 
-OVERRIDES = {"data.name": "digits", "data.n_eval": 400, "data.n_probe_train": 800, "data.n_probe_test": 400}
+OVERRIDES: dict[str, Any] = {"data.name": "digits", "data.n_eval": 400, "data.n_probe_train": 800, "data.n_probe_test": 400}
 
 
 def main() -> None:

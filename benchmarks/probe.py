@@ -58,7 +58,7 @@ def realistic_embeddings(n: int, d: int, *, k: int = 10, rank: int = 96, separat
 def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np.ndarray, ...]]:
     """The probe splits of ``dataset`` embedded by the checkpoint at ``path``, with a label for the table."""
     from ssl_eval.config import FamilyConfig
-    from ssl_eval.pipeline.embedding import embed_images
+    from ssl_eval.pipeline.inference import embed_images
     from ssl_eval.sources.loading import load_checkpoint
     from ssl_eval.sources.model_building import build_model
     from ssl_eval.sources.models import build_backbone
@@ -74,7 +74,10 @@ def checkpoint_embeddings(path: str | None, dataset: str) -> tuple[str, tuple[np
         model = build_model(load_checkpoint(path, family), family, in_channels=channels, path=path)
         label = f"{os.sep.join(path.split(os.sep)[-3:])}, {dataset}"
     train, test = (embed_images(model, s.images) for s in (splits.probe_train, splits.probe_test))
-    return label, (train, splits.probe_train.labels, test, splits.probe_test.labels)
+    train_y, test_y = splits.probe_train.labels, splits.probe_test.labels
+    if train_y is None or test_y is None:
+        raise ValueError(f"data set {dataset!r} has no labels; the probe needs one with labels (mnist, cifar10, ...)")
+    return label, (train, train_y, test, test_y)
 
 
 def _load() -> str:

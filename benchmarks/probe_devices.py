@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -36,7 +37,8 @@ def main() -> None:
     X, y = realistic_embeddings(args.n + args.n // 5, args.d)
     split = (X[: args.n], y[: args.n], X[args.n:], y[args.n:])
     rows = []
-    runs = [("torch", "cuda"), ("torch", "cpu")] + ([("sklearn", None)] if args.sklearn else [])
+    runs: list[tuple[Literal["torch", "sklearn"], str | None]] = [("torch", "cuda"), ("torch", "cpu")]
+    runs += [("sklearn", None)] if args.sklearn else []
     for solver, device in runs:
         if solver == "torch":
             linear_probe(X[:500], y[:500], X[500:700], y[500:700], device=device)  # warm-up

@@ -66,7 +66,7 @@ def main() -> None:
         store = make_store(Path(tmp) / "store", {"simclr": 1})
         ref = discover(store)[0]
         embed_checkpoint(ref, load_config(**overrides), Workspace.at(Path(tmp) / "work-embed"))
-        runs = {}
+        runs: dict[int, list[dict[str, dict[str, float]]]] = {}
         for threads in (1, 1, 2, 4):
             work = Path(tmp) / f"work-{threads}-{time.monotonic_ns()}"
             # every process reads the same embeddings: copy the committed arrays

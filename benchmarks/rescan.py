@@ -54,6 +54,8 @@ def build(root: Path, n: int):
         os.utime(path, (settled, settled))
     ws = Workspace.at(root / "work")
     embeddings, records = ws.embeddings, ws.records
+    if not isinstance(embeddings, LocalEmbeddingStore):  # a local work dir: its groups are folders
+        raise TypeError(f"expected the local embedding store, got {type(embeddings).__name__}")
     for ref in discover(store, settle_seconds=0):
         provenance = {"fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(ref.family),
                       "family": ref.family, "run": ref.run, "checkpoint": ref.name, "epoch": ref.epoch,

@@ -40,7 +40,8 @@ def _setup(config_path: str, dataset: str) -> None:
     from ssl_eval.pipeline.embedding import cached_views, data_splits
 
     torch.set_num_threads(1)  # one process per core (called once per worker process, before any work)
-    config = load_config(Path(config_path), **{"data.name": dataset})
+    overrides: dict[str, Any] = {"data.name": dataset}
+    config = load_config(Path(config_path), **overrides)
     _STATE.update(config=config, splits=data_splits(config.data), views=cached_views(config.data))
 
 

@@ -135,7 +135,7 @@ class Verdict:
 
 def tune(tuning: Sequence[Run], signals_of: dict[str, dict[str, bool]]) -> VerdictConfig:
     """The grid setting with the lowest median points lost on ``tuning`` among those that save at least MIN_SAVED (else the one that saves most)."""
-    scored = []
+    scored: list[tuple[bool, float, int]] = []
     for setting in GRID:
         rule = Verdict(VerdictConfig(**setting), signals_of)
         outcomes = [rule(r) for r in tuning]
@@ -280,7 +280,7 @@ def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
     last_gap = [100 * (np.nanmax(r.smooth) - r.smooth[-1]) for r in runs]
     binomial, residual = probe_standard_error(runs, n_test)
 
-    def q(xs: list[float]) -> str:
+    def q(xs: Sequence[float]) -> str:
         return " / ".join(f"{v:.0f}" for v in np.percentile(xs, [10, 25, 50, 75, 90]))
 
     return "\n".join([

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ssl_eval.analysis import bootstrap_ci
 from ssl_eval.config import FamilyConfig
 from ssl_eval.metrics import METRICS, MetricOptions, compute_group
-from ssl_eval.pipeline.embedding import embed_images
+from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.probe import linear_probe
 from ssl_eval.sources.loading import load_checkpoint
 from ssl_eval.sources.model_building import build_model

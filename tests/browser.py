@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -50,11 +50,13 @@ class Chromium:
     """One headless Chromium with one tab: ``with Chromium() as browser: browser.open(url)``."""
 
     def __init__(self, executable: str | None = None, width: int = 1440, height: int = 900, start_timeout: float = 60):
-        self.executable = executable or find_chromium()
-        if self.executable is None:
+        found = executable or find_chromium()
+        if found is None:
             raise FileNotFoundError("Chromium is missing: apt-get install -y chromium")
+        self.executable: str = found
         self.width, self.height, self.start_timeout = width, height, start_timeout
         self._next_id = 0
+        self._socket: ClientConnection | None = None
 
     def __enter__(self) -> Chromium:
         self._profile = Path(tempfile.mkdtemp(prefix="ssl-eval-chromium-"))

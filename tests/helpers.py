@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # The monitor flow's ``overrides`` for the tiny store: digits at small sizes.
-TINY_OVERRIDES = {"data.name": "digits", "data.n_eval": 200, "data.n_probe_train": 300, "data.n_probe_test": 200}
+TINY_OVERRIDES: dict[str, Any] = {"data.name": "digits", "data.n_eval": 200, "data.n_probe_train": 300, "data.n_probe_test": 200}
 
 # Values computed in different processes (other BLAS thread counts, other machines) agree
 # to a few 1e-8 relative (4.1e-8 measured), not bitwise: a different summation order changes
@@ -124,7 +124,7 @@ VIT_ARCH = "timm:vit_tiny_patch16_224"
 VIT_ARGS = {"img_size": 16, "patch_size": 4, "embed_dim": 24, "depth": 2, "num_heads": 2}
 
 
-def tiny_vit(seed: int, num_classes: int = 10) -> nn.Module:
+def tiny_vit(seed: int, num_classes: int = 10) -> Any:  # a timm VisionTransformer (timm: typed Any)
     """A timm ViT (:data:`VIT_ARGS`) with weights drawn from ``seed`` (including LayerNorms and the tokens, so that every key matters)."""
     import timm
 
@@ -136,7 +136,7 @@ def tiny_vit(seed: int, num_classes: int = 10) -> nn.Module:
     return model.eval()
 
 
-def cls_features(vit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def cls_features(vit: Any, x: torch.Tensor) -> torch.Tensor:  # vit: a timm VisionTransformer
     """The class token of ``vit``'s last layer: what a ViT checkpoint's embedding must equal."""
     with torch.no_grad():
         return vit.forward_features(x)[:, 0]
@@ -196,7 +196,7 @@ class MaskedAutoencoderViT(nn.Module):
     mask_token).
     """
 
-    def __init__(self, encoder: nn.Module, decoder_dim: int = 16) -> None:
+    def __init__(self, encoder: Any, decoder_dim: int = 16) -> None:  # encoder: a timm VisionTransformer
         from timm.models.vision_transformer import Block
 
         super().__init__()

@@ -117,7 +117,7 @@ def test_bootstrap_skips_kendall_above_its_size_limit(monkeypatch):
     import ssl_eval.analysis.correlation as analysis
 
     monkeypatch.setattr(analysis, "KENDALL_BOOTSTRAP_MAX_N", 5)
-    x = list(range(8))
+    x = [float(v) for v in range(8)]
     ci = analysis.bootstrap_ci(x, [v + (v % 3) for v in x])
     assert math.isnan(ci["kendall_ci_low"]) and not math.isnan(ci["spearman_ci_low"])
 

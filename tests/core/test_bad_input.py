@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_disk_full_while_writing_zarr(tiny_store, tiny_config, tmp_path, monkeyp
     # the store is still readable, with nothing half-written in it
     assert ws.embeddings.provenance(refs[1].id) is None
     assert ws.embeddings.read(refs[0].id, "eval").shape == (200, 128)
-    staging = ws.embeddings.root / ".staging"
+    staging = Path(ws.embeddings.root) / ".staging"
     assert not staging.exists() or not any(staging.iterdir())
     monkeypatch.undo()
     assert embed_or_record_failure(refs[1], tiny_config, ws).status is Status.EMBEDDED

@@ -6,6 +6,7 @@ evaluation options at evaluate and serve.
 
 from __future__ import annotations
 
+import os
 import re
 from importlib.metadata import version
 
@@ -17,11 +18,11 @@ from ssl_eval.cli import app
 from ssl_eval.sources.datasets import DATASETS
 
 runner = CliRunner()
-COMMANDS = sorted(typer.main.get_command(app).commands)
+COMMANDS = sorted(typer.main.get_group(app).commands)
 
 
 def _command(name: str):
-    return typer.main.get_command(app).commands[name]
+    return typer.main.get_group(app).commands[name]
 
 
 def test_version_matches_the_installed_package():
@@ -88,7 +89,7 @@ def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, 
 
     started = []
     monkeypatch.setattr(cli, "has_ui_app", lambda: installed)
-    monkeypatch.setattr(cli.os, "execve", lambda path, args, env: started.append((args, env)))
+    monkeypatch.setattr(os, "execve", lambda path, args, env: started.append((args, env)))
     (tmp_path / "work").mkdir()
     if installed:  # a synced work dir: the link to the families side by side
         from mlflow.tracking import MlflowClient

@@ -14,7 +14,8 @@ from ssl_eval.sources.models import DemoCNN
 
 def measured_row(cid: str, Z: np.ndarray, *, run: str = "run-0", epoch: int = 0) -> dict:
     """A record row as the measure step writes it: every group's values and flags merged."""
-    values, flags = {}, set()
+    values: dict[str, float] = {}
+    flags: set[str] = set()
     for group in ("entropy", "spectral", "geometry"):
         result = compute_group(group, Z)
         values.update(result.values)

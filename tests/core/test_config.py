@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ssl_eval.config import Config, load_config
 
 
 def test_defaults_and_overrides(tmp_path):
-    config = load_config(store=tmp_path, **{"data.name": "digits", "data.n_eval": None})
+    overrides: dict[str, Any] = {"data.name": "digits", "data.n_eval": None}
+    config = load_config(store=tmp_path, **overrides)
     assert config.data.name == "digits" and config.data.n_eval == 2000
 
 
@@ -111,4 +114,4 @@ def test_every_metric_option_is_reachable_from_the_toml_file(tmp_path):
     assert metric_options(config) == MetricOptions(max_points=500, reduce="pca", pca_dims=8)
     assert config.metrics_key("f") != Config().metrics_key("f")  # a set cap re-measures
     with pytest.raises(ValueError, match="max_points"):
-        load_config(store=store, **{"metrics.max_points": 1})
+        load_config(store=store, **{"metrics.max_points": 1})  # type: ignore[arg-type]  # a dotted key, not a parameter

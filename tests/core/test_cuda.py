@@ -19,7 +19,8 @@ import torch
 
 from ssl_eval.config import Config, DataConfig
 from ssl_eval.pipeline import inference
-from ssl_eval.pipeline.embedding import embed_checkpoint, embed_images
+from ssl_eval.pipeline.embedding import embed_checkpoint
+from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.probe import linear_probe, logistic
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.pipeline.embedding import cached_views, embed_checkpoint, embed_images
+from ssl_eval.pipeline.embedding import cached_views, embed_checkpoint
 from ssl_eval.pipeline.evaluation import compute_metric_group
+from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.augment import fixed_views

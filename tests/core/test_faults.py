@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from mlflow.tracking import MlflowClient
 
@@ -49,7 +50,7 @@ def _run_child(body: str, *, store: Path, work: Path, config) -> int:
 def _evaluate(ws: Workspace, store: Path, config) -> dict:
     """What a monitor run does, without Prefect: returns what was computed."""
     work = plan(discover(store), config, ws, tracking_uri=None)
-    done = {"embedded": [], "computed": []}
+    done: dict[str, list[Any]] = {"embedded": [], "computed": []}
     for item in work.items:
         if embed_or_record_failure(item.ref, config, ws).status is Status.EMBEDDED:
             done["embedded"].append(item.ref.id)
@@ -77,10 +78,11 @@ def test_killed_while_writing_embeddings(tiny_store, tiny_config, tmp_path):
     ws = Workspace.at(work)
     first = discover(tiny_store)[0]
     assert ws.embeddings.provenance(first.id) is None  # the half-written group is not visible
-    assert any((ws.embeddings.root / ".staging").iterdir())  # only debris, in staging
+    assert any((Path(ws.embeddings.root) / ".staging").iterdir())  # only debris, in staging
     done = _evaluate(ws, tiny_store, tiny_config)
     assert first.id in done["embedded"] and len(done["embedded"]) == 6
-    assert not (ws.embeddings.root / ".staging").exists() or not any((ws.embeddings.root / ".staging").iterdir())
+    staging = Path(ws.embeddings.root) / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
     assert ws.embeddings.read(first.id, "eval").shape == (200, 128)
 
 

@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.sources.loading import CheckpointError, load_checkpoint
+from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint, load_checkpoint
 from ssl_eval.sources.model_building import build_model
 from ssl_eval.sources.models import build_backbone, mlp_from_state_dict
 
@@ -40,7 +40,7 @@ def _prefixed(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}{k}": v.clone() for k, v in module.state_dict().items()}
 
 
-def _embed(path, family: FamilyConfig, in_channels: int = 3) -> tuple[torch.Tensor, object]:
+def _embed(path, family: FamilyConfig, in_channels: int = 3) -> tuple[torch.Tensor, LoadedCheckpoint]:
     loaded = load_checkpoint(path, family)
     model = build_model(loaded, family, in_channels=in_channels, path=path)
     with torch.inference_mode():
@@ -71,7 +71,9 @@ def _lightning_extras(model: nn.Module) -> dict:
 def test_solo_learn_lightning_ckpt(tmp_path):
     backbone = _cifar_resnet18()
     projector = nn.Sequential(nn.Linear(512, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 16)).eval()
-    projector[1].running_mean.uniform_(-0.1, 0.1)
+    norm = projector[1]
+    assert isinstance(norm, nn.BatchNorm1d)
+    norm.running_mean.uniform_(-0.1, 0.1)
     state = {
         **_prefixed("backbone.", backbone),
         **_prefixed("projector.", projector),

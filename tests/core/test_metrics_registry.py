@@ -1,6 +1,8 @@
 """The registry drives everything: its shape, compute_group's contract, invariances."""
 
 
+import math
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -46,6 +48,14 @@ def test_registry_names_order_and_groups():
         assert spec.definition and "\n" not in spec.definition and spec.reference
 
 
+def test_the_package_exports_the_registry_and_the_notebook_functions():
+    import ssl_eval.metrics
+    from ssl_eval.metrics import notebook, registry
+
+    # ssl_eval/metrics/__init__.py writes registry.__all__ out for the type checker
+    assert ssl_eval.metrics.__all__ == registry.__all__ + notebook.__all__
+
+
 def test_label_free_metrics():
     assert label_free_metrics() == [n for n in EXPECTED_ORDER if n != "ami_ground_truth"]
 
@@ -63,7 +73,7 @@ def test_options_frozen_hashable_and_validated():
     # options are cache keys: equal settings are one key, any changed setting another
     assert len({MetricOptions(), MetricOptions(k=3), MetricOptions(k=3), MetricOptions(max_points=100)}) == 3
     with pytest.raises(ValidationError, match="frozen"):
-        opts.k = 3
+        opts.k = 3  # type: ignore[misc]  # the test: a frozen option refuses assignment
     with pytest.raises(ValueError, match="reduce must be 'none', 'pca' or 'umap', got 'tsne'"):
         MetricOptions(reduce="tsne")
     with pytest.raises(ValueError, match="z3_reduction must be 'pca' or 'umap', got 'none'"):
@@ -121,7 +131,7 @@ def _published(X, y, views):
         "ami_agreement": adjusted_mutual_info_score(c1, c2),
         "ami_ground_truth": adjusted_mutual_info_score(y, c1),
         "cluster_learnability": reference_learnability(X, 4),
-        "entropy_gaussian": 0.5 * np.linalg.slogdet(2 * np.pi * np.e * (cov + ridge * np.eye(d)))[1],
+        "entropy_gaussian": 0.5 * np.linalg.slogdet(2 * np.pi * math.e * (cov + ridge * np.eye(d)))[1],
         "entropy_knn": _kl_entropy(X),
         "entropy_z3": _kl_entropy(PCA(n_components=3).fit_transform(X)) / np.log(2),
         **reference_ids(X),
@@ -208,7 +218,7 @@ def test_one_dimensional_embedding_is_defined(group):
                        "ami_agreement": adjusted_mutual_info_score(c1, KMeans(4, n_init=1, random_state=1).fit_predict(X)),
                        "ami_ground_truth": adjusted_mutual_info_score(y, c1),
                        "cluster_learnability": reference_learnability(X, 4)},
-        "entropy": {"entropy_gaussian": 0.5 * np.log(2 * np.pi * np.e * x.var(ddof=1) * (1 + 1e-6)),
+        "entropy": {"entropy_gaussian": 0.5 * np.log(2 * np.pi * math.e * x.var(ddof=1) * (1 + 1e-6)),
                     "entropy_knn": _kl_entropy(X), "entropy_z3": _kl_entropy(X) / np.log(2),  # Z_3 of 1-d data: itself
                     **reference_ids(X)},
         # one eigenvalue: rank 1, no power law to fit
@@ -257,7 +267,7 @@ def test_boundary_errors():
     with pytest.raises(ValueError, match="views must be a pair"):
         compute_group("geometry", X, views=views[0])
     with pytest.raises(TypeError, match="options must be a MetricOptions"):
-        compute_group("geometry", X, options={"k": 3})
+        compute_group("geometry", X, options={"k": 3})  # type: ignore[arg-type]  # the test: a dict is refused
 
 
 @pytest.mark.parametrize("group", GROUPS)

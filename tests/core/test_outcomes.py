@@ -109,6 +109,7 @@ def test_a_record_written_before_a_metric_joined_the_registry_is_recomputed(tiny
     embed_or_record_failure(ref, tiny_config, ws)
     compute_parts(ws, ref.id, ["metrics-entropy"], tiny_config)
     record = ws.records.get(ref.id, "metrics-entropy")
+    assert record is not None
     del record["values"]["id_twonn"]  # as an earlier version wrote it: same fingerprint and key
     ws.records.put(ref.id, "metrics-entropy", record)
     assert "metrics-entropy" in pending_parts(ws, ref, tiny_config)

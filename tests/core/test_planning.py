@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+
+import pytest
 
 from ssl_eval.config import Config
 from ssl_eval.pipeline.embedding import embed_or_record_failure
@@ -67,11 +70,9 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
         reads.append(f"{key}/{part}")
         return get(self, key, part)
 
-    LocalRecordStore.get = counting
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalRecordStore, "get", counting)
         assert plan(refs, config, ws, tracking_uri=None).empty
-    finally:
-        LocalRecordStore.get = get
     assert sorted(reads) == [f"simclr/{SETTLED}", f"simsiam/{SETTLED}"]
 
     # a record written under a family (here: a probe recomputed) voids that family's note only
@@ -87,13 +88,17 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
 
 
 def test_scan_reads_only_files_whose_stat_changed(tiny_store, tmp_path, monkeypatch):
-    import os
 
     from ssl_eval.pipeline.planning import scan
     from ssl_eval.sources import checkpoints
     ws = Workspace.at(tmp_path / "w")
     hashed, real = [], checkpoints.fingerprint
-    monkeypatch.setattr(checkpoints, "fingerprint", lambda path: hashed.append(os.path.basename(path)) or real(path))
+
+    def counting(path: str) -> str:
+        hashed.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(checkpoints, "fingerprint", counting)
     first = scan(tiny_store, ws)
     assert len(hashed) == 6
     hashed.clear()

@@ -83,7 +83,7 @@ def test_linear_probe_float32_input_constant_feature_and_bad_solver():
     expected, _, _ = _sklearn_accuracy(a, b, c, d)
     assert abs(linear_probe(a.astype(np.float32), b, c.astype(np.float32), d) - expected) <= 0.005
     with pytest.raises(ValueError, match="solver must be one of"):
-        linear_probe(a, b, c, d, solver="newton")
+        linear_probe(a, b, c, d, solver="newton")  # type: ignore[arg-type]  # the test: an unknown solver is refused
 
 
 @pytest.mark.parametrize("solver", ["torch", "sklearn"])

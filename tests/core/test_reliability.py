@@ -20,6 +20,7 @@ from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import PARTS, plan
 from ssl_eval.reporting.report import collect
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources import model_building
 from ssl_eval.sources.checkpoints import discover
 from tests.helpers import evaluate_without_prefect
 
@@ -38,7 +39,7 @@ def test_any_exception_of_one_checkpoint_is_its_recorded_failure(exc, tiny_store
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)[:3]
     bad = refs[1]
-    real = embed_module.build_model
+    real = model_building.build_model  # what ssl_eval.pipeline.embedding calls
 
     def build(loaded, family, *, path, **kwargs):
         if path == bad.path:
@@ -194,6 +195,7 @@ def test_files_that_share_an_id_fail_together_naming_both_and_stay_stable(tiny_s
     for ref in clash.values():
         out = embed_or_record_failure(ref, tiny_config, ws)
         assert out.status is Status.FAILED
+        assert out.error is not None
         assert all(str(p) in out.error for p in ref.conflicts) and "map to one checkpoint id" in out.error
     # a rerun with nothing changed embeds nothing and keeps both failed
     again = plan(discover(tiny_store), tiny_config, ws, tracking_uri=None)

@@ -16,6 +16,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,7 +96,8 @@ def stride_trick_failure_is_permanent(tmp: str) -> str:
     ref = discover(store)[0]
     torch.save({"arch": "democnn", "state_dict": {"pad": torch.zeros(1).expand(4_000_000_000)}}, ref.path)
     ref, ws = discover(store, settle_seconds=0)[0], Workspace.at(Path(tmp) / "w")
-    outcome = embed_or_record_failure(ref, load_config(**{"data.name": "digits", "data.n_eval": 100}), ws)
+    overrides: dict[str, Any] = {"data.name": "digits", "data.n_eval": 100}
+    outcome = embed_or_record_failure(ref, load_config(**overrides), ws)
     failure = ws.records.get(ref.id, "failure")
     return f"{outcome.status.name} permanent={failure['permanent']}: {failure['error']}"
 
@@ -139,7 +141,7 @@ def many_unknown_keys(tmp: str) -> str:
 
 def giant_model_in_store_file(tmp: str) -> str:
     """A family with no checkpoints naming a gigantic model, then a ViT made deep and wide by arch_args."""
-    out = []
+    out: list[str] = []
     for family in ('arch = "timm:vit_gigantic_patch14_clip_224"', 'arch = "timm:vit_small_patch16_224"\narch_args = {depth = 2000}',
                    'arch = "timm:vit_small_patch16_224"\narch_args = {img_size = 4096}'):
         store = Path(tmp) / str(len(out))
@@ -151,7 +153,7 @@ def giant_model_in_store_file(tmp: str) -> str:
 
 
 def huge_sizes_in_store_file(tmp: str) -> str:
-    out = []
+    out: list[str] = []
     for data in ("image_size = 8192", "batch_size = 65536\nimage_size = 1024", "image_size = 100000", "n_views = 100000000"):
         store = Path(tmp) / str(len(out))
         store.mkdir()

@@ -14,7 +14,8 @@ import pytest
 
 from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
 from ssl_eval.common import strict_json
-from ssl_eval.results.records import open_record_files
+from ssl_eval.results.records import LocalRecordStore, UrlRecordStore, open_record_files
+from ssl_eval.results.workspace import Workspace
 from tests.helpers import synthetic_workspace
 
 
@@ -61,10 +62,19 @@ def test_old_text_with_bare_nan_still_loads():
 def test_record_with_nan_is_stored_strict_and_read_back_as_null(tmp_path, root):
     store = open_record_files(tmp_path / "records" if root == "local" else root)
     store.put("fam/run/ck", "metrics-x", {"values": {"a": math.nan, "b": np.float64(0.25), "c": -math.inf}})
-    text = store._fs.cat_file(store._key("fam/run/ck", "metrics-x")).decode() if root != "local" else \
-        store.path("fam/run/ck", "metrics-x").read_text()
+    if isinstance(store, LocalRecordStore):
+        text = store.path("fam/run/ck", "metrics-x").read_text()
+    else:
+        assert isinstance(store, UrlRecordStore)
+        text = store._fs.cat_file(store._key("fam/run/ck", "metrics-x")).decode()
     assert strict_loads(text)["values"] == {"a": None, "b": 0.25, "c": None}
     assert store.get("fam/run/ck", "metrics-x") == {"values": {"a": None, "b": 0.25, "c": None}}
+
+
+def _local(ws: Workspace) -> LocalRecordStore:
+    """The work dir's records, in its own folder (synthetic_workspace has no results URL)."""
+    assert isinstance(ws.records, LocalRecordStore)
+    return ws.records
 
 
 def _nan_metric(ws, cid):
@@ -75,7 +85,7 @@ def test_nan_metric_round_trips_through_rows_and_analysis(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=4, runs=1)
     cid = "simclr/run-0/epoch=00"
     ws.records.put(cid, "metrics-geometry", _nan_metric(ws, cid))
-    strict_loads(ws.records.path(cid, "metrics-geometry").read_text())
+    strict_loads(_local(ws).path(cid, "metrics-geometry").read_text())
     (row, *_) = family_rows(ws, "simclr")
     assert math.isnan(row["metrics"]["norm_std"]) and row["metrics"]["uniformity"] == -1.0
 
@@ -83,7 +93,7 @@ def test_nan_metric_round_trips_through_rows_and_analysis(tmp_path):
     for other in ("simclr/run-0/epoch=01", "simclr/run-0/epoch=02", "simclr/run-0/epoch=03"):
         ws.records.put(other, "metrics-geometry", _nan_metric(ws, other))
     fresh = analyze_family(ws, "simclr")
-    text = ws.records.path("simclr", "correlations").read_text()
+    text = _local(ws).path("simclr", "correlations").read_text()
     assert "NaN" not in text and "Infinity" not in text
     stored_raw = strict_loads(text)["metrics"]["uniformity"]
     assert stored_raw["spearman"] is None and stored_raw["pick"] is not None
@@ -99,7 +109,7 @@ def test_records_written_with_bare_nan_by_older_versions_still_load(tmp_path):
     cid = "simclr/run-0/epoch=00"
     old = json.dumps(_nan_metric(ws, cid))  # the old writer: bare NaN
     assert "NaN" in old
-    ws.records.path(cid, "metrics-geometry").write_text(old)
+    _local(ws).path(cid, "metrics-geometry").write_text(old)
     (row, *_) = family_rows(ws, "simclr")
     assert math.isnan(row["metrics"]["norm_std"])
     fresh = analyze_family(ws, "simclr")

@@ -195,7 +195,8 @@ def test_plain_loop_monitor_writes_every_epoch_and_requests_a_run_each_time(fake
     assert monitor.requester.flow_runs == ["run-1"] * 3
     saved = torch.load(monitor.written[-1], weights_only=True)
     assert saved["arch"] == "x" and saved["global_step"] == 3
-    assert torch.equal(saved["state_dict"]["backbone.0.weight"], model[0].weight)
+    layer = model[0]
+    assert isinstance(layer, nn.Linear) and torch.equal(saved["state_dict"]["backbone.0.weight"], layer.weight)
     FakePrefect.release.clear()  # a slow server at the end of training: close waits, then gives up
     monitor.checkpoint(model, 3)
     monitor.close(timeout=0.2)

@@ -6,6 +6,8 @@ wherever the input is passed (registry, silhouette, entropy, probes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -56,7 +58,7 @@ def test_every_entry_point_says_the_same_for_the_same_bad_input():
     rng = np.random.default_rng(0)
     y = np.arange(20) % 2
     good = rng.normal(size=(20, 3))
-    calls = {
+    calls: dict[str, list[Callable[[np.ndarray], object]]] = {
         "X": [lambda X: compute_group("spectral", X), lambda X: silhouette_score(X, y),
               lambda X: gaussian_entropy(X), lambda X: knn_entropy(X)],
         "train_X": [lambda X: linear_probe(X, y, good, y, solver="sklearn"), lambda X: knn_probe(X, y, good, y)],

@@ -49,6 +49,7 @@ def test_trend_matches_scipy_theil_sen_and_mann_kendall():
     # a monotone rise that is tiny next to the run's earlier range is a plateau
     small = trend("rankme", e, 100 + 0.01 * np.arange(6), history=[0.0, 100.06], higher_is_better=True,
                   alpha=0.1, min_change=0.05)
+    assert small is not None
     assert small.p < 0.01 and small.state == PLATEAUED and "too little to count" in describe(small)
     assert trend("rankme", [0, 1], [1.0, 2.0], history=[1.0, 2.0], higher_is_better=True, alpha=0.1, min_change=0.05) is None
 
@@ -56,6 +57,7 @@ def test_trend_matches_scipy_theil_sen_and_mann_kendall():
 def test_describe_says_the_evidence():
     y = 10 * 1.02 ** np.arange(4)
     t = trend("rankme", [5, 6, 7, 8], y, history=y, higher_is_better=True, alpha=0.1, min_change=0.05)
+    assert t is not None
     assert describe(t).startswith("rankme rose 6.1% over the last 4 checkpoints (epochs 5-8, p = 0.08")
 
 

@@ -7,13 +7,16 @@ the provenance and the embedding key.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.metrics import GROUPS
-from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint, preprocess_options
+from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint
 from ssl_eval.pipeline.evaluation import compute_parts
+from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
@@ -23,7 +26,7 @@ from tests.helpers import DINOHead, MultiCropWrapper, dino_args
 VIT_224 = {"img_size": 224, "patch_size": 16, "embed_dim": 32, "depth": 1, "num_heads": 2}
 
 
-def _dino_checkpoint(path) -> torch.nn.Module:
+def _dino_checkpoint(path) -> Any:  # the teacher's timm VisionTransformer (timm: typed Any)
     import timm
 
     teacher = MultiCropWrapper(timm.create_model("vit_tiny_patch16_224", pretrained=False, **VIT_224), DINOHead(32))

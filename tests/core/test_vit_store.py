@@ -15,8 +15,9 @@ import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.metrics import GROUPS
-from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint, preprocess_options
+from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint
 from ssl_eval.pipeline.evaluation import compute_parts
+from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover

@@ -20,7 +20,7 @@ from ssl_eval.pipeline.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnal
 from ssl_eval.results.workspace import Workspace
 
 
-def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+def _points(client: MlflowClient) -> dict[tuple[str, str, str], list[tuple[int, str]]]:
     out = {}
     for exp in client.search_experiments():
         for run in client.search_runs([exp.experiment_id]):
@@ -120,8 +120,8 @@ def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_
 
     # MLflow: experiment per family, run per training run with metrics at step=epoch, correlations run
     client = MlflowClient(ws.mlflow_uri)
-    names = {e.name for e in client.search_experiments()}
-    assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/_summary"} <= names
+    experiments = {e.name for e in client.search_experiments()}
+    assert {"ssl-eval/simclr", "ssl-eval/simsiam", "ssl-eval/_summary"} <= experiments
     before = _points(client)
     assert [s for s, _ in before[("ssl-eval/simclr", "simclr/run-0", "label_free/silhouette")]] == [0, 1, 2]
     for family in families:

@@ -32,7 +32,7 @@ def test_without_a_listener_nothing_happens():
 
 def test_listener_gets_the_plan_and_each_finished_future():
     recorder = Recorder()
-    futures = [Future() for _ in range(3)]
+    futures: list[Future[int]] = [Future() for _ in range(3)]
     with listening(recorder):
         progress.planned(embed=2, measure=3)
         progress.when_done(futures[0], "embedded")

@@ -9,10 +9,11 @@ import ssl_eval.pipeline.embedding as embed_module
 import ssl_eval.pipeline.evaluation as evaluation_module
 from flows.monitor import run_monitor
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.sources import model_building
 
 
 def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
-    real_build, real_probes = embed_module.build_model, evaluation_module._probes
+    real_build, real_probes = model_building.build_model, evaluation_module._probes
 
     def build(loaded, family, *, path, **kwargs):
         if path.endswith("simclr/run-0/epoch=01.ckpt"):

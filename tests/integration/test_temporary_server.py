@@ -17,6 +17,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,12 @@ def scenario(tmp_path: Path) -> None:
 
     launched = []
     real_launch = temporary_server._launch
-    temporary_server._launch = lambda port, log: launched.append(real_launch(port, log)) or launched[-1]
+
+    def launch(port: int, log: BinaryIO) -> subprocess.Popen[bytes]:
+        launched.append(real_launch(port, log))
+        return launched[-1]
+
+    temporary_server._launch = launch
 
     @flow
     def add(a: int, b: int) -> int:

@@ -12,6 +12,7 @@ import tasks.verdict as verdict_task
 from ssl_eval.analysis import POOLED_KEY
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import FamilyAnalysis, FamilyVerdict, PooledAnalysis
+from ssl_eval.reporting.markdown import md_escape
 from tests.helpers import synthetic_workspace
 
 
@@ -63,7 +64,7 @@ def test_the_verdict_task_stores_the_verdict_and_opens_its_artifact_with_it(tmp_
     assert logger.infos == [f"verdict for simclr: {verdict['summary']}"]
     key, text, description = artifacts[0]
     assert key == "correlations-simclr" and "| silhouette |" in text
-    assert description == verdict_task.md_escape(
+    assert description == md_escape(
         f"progress: {verdict['progress']['state']} · keep: {verdict['keep']['checkpoint']} · trusted: none")
     assert text.startswith("# simclr: verdict\n\n" + verdict["summary"][:20])
     assert text.index("- **keep**") < text.index("| silhouette |")  # the answers before the numbers

@@ -7,6 +7,7 @@ in every series whatever happens to the store.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,7 +74,12 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     # read back (one request per key: the bulk of a sync's time before the points digest)
     reads = []
     real_history = MlflowClient.get_metric_history
-    MlflowClient.get_metric_history = lambda self, *a, **k: reads.append(a) or real_history(self, *a, **k)
+
+    def counting(self: MlflowClient, *a: Any, **k: Any) -> Any:
+        reads.append(a)
+        return real_history(self, *a, **k)
+
+    MlflowClient.get_metric_history = counting
     try:
         again = sync_family(ws, "simsiam", tracking_uri=uri)
     finally:
@@ -234,7 +240,9 @@ def test_no_series_ever_holds_two_points_at_one_step_and_the_values_shown_are_cu
     # a second checkpoint at an epoch already held (last.ckpt beside epoch=03.ckpt)
     ws.embeddings.write("simclr/run-0/last", {"eval": np.zeros((2, 2), np.float32)}, {"fingerprint": "fp-last", "epoch": 3})
     for part in ("checkpoint", *ws.records.parts("simclr/run-0/epoch=03")):
-        ws.records.put("simclr/run-0/last", part, {**ws.records.get("simclr/run-0/epoch=03", part), "fingerprint": "fp-last"})
+        record = ws.records.get("simclr/run-0/epoch=03", part)
+        assert record is not None
+        ws.records.put("simclr/run-0/last", part, {**record, "fingerprint": "fp-last"})
     _replace(ws, "simclr/run-0/last", scale=2.0)
     sync()
     # a configuration change: every value is measured again, the params say the new settings,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-from ssl_eval.integrations.mlflow_ui import DEFAULTS_SCRIPT, UI_DEFAULTS, flask_app, with_ui_defaults
+from mlflow.server import app as flask_app
+
+from ssl_eval.integrations.mlflow_ui import DEFAULTS_SCRIPT, UI_DEFAULTS, with_ui_defaults
 
 
 def test_the_defaults_script_goes_first_in_the_head_once():
