@@ -297,9 +297,10 @@ def describe_set(runs: Sequence[Run], n_test: int | None) -> str:
 
 
 def per_method(runs: Sequence[Run], res: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per method: median points lost by the verdict and by the fixed epoch.
+    """Per method: points lost by the verdict and by the fixed epoch, and whether their difference is below 0.
 
-    And whether the bootstrap interval of the median difference lies below 0.
+    The medians over the method's runs, and whether the bootstrap interval of the median difference
+    lies below 0.
 
     Returns:
         Method -> its numbers.

@@ -1,6 +1,6 @@
 """The options several commands share, defined once.
 
-So ``evaluate`` and ``serve`` (and ``report``, ``ui``) take the same ones with the same help.
+``evaluate`` and ``serve`` (and ``report``, ``ui``) take the same ones, with the same help.
 """
 
 from __future__ import annotations

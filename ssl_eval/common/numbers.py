@@ -1,6 +1,6 @@
 """Numbers as text: one way to write a value, a p-value and a value with its interval.
 
-So a correlation reads the same in the verdict's reasons and on every report surface.
+A correlation then reads the same in the verdict's reasons and on every report surface.
 """
 
 from __future__ import annotations
