@@ -200,5 +200,5 @@ def install_log_redaction() -> None:
                 record.exc_text = redact_text(text)
         return record
 
-    factory.redacts_credentials = True  # type: ignore[attr-defined]
+    factory.redacts_credentials = True  # type: ignore[attr-defined]  # a marker on the function: installed once
     logging.setLogRecordFactory(factory)

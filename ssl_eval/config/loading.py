@@ -136,7 +136,7 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     model: type[BaseModel] = Config
     for part in loc:
         if model is Config and part == "families":
-            model = None  # type: ignore[assignment]
+            model = None  # type: ignore[assignment]  # families.<name>: a free key, no model to descend into
             continue
         if model is None:  # inside families.<name>
             model = FamilyConfig

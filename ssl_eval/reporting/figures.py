@@ -37,7 +37,7 @@ def _drawing(function: _F) -> _F:
         with DRAWING:
             return function(*args, **kwargs)
 
-    return locked  # type: ignore[return-value]
+    return locked  # type: ignore[return-value]  # functools.wraps keeps the signature mypy cannot see
 
 
 def _figure(width: float, height: float) -> Figure:

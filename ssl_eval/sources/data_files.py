@@ -138,7 +138,7 @@ def read_idx(path: Path, bounds: Bounds) -> np.ndarray:
         ValueError: a malformed file, or a declared size over the budget.
     """
     with open_regular(path, bounds) as raw_file:
-        handle: BinaryIO = gzip.GzipFile(fileobj=raw_file) if path.suffix == ".gz" else raw_file  # type: ignore[assignment]
+        handle: BinaryIO = gzip.GzipFile(fileobj=raw_file) if path.suffix == ".gz" else raw_file  # type: ignore[assignment]  # both are binary files
         magic = handle.read(4)
         if len(magic) != 4 or magic[:2] != b"\0\0" or magic[2] != 0x08 or not 1 <= magic[3] <= 4:
             raise ValueError(f"{path}: not an idx file of uint8 (magic {magic!r}).")

@@ -26,7 +26,7 @@ def test_a_status_is_an_enum_member_that_reads_as_its_string():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: EmbedOutcome("f/r/c", "embedded"), r"status 'embedded' is not one of .*pass a Status member"),  # type: ignore[arg-type]
+    (lambda: EmbedOutcome("f/r/c", "embedded"), r"status 'embedded' is not one of .*pass a Status member"),  # type: ignore[arg-type]  # the test: a str is refused
     (lambda: EmbedOutcome("f/r/c", Status.COMPUTED), r"EmbedOutcome of 'f/r/c': status 'computed' is not one of \['embedded', 'cached', 'failed'\]"),
     (lambda: EmbedOutcome("f/r/c", Status.FAILED), r"an error goes with status 'failed' and only with it \(status 'failed', error None\)"),
     (lambda: PartOutcome("f/r/c", "probe", Status.COMPUTED, error="boom"), r"PartOutcome of 'f/r/c': an error goes with status 'failed'"),
