@@ -39,6 +39,7 @@ def build(root: Path, n: int):
     from ssl_eval.config import Config
     from ssl_eval.metrics import GROUPS
     from ssl_eval.results.answers import VERDICT_VERSION, answers_key
+    from ssl_eval.results.embeddings import LocalEmbeddingStore
     from ssl_eval.results.workspace import Workspace
     from ssl_eval.sources.checkpoints import discover
 

@@ -1,7 +1,9 @@
-"""Prefect task: the configuration of this run, from the store's ssl_eval.toml (or the
-operator's file) and the explicit overrides, read afresh by every run. Where it was read
-from is noted in the work dir, so that ``ssl-eval report`` can tell whether the stored
-answers were computed with the configuration as it is now."""
+"""Prefect task: the configuration of this run, read afresh by every run.
+
+It comes from the store's ssl_eval.toml (or the operator's file) and the explicit overrides. Where
+it was read from is noted in the work dir, so that ``ssl-eval report`` can tell whether the stored
+answers were computed with the configuration as it is now.
+"""
 
 from __future__ import annotations
 

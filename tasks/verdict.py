@@ -24,8 +24,13 @@ from ssl_eval.verdict.records import store_verdict
 
 
 def card_line(verdict: VerdictRecord) -> str:
-    """The verdict's answers in one Markdown line, the artifact's description: the Prefect UI
-    shows it on the artifact's card (the artifact itself opens with the full verdict).
+    """The verdict's answers in one Markdown line, the artifact's description.
+
+    The Prefect UI shows it on the artifact's card (the artifact itself opens with the full
+    verdict).
+
+    Returns:
+        The line, escaped for Markdown.
     """
     tags = verdict_tags(verdict)
     return md_escape(" · ".join(f"{key}: {tags[TAG_PREFIX + key]}" for key in ("progress", "keep", "trusted")))

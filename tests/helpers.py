@@ -57,10 +57,12 @@ def assert_same_values(got: Mapping[str, Any], expected: Mapping[str, Any], *, r
 
 
 def synthetic_workspace(root, *, epochs: int = 6, runs: int = 2, collapse_at: str | None = None, answers: bool = False) -> Workspace:
-    """Records of two families as the embed and measure steps write them: in ``simclr`` the
-    probe rises and entropy falls; in ``simsiam`` entropy rises with the probe (as in the
-    paper) and the silhouette says nothing. The ``simsiam`` probe is lower overall.
-    ``answers``: also the analyses and verdicts the flow stores (:func:`store_answers`)."""
+    """Records of two families as the embed and measure steps write them.
+
+    In ``simclr`` the probe rises and entropy falls; in ``simsiam`` entropy rises with the probe (as
+    in the paper) and the silhouette says nothing. The ``simsiam`` probe is lower overall.
+    ``answers``: also the analyses and verdicts the flow stores (:func:`store_answers`).
+    """
     ws = Workspace.at(root)
     rng = np.random.default_rng(0)
     for family, base in (("simclr", 0.80), ("simsiam", 0.60)):
@@ -295,8 +297,7 @@ def vit_simclr(seed: int = 0):
 
 
 def evaluate_without_prefect(store, config, ws):
-    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the
-    families the plan names; returns the plan."""
+    """A monitor run without Prefect: plan, embed, compute every planned part, analyse the families the plan names; returns the plan."""
     from ssl_eval.pipeline.embedding import embed_or_record_failure
     from ssl_eval.pipeline.evaluation import compute_parts
     from ssl_eval.pipeline.planning import plan
@@ -311,9 +312,11 @@ def evaluate_without_prefect(store, config, ws):
 
 
 def store_answers(ws, config=None, families=None):
-    """What the monitor flow's analyse and verdict steps store (the only writer of answers):
-    each family's analysis, the pooled one, then each family's verdict. ``config``: a
-    ``ssl_eval.config.Config`` (None: the defaults); ``families``: None for all."""
+    """What the monitor flow's analyse and verdict steps store (the only writer of answers).
+
+    Each family's analysis, the pooled one, then each family's verdict. ``config``: a
+    ``ssl_eval.config.Config`` (None: the defaults); ``families``: None for all.
+    """
     from ssl_eval.analysis import analyze_family, analyze_pooled
     from ssl_eval.analysis import families as all_families
     from ssl_eval.config import Config

@@ -1,6 +1,8 @@
-"""Whether a family's stored answers (its analysis and verdict) still answer for its records
-and the configuration: the planner refreshes a family whose answers are stale, and every
-surface that shows them says so instead of computing them again (only the flow writes them)."""
+"""Whether a family's stored answers (its analysis and verdict) still answer for its records and the configuration.
+
+The planner refreshes a family whose answers are stale, and every surface that shows them says so
+instead of computing them again (only the flow writes them).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +21,7 @@ STALE_HINT = "stale, run `ssl-eval evaluate`"
 
 @dataclass(frozen=True)
 class StoredAnswers:
-    """A family's stored analysis and verdict (None where there is none), and why they are
-    stale (empty when they are current)."""
+    """A family's stored analysis and verdict (None where there is none), and why they are stale (empty when they are current)."""
 
     family: str
     analysis: FamilyAnalysisRecord | None
@@ -80,8 +81,10 @@ def stored_answers(workspace: Workspace, family: str, *, answers_key: str | None
 
 
 def current_config(workspace: Workspace) -> tuple[Config | None, str | None]:
-    """The configuration as the next monitor run would resolve it, from where the last run
-    resolved its own (:func:`~ssl_eval.results.answers.note_config_source`).
+    """The configuration as the next monitor run would resolve it.
+
+    It is resolved from where the last run resolved its own
+    (:func:`~ssl_eval.results.answers.note_config_source`).
 
     Args:
         workspace: the work dir.

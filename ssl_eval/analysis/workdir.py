@@ -1,7 +1,9 @@
-"""The analysis of a work dir: checkpoint rows read from its records (:func:`family_rows`),
-each family's and the pooled analysis computed from them and stored as ``correlations``
-records (by the monitor flow only), and those records read back (:func:`stored_analysis`,
-undefined statistics as NaN)."""
+"""The analysis of a work dir: rows read from its records, analyses computed, stored and read back.
+
+Checkpoint rows are read from its records (:func:`family_rows`), each family's and the pooled
+analysis computed from them and stored as ``correlations`` records (by the monitor flow only), and
+those records read back (:func:`stored_analysis`, undefined statistics as NaN).
+"""
 
 from __future__ import annotations
 
@@ -78,8 +80,7 @@ def family_rows(workspace: Workspace, family: str, *, include_gone: bool = False
 
 
 def stored_analysis(workspace: Workspace, family: str) -> FamilyAnalysisRecord | None:
-    """A family's stored correlations record, every undefined statistic (stored as null,
-    :mod:`ssl_eval.common.strict_json`) back as NaN.
+    """A family's stored correlations record, every undefined statistic (stored as null, :mod:`ssl_eval.common.strict_json`) back as NaN.
 
     Args:
         workspace: the work dir whose records to read.

@@ -137,8 +137,7 @@ def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> No
 
 
 def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> None:
-    """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis
-    they show changed (tag ``ssl_eval.figures_digest``)."""
+    """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis they show changed (tag ``ssl_eval.figures_digest``)."""
     digest = analysis.inputs_digest
     if not rows or client.get_run(run_id).data.tags.get(FIGURES_TAG) == digest:
         return
@@ -162,6 +161,9 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
 
     ``config``: the evaluation's configuration, logged as each run's params; a stored verdict
     that no longer answers for it (or for the records) is tagged ``ssl_eval.verdict.stale``.
+
+    Returns:
+        The :class:`~ssl_eval.pipeline.outcomes.MirrorOutcome` of the sync.
     """
     # One sync at a time per work dir: a sqlite store must not be created by two threads
     # at once, and run lookup-or-create must not race with itself.
@@ -175,8 +177,12 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
 
 
 def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> dict[str, float]:
-    """What compares families at a glance: the probe (first, last, best), the number of
-    checkpoints and one signed Spearman per metric; the full table stays in the correlations run.
+    """The numbers that compare families at a glance; the full table stays in the correlations run.
+
+    The probe (first, last, best), the number of checkpoints and one signed Spearman per metric.
+
+    Returns:
+        Metric key -> value, as the summary run logs them.
     """
     probes = sorted((r["epoch"], r["probe"]["linear_acc"]) for r in rows if "linear_acc" in r["probe"])
     values = {"checkpoints": float(len(rows))}
@@ -190,8 +196,13 @@ def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) 
 
 def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[dict[str, Any]], failed: list[str],
               store: str, verdict: VerdictRecord | None, rule: dict[str, Any]) -> dict[str, str]:
-    """A training run's tags: family, run, store, flags, failed and deleted checkpoints,
-    alerts, its verdict, and method/arch/dataset of its latest checkpoint.
+    """A training run's tags.
+
+    Family, run, store, flags, failed and deleted checkpoints, alerts, its verdict, and
+    method/arch/dataset of its latest checkpoint.
+
+    Returns:
+        Tag name -> value.
     """
     mine = [r for r in history_rows if r["run"] == run and not r.get("gone")]
     tags = {
@@ -242,9 +253,14 @@ def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[s
 
 def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str, exp_id: str, rows: list[dict[str, Any]],
                         tags: dict[str, str], params: dict[str, str]) -> int:
-    """The family's correlations run (full table, figures; ``tags`` plus its alert) and summary
-    run, each given the current values at the next analysis step when they changed; returns how
-    many points were logged."""
+    """Log the family's correlations run and summary run where their values changed.
+
+    The correlations run holds the full table and figures (``tags`` plus its alert); each run is
+    given the current values at the next analysis step when they changed.
+
+    Returns:
+        How many points were logged.
+    """
     analysis = stored_analysis(workspace, family) or FamilyAnalysisRecord()
     corr = {f"corr/{metric}/{stat}": c[stat] for metric, c in analysis.metrics.items()
             for stat in CORR_STATS if c.get(stat) is not None}
@@ -266,8 +282,14 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
 
 def _family_tags(family: str, store: str, rows: list[dict[str, Any]], rule: dict[str, Any], verdict: VerdictRecord | None,
                  stale: list[str]) -> dict[str, str]:
-    """The family's own tags (its correlations and summary runs): the stored verdict, and
-    ``ssl_eval.verdict.stale`` when it no longer answers for the records or the configuration."""
+    """The family's own tags (its correlations and summary runs).
+
+    The stored verdict, and ``ssl_eval.verdict.stale`` when it no longer answers for the records or
+    the configuration.
+
+    Returns:
+        Tag name -> value.
+    """
     return {"family": display_name(family), "store": store, ALERT_TAG: alert_tag(alerts(rows, **rule)),
             **(verdict_tags(verdict) if verdict else {}),
             STALE_TAG: f"{STALE_HINT} ({'; '.join(stale)})" if stale else "no",

@@ -229,9 +229,14 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
 
 
 def _needs_refresh(workspace: Workspace, family: str, config: Config, tracking_uri: str | None) -> bool:
-    """Whether a family whose checkpoints need no work needs its answers or its MLflow mirror
-    refreshed: its stored analysis or verdict is stale (records, configuration or version
-    changed since), or the mirror is behind the records or points elsewhere."""
+    """Whether a family whose checkpoints need no work needs its answers or its MLflow mirror refreshed.
+
+    Its stored analysis or verdict is stale (records, configuration or version changed since), or
+    the mirror is behind the records or points elsewhere.
+
+    Returns:
+        True when the family must be refreshed.
+    """
     digest = rows_digest(family_rows(workspace, family))
     if stored_answers(workspace, family, answers_key=answers_key(config, family), digest=digest).stale:
         return True

@@ -17,6 +17,10 @@ from ssl_eval.reporting.document import SCHEMA_VERSION, _registry_order, collect
 from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.verdict.answers import answers
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 __all__ = ["SCHEMA_VERSION", "collect", "failures", "gone", "render_table", "stale_line", "to_json", "_registry_order",
            "alert_lines", "fitted_family_table", "print_verdict", "probe_span"]
 

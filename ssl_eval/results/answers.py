@@ -48,8 +48,7 @@ def _statistics(table: Any) -> Any:
 
 
 def answers_key(config: Config, family: str) -> str:
-    """Hash of the configuration that decides a family's answers: its metrics key (which
-    holds the embedding key), ``[analysis]`` and ``[verdict]``.
+    """Hash of the configuration that decides a family's answers: its metrics key (which holds the embedding key), ``[analysis]`` and ``[verdict]``.
 
     Args:
         config: the run's configuration.
@@ -64,8 +63,11 @@ def answers_key(config: Config, family: str) -> str:
 
 
 class FamilyAnalysisRecord(Record):
-    """A family's analysis (``<family>/correlations``): each label-free metric's statistics
-    against the probe, the alerts, and what they were computed from and with."""
+    """A family's analysis (``<family>/correlations``).
+
+    Each label-free metric's statistics against the probe, the alerts, and what they were computed
+    from and with.
+    """
 
     family: str | None = None
     version: int = 0
@@ -169,8 +171,10 @@ class StopAnswer(Record):
 
 
 class VerdictRecord(Record):
-    """A family's verdict (``<family>/verdict``): its summary and four answers
-    (:func:`ssl_eval.verdict.family_verdict` describes each entry), and what it was computed from."""
+    """A family's verdict (``<family>/verdict``): its summary and four answers, and what it was computed from.
+
+    :func:`ssl_eval.verdict.family_verdict` describes each entry.
+    """
 
     version: int = 0
     family: str | None = None
@@ -208,9 +212,12 @@ class VerdictRecord(Record):
 
 
 class ConfigSource(Record):
-    """Where the last monitor run resolved its configuration: the store (whose
-    ``ssl_eval.toml`` it read), the operator's file and overrides, and the modules allowed.
-    ``ssl-eval report`` resolves the configuration again from them to tell whether it changed."""
+    """Where the last monitor run resolved its configuration.
+
+    The store (whose ``ssl_eval.toml`` it read), the operator's file and overrides, and the modules
+    allowed. ``ssl-eval report`` resolves the configuration again from them to tell whether it
+    changed.
+    """
 
     store: str
     config_file: str | None = None

@@ -209,8 +209,7 @@ R = TypeVar("R", bound=Record)
 
 
 class TypedRecords(ABC):
-    """Records read as models and written from them; the base of both record stores, which
-    supply ``get`` and ``put`` (the JSON documents)."""
+    """Records read as models and written from them; the base of both record stores, which supply ``get`` and ``put`` (the JSON documents)."""
 
     @abstractmethod
     def get(self, key: str, part: str) -> dict[str, Any] | None:

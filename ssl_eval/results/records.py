@@ -245,6 +245,7 @@ class LocalRecordStore(TypedRecords):
         return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
+        """See :meth:`RecordFiles.checkpoint_ids`."""
         return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:
@@ -330,6 +331,7 @@ class UrlRecordStore(TypedRecords):
         return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
 
     def checkpoint_ids(self, family: str = "*") -> list[str]:
+        """See :meth:`RecordFiles.checkpoint_ids`."""
         return self.ids_with(Part.CHECKPOINT, family)
 
     def families(self) -> list[str]:

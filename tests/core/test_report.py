@@ -7,6 +7,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -68,6 +69,7 @@ def test_collect_says_stale_instead_of_computing(tmp_path):
     stored = collect(ws)["families"]["simclr"]
     # a record changed since: the stored answers are shown as they are, marked stale
     probe = ws.records.get("simclr/run-0/epoch=02", "probe")
+    assert probe is not None
     ws.records.put("simclr/run-0/epoch=02", "probe", {**probe, "values": {"linear_acc": 0.1, "knn_acc": 0.1}})
     before = _record_files(ws)
     doc = collect(ws)
@@ -88,7 +90,8 @@ def test_a_configuration_change_makes_the_answers_stale(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
     # as the monitor flow's resolve-config task notes it, and its analyse and verdict tasks store
     note_config_source(ws.records, store=str(store), config_file=None, overrides={"metrics.k": 3}, allow_modules=[])
-    config = load_config(store=store, **{"metrics.k": 3})
+    overrides: dict[str, Any] = {"metrics.k": 3}
+    config = load_config(store=store, **overrides)
     store_answers(ws, config)
     assert all(data["stale"] is None for data in collect(ws)["families"].values())
     for edited in ("[verdict]\nwindow = 4\n", "[verdict]\nwindow = 6\n[metrics]\nrandom_state = 7\n"):

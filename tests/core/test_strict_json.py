@@ -113,5 +113,5 @@ def test_records_written_with_bare_nan_by_older_versions_still_load(tmp_path):
     (row, *_) = family_rows(ws, "simclr")
     assert math.isnan(row["metrics"]["norm_std"])
     fresh = analyze_family(ws, "simclr")
-    ws.records.path("simclr", "correlations").write_text(json.dumps(fresh.stored()))
+    _local(ws).path("simclr", "correlations").write_text(json.dumps(fresh.stored()))
     assert math.isnan(stored_analysis(ws, "simclr").metrics["uniformity"]["spearman"])

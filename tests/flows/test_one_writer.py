@@ -1,6 +1,8 @@
-"""One writer of every answer: the monitor flow stores each family's analysis and verdict;
-``ssl-eval report`` prints what MLflow's tags hold, and after a configuration change says
-the answers are stale instead of computing them again, until the next run refreshes them."""
+"""One writer of every answer: the monitor flow stores each family's analysis and verdict.
+
+``ssl-eval report`` prints what MLflow's tags hold, and after a configuration change says the
+answers are stale instead of computing them again, until the next run refreshes them.
+"""
 
 from __future__ import annotations
 
