@@ -62,7 +62,6 @@ class MoCoV2(nn.Module):
         deactivate_requires_grad(self.backbone_momentum)
         deactivate_requires_grad(self.projection_head_momentum)
         self.criterion = NTXentLoss(temperature=self.temperature, memory_bank_size=(self.queue_size, 64))
-        self._momentum_now = self.momentum
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         """The loss of one batch of two views (a scalar tensor to minimise).

@@ -34,7 +34,7 @@ from ssl_eval.common.names import escape_name
 from ssl_eval.common.urls import filesystem, is_url
 
 __all__ = ["CHECKPOINT_SUFFIXES", "DEFAULT_RUN", "MAX_EPOCH", "CheckpointRef", "checkpoint_stem", "discover", "epoch_from_name",
-           "escape_name", "fingerprint", "is_checkpoint_file", "open_checkpoint"]
+           "escape_name", "fingerprint", "open_checkpoint"]
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".pth.tar", ".tar")
 _PARTIAL = re.compile(r"(\.tmp|\.partial|\.part|~)$|^\.")
@@ -144,18 +144,6 @@ def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_checkpoint_file(path: Path) -> bool:
-    """Whether ``path`` is a file with a checkpoint suffix and not a temporary, partial or hidden name.
-
-    Args:
-        path: a local path.
-
-    Returns:
-        True for a complete checkpoint file.
-    """
-    return path.is_file() and _is_checkpoint_name(path.name)
 
 
 def _is_checkpoint_name(name: str) -> bool:
