@@ -64,7 +64,7 @@ def main() -> None:
         "DASK_TEMPORARY_DIRECTORY": str(scratch / "dask"), "MPLCONFIGDIR": str(scratch / "mpl"),
         "DASK_LOGGING__DISTRIBUTED": "warning", "PREFECT_LOGGING_LEVEL": "WARNING",
     })
-    from deployments.serve import local_prefect_server
+    from deployments.server import local_prefect_server
     from ssl_eval.config import load_config
     from ssl_eval.demo.train import make_demo_store
 

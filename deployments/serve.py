@@ -12,99 +12,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from deployments import prefect_database
+import psutil
+
+from deployments.server import local_prefect_server
 
 FLOW_NAME = "monitor"  # flows.monitor.monitor: every entry point runs it
 DEPLOYMENT_NAME = "monitor"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A free TCP port on ``host``, chosen by the operating system."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(
-    api_url: str, *, timeout: float = 180.0, process: subprocess.Popen[bytes] | None = None, interval: float = 0.5
-) -> None:
-    """Wait until the Prefect API at ``api_url`` answers its health check (RuntimeError: ``process`` exited; TimeoutError: ``timeout`` s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited with code {process.returncode} before it was healthy; see its log.")
-        try:
-            # the Prefect API URL this process started or the operator set, never a store's
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(interval)
-    raise TimeoutError(f"no healthy Prefect server at {api_url} after {timeout:.0f} s.")
-
-
-@contextlib.contextmanager
-def local_prefect_server(home: Path, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Start ``prefect server start`` bound to ``host`` and yield its API URL; stop it on exit."""
-    port = port or free_port(host)
-    home.mkdir(parents=True, exist_ok=True)
-    prefect_database.seed(home)  # a new work dir's database: start from the migrated template
-    api_url = f"http://{host}:{port}/api"
-    env = {
-        **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        # The UI asks /ui-settings where its API is; without these it says port 4200, not this one.
-        "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_UI_API_URL": api_url,
-    }
-    env.pop("PREFECT_API_URL", None)
-    env.pop("PREFECT_UI_API_URL", None)
-    log = open(home / "server.log", "ab")
-    prefect = Path(sys.executable).with_name("prefect")
-    process = subprocess.Popen(  # noqa: S603 - the prefect script beside our interpreter, a fixed argv
-        [str(prefect), "server", "start", "--host", host, "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    print(f"starting a local Prefect server on {host}:{port} (its log: {home / 'server.log'})...", flush=True)
-    try:
-        wait_healthy(api_url, process=process)
-        yield api_url
-    finally:
-        # The server runs in its own session with child processes (uvicorn, services):
-        # stop the whole group, then make sure the port is really closed.
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        deadline = time.monotonic() + 20
-        while _listening(host, port) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _listening(host, port):
-            _signal_group(process, signal.SIGKILL)
-        log.close()
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _listening(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((host, port)) == 0
 
 
 def serve_monitor(store: str, *, interval: float, parameters: dict[str, Any]) -> None:
@@ -186,24 +106,16 @@ def stop_on_ctrl_c(force_after: float = FORCE_AFTER_SECONDS) -> Iterator[None]:
 
 
 def _kill_flow_run_processes() -> None:
-    """SIGKILL the process group of every child of this process that runs a flow.
+    """SIGKILL every child of this process that runs a flow, and the processes it started.
 
     Such a child runs ``python -m prefect.engine``, started by the runner in its own session.
     """
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == me and b"prefect.engine" in cmdline:
-            try:
-                os.killpg(int(entry.name), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "prefect.engine" in child.cmdline():
+                for process in (*child.children(recursive=True), child):
+                    with contextlib.suppress(psutil.Error):
+                        process.kill()
 
 
 def serve(store: str, *, interval: float, parameters: dict[str, Any]) -> None:

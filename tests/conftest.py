@@ -21,7 +21,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("DASK_TEMPORARY_DIRECTORY", str(_TEST_HOME / "dask"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TEST_HOME / "matplotlib"))
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-# the migrated Prefect database template (deployments/prefect_database.py): made by the
+# the migrated Prefect database template (deployments/database_template.py): made by the
 # session's first temporary server, used by the later ones, never the user's cache
 os.environ.setdefault("SSL_EVAL_CACHE_DIR", str(_TEST_HOME / "cache"))
 # LLVM optimisation level 0 for numba: on a fresh install the UMAP test compiles umap-learn's
@@ -65,24 +65,24 @@ def prefect_harness():
 def _save_prefect_template() -> None:
     """Keep the harness's freshly migrated database as the session's Prefect database template.
 
-    The database holds no flow run yet; the template is deployments/prefect_database.py's, in
+    The database holds no flow run yet; the template is deployments/database_template.py's, in
     SSL_EVAL_CACHE_DIR, as the product's first temporary server keeps its own: every later server a
     test starts on a new work dir then skips creating and migrating one (about 20 s each on 2
     cores).
     """
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
-    from deployments import prefect_database
+    from deployments import database_template
 
-    prefect_database.save_template(Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().removeprefix("sqlite+aiosqlite:///")))
+    database_template.save_template(Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().removeprefix("sqlite+aiosqlite:///")))
 
 
 @pytest.fixture(scope="session")
 def prefect_template(prefect_harness) -> Path:
     """The session's migrated Prefect database template (see :func:`_save_prefect_template`): for the tests whose servers start on a new database."""
-    from deployments import prefect_database
+    from deployments import database_template
 
-    return prefect_database.template_path()
+    return database_template.template_path()
 
 
 @pytest.fixture(scope="session")

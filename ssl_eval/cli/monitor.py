@@ -182,7 +182,7 @@ def evaluate(
     display = contextlib.nullcontext() if verbose else ProgressDisplay()
     try:
         with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
-            from deployments.temporary_server import temporary_api
+            from deployments.server import temporary_api
 
             # The temporary Prefect server starts in its own process while this one imports
             # the flows and scans the store; the flow starts once the server is healthy.

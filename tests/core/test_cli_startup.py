@@ -43,16 +43,16 @@ def test_report_imports_neither_torch_prefect_mlflow_nor_dask(tmp_path):
 
 
 def test_a_configured_api_url_launches_no_server(tmp_path, monkeypatch):
-    from deployments import temporary_server
+    from deployments import server
 
     def no_launch(*args, **kwargs):
         raise AssertionError("a server was launched although PREFECT_API_URL is set")
 
-    monkeypatch.setattr(temporary_server, "_launch", no_launch)
+    monkeypatch.setattr(server, "_launch", no_launch)
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # read while prefect is not imported
     from prefect.settings import PREFECT_API_URL, temporary_settings  # once it is, its settings are asked
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        with temporary_server.temporary_api(tmp_path / "server.log") as ready:
+        with server.temporary_api(tmp_path / "server.log") as ready:
             ready()
     assert not (tmp_path / "server.log").exists()

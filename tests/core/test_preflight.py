@@ -114,9 +114,9 @@ def _fake_run(monkeypatch, *, embedded, failed):
     # tests/integration/test_temporary_server.py checks the server
     import contextlib
 
-    import deployments.temporary_server
+    import deployments.server
 
-    monkeypatch.setattr(deployments.temporary_server, "temporary_api",
+    monkeypatch.setattr(deployments.server, "temporary_api",
                         lambda *args, **kwargs: contextlib.nullcontext(lambda: None))
 
 

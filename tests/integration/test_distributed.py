@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from prefect.workers.process import ProcessWorker
 
-from deployments import prefect_database
+from deployments import database_template
 from tests.helpers import assert_same_values, make_store
 
 pytestmark = pytest.mark.integration
@@ -138,7 +138,7 @@ def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_ml
         return "\n".join(f"--- {n}\n{log(n)[-1500:]}" for n in logs)
 
     try:
-        prefect_database.seed(tmp_path / "prefect")  # a migrated database: the server skips creating one
+        database_template.seed(tmp_path / "prefect")  # a migrated database: the server skips creating one
         start("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])], env)
         start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(ports["prefect"])],
               {**env, "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"})

@@ -1,4 +1,4 @@
-"""The migrated Prefect database template (deployments/prefect_database.py) on plain sqlite files.
+"""The migrated Prefect database template (deployments/database_template.py) on plain sqlite files.
 
 tests/integration/test_temporary_server.py starts real servers from it.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments import prefect_database
+from deployments import database_template
 
 
 def _sqlite(path: Path, value: str) -> None:
@@ -33,23 +33,23 @@ def places(tmp_path, monkeypatch):
 
 
 def test_first_server_saves_later_new_homes_start_from_it(places):
-    template = prefect_database.template_path()
+    template = database_template.template_path()
     assert template.parent == places / "cache" and "prefect-" in template.name
-    assert not prefect_database.seed()  # no template yet: the server makes its own database
+    assert not database_template.seed()  # no template yet: the server makes its own database
     (places / "first").mkdir()
     _sqlite(places / "first" / "prefect.db", "head-1")
-    prefect_database.save_template()
+    database_template.save_template()
     assert _value(template) == "head-1"
     assert list(template.parent.iterdir()) == [template]  # no partial file left behind
 
-    assert prefect_database.seed(places / "second")
+    assert database_template.seed(places / "second")
     assert _value(places / "second" / "prefect.db") == "head-1"
     # an existing database is never replaced, and an existing template never overwritten
     _sqlite(places / "third.db", "head-2")
     (places / "second" / "prefect.db").write_bytes((places / "third.db").read_bytes())
-    assert not prefect_database.seed(places / "second")
+    assert not database_template.seed(places / "second")
     assert _value(places / "second" / "prefect.db") == "head-2"
-    prefect_database.save_template()
+    database_template.save_template()
     assert _value(template) == "head-1"
 
 
@@ -57,11 +57,11 @@ def test_another_configured_database_or_an_unwritable_cache_changes_nothing(plac
     (places / "first").mkdir()
     _sqlite(places / "first" / "prefect.db", "head-1")
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://db.example/prefect")
-    prefect_database.save_template()
-    assert not prefect_database.template_path().exists()
-    assert not prefect_database.seed(places / "second") and not (places / "second").exists()
+    database_template.save_template()
+    assert not database_template.template_path().exists()
+    assert not database_template.seed(places / "second") and not (places / "second").exists()
 
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL")
     (places / "cache").write_text("a file where the cache folder should be")
-    prefect_database.save_template()  # only the time it would have saved is lost
-    assert not prefect_database.seed(places / "second")
+    database_template.save_template()  # only the time it would have saved is lost
+    assert not database_template.seed(places / "second")

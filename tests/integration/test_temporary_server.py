@@ -27,22 +27,22 @@ def scenario(tmp_path: Path) -> None:
     from prefect import flow
     from prefect.settings import PREFECT_API_URL
 
-    from deployments import prefect_database, temporary_server
+    from deployments import database_template, server
 
     launched = []
-    real_launch = temporary_server._launch
+    real_launch = server._launch
 
     def launch(port: int, log: BinaryIO) -> subprocess.Popen[bytes]:
         launched.append(real_launch(port, log))
         return launched[-1]
 
-    temporary_server._launch = launch
+    server._launch = launch
 
     @flow
     def add(a: int, b: int) -> int:
         return a + b
 
-    with temporary_server.temporary_api(tmp_path / "prefect" / "server.log", timeout=300) as ready:
+    with server.temporary_api(tmp_path / "prefect" / "server.log", timeout=300) as ready:
         assert len(launched) == 1 and PREFECT_API_URL.value() is None, (launched, PREFECT_API_URL.value())  # launched, not yet in use
         ready()
         url = PREFECT_API_URL.value()
@@ -61,13 +61,13 @@ def scenario(tmp_path: Path) -> None:
     assert (tmp_path / "prefect" / "prefect.db").exists()  # in PREFECT_HOME, where Prefect's own server puts it
 
     # the first server saved its migrated database, before the flow ran: Prefect's tables, no run
-    template = prefect_database.template_path()
+    template = database_template.template_path()
     with sqlite3.connect(template) as db:
         assert db.execute("SELECT count(*) FROM flow_run").fetchone()[0] == 0
         assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     # a new work dir's server starts from a copy of it and serves flows as before
     os.environ["PREFECT_HOME"] = str(tmp_path / "second")
-    with temporary_server.temporary_api(tmp_path / "second" / "server.log", timeout=300) as ready:
+    with server.temporary_api(tmp_path / "second" / "server.log", timeout=300) as ready:
         assert (tmp_path / "second" / "prefect.db").exists()  # seeded before the server started
         ready()
         assert add(2, 3) == 5

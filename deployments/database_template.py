@@ -1,18 +1,13 @@
 """A migrated, empty Prefect database for a new work dir's server to start from.
 
-A Prefect server on a new sqlite database spends most of its start creating and migrating
-it: 35 s to healthy on a new database against 16 s on an existing one (2 cores, load 3.5).
-The first temporary server of each Prefect version (``ssl-eval evaluate``,
-deployments/temporary_server.py) saves its database as a template once it is healthy and
-before any flow run exists (sqlite's online backup: migrated tables, Prefect's own block
-types, nothing of the user's); later servers on a work dir without a database start from a
-copy, and Prefect's migration check then finds nothing to do.
-
-The template is keyed by the installed Prefect version (another version migrates and saves
-its own) and lives in ``SSL_EVAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ssl-eval``, else
-``~/.cache/ssl-eval``. Nothing happens when ``PREFECT_API_DATABASE_CONNECTION_URL`` names
-another database. Either step failing (a read-only cache, a full disk) only costs the
-time it would have saved: the server then creates its database as before.
+A server on a new sqlite database spends most of its start creating and migrating it (35 s to
+healthy against 16 s on an existing one, 2 cores). The first temporary server of each Prefect
+version saves its database once healthy, before any flow run (sqlite's online backup: Prefect's
+own tables and block types, nothing of the user's); later servers on a work dir without a
+database start from a copy, and Prefect's migration check then finds nothing to do. The
+template lives in ``SSL_EVAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ssl-eval``, else
+``~/.cache/ssl-eval``; nothing happens when ``PREFECT_API_DATABASE_CONNECTION_URL`` names
+another database, and a failed copy only costs the time it would have saved.
 """
 
 from __future__ import annotations
@@ -28,21 +23,23 @@ __all__ = ["database", "save_template", "seed", "template_path"]
 
 
 def template_path() -> Path:
-    """Where the template of the installed Prefect version lives (it may not exist yet)."""
-    root = os.environ.get("SSL_EVAL_CACHE_DIR")
-    if not root:
-        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssl-eval")
+    """Where the database template of the installed Prefect version lives.
+
+    Returns:
+        The template's path (it may not exist yet).
+    """
+    root = os.environ.get("SSL_EVAL_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssl-eval")
     return Path(root) / f"prefect-{version('prefect')}.db"
 
 
 def database(home: Path | None = None) -> Path | None:
-    """The sqlite file of a server started with this process's environment.
+    """The sqlite file of a server started with this environment.
 
-    ``prefect.db`` in ``home`` (default: ``PREFECT_HOME``); None when another database is
-    configured.
+    Args:
+        home: the server's PREFECT_HOME (default: this process's).
 
     Returns:
-        The database file (it may not exist yet), or None.
+        ``prefect.db`` in ``home`` (it may not exist yet); None when another database is configured.
     """
     if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
         return None
@@ -56,7 +53,7 @@ def seed(home: Path | None = None) -> bool:
         home: the server's PREFECT_HOME (default: this process's).
 
     Returns:
-        Whether the database was seeded (False: it exists, no template yet, or the copy failed).
+        Whether it was seeded (False: the database exists, no template yet, or the copy failed).
     """
     db, template = database(home), template_path()
     if db is None or db.exists() or not template.is_file():
@@ -79,8 +76,7 @@ def save_template(db: Path | None = None) -> None:
     Call it before the first flow run: what the database holds then is Prefect's own.
 
     Args:
-        db: the server's sqlite file (default: :func:`database`, the one a server started
-            with this process's environment uses).
+        db: the server's sqlite file (default: :func:`database`).
     """
     db, template = db or database(), template_path()
     if db is None or template.exists() or not db.is_file():
