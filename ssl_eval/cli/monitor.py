@@ -41,6 +41,7 @@ from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
 
 if TYPE_CHECKING:
     from ssl_eval.config import Config
+    from ssl_eval.pipeline.outcomes import MonitorSummary
 
 __all__ = ["evaluate", "serve", "flow_parameters"]
 
@@ -171,6 +172,26 @@ def evaluate(
     _check_before_start(location, config, watching=False)
     _mark("checked")  # configuration, store layout, data set loaded
     check_writable(ws)
+    summary = _run_once(location, ws, config, parameters, settle_seconds=settle_seconds, verbose=verbose)
+    _print_summary(summary, ws, quiet=quiet)
+    _mark("reported")
+    if summary.failed:
+        raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
+
+
+def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str, Any], *, settle_seconds: float,
+              verbose: bool) -> MonitorSummary:
+    """Run the monitor flow once on a temporary Prefect server, with the progress display unless ``verbose``.
+
+    The server is launched first, so that it starts while this process imports the flows and
+    scans the store.
+
+    Returns:
+        The run's summary.
+
+    Raises:
+        typer.Exit: 1 when the run's infrastructure failed, 130 on Ctrl-C.
+    """
     if not verbose:  # read when prefect and mlflow are first imported (just below)
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "ERROR")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -184,8 +205,6 @@ def evaluate(
         with display as shown, (listening(shown) if shown else contextlib.nullcontext()):
             from deployments.server import temporary_api
 
-            # The temporary Prefect server starts in its own process while this one imports
-            # the flows and scans the store; the flow starts once the server is healthy.
             with temporary_api(ws.prefect_home / "server.log") as server_ready:
                 _mark("server launched")
                 from flows.monitor import run_monitor
@@ -206,6 +225,11 @@ def evaluate(
     except KeyboardInterrupt:
         typer.secho("interrupted: finished checkpoints are kept; the next run continues with the rest.", fg="yellow", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    return summary
+
+
+def _print_summary(summary: MonitorSummary, ws: Workspace, *, quiet: bool) -> None:
+    """Print what the run did, its failed checkpoints (when ``quiet``: else the report lists them), MLflow sync errors, the report."""
     typer.echo(
         f"{summary.checkpoints_new_or_stale} checkpoint(s) new or stale: {len(summary.embedded)} embedded, "
         f"{len(summary.failed)} failed; {len(summary.known_failed)} known-bad file(s) unchanged; "
@@ -224,9 +248,6 @@ def evaluate(
         from ssl_eval.cli.results import print_report  # here: `report` is listed after `serve` in --help
 
         print_report(ws, "table")
-    _mark("reported")
-    if summary.failed:
-        raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
 
 
 @command()
