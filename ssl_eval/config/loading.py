@@ -72,6 +72,16 @@ def load_config(
     if granted:
         existing = raw.get("allow_modules", [])
         raw["allow_modules"] = [*(existing if isinstance(existing, list) else [existing]), *granted]
+    _apply_overrides(raw, overrides, store_paths)
+    data_table = raw.get("data")
+    if isinstance(data_table, dict) and data_path_key(data_table) in store_paths:
+        data_table["confined_to"] = confine_data_path(data_table, store, file)
+    return _validated(raw, source)
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], store_paths: set[str]) -> None:
+    """Set each dotted override (None: not given) in ``raw``; a ``data`` key the operator sets
+    is no longer the store file's (dropped from ``store_paths``)."""
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -82,9 +92,11 @@ def load_config(
         node[leaf] = value
         if parents == ["data"]:
             store_paths.discard(leaf)
-    data_table = raw.get("data")
-    if isinstance(data_table, dict) and data_path_key(data_table) in store_paths:
-        data_table["confined_to"] = confine_data_path(data_table, store, file)
+
+
+def _validated(raw: dict[str, Any], source: str) -> Config:
+    """``raw`` as a :class:`Config`, or one ValueError naming ``source`` and every bad key
+    (unknown keys with the keys allowed there)."""
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
