@@ -93,6 +93,26 @@ def make_demo_store(
         TypeError: ``methods`` is a string.
         ValueError: a size below its minimum, or an unknown method.
     """
+    scales = _checked(epochs=epochs, n_train=n_train, batch_size=batch_size, runs=runs, methods=methods,
+                      lr_schedule=lr_schedule, lr_scales=lr_scales)
+    train = load_split(dataset, "train")
+    index = np.sort(np.random.default_rng(seed).permutation(len(train))[: min(n_train, len(train))])
+    images = to_float_tensor(train.images[index])
+    written: list[Path] = []
+    for r in range(runs):
+        run_seed = int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+        for method, scale in ((m, x) for m in methods for x in scales):
+            run = f"run-{r}" if scales == [1.0] else f"lr{scale:g}-run-{r}"
+            written += train_run(
+                method, images, folder=Path(out) / method / run, arch=arch, dataset=dataset, epochs=epochs, batch_size=batch_size,
+                seed=run_seed, lr=LEARNING_RATES[method] * scale, lr_schedule=lr_schedule, progress=_tagged(progress, f"{method} {run}"),
+            )
+    return written
+
+
+def _checked(*, epochs: int, n_train: int, batch_size: int, runs: int, methods: Sequence[str], lr_schedule: str,
+             lr_scales: Sequence[float]) -> list[float]:
+    """Check :func:`make_demo_store`'s arguments (TypeError/ValueError naming the bad one); the scales as floats."""
     _check_positive("epochs", epochs, 0)
     _check_positive("n_train", n_train, 2)
     _check_positive("batch_size", batch_size, 2)
@@ -107,32 +127,7 @@ def make_demo_store(
     scales = [float(x) for x in lr_scales]
     if not scales or not all(math.isfinite(x) and x > 0 for x in scales):
         raise ValueError(f"lr_scales must be positive numbers such as [0.1, 1, 10]; got {list(lr_scales)}.")
-    report = progress or (lambda message: None)
-
-    train = load_split(dataset, "train")
-    rng = np.random.default_rng(seed)
-    index = np.sort(rng.permutation(len(train))[: min(n_train, len(train))])
-    images = to_float_tensor(train.images[index])
-    out = Path(out)
-    written: list[Path] = []
-    for r in range(runs):
-        run_seed = int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
-        for method, scale in ((m, x) for m in methods for x in scales):
-            run = f"run-{r}" if scales == [1.0] else f"lr{scale:g}-run-{r}"
-            written += train_run(
-                method,
-                images,
-                folder=out / method / run,
-                arch=arch,
-                dataset=dataset,
-                epochs=epochs,
-                batch_size=batch_size,
-                seed=run_seed,
-                lr=LEARNING_RATES[method] * scale,
-                lr_schedule=lr_schedule,
-                progress=_tagged(report, f"{method} {run}"),
-            )
-    return written
+    return scales
 
 
 def train_run(
@@ -170,47 +165,40 @@ def train_run(
         is no longer finite has diverged: it stops there, as a real training job would.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    n = int(images.shape[0])
     generator = torch.Generator().manual_seed(seed)
-    # Module initialisation (and lightly's queue) draw from torch's global generator:
-    # seed it only inside a forked RNG state so the caller's state is untouched.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        backbone = build_backbone(arch, in_channels=int(images.shape[1]))
-        model = build_method(method, backbone, _feature_dim(backbone, images[:2]))
+    model = _initialised(method, arch, images, seed)
     base_lr = (LEARNING_RATES[method] if lr is None else lr) * batch_size / 256
     meta: dict[str, str | float] = {"method": method, "arch": arch, "dataset": dataset, "lr": base_lr}
-    optimizer = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=base_lr, momentum=0.9, weight_decay=WEIGHT_DECAY,
-    )
+    paths = [_save(folder, epoch=0, global_step=0, model=model, meta={**meta, "train_loss": math.nan})]
+    progress(f"epoch 0/{epochs} written (untrained)")
+    return paths + _train(model, images, folder=folder, meta=meta, epochs=epochs, batch_size=batch_size, generator=generator,
+                          lr_schedule=lr_schedule, progress=progress)
+
+
+def _train(model: nn.Module, images: torch.Tensor, *, folder: Path, meta: dict[str, str | float], epochs: int, batch_size: int,
+           generator: torch.Generator, lr_schedule: str, progress: Callable[[str], None]) -> list[Path]:
+    """Train the epochs of :func:`train_run` at the learning rate ``meta["lr"]``.
+
+    Returns:
+        The checkpoints written, one per epoch, until the loss is no longer finite.
+    """
+    n, base_lr, paths = int(images.shape[0]), float(meta["lr"]), []
     # Full batches only (a tiny last batch would upset BatchNorm); fewer images than a
     # batch make one batch of all of them.
     batch = min(batch_size, n)
     steps_per_epoch = n // batch
     total_steps = max(1, epochs * steps_per_epoch)
-
-    paths = [_save(folder, epoch=0, global_step=0, model=model, meta={**meta, "train_loss": math.nan})]
-    progress(f"epoch 0/{epochs} written (untrained)")
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=base_lr, momentum=0.9, weight_decay=WEIGHT_DECAY)
     step = 0
     model.train()
     for epoch in range(1, epochs + 1):
         start, losses = time.perf_counter(), []
         order = torch.randperm(n, generator=generator)
         for b in range(steps_per_epoch):
-            x = images[order[b * batch : (b + 1) * batch]]
-            x0 = random_views(x, generator)
-            x1 = random_views(x, generator)
-            for group in optimizer.param_groups:  # cosine decay per step, or constant
-                group["lr"] = base_lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if lr_schedule == "cosine" else 1.0)
-            # nn.Module types attributes as Tensor | Module: every demo method has these two (the ignores)
-            loss = model.training_loss(x0, x1)  # type: ignore[operator]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            rate = base_lr * (0.5 * (1 + math.cos(math.pi * step / total_steps)) if lr_schedule == "cosine" else 1.0)
+            losses.append(_step(model, optimizer, images[order[b * batch : (b + 1) * batch]], generator, rate))
             step += 1
             model.after_step(step / total_steps)  # type: ignore[operator]
-            losses.append(float(loss.detach()))
         train_loss = float(np.mean(losses))
         if not math.isfinite(train_loss):
             progress(f"epoch {epoch}/{epochs}: the loss is {train_loss}: the run diverged and stops here")
@@ -218,6 +206,35 @@ def train_run(
         paths.append(_save(folder, epoch=epoch, global_step=step, model=model, meta={**meta, "train_loss": train_loss}))
         progress(f"epoch {epoch}/{epochs} loss {train_loss:.4f} ({time.perf_counter() - start:.1f} s)")
     return paths
+
+
+def _initialised(method: str, arch: str, images: torch.Tensor, seed: int) -> nn.Module:
+    """Build ``method`` around a new ``arch`` backbone, initialised from ``seed``.
+
+    Module initialisation (and lightly's queue) draw from torch's global generator: it is
+    seeded only inside a forked RNG state, so the caller's state is untouched.
+
+    Returns:
+        The model.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone = build_backbone(arch, in_channels=int(images.shape[1]))
+        return build_method(method, backbone, _feature_dim(backbone, images[:2]))
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, generator: torch.Generator, lr: float) -> float:
+    """One optimiser step at learning rate ``lr`` on two random views of the batch ``x``; the batch's loss."""
+    for group in optimizer.param_groups:  # cosine decay per step, or constant
+        group["lr"] = lr
+    x0 = random_views(x, generator)
+    x1 = random_views(x, generator)
+    # nn.Module types attributes as Tensor | Module: every demo method has these two (the ignores)
+    loss = model.training_loss(x0, x1)  # type: ignore[operator]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 def _feature_dim(backbone: nn.Module, sample: torch.Tensor) -> int:
@@ -251,6 +268,6 @@ def _save(folder: Path, *, epoch: int, global_step: int, model: nn.Module, meta:
     return path
 
 
-def _tagged(report: Callable[[str], None], tag: str) -> Callable[[str], None]:
-    """``report`` with every message prefixed by ``tag``."""
-    return lambda message: report(f"{tag}: {message}")
+def _tagged(report: Callable[[str], None] | None, tag: str) -> Callable[[str], None]:
+    """``report`` with every message prefixed by ``tag`` (None: silent)."""
+    return (lambda message: report(f"{tag}: {message}")) if report is not None else (lambda message: None)
