@@ -240,30 +240,36 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
     if not finite:
         return MetricResult({name: float("nan") for name in names}, ("non_finite",))
     details: dict[str, str] = {}
+    values, flags = _group_values(group, X, labels, views, options, random_state, details)
+    if options.convention != "ssl-eval" and group in ("spectral", "geometry"):
+        details["convention"] = options.convention
+    return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags), details)
 
+
+def _group_values(group: str, X: np.ndarray, labels: np.ndarray | None, views: tuple[np.ndarray, np.ndarray] | None,
+                  options: MetricOptions, random_state: int, details: dict[str, str]) -> tuple[dict[str, float], list[str]]:
+    """The values and flags of ``group``'s family function on finite, validated input (LiDAR
+    in the peer convention ``options.convention`` names); ``details`` gets the estimators' notes."""
     if group == "clustering":
-        values, flags = clustering.clustering_metrics(
+        return clustering.clustering_metrics(
             X, labels=labels, k=options.k, reduce=options.reduce, pca_dims=options.pca_dims,
             umap_dims=options.umap_dims,
             silhouette_sample_size=options.silhouette_sample_size,
             max_points=options.max_points, random_state=random_state)
-    elif group == "entropy":
-        values, flags = entropy.entropy_metrics(
+    if group == "entropy":
+        return entropy.entropy_metrics(
             X, knn_k=options.entropy_knn_k, max_points=options.max_points,
             z3_reduction=options.z3_reduction, random_state=random_state, details=details)
-    elif group == "spectral":
-        values, flags = spectral.spectral_metrics(X, convention=options.convention)
-    else:
-        values, flags = geometry.geometry_metrics(
-            X, views=views, max_points=options.max_points, random_state=random_state)
-        if views is not None and np.isfinite(values["lidar"]):
-            if options.convention == "reptrix":
-                values["lidar"] = peers.reptrix_lidar(views)
-            elif options.convention == "stable-pretraining":
-                values["lidar"] = peers.spt_lidar(np.linalg.eigvalsh(geometry.lidar_matrix(views)))
-    if options.convention != "ssl-eval" and group in ("spectral", "geometry"):
-        details["convention"] = options.convention
-    return MetricResult({name: float(values[name]) for name in names}, _dedupe(flags), details)
+    if group == "spectral":
+        return spectral.spectral_metrics(X, convention=options.convention)
+    values, flags = geometry.geometry_metrics(
+        X, views=views, max_points=options.max_points, random_state=random_state)
+    if views is not None and np.isfinite(values["lidar"]):
+        if options.convention == "reptrix":
+            values["lidar"] = peers.reptrix_lidar(views)
+        elif options.convention == "stable-pretraining":
+            values["lidar"] = peers.spt_lidar(np.linalg.eigvalsh(geometry.lidar_matrix(views)))
+    return values, flags
 
 
 def metrics_table_markdown() -> str:
