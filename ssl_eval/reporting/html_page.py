@@ -148,31 +148,39 @@ def render_html(doc: dict[str, Any]) -> str:
         parts.append(_img(plots.figure_png(plots.trajectories(rows, family)), f"{family} trajectories"))
         parts.append(_img(plots.figure_png(plots.metric_vs_probe(rows, family, data["correlations"])), f"{family} scatter"))
     if pooled.get("raw") and len(doc["families"]) > 1:
-        parts.append(f"<h2>Across families (pooled)</h2><p class=note>All {pooled['n_checkpoints']} checkpoints of "
-                     f"{html.escape(', '.join(pooled['families']))} (architectures: {html.escape(', '.join(pooled['archs']))}) "
-                     "together. <i>Pooled</i>: values as they are, so a metric must put different methods on one "
-                     "scale (the paper: entropy may, clustering metrics may not); its pick is any family's checkpoint. "
-                     "<i>Within-family ranks</i>: metric and probe replaced by their rank inside each family first.</p>")
-        pooled_rows = []
-        for name, c in pooled["raw"].items():
-            ranked = pooled.get("within_family_rank", {}).get(name, {})
-            cells, ranked_cells = correlation_cells(name, c, pooled=True), correlation_cells(name, ranked, pooled=True)
-            pooled_rows.append(
-                f'<tr><td class="l">{html.escape(name)}</td><td>{html.escape(cells["spearman [95% CI]"])}</td>'
-                f'{_signed_cell(c.get("spearman_signed"), cells["signed ρ"])}'
-                f'<td>{html.escape(ranked_cells["spearman [95% CI]"])}</td>{_signed_cell(ranked.get("spearman_signed"), ranked_cells["signed ρ"])}'
-                f'<td>{html.escape(cells["regret"])}</td><td class="l">{html.escape(cells["pick"])}</td></tr>')
-        parts.append(_table(["metric", "pooled spearman [95% CI]", "signed", "within-family-rank spearman [95% CI]",
-                             "signed", "regret", "pick"], pooled_rows))
-    parts.append("<h2>Failed checkpoints</h2>")
-    if doc["failures"]:
-        parts.append(_table(["checkpoint", "reason"], [
-            f'<tr><td class="l">{html.escape(f["id"])}</td><td class="l" style="white-space:normal">'
-            f'{html.escape(str(f.get("error", "")))}</td></tr>' for f in doc["failures"]]))
-    else:
-        parts.append('<p class="ok">None.</p>')
+        parts.append(_pooled_section(pooled))
+    parts.append(_failures_section(doc["failures"]))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ssl-eval report</title>'
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _pooled_section(pooled: dict[str, Any]) -> str:
+    """The pooled correlations across families: values as they are, and within-family ranks."""
+    head = (f"<h2>Across families (pooled)</h2><p class=note>All {pooled['n_checkpoints']} checkpoints of "
+            f"{html.escape(', '.join(pooled['families']))} (architectures: {html.escape(', '.join(pooled['archs']))}) "
+            "together. <i>Pooled</i>: values as they are, so a metric must put different methods on one "
+            "scale (the paper: entropy may, clustering metrics may not); its pick is any family's checkpoint. "
+            "<i>Within-family ranks</i>: metric and probe replaced by their rank inside each family first.</p>")
+    pooled_rows = []
+    for name, c in pooled["raw"].items():
+        ranked = pooled.get("within_family_rank", {}).get(name, {})
+        cells, ranked_cells = correlation_cells(name, c, pooled=True), correlation_cells(name, ranked, pooled=True)
+        pooled_rows.append(
+            f'<tr><td class="l">{html.escape(name)}</td><td>{html.escape(cells["spearman [95% CI]"])}</td>'
+            f'{_signed_cell(c.get("spearman_signed"), cells["signed ρ"])}'
+            f'<td>{html.escape(ranked_cells["spearman [95% CI]"])}</td>{_signed_cell(ranked.get("spearman_signed"), ranked_cells["signed ρ"])}'
+            f'<td>{html.escape(cells["regret"])}</td><td class="l">{html.escape(cells["pick"])}</td></tr>')
+    return head + _table(["metric", "pooled spearman [95% CI]", "signed", "within-family-rank spearman [95% CI]",
+                          "signed", "regret", "pick"], pooled_rows)
+
+
+def _failures_section(failures: list[dict[str, Any]]) -> str:
+    """The table of failed checkpoints and their reasons (escaped), or "None."."""
+    if not failures:
+        return '<h2>Failed checkpoints</h2><p class="ok">None.</p>'
+    return "<h2>Failed checkpoints</h2>" + _table(["checkpoint", "reason"], [
+        f'<tr><td class="l">{html.escape(f["id"])}</td><td class="l" style="white-space:normal">'
+        f'{html.escape(str(f.get("error", "")))}</td></tr>' for f in failures])
 
 
 def write_html(doc: dict[str, Any], path: str | Path) -> Path:
