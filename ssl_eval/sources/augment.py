@@ -77,11 +77,20 @@ def random_views(
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"expected a float tensor (N, C, H, W); got {x.dtype} with shape {tuple(x.shape)}.")
     n, _, h, w = x.shape
-    g = generator
+    theta = _crop_rotate_shift(n, config, generator).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Intensity scale per sample (brightness jitter for one channel).
+    out = out * _uniform(n, *config.intensity, generator).to(x.dtype).view(n, 1, 1, 1)
+    if config.erase_prob > 0:
+        out = out.masked_fill(_erased(n, h, w, config, generator).unsqueeze(1), 0.0)
+    return out.clamp_(0.0, 1.0)
 
-    # Random resized crop as a zoom: a crop of area fraction `area` and aspect ratio `r`
-    # covers sx x sy of the normalised image; the sampling grid is the output grid scaled
-    # by (sx, sy), rotated, and moved to the crop centre.
+
+def _crop_rotate_shift(n: int, config: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """The (n, 2, 3) affine sampling matrices of a random resized crop as a zoom: a crop of
+    area fraction ``area`` and aspect ratio ``r`` covers sx x sy of the normalised image; the
+    sampling grid is the output grid scaled by (sx, sy), rotated, and moved to the crop centre."""
     area = _uniform(n, *config.crop_scale, g)
     log_ratio = _uniform(n, math.log(config.crop_ratio[0]), math.log(config.crop_ratio[1]), g)
     ratio = torch.exp(log_ratio)
@@ -93,37 +102,31 @@ def random_views(
     ty = ty + config.max_extra_shift * (2 * torch.rand(n, generator=g) - 1)
     angle = torch.deg2rad(_uniform(n, -config.max_rotation_deg, config.max_rotation_deg, g))
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack(
+    return torch.stack(
         [
             torch.stack([cos * sx, -sin * sy, tx], dim=1),
             torch.stack([sin * sx, cos * sy, ty], dim=1),
         ],
         dim=1,
-    ).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    )
 
-    # Intensity scale per sample (brightness jitter for one channel).
-    out = out * _uniform(n, *config.intensity, g).to(x.dtype).view(n, 1, 1, 1)
 
-    # Light random erasing: a rectangle set to 0 in a random subset of the images.
-    if config.erase_prob > 0:
-        erase = torch.rand(n, generator=g) < config.erase_prob
-        e_area = _uniform(n, *config.erase_area, g) * h * w
-        e_ratio = torch.exp(_uniform(n, math.log(0.5), math.log(2.0), g))
-        eh = torch.sqrt(e_area * e_ratio).clamp(1, h)
-        ew = torch.sqrt(e_area / e_ratio).clamp(1, w)
-        top = torch.rand(n, generator=g) * (h - eh)
-        left = torch.rand(n, generator=g) * (w - ew)
-        rows = torch.arange(h, dtype=torch.float32).view(1, h, 1)
-        cols = torch.arange(w, dtype=torch.float32).view(1, 1, w)
-        inside = (
-            (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
-            & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
-        )
-        mask = inside & erase.view(n, 1, 1)
-        out = out.masked_fill(mask.unsqueeze(1), 0.0)
-    return out.clamp_(0.0, 1.0)
+def _erased(n: int, h: int, w: int, config: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Light random erasing: a (n, h, w) mask, a random rectangle in a random subset of the images."""
+    erase = torch.rand(n, generator=g) < config.erase_prob
+    e_area = _uniform(n, *config.erase_area, g) * h * w
+    e_ratio = torch.exp(_uniform(n, math.log(0.5), math.log(2.0), g))
+    eh = torch.sqrt(e_area * e_ratio).clamp(1, h)
+    ew = torch.sqrt(e_area / e_ratio).clamp(1, w)
+    top = torch.rand(n, generator=g) * (h - eh)
+    left = torch.rand(n, generator=g) * (w - ew)
+    rows = torch.arange(h, dtype=torch.float32).view(1, h, 1)
+    cols = torch.arange(w, dtype=torch.float32).view(1, 1, w)
+    inside = (
+        (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+    )
+    return inside & erase.view(n, 1, 1)
 
 
 def fixed_views(images: np.ndarray, n_views: int, *, random_state: int,
