@@ -90,7 +90,8 @@ def random_views(
 def _crop_rotate_shift(n: int, config: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     """The (n, 2, 3) affine sampling matrices of a random resized crop as a zoom: a crop of
     area fraction ``area`` and aspect ratio ``r`` covers sx x sy of the normalised image; the
-    sampling grid is the output grid scaled by (sx, sy), rotated, and moved to the crop centre."""
+    sampling grid is the output grid scaled by (sx, sy), rotated, and moved to the crop centre.
+    """
     area = _uniform(n, *config.crop_scale, g)
     log_ratio = _uniform(n, math.log(config.crop_ratio[0]), math.log(config.crop_ratio[1]), g)
     ratio = torch.exp(log_ratio)
