@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ssl_eval.pipeline.inference import embed_images
-from ssl_eval.results.embeddings import LocalEmbeddingStore
+from ssl_eval.results.embeddings import LocalEmbeddingArrays
 from ssl_eval.sources.models import build_backbone, pooled
 
 
@@ -48,7 +48,7 @@ def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, 
     return np.concatenate(outputs)
 
 
-def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingStore, key: str) -> tuple[float, float]:
+def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingArrays, key: str) -> tuple[float, float]:
     """ssl-eval's path: embed_images, then the atomic zarr commit. Returns (total s, write s)."""
     started = time.perf_counter()
     features = embed_images(model, images, batch_size=batch_size, device=device)
@@ -74,7 +74,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
     times: dict[str, list[float]] = {name: [] for name in [*variants, "ssl-eval embed + zarr write"]}
     writes: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
-        store = LocalEmbeddingStore(f"{tmp}/e.zarr")
+        store = LocalEmbeddingArrays(f"{tmp}/e.zarr")
         # warm-up: kernels, allocator, cudnn autotuning, zarr import
         for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)

@@ -1,8 +1,9 @@
-"""One checkpoint's zarr group, as both embedding stores write and read it.
+"""One checkpoint's zarr group, as both embedding implementations (local folder, URL) write and read it.
 
 Arrays are written in row chunks, then the provenance attributes (:func:`fill_group`); arrays are
 read whole (:func:`optional_array`, :func:`required_array`); parent groups are created without
-racing another writer (:func:`ensure_group`).
+racing another writer (:func:`ensure_group`); :func:`provenance_matches` says whether a
+committed group is current.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-__all__ = ["fill_group", "optional_array", "required_array", "ensure_group"]
+__all__ = ["fill_group", "optional_array", "required_array", "ensure_group", "provenance_matches"]
 
 # zstd at level 1 rather than zarr's default (level 0, which zstd reads as 3): on real
 # 512-d ResNet-18 embeddings it keeps 96 % of the saving (1.50x against 1.56x) and writes
@@ -84,3 +85,17 @@ def ensure_group(node: Path) -> None:
         zarr.open_group(str(node), mode="a", use_consolidated=False)
     except zarr.errors.ContainsGroupError:
         pass  # another writer created it at the same moment
+
+
+def provenance_matches(provenance: dict[str, Any] | None, fingerprint: str, embedding_key: str) -> bool:
+    """Whether a committed group's attributes name this file read this way.
+
+    Args:
+        provenance: the committed group's attributes, or None when nothing is committed.
+        fingerprint: the checkpoint file's fingerprint now.
+        embedding_key: the embedding key of its family's configuration now.
+
+    Returns:
+        True when both match.
+    """
+    return provenance is not None and provenance.get("fingerprint") == fingerprint and provenance.get("embedding_key") == embedding_key

@@ -20,7 +20,7 @@ import zarr
 
 from ssl_eval.common import strict_json
 from ssl_eval.results.answers import FamilyAnalysisRecord, VerdictRecord
-from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingStore, UrlEmbeddingStore, open_embedding_arrays
+from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingArrays, UrlEmbeddingArrays, open_embedding_arrays
 from ssl_eval.results.parts import (
     CheckpointRecord,
     FailureRecord,
@@ -54,9 +54,9 @@ def records(request, tmp_path) -> RecordFiles:
 
 
 def test_open_picks_the_implementation_by_location(tmp_path):
-    assert isinstance(open_embedding_arrays(tmp_path / "e"), LocalEmbeddingStore)
-    assert isinstance(open_embedding_arrays(f"file://{tmp_path}/e"), LocalEmbeddingStore)  # file:// is a local folder
-    assert isinstance(open_embedding_arrays("memory://x/e"), UrlEmbeddingStore)
+    assert isinstance(open_embedding_arrays(tmp_path / "e"), LocalEmbeddingArrays)
+    assert isinstance(open_embedding_arrays(f"file://{tmp_path}/e"), LocalEmbeddingArrays)  # file:// is a local folder
+    assert isinstance(open_embedding_arrays("memory://x/e"), UrlEmbeddingArrays)
     assert isinstance(open_record_files(tmp_path / "r"), LocalRecordStore)
     assert isinstance(open_record_files("memory://x/r"), UrlRecordStore)
 
@@ -132,7 +132,7 @@ def test_record_store_contract(records):
 
 
 def test_local_embedding_store_cleans_only_dead_writers_debris(tmp_path):
-    store = LocalEmbeddingStore(tmp_path / "e.zarr")
+    store = LocalEmbeddingArrays(tmp_path / "e.zarr")
     store.write("f/r/c", {"eval": np.ones((2, 2), np.float32)}, {"fingerprint": "a", "embedding_key": "k"})
     # debris of a killed write is never mistaken for a committed group
     (store.root / ".staging" / "999999999-dead").mkdir(parents=True)
@@ -143,7 +143,7 @@ def test_local_embedding_store_cleans_only_dead_writers_debris(tmp_path):
 
 
 def test_url_embedding_store_trusts_only_the_commit_marker():
-    store = UrlEmbeddingStore("memory://url-store/e.zarr")
+    store = UrlEmbeddingArrays("memory://url-store/e.zarr")
     fs = fsspec.filesystem("memory")
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
     # a writer killed after its arrays but before the marker: nothing is committed
