@@ -205,12 +205,7 @@ def discover(
     """
     if is_url(store):
         return _discover_url(str(store), settle_seconds=settle_seconds, now=now)
-    root = Path(store)
-    if not root.exists():
-        raise FileNotFoundError(f"checkpoint store {root} does not exist; pass the folder that holds <family>/<run>/<checkpoint> files.")
-    if not root.is_dir():
-        raise NotADirectoryError(f"checkpoint store {root} is a file; pass the folder that holds <family>/<run>/<checkpoint> files.")
-    root = root.resolve()
+    root = _local_root(Path(store))
     now = time.time() if now is None else now
     known = {} if fingerprints is None else dict(fingerprints)
     seen: dict[str, list[Any]] = {}
@@ -240,6 +235,15 @@ def discover(
         fingerprints.clear()
         fingerprints.update(seen)
     return _with_conflicts(refs)
+
+
+def _local_root(root: Path) -> Path:
+    """The resolved folder of a local store, or an error naming it and the layout expected."""
+    if not root.exists():
+        raise FileNotFoundError(f"checkpoint store {root} does not exist; pass the folder that holds <family>/<run>/<checkpoint> files.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"checkpoint store {root} is a file; pass the folder that holds <family>/<run>/<checkpoint> files.")
+    return root.resolve()
 
 
 def _mtime(info: dict[str, Any]) -> float:
