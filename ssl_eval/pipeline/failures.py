@@ -21,7 +21,7 @@ def known_failure(records: RecordFiles, ref: CheckpointRef, embedding_key: str, 
     """The failure record of ``ref`` when it still stands, else None.
 
     Args:
-        records: the record store of the workspace.
+        records: the workspace's record files.
         ref: the checkpoint as discovered now.
         embedding_key: ``config.embedding_key(ref.family)`` of the current configuration.
         metrics_key: ``config.metrics_key(ref.family)``; a measuring failure recorded with

@@ -184,7 +184,7 @@ def settled_digest(family: str, refs: list[CheckpointRef], config: Config, track
 def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tracking_uri: str | None) -> Plan:
     """What this run has to do: the checkpoints to embed or measure, and the families to refresh.
 
-    Also cleans the embedding store's staging area and notes families found current as settled.
+    Also cleans the embedding arrays' staging area and notes families found current as settled.
 
     Args:
         refs: every checkpoint found by this scan.

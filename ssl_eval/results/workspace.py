@@ -1,6 +1,6 @@
 """The work dir: where the embeddings, records, MLflow database and PREFECT_HOME live.
 
-The work dir is always a local folder: PREFECT_HOME, the default sqlite MLflow store, Dask
+The work dir is always a local folder: PREFECT_HOME, the default sqlite MLflow database, Dask
 scratch and the file locks stay on the machine that runs the process. With a results URL
 (``--results-url s3://bucket/prefix``) the shared results, ``embeddings.zarr`` and ``records``, live under that URL instead, so Dask workers
 and GPU workers on other machines read and write the same arrays and records.
@@ -94,12 +94,12 @@ class Workspace:
 
     @cached_property
     def embeddings(self) -> EmbeddingArrays:
-        """The embedding store (``embeddings.zarr`` under the results URL or the work dir), built once."""
+        """The embedding arrays (``embeddings.zarr`` under the results URL or the work dir), built once."""
         return open_embedding_arrays(join(self.shared_root, "embeddings.zarr"))
 
     @cached_property
     def records(self) -> RecordFiles:
-        """The record store (``records`` under the results URL or the work dir), built once."""
+        """The record files (``records`` under the results URL or the work dir), built once."""
         return open_record_files(join(self.shared_root, "records"))
 
     def __getstate__(self) -> dict[str, Any]:

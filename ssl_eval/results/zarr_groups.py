@@ -69,7 +69,7 @@ def required_array(group: zarr.Group, checkpoint_id: str, name: str) -> np.ndarr
     """
     array = optional_array(group, name)
     if array is None:
-        raise KeyError(f"{checkpoint_id}: no array {name!r} in the embedding store (have {sorted(group.array_keys())}).")
+        raise KeyError(f"{checkpoint_id}: no array {name!r} in its committed embeddings (have {sorted(group.array_keys())}).")
     return array
 
 

@@ -64,7 +64,7 @@ class CheckpointRef:
 
     @property
     def id(self) -> str:
-        """``<family>/<run>/<name>``: the checkpoint's id in the records and the embedding store."""
+        """``<family>/<run>/<name>``: the checkpoint's id in the records and the embedding arrays."""
         return f"{self.family}/{self.run}/{self.name}"
 
 

@@ -78,7 +78,7 @@ def test_embedding_store_contract(embeddings):
     np.testing.assert_array_equal(embeddings.read("f/r/c", "eval"), x)
     np.testing.assert_array_equal(embeddings.read_optional("f/r/c", "eval_labels"), labels)
     assert embeddings.read_optional("f/r/c", "probe_train") is None
-    with pytest.raises(KeyError, match=r"f/r/c: no array 'probe_train' in the embedding store \(have \['eval', 'eval_labels'\]\)"):
+    with pytest.raises(KeyError, match=r"f/r/c: no array 'probe_train' in its committed embeddings \(have \['eval', 'eval_labels'\]\)"):
         embeddings.read("f/r/c", "probe_train")
 
     # a rewrite replaces the whole group: arrays not written again are gone
