@@ -39,7 +39,7 @@ def build(root: Path, n: int):
     from ssl_eval.config import Config
     from ssl_eval.metrics import GROUPS
     from ssl_eval.results.answers import VERDICT_VERSION, answers_key
-    from ssl_eval.results.embeddings import LocalEmbeddingStore
+    from ssl_eval.results.embeddings import LocalEmbeddingArrays
     from ssl_eval.results.workspace import Workspace
     from ssl_eval.sources.checkpoints import discover
 
@@ -55,7 +55,7 @@ def build(root: Path, n: int):
         os.utime(path, (settled, settled))
     ws = Workspace.at(root / "work")
     embeddings, records = ws.embeddings, ws.records
-    if not isinstance(embeddings, LocalEmbeddingStore):  # a local work dir: its groups are folders
+    if not isinstance(embeddings, LocalEmbeddingArrays):  # a local work dir: its groups are folders
         raise TypeError(f"expected the local embedding store, got {type(embeddings).__name__}")
     for ref in discover(store, settle_seconds=0):
         provenance = {"fingerprint": ref.fingerprint, "embedding_key": config.embedding_key(ref.family),

@@ -80,8 +80,10 @@ def load_config(
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], store_paths: set[str]) -> None:
-    """Set each dotted override (None: not given) in ``raw``; a ``data`` key the operator sets
-    is no longer the store file's (dropped from ``store_paths``)."""
+    """Set each dotted override (None: not given) in ``raw``.
+
+    A ``data`` key the operator sets is no longer the store file's (dropped from ``store_paths``).
+    """
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -95,8 +97,14 @@ def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], store_paths
 
 
 def _validated(raw: dict[str, Any], source: str) -> Config:
-    """``raw`` as a :class:`Config`, or one ValueError naming ``source`` and every bad key
-    (unknown keys with the keys allowed there)."""
+    """Validate ``raw`` into a :class:`Config`.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ValueError: one error naming ``source`` and every bad key (unknown keys with the keys allowed there).
+    """
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

@@ -248,8 +248,14 @@ def compute_group(group: str, X: np.ndarray, *, labels: np.ndarray | None = None
 
 def _group_values(group: str, X: np.ndarray, labels: np.ndarray | None, views: tuple[np.ndarray, np.ndarray] | None,
                   options: MetricOptions, random_state: int, details: dict[str, str]) -> tuple[dict[str, float], list[str]]:
-    """The values and flags of ``group``'s family function on finite, validated input (LiDAR
-    in the peer convention ``options.convention`` names); ``details`` gets the estimators' notes."""
+    """Compute ``group``'s family function on finite, validated input.
+
+    LiDAR follows the peer convention ``options.convention`` names; ``details`` gets the
+    estimators' notes.
+
+    Returns:
+        The values and the flags.
+    """
     if group == "clustering":
         return clustering.clustering_metrics(
             X, labels=labels, k=options.k, reduce=options.reduce, pca_dims=options.pca_dims,

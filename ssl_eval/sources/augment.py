@@ -88,9 +88,14 @@ def random_views(
 
 
 def _crop_rotate_shift(n: int, config: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """The (n, 2, 3) affine sampling matrices of a random resized crop as a zoom: a crop of
-    area fraction ``area`` and aspect ratio ``r`` covers sx x sy of the normalised image; the
-    sampling grid is the output grid scaled by (sx, sy), rotated, and moved to the crop centre.
+    """Draw the affine sampling matrices of a random resized crop (as a zoom), rotation and shift.
+
+    A crop of area fraction ``area`` and aspect ratio ``r`` covers sx x sy of the normalised
+    image; the sampling grid is the output grid scaled by (sx, sy), rotated, and moved to the
+    crop centre.
+
+    Returns:
+        The (n, 2, 3) matrices.
     """
     area = _uniform(n, *config.crop_scale, g)
     log_ratio = _uniform(n, math.log(config.crop_ratio[0]), math.log(config.crop_ratio[1]), g)
