@@ -31,7 +31,8 @@ import torch
 
 from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.results.embeddings import LocalEmbeddingArrays
-from ssl_eval.sources.models import build_backbone, pooled
+from ssl_eval.sources.models import build_backbone
+from ssl_eval.sources.token_pooling import pooled
 
 
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:

@@ -18,8 +18,9 @@ from torch import nn
 from ssl_eval.config import FamilyConfig
 from ssl_eval.config.arch_policy import refusal, store_may_name
 from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint
-from ssl_eval.sources.models import TokenPooled, build_backbone, mlp_from_state_dict, pooled
+from ssl_eval.sources.models import build_backbone, mlp_from_state_dict
 from ssl_eval.sources.tensor_checks import storage_bytes
+from ssl_eval.sources.token_pooling import TokenPooled, pooled
 
 __all__ = ["ProjectedBackbone", "resolve_arch", "build_model", "pool_of"]
 

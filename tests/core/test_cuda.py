@@ -24,7 +24,8 @@ from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.probe import linear_probe, logistic
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
-from ssl_eval.sources.models import build_backbone, pooled
+from ssl_eval.sources.models import build_backbone
+from ssl_eval.sources.token_pooling import pooled
 from tests.helpers import make_store
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -18,7 +18,8 @@ import torch
 from ssl_eval.config import FamilyConfig
 from ssl_eval.sources.loading import ALLOWED_CLASSES, CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model, pool_of
-from ssl_eval.sources.models import build_backbone, pooled
+from ssl_eval.sources.models import build_backbone
+from ssl_eval.sources.token_pooling import pooled
 from tests.helpers import (
     DDP,
     VIT_ARCH,
