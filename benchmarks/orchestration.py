@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 def direct(store: Path, workdir: Path, config) -> float:
     """Every computation of a monitor run, called directly; returns the wall time."""
-    from ssl_eval.analysis import analyze_family
+    from ssl_eval.analysis import store_family_analysis
     from ssl_eval.integrations.mlflow_mirror import sync_family
     from ssl_eval.pipeline.embedding import embed_or_record_failure
     from ssl_eval.pipeline.evaluation import compute_part
@@ -45,7 +45,7 @@ def direct(store: Path, workdir: Path, config) -> float:
         for part in PARTS:
             compute_part(ws, ref.id, part, config)
     for family in sorted({r.family for r in refs}):
-        analyze_family(ws, family)
+        store_family_analysis(ws, family)
         sync_family(ws, family, tracking_uri=ws.mlflow_uri, store=str(store))
     return time.perf_counter() - started
 

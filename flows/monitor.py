@@ -42,7 +42,7 @@ from ssl_eval.common.urls import install_log_redaction
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
 from ssl_eval.results.workspace import Workspace
-from tasks.analyze import analyze, analyze_all
+from tasks.analyze import analyze_family, analyze_pooled
 from tasks.embed import embed, embed_outcomes
 from tasks.measure import measure
 from tasks.plan import plan_work
@@ -134,8 +134,8 @@ def monitor_store(
     # verdict after its family's analysis and the pooled one (a family without labels borrows
     # from the others and from the pooled analysis); a family's MLflow mirror after its
     # verdict. One family's failed analysis holds back only its own verdict and mirror.
-    analyses = {f: analyze.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
-    pooled = analyze_all.submit(workspace, config, wait_for=[allow_failure(a) for a in analyses.values()]) if analyses else None
+    analyses = {f: analyze_family.submit(f, workspace, config, wait_for=measured[f]) for f in work.families}
+    pooled = analyze_pooled.submit(workspace, config, wait_for=[allow_failure(a) for a in analyses.values()]) if analyses else None
     verdicts = {f: verdict.submit(f, workspace, config, wait_for=[a, pooled]) for f, a in analyses.items()}
     tracked = {
         f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[v]) for f, v in verdicts.items() if tracking_uri

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ssl_eval.analysis import ALERT_KINDS, analyze_family, analyze_pooled
+from ssl_eval.analysis import ALERT_KINDS, store_family_analysis, store_pooled_analysis
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import FamilyAnalysis, PooledAnalysis
 from ssl_eval.results.workspace import Workspace
 
 
 @task(name="analyze-family", task_run_name="analyze {family}")
-def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis:
+def analyze_family(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis:
     """A family's correlations, stored as its ``correlations`` record; its alerts are logged as warnings."""
-    analysis = analyze_family(workspace, family, late_fraction=config.analysis.late_fraction,
+    analysis = store_family_analysis(workspace, family, late_fraction=config.analysis.late_fraction,
                               collapse_rule=config.verdict.collapse_rule())
     found = analysis.alerts
     for kind in ALERT_KINDS:
@@ -31,7 +31,7 @@ def analyze(family: str, workspace: Workspace, config: Config) -> FamilyAnalysis
 
 
 @task(name="analyze-pooled", task_run_name="analyze pooled")
-def analyze_all(workspace: Workspace, config: Config) -> PooledAnalysis:
+def analyze_pooled(workspace: Workspace, config: Config) -> PooledAnalysis:
     """Every family's checkpoints together, stored as the ``_pooled`` correlations record.
 
     The records of families not refreshed by this run are included.
@@ -39,5 +39,5 @@ def analyze_all(workspace: Workspace, config: Config) -> PooledAnalysis:
     Returns:
         The pooled analysis's families and checkpoint count.
     """
-    pooled = analyze_pooled(workspace, late_fraction=config.analysis.late_fraction)
+    pooled = store_pooled_analysis(workspace, late_fraction=config.analysis.late_fraction)
     return PooledAnalysis(pooled.families, n_checkpoints=pooled.n_checkpoints)

@@ -317,15 +317,15 @@ def store_answers(ws, config=None, families=None):
     Each family's analysis, the pooled one, then each family's verdict. ``config``: a
     ``ssl_eval.config.Config`` (None: the defaults); ``families``: None for all.
     """
-    from ssl_eval.analysis import analyze_family, analyze_pooled
     from ssl_eval.analysis import families as all_families
+    from ssl_eval.analysis import store_family_analysis, store_pooled_analysis
     from ssl_eval.config import Config
     from ssl_eval.verdict.records import store_verdict
 
     config = config or Config()
     names = list(all_families(ws) if families is None else families)
-    analyses = {f: analyze_family(ws, f, late_fraction=config.analysis.late_fraction, collapse_rule=config.verdict.collapse_rule())
+    analyses = {f: store_family_analysis(ws, f, late_fraction=config.analysis.late_fraction, collapse_rule=config.verdict.collapse_rule())
                 for f in names}
     if analyses:
-        analyze_pooled(ws, late_fraction=config.analysis.late_fraction)
+        store_pooled_analysis(ws, late_fraction=config.analysis.late_fraction)
     return {f: store_verdict(ws, f, analysis, config) for f, analysis in analyses.items()}

@@ -163,7 +163,7 @@ def pooled_tables(rows: list[dict[str, Any]], *, late_fraction: float = 0.5) -> 
     """``raw`` and ``within_family_rank`` correlation tables of rows from several families.
 
     Args:
-        rows: checkpoint rows, each with its ``family``; see :func:`ssl_eval.analysis.analyze_pooled`.
+        rows: checkpoint rows, each with its ``family``; see :func:`ssl_eval.analysis.pooled_analysis`.
         late_fraction: the late window holds epochs at or after this fraction of the last epoch, in [0, 1].
 
     Returns:

@@ -17,7 +17,7 @@ from ssl_eval.results.parts import METRICS_PREFIX, CheckpointRecord, FailureReco
 from ssl_eval.results.workspace import Workspace
 
 __all__ = ["ANALYSIS_VERSION", "POOLED_KEY", "family_rows", "stored_analysis", "stored_pooled", "rows_digest", "families",
-           "family_analysis", "analyze_family", "pooled_analysis", "pooled_rows", "analyze_pooled"]
+           "family_analysis", "store_family_analysis", "pooled_analysis", "pooled_rows", "store_pooled_analysis"]
 
 #: Bumped when the analysis record gains fields: an older stored record is recomputed.
 #: 3: collapse alerts by ssl_eval.analysis.collapse (with reasons), the rule stored as ``collapse_rule``.
@@ -147,7 +147,7 @@ def family_analysis(workspace: Workspace, family: str, *, late_fraction: float =
         **analyze_rows(rows, late_fraction=late_fraction, collapse_rule=collapse_rule)})
 
 
-def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
+def store_family_analysis(workspace: Workspace, family: str, *, late_fraction: float = 0.5,
                    collapse_rule: dict[str, float] | None = None) -> FamilyAnalysisRecord:
     """:func:`family_analysis`, stored as the family's correlations record (the flow).
 
@@ -165,7 +165,7 @@ def analyze_family(workspace: Workspace, family: str, *, late_fraction: float = 
     return analysis
 
 
-def analyze_pooled(workspace: Workspace, *, late_fraction: float = 0.5) -> PooledAnalysisRecord:
+def store_pooled_analysis(workspace: Workspace, *, late_fraction: float = 0.5) -> PooledAnalysisRecord:
     """:func:`pooled_analysis`, stored as the ``_pooled`` correlations record (the flow).
 
     Args:

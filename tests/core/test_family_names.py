@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from ssl_eval.analysis import analyze_family
+from ssl_eval.analysis import store_family_analysis
 from ssl_eval.common.names import display_id, display_name, escape_name, readable_id
 from ssl_eval.config import load_config
 from ssl_eval.pipeline.embedding import embed_or_record_failure
@@ -61,7 +61,7 @@ def test_family_settings_match_the_folder_name_and_the_name_is_shown(tmp_path, m
         compute_parts(ws, item.ref.id, list(item.parts), config)
         assert ws.records.get(item.ref.id, "checkpoint")["prefix_source"] == "config"  # the setting applied
     for family in work.families:
-        analyze_family(ws, family)
+        store_family_analysis(ws, family)
 
     doc = collect(ws)
     assert {k: v["name"] for k, v in doc["families"].items()} == {"sim~2Eclr": "sim.clr", "~5Fx": "_x"}  # JSON: keyed by id

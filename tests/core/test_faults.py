@@ -17,7 +17,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import analyze_family
+from ssl_eval.analysis import store_family_analysis
 from ssl_eval.integrations.mlflow_mirror import sync_family
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_part
@@ -117,7 +117,7 @@ def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflo
     work = tmp_path / "w"
     ws = Workspace.at(work)
     _evaluate(ws, tiny_store, tiny_config)
-    analyze_family(ws, "simclr")
+    store_family_analysis(ws, "simclr")
     mlflow_store(ws.root / "mlflow.db")
     body = """
     from mlflow.tracking import MlflowClient

@@ -148,7 +148,7 @@ def test_escaped_names_are_one_to_one_and_never_the_tools_own():
 
 
 def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp_path):
-    from ssl_eval.analysis import POOLED_KEY, analyze_family, analyze_pooled
+    from ssl_eval.analysis import POOLED_KEY, store_family_analysis, store_pooled_analysis
     from ssl_eval.pipeline.evaluation import compute_parts
     from tests.helpers import write_checkpoint
 
@@ -165,8 +165,8 @@ def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp
         compute_parts(ws, ref.id, ["probe"], tiny_config)
     families = sorted({r.family for r in refs})
     for family in families:
-        analyze_family(ws, family, late_fraction=0.5)
-    pooled = analyze_pooled(ws, late_fraction=0.5)
+        store_family_analysis(ws, family, late_fraction=0.5)
+    pooled = store_pooled_analysis(ws, late_fraction=0.5)
     assert sorted(pooled.families) == families and ws.records.get(POOLED_KEY, "correlations")["families"] == list(pooled.families)
     doc = collect(ws)
     assert sorted(doc["families"]) == families and doc["failures"] == []

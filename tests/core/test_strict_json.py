@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
+from ssl_eval.analysis import family_rows, store_family_analysis, stored_analysis
 from ssl_eval.common import strict_json
 from ssl_eval.results.records import LocalRecordStore, UrlRecordStore, open_record_files
 from ssl_eval.results.workspace import Workspace
@@ -92,7 +92,7 @@ def test_nan_metric_round_trips_through_rows_and_analysis(tmp_path):
     # uniformity is the same at every checkpoint that has it: its correlations are undefined
     for other in ("simclr/run-0/epoch=01", "simclr/run-0/epoch=02", "simclr/run-0/epoch=03"):
         ws.records.put(other, "metrics-geometry", _nan_metric(ws, other))
-    fresh = analyze_family(ws, "simclr")
+    fresh = store_family_analysis(ws, "simclr")
     text = _local(ws).path("simclr", "correlations").read_text()
     assert "NaN" not in text and "Infinity" not in text
     stored_raw = strict_loads(text)["metrics"]["uniformity"]
@@ -112,6 +112,6 @@ def test_records_written_with_bare_nan_by_older_versions_still_load(tmp_path):
     _local(ws).path(cid, "metrics-geometry").write_text(old)
     (row, *_) = family_rows(ws, "simclr")
     assert math.isnan(row["metrics"]["norm_std"])
-    fresh = analyze_family(ws, "simclr")
+    fresh = store_family_analysis(ws, "simclr")
     _local(ws).path("simclr", "correlations").write_text(json.dumps(fresh.stored()))
     assert math.isnan(stored_analysis(ws, "simclr").metrics["uniformity"]["spearman"])

@@ -36,7 +36,7 @@ def _log_analysis_steps(monkeypatch, log) -> None:
     The tasks run on threads of this process, but Dask sends them pickled: a list in a closure
     would arrive as a copy, a file is the same file.
     """
-    for module, name in ((analyze_task, "analyze_family"), (analyze_task, "analyze_pooled"), (verdict_task, "store_verdict")):
+    for module, name in ((analyze_task, "store_family_analysis"), (analyze_task, "store_pooled_analysis"), (verdict_task, "store_verdict")):
         def step(workspace, *args, _real=getattr(module, name), _name=name, _log=str(log), **kwargs):
             family = args[0] if args else "-"
             with open(_log, "a") as f:
@@ -88,9 +88,9 @@ def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_
     assert summary.analyses["simclr"] == FamilyAnalysis("simclr", 3, summary.analyses["simclr"].n_metrics, {"collapse": 0, "non_finite": 0})
     assert {f: type(v) for f, v in summary.verdicts.items()} == {f: FamilyVerdict for f in families}
     steps = (tmp_path / "steps.log").read_text().splitlines()
-    assert [s for s in steps if "analyze_pooled" in s] == ["start analyze_pooled -", "end analyze_pooled -"]
-    pooled_start, pooled_end = steps.index("start analyze_pooled -"), steps.index("end analyze_pooled -")
-    assert all(steps.index(f"end analyze_family {f}") < pooled_start for f in families)
+    assert [s for s in steps if "store_pooled_analysis" in s] == ["start store_pooled_analysis -", "end store_pooled_analysis -"]
+    pooled_start, pooled_end = steps.index("start store_pooled_analysis -"), steps.index("end store_pooled_analysis -")
+    assert all(steps.index(f"end store_family_analysis {f}") < pooled_start for f in families)
     assert all(steps.index(f"start store_verdict {f}") > pooled_end for f in families)
     names = _task_run_names(tiny_store)
     assert names.count("analyze pooled") == 1 and [n for n in names if n.startswith("verdict ")] == ["verdict simclr", "verdict simsiam"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_eval.analysis import analyze_family
+from ssl_eval.analysis import store_family_analysis
 from ssl_eval.cli.ui import has_ui_app
 from ssl_eval.config import Config, VerdictConfig
 from ssl_eval.verdict.records import store_verdict
@@ -76,7 +76,7 @@ def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path
     ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)
     mlflow_store(ws.root / "mlflow.db")
     for family in ("simclr", "simsiam"):
-        store_verdict(ws, family, analyze_family(ws, family), Config(verdict=VerdictConfig(window=3)))
+        store_verdict(ws, family, store_family_analysis(ws, family), Config(verdict=VerdictConfig(window=3)))
         sync_family(ws, family, tracking_uri=ws.mlflow_uri)
     base, log = f"http://127.0.0.1:{_free_port()}", tmp_path / "ui.log"
     ui = _start(["ui", "--workdir", str(ws.root), "--port", base.rsplit(":", 1)[1]], log)

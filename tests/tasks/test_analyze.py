@@ -31,20 +31,20 @@ def test_collapse_is_a_warning_listing_the_checkpoints(tmp_path, monkeypatch):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1, collapse_at="simclr/run-0/epoch=01")
     logger = _Logger()
     monkeypatch.setattr(analyze_task, "get_run_logger", lambda: logger)
-    out = analyze_task.analyze.fn("simclr", ws, Config())
+    out = analyze_task.analyze_family.fn("simclr", ws, Config())
     stored = ws.records.get("simclr", "correlations")
     assert out == FamilyAnalysis("simclr", n_checkpoints=4, n_metrics=len(stored["metrics"]), alerts={"collapse": 1, "non_finite": 0})
     assert stored["n_checkpoints"] == 4 and out.n_metrics > 0
     assert logger.warnings == ["collapse alert in simclr: 1 checkpoint(s): simclr/run-0/epoch=01 "
                                "(centered RankMe 1.00 < 2: the embeddings vary along about one direction)"]
     assert ws.records.get(POOLED_KEY, "correlations") is None  # the pooled analysis is its own task
-    analyze_task.analyze.fn("simsiam", ws, Config())
+    analyze_task.analyze_family.fn("simsiam", ws, Config())
     assert len(logger.warnings) == 1  # no alert in simsiam
 
 
 def test_the_pooled_task_stores_every_familys_checkpoints_together(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
-    out = analyze_task.analyze_all.fn(ws, Config())
+    out = analyze_task.analyze_pooled.fn(ws, Config())
     assert out == PooledAnalysis(("simclr", "simsiam"), n_checkpoints=8)
     stored = ws.records.get(POOLED_KEY, "correlations")
     assert stored["families"] == ["simclr", "simsiam"] and stored["n_checkpoints"] == 8 and stored["within_family_rank"]
@@ -56,8 +56,8 @@ def test_the_verdict_task_stores_the_verdict_and_opens_its_artifact_with_it(tmp_
     monkeypatch.setattr(analyze_task, "get_run_logger", lambda: logger)
     monkeypatch.setattr(verdict_task, "get_run_logger", lambda: logger)
     monkeypatch.setattr(verdict_task, "create_markdown_artifact", lambda text, key, description: artifacts.append((key, text, description)))
-    analyze_task.analyze.fn("simclr", ws, Config())
-    analyze_task.analyze_all.fn(ws, Config())
+    analyze_task.analyze_family.fn("simclr", ws, Config())
+    analyze_task.analyze_pooled.fn(ws, Config())
     out = verdict_task.verdict.fn("simclr", ws, Config())
     verdict = ws.records.get("simclr", "verdict")  # recomputed with the analysis, stored
     assert out == FamilyVerdict("simclr", progress=verdict["progress"]["state"], summary=verdict["summary"])

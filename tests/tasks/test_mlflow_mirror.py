@@ -14,7 +14,7 @@ import pytest
 from mlflow.entities import Metric, ViewType
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.analysis import analyze_family, family_rows, stored_analysis
+from ssl_eval.analysis import family_rows, store_family_analysis, stored_analysis
 from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
 from ssl_eval.integrations.mlflow_history import ANALYSIS_TAG
 from ssl_eval.integrations.mlflow_mirror import (
@@ -36,7 +36,7 @@ from tests.helpers import mlflow_series, synthetic_workspace
 
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, collapse_at="simsiam/run-1/epoch=02")
-    analysis = analyze_family(ws, "simsiam")
+    analysis = store_family_analysis(ws, "simsiam")
     verdict = store_verdict(ws, "simsiam", analysis, Config(verdict=VerdictConfig(window=3))).answers()
     uri = mlflow_store(tmp_path / "mlflow.db")
     first = sync_family(ws, "simsiam", tracking_uri=uri)
@@ -96,7 +96,7 @@ def _all_runs(client):
 def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2)
     for family in ("simclr", "simsiam"):
-        analyze_family(ws, family)
+        store_family_analysis(ws, family)
     uri = mlflow_store(tmp_path / "mlflow.db")
     config = Config(data=DataConfig(name="digits", n_eval=200), families={"simclr": FamilyConfig(arch="democnn")})
     for family in ("simclr", "simsiam"):
@@ -126,7 +126,7 @@ def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
     and a setting changed since the params were logged.
     """
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
-    analyze_family(ws, "simclr")
+    store_family_analysis(ws, "simclr")
     uri = mlflow_store(tmp_path / "mlflow.db")
     client = MlflowClient(uri)
     exp = client.create_experiment("ssl-eval/simclr", artifact_location=(tmp_path / "a").as_uri())
@@ -221,7 +221,7 @@ def test_no_series_ever_holds_two_points_at_one_step_and_the_values_shown_are_cu
     config = Config(data=DataConfig(n_eval=200))
 
     def sync():
-        analyze_family(ws, "simclr")
+        store_family_analysis(ws, "simclr")
         assert sync_family(ws, "simclr", tracking_uri=uri, config=config).points_logged > 0
         _assert_one_current_value_per_step(client, ws, "simclr", uri)
 
