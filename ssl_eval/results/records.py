@@ -1,8 +1,8 @@
 """Records: small JSON documents beside the embeddings, the source of truth for results.
 
 :class:`RecordFiles` is the interface every caller uses; :func:`open_record_files` picks
-one of its two implementations (:class:`LocalRecordStore`, :class:`UrlRecordStore`) by
-the location it is given.
+one of its two implementations (:class:`~ssl_eval.results.local_records.LocalRecordFiles`,
+:class:`~ssl_eval.results.url_records.UrlRecordFiles`) by the location it is given.
 
 Layout (under the results root)::
 
@@ -25,9 +25,6 @@ or none.
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,11 +32,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from ssl_eval.common import strict_json
-from ssl_eval.common.errors import WorkdirError
-from ssl_eval.common.urls import filesystem, is_url, join, redact
-from ssl_eval.results.parts import Part, R, Record, TypedRecords
+from ssl_eval.common.urls import is_url
+from ssl_eval.results.parts import Part, R, Record
 
-__all__ = ["SETTLED", "RecordFiles", "LocalRecordStore", "UrlRecordStore", "open_record_files", "jsonable"]
+__all__ = ["SETTLED", "RecordFiles", "encode_record", "jsonable", "open_record_files", "voided_settled_note"]
 
 SETTLED = Part.SETTLED
 
@@ -164,179 +160,38 @@ def open_record_files(root: str | Path) -> RecordFiles:
         root: the ``records`` folder or URL.
 
     Returns:
-        A :class:`LocalRecordStore` or a :class:`UrlRecordStore`.
+        A :class:`~ssl_eval.results.local_records.LocalRecordFiles` or a :class:`~ssl_eval.results.url_records.UrlRecordFiles`.
     """
-    return UrlRecordStore(str(root)) if is_url(root) else LocalRecordStore(str(root).removeprefix("file://"))
+    # imported here: each implementation imports this module's encoder and settled-note rule
+    from ssl_eval.results.local_records import LocalRecordFiles
+    from ssl_eval.results.url_records import UrlRecordFiles
+
+    return UrlRecordFiles(str(root)) if is_url(root) else LocalRecordFiles(str(root).removeprefix("file://"))
 
 
-def _encode(record: Mapping[str, Any]) -> str:
+def encode_record(record: Mapping[str, Any]) -> str:
+    """A record as the text both implementations write.
+
+    Args:
+        record: the record's fields.
+
+    Returns:
+        Strict JSON, one space of indent, keys sorted.
+    """
     return strict_json.encode(record, indent=1, sort_keys=True, default=jsonable)
 
 
-def _settled_note(key: str, part: str) -> str | None:
-    """The family whose settled note a change of (key, part) voids; None for the note itself."""
+def voided_settled_note(key: str, part: str) -> str | None:
+    """The family whose settled note a change of (key, part) voids.
+
+    Args:
+        key: a checkpoint id or a family.
+        part: the record's name.
+
+    Returns:
+        The family, or None for the settled note itself.
+    """
     return None if part == SETTLED else key.split("/", 1)[0]
-
-
-class LocalRecordStore(TypedRecords):
-    """Records in a local folder: a temporary file moved into place with ``os.replace``."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def path(self, key: str, part: str) -> Path:
-        """The file of one record.
-
-        Args:
-            key: a checkpoint id (``family/run/checkpoint``) or a family.
-            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
-
-        Returns:
-            ``<root>/<key>/<part>.json`` (it may not exist).
-        """
-        return self.root / key / f"{part}.json"
-
-    def get(self, key: str, part: str) -> dict[str, Any] | None:
-        """See :meth:`RecordFiles.get`."""
-        file = self.path(key, part)
-        if not file.is_file():
-            return None
-        try:
-            return strict_json.decode(file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # never trust a damaged record: it is recomputed
-
-    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
-        """See :meth:`RecordFiles.put`."""
-        text = _encode(record)
-        try:
-            self._unsettle(key, part)
-            self._replace(self.path(key, part), text)
-        except OSError as exc:
-            raise WorkdirError.writing(redact(str(self.root)), exc) from exc
-
-    @staticmethod
-    def _replace(file: Path, text: str) -> None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, file)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def delete(self, key: str, part: str) -> None:
-        """See :meth:`RecordFiles.delete`."""
-        self._unsettle(key, part)
-        self.path(key, part).unlink(missing_ok=True)
-
-    def _unsettle(self, key: str, part: str) -> None:
-        """Any change under a family voids the planner's note that it is settled (first, so the note never outlives the change)."""
-        family = _settled_note(key, part)
-        if family is not None:
-            self.path(family, SETTLED).unlink(missing_ok=True)
-
-    def parts(self, key: str, prefix: str = "") -> list[str]:
-        """See :meth:`RecordFiles.parts`."""
-        return sorted(p.stem for p in (self.root / key).glob(f"{prefix}*.json"))
-
-    def ids_with(self, part: str, family: str = "*") -> list[str]:
-        """See :meth:`RecordFiles.ids_with`."""
-        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"{family}/*/*/{part}.json"))
-
-    def checkpoint_ids(self, family: str = "*") -> list[str]:
-        """See :meth:`RecordFiles.checkpoint_ids`."""
-        return self.ids_with(Part.CHECKPOINT, family)
-
-    def families(self) -> list[str]:
-        """Families holding at least one checkpoint record.
-
-        Each family is listed only until its first one, so this costs the number of families, not of
-        checkpoints.
-
-        Returns:
-            The family names, sorted.
-        """
-        if not self.root.is_dir():
-            return []
-        with os.scandir(self.root) as entries:
-            names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith((".", "_")))
-        return [name for name in names if next(iter(self.root.glob(f"{name}/*/*/{Part.CHECKPOINT}.json")), None) is not None]
-
-
-class UrlRecordStore(TypedRecords):
-    """Records on an fsspec URL: each record is one object PUT (whole or absent)."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root.rstrip("/")
-        self._fs, self._base = filesystem(self.root)
-
-    def path(self, key: str, part: str) -> str:
-        """The URL of one record.
-
-        Args:
-            key: a checkpoint id (``family/run/checkpoint``) or a family.
-            part: the record's name (``probe``, ``metrics-spectral``, ``correlations``, ...).
-
-        Returns:
-            ``<root>/<key>/<part>.json`` (it may not exist).
-        """
-        return join(self.root, key, f"{part}.json")
-
-    def _key(self, key: str, part: str) -> str:
-        return join(self._base, key, f"{part}.json")
-
-    def get(self, key: str, part: str) -> dict[str, Any] | None:
-        """See :meth:`RecordFiles.get`."""
-        try:
-            return strict_json.decode(self._fs.cat_file(self._key(key, part)))
-        except FileNotFoundError:
-            return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # never trust a damaged record: it is recomputed
-
-    def put(self, key: str, part: str, record: Mapping[str, Any]) -> None:
-        """See :meth:`RecordFiles.put`."""
-        text = _encode(record)
-        try:
-            self._unsettle(key, part)
-            self._fs.pipe_file(self._key(key, part), text.encode())
-        except OSError as exc:
-            raise WorkdirError.writing(redact(self.root), exc) from exc
-
-    def delete(self, key: str, part: str) -> None:
-        """See :meth:`RecordFiles.delete`."""
-        self._unsettle(key, part)
-        self._remove(key, part)
-
-    def _unsettle(self, key: str, part: str) -> None:
-        family = _settled_note(key, part)
-        if family is not None:
-            self._remove(family, SETTLED)
-
-    def _remove(self, key: str, part: str) -> None:
-        try:
-            self._fs.rm(self._key(key, part))
-        except FileNotFoundError:
-            pass
-
-    def parts(self, key: str, prefix: str = "") -> list[str]:
-        """See :meth:`RecordFiles.parts`."""
-        found = self._fs.glob(join(self._base, key, f"{prefix}*.json"))
-        return sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in found)
-
-    def ids_with(self, part: str, family: str = "*") -> list[str]:
-        """See :meth:`RecordFiles.ids_with`."""
-        found = self._fs.glob(join(self._base, family, "*", "*", f"{part}.json"))
-        return sorted(p[len(self._base) + 1:].rsplit("/", 1)[0] for p in found)
-
-    def checkpoint_ids(self, family: str = "*") -> list[str]:
-        """See :meth:`RecordFiles.checkpoint_ids`."""
-        return self.ids_with(Part.CHECKPOINT, family)
-
-    def families(self) -> list[str]:
-        """See :meth:`RecordFiles.families`."""
-        return sorted({cid.split("/", 1)[0] for cid in self.checkpoint_ids()})
 
 
 def jsonable(value: Any) -> Any:

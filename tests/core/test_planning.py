@@ -61,17 +61,18 @@ def _settled_families_are_skipped_until_anything_changes(refs, config, ws):
     The next scan reads none of their checkpoints' records (a rescan of a big store costs what
     changed); any record written under a family voids its note.
     """
-    from ssl_eval.results.records import SETTLED, LocalRecordStore
+    from ssl_eval.results.local_records import LocalRecordFiles
+    from ssl_eval.results.records import SETTLED
 
     assert ws.records.get("simclr", SETTLED) and ws.records.get("simsiam", SETTLED)
-    reads, get = [], LocalRecordStore.get
+    reads, get = [], LocalRecordFiles.get
 
     def counting(self, key, part):
         reads.append(f"{key}/{part}")
         return get(self, key, part)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LocalRecordStore, "get", counting)
+        patch.setattr(LocalRecordFiles, "get", counting)
         assert plan(refs, config, ws, tracking_uri=None).empty
     assert sorted(reads) == [f"simclr/{SETTLED}", f"simsiam/{SETTLED}"]
 

@@ -21,6 +21,7 @@ import zarr
 from ssl_eval.common import strict_json
 from ssl_eval.results.answers import FamilyAnalysisRecord, VerdictRecord
 from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingArrays, UrlEmbeddingArrays, open_embedding_arrays
+from ssl_eval.results.local_records import LocalRecordFiles
 from ssl_eval.results.parts import (
     CheckpointRecord,
     FailureRecord,
@@ -32,7 +33,8 @@ from ssl_eval.results.parts import (
     group_of,
     metrics_part,
 )
-from ssl_eval.results.records import SETTLED, LocalRecordStore, RecordFiles, UrlRecordStore, open_record_files
+from ssl_eval.results.records import SETTLED, RecordFiles, open_record_files
+from ssl_eval.results.url_records import UrlRecordFiles
 from ssl_eval.results.workspace import Workspace
 
 IMPLEMENTATIONS = ["local", "memory"]
@@ -57,8 +59,8 @@ def test_open_picks_the_implementation_by_location(tmp_path):
     assert isinstance(open_embedding_arrays(tmp_path / "e"), LocalEmbeddingArrays)
     assert isinstance(open_embedding_arrays(f"file://{tmp_path}/e"), LocalEmbeddingArrays)  # file:// is a local folder
     assert isinstance(open_embedding_arrays("memory://x/e"), UrlEmbeddingArrays)
-    assert isinstance(open_record_files(tmp_path / "r"), LocalRecordStore)
-    assert isinstance(open_record_files("memory://x/r"), UrlRecordStore)
+    assert isinstance(open_record_files(tmp_path / "r"), LocalRecordFiles)
+    assert isinstance(open_record_files("memory://x/r"), UrlRecordFiles)
 
 
 def test_embedding_store_contract(embeddings):

@@ -14,7 +14,9 @@ import pytest
 
 from ssl_eval.analysis import family_rows, store_family_analysis, stored_analysis
 from ssl_eval.common import strict_json
-from ssl_eval.results.records import LocalRecordStore, UrlRecordStore, open_record_files
+from ssl_eval.results.local_records import LocalRecordFiles
+from ssl_eval.results.records import open_record_files
+from ssl_eval.results.url_records import UrlRecordFiles
 from ssl_eval.results.workspace import Workspace
 from tests.helpers import synthetic_workspace
 
@@ -62,18 +64,18 @@ def test_old_text_with_bare_nan_still_loads():
 def test_record_with_nan_is_stored_strict_and_read_back_as_null(tmp_path, root):
     store = open_record_files(tmp_path / "records" if root == "local" else root)
     store.put("fam/run/ck", "metrics-x", {"values": {"a": math.nan, "b": np.float64(0.25), "c": -math.inf}})
-    if isinstance(store, LocalRecordStore):
+    if isinstance(store, LocalRecordFiles):
         text = store.path("fam/run/ck", "metrics-x").read_text()
     else:
-        assert isinstance(store, UrlRecordStore)
+        assert isinstance(store, UrlRecordFiles)
         text = store._fs.cat_file(store._key("fam/run/ck", "metrics-x")).decode()
     assert strict_loads(text)["values"] == {"a": None, "b": 0.25, "c": None}
     assert store.get("fam/run/ck", "metrics-x") == {"values": {"a": None, "b": 0.25, "c": None}}
 
 
-def _local(ws: Workspace) -> LocalRecordStore:
+def _local(ws: Workspace) -> LocalRecordFiles:
     """The work dir's records, in its own folder (synthetic_workspace has no results URL)."""
-    assert isinstance(ws.records, LocalRecordStore)
+    assert isinstance(ws.records, LocalRecordFiles)
     return ws.records
 
 
