@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ssl_eval.common.safe_text import printable
-from ssl_eval.config.schema import Config, FamilyConfig
+from ssl_eval.config.schema import Config
+from ssl_eval.config.sections import FamilyConfig
 from ssl_eval.config.store_file import check_operator_keys, confine_data_path, data_path_key, listed, parse_toml, short
 
 __all__ = ["CONFIG_FILE", "load_config"]
