@@ -10,7 +10,7 @@ Detected from the file alone where it is unambiguous:
   plain state dicts: the ``state_dict``/``model`` entry or the file itself.
 
 The backbone key prefix (``backbone.``, ``module.base_encoder.``, ...) is found afterwards
-by ``ssl_eval.sources.loading.detect_prefix``.
+by :func:`detect_prefix` (:func:`strip_prefix` keeps the keys under it).
 """
 
 from __future__ import annotations
@@ -90,3 +90,101 @@ def encoder_only(network: Network, state: dict[str, torch.Tensor]) -> dict[str, 
     if network.name != "mae-encoder":
         return state
     return {k: v for k, v in state.items() if not k.startswith(_MAE_DECODER)}
+
+
+# Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
+# the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),
+# MoCo v3 (module.base_encoder.; its momentum encoder and predictor are other prefixes), a
+# DataParallel-wrapped DINO/iBOT teacher or student (module.backbone.).
+KNOWN_PREFIXES = (
+    "backbone.", "module.encoder_q.", "module.encoder.", "encoder.", "model.backbone.",
+    "module.base_encoder.", "base_encoder.", "module.backbone.",
+)
+# Classifier heads that reference repositories keep inside the encoder.
+HEAD_KEYS = ("fc.", "head.", "classifier.")
+
+
+def _matching(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def detect_prefix(state: dict[str, torch.Tensor]) -> str:
+    """The backbone key prefix of ``state`` when that is unambiguous.
+
+    ``backbone.`` wins when present (Lightning: lightly, solo-learn; its heads and momentum
+    copies live under other names). Otherwise exactly one of :data:`KNOWN_PREFIXES` must
+    occur; with none, ``module.`` (a DataParallel-saved model) when every key has it, else
+    ``""`` (a plain backbone state dict).
+
+    Args:
+        state: the picked network's full state dict.
+
+    Returns:
+        The prefix, ``""`` for none.
+
+    Raises:
+        FormatError: two or more known prefixes occur (set ``families.<family>.prefix``).
+    """
+    if any(k.startswith("backbone.") for k in state):
+        return "backbone."
+    found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise FormatError(
+            f"several backbone prefixes fit: {found}; set families.<family>.prefix in ssl_eval.toml to one of them."
+        )
+    if state and all(k.startswith("module.") for k in state):
+        return "module."
+    return ""
+
+
+def strip_prefix(state: dict[str, torch.Tensor], prefix: str | None) -> tuple[dict[str, torch.Tensor], str]:
+    """The backbone keys under ``prefix``, stripped of it.
+
+    Args:
+        state: the picked network's full state dict.
+        prefix: the configured prefix (``""``: a plain state dict), or None to detect it.
+
+    Returns:
+        ``(the backbone's weights, the prefix used)``.
+
+    Raises:
+        FormatError: no key has the configured prefix, or detection is ambiguous.
+    """
+    if prefix is not None:
+        if prefix == "":
+            return dict(state), ""
+        chosen = _matching(state, prefix)
+        if chosen:
+            return chosen, prefix
+        found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
+        raise FormatError(
+            f"no keys start with the configured prefix {prefix!r}; first keys are {list(state)[:5]}"
+            f"{f', known prefixes present: {found}' if found else ''}. Fix families.<family>.prefix in "
+            "ssl_eval.toml, or remove it to let ssl-eval find the backbone keys (\"\" for a plain state dict)."
+        )
+    chosen_prefix = detect_prefix(state)
+    return (_matching(state, chosen_prefix) if chosen_prefix else dict(state)), chosen_prefix
+
+
+def projector_state(state: dict[str, torch.Tensor], projector_prefix: str, backbone_prefix: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Keys of the projection head, at the top level or inside the backbone prefix.
+
+    At the top level under ``projector_prefix`` (lightly: ``projection_head.``, solo-learn:
+    ``projector.``), or inside the backbone prefix (the MoCo-v2 reference repo's MLP in
+    ``module.encoder_q.fc.``).
+
+    Args:
+        state: the picked network's full state dict.
+        projector_prefix: ``families.<family>.projector_prefix``.
+        backbone_prefix: the backbone's prefix, where a reference repository nests the head.
+
+    Returns:
+        ``(projector weights with the prefix stripped, the prefix found)``.
+    """
+    for candidate in (projector_prefix, backbone_prefix + projector_prefix):
+        chosen = _matching(state, candidate)
+        if chosen:
+            return chosen, candidate
+    return {}, ""

@@ -1,4 +1,4 @@
-"""Safe checkpoint loading: ``torch.load(weights_only=True)``, format adapters, key prefixes.
+"""Safe checkpoint loading: ``torch.load(weights_only=True)``, then the format and prefix rules of :mod:`ssl_eval.sources.formats`.
 
 This module reads a file into a :class:`LoadedCheckpoint` (the backbone's weights, and the
 projector's); :mod:`ssl_eval.sources.model_building` builds the model those weights go into.
@@ -32,19 +32,8 @@ import torch
 from ssl_eval.common.urls import is_url, redact
 from ssl_eval.config import FamilyConfig
 from ssl_eval.sources.checkpoints import open_checkpoint
-from ssl_eval.sources.formats import FormatError, encoder_only, pick_network
+from ssl_eval.sources.formats import HEAD_KEYS, FormatError, encoder_only, pick_network, projector_state, strip_prefix
 from ssl_eval.sources.tensor_checks import check_tensors
-
-# Prefixes written by common SSL code: Lightning-based libraries (lightly, solo-learn),
-# the MoCo reference repo (module.encoder_q.), the SimSiam reference repo (module.encoder.),
-# MoCo v3 (module.base_encoder.; its momentum encoder and predictor are other prefixes), a
-# DataParallel-wrapped DINO/iBOT teacher or student (module.backbone.).
-KNOWN_PREFIXES = (
-    "backbone.", "module.encoder_q.", "module.encoder.", "encoder.", "model.backbone.",
-    "module.base_encoder.", "base_encoder.", "module.backbone.",
-)
-# Classifier heads that reference repositories keep inside the encoder.
-_HEAD_KEYS = ("fc.", "head.", "classifier.")
 
 
 class CheckpointError(ValueError):
@@ -184,79 +173,6 @@ def read_checkpoint(location: str | Path) -> dict[str, Any]:
     return obj
 
 
-def _matching(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def detect_prefix(state: dict[str, torch.Tensor]) -> str:
-    """The backbone key prefix of ``state`` when that is unambiguous.
-
-    ``backbone.`` wins when present (Lightning: lightly, solo-learn; its heads and momentum
-    copies live under other names). Otherwise exactly one of :data:`KNOWN_PREFIXES` must
-    occur; with none, ``module.`` (a DataParallel-saved model) when every key has it, else
-    ``""`` (a plain backbone state dict).
-
-    Args:
-        state: the picked network's full state dict.
-
-    Returns:
-        The prefix, ``""`` for none.
-
-    Raises:
-        CheckpointError: two or more known prefixes occur (set ``families.<family>.prefix``).
-    """
-    if any(k.startswith("backbone.") for k in state):
-        return "backbone."
-    found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        raise CheckpointError(
-            f"several backbone prefixes fit: {found}; set families.<family>.prefix in ssl_eval.toml to one of them."
-        )
-    if state and all(k.startswith("module.") for k in state):
-        return "module."
-    return ""
-
-
-def _strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, path: str) -> tuple[dict[str, torch.Tensor], str]:
-    """The backbone keys under ``prefix`` (stripped), or under the detected prefix when None."""
-    if prefix is not None:
-        if prefix == "":
-            return dict(state), ""
-        chosen = _matching(state, prefix)
-        if chosen:
-            return chosen, prefix
-        found = [p for p in KNOWN_PREFIXES if any(k.startswith(p) for k in state)]
-        raise CheckpointError(
-            f"{path}: no keys start with the configured prefix {prefix!r}; first keys are {list(state)[:5]}"
-            f"{f', known prefixes present: {found}' if found else ''}. Fix families.<family>.prefix in "
-            "ssl_eval.toml, or remove it to let ssl-eval find the backbone keys (\"\" for a plain state dict)."
-        )
-    try:
-        chosen_prefix = detect_prefix(state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return (_matching(state, chosen_prefix) if chosen_prefix else dict(state)), chosen_prefix
-
-
-def _projector_state(state: dict[str, torch.Tensor], projector_prefix: str, backbone_prefix: str) -> tuple[dict[str, torch.Tensor], str]:
-    """Keys of the projection head, at the top level or inside the backbone prefix.
-
-    At the top level under ``projector_prefix`` (lightly: ``projection_head.``, solo-learn:
-    ``projector.``), or inside the backbone prefix (the MoCo-v2 reference repo's MLP in
-    ``module.encoder_q.fc.``).
-
-    Returns:
-        ``(projector weights with the prefix stripped, the prefix found)``.
-    """
-    for candidate in (projector_prefix, backbone_prefix + projector_prefix):
-        chosen = _matching(state, candidate)
-        if chosen:
-            return chosen, candidate
-    return {}, ""
-
-
 def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     """Read ``path`` safely and keep the backbone weights (and the projector's, for ``layer = "projector"``).
 
@@ -276,15 +192,15 @@ def load_checkpoint(path: str | Path, family: FamilyConfig) -> LoadedCheckpoint:
     path = redact(str(path))
     try:
         network = pick_network(obj, family.state_dict_key)
+        state, prefix = strip_prefix(network.state, family.prefix)
     except FormatError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     full = network.state
-    state, prefix = _strip_prefix(full, family.prefix, path)
-    state = encoder_only(network, {k: v for k, v in state.items() if not k.startswith(_HEAD_KEYS)})
+    state = encoder_only(network, {k: v for k, v in state.items() if not k.startswith(HEAD_KEYS)})
     projector: dict[str, torch.Tensor] = {}
     projector_prefix = ""
     if family.layer == "projector":
-        projector, projector_prefix = _projector_state(full, family.projector_prefix, prefix)
+        projector, projector_prefix = projector_state(full, family.projector_prefix, prefix)
         if not projector:
             raise CheckpointError(
                 f"{path}: layer 'projector' asked for, but no keys start with {family.projector_prefix!r} "
