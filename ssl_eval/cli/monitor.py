@@ -37,7 +37,7 @@ from ssl_eval.common.names import display_id, display_name
 from ssl_eval.common.safe_text import printable
 from ssl_eval.common.urls import hold_credentials, redact
 from ssl_eval.results.workspace import Workspace
-from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.sources.checkpoint_names import CHECKPOINT_SUFFIXES
 
 if TYPE_CHECKING:
     from ssl_eval.config import Config

@@ -25,7 +25,8 @@ from ssl_eval.results.embeddings import SPLITS
 from ssl_eval.results.parts import CheckpointRecord, FailureRecord, Part
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.augment import fixed_views
-from ssl_eval.sources.checkpoints import MAX_EPOCH, CheckpointRef
+from ssl_eval.sources.checkpoint_names import MAX_EPOCH
+from ssl_eval.sources.checkpoints import CheckpointRef
 from ssl_eval.sources.data_files import DEFAULT_DATA_BYTES, Bounds
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model, pool_of

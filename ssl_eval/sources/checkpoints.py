@@ -2,7 +2,7 @@
 
 A checkpoint is identified by ``<family>/<run>/<stem>`` and fingerprinted by the hash of
 its bytes, so a rewritten file counts as new. Each part of the id is the store's name
-escaped by :func:`escape_name`, a one-to-one map onto ``[A-Za-z0-9_=-]`` and ``~HH``
+escaped by :func:`~ssl_eval.common.names.escape_name`, a one-to-one map onto ``[A-Za-z0-9_=-]`` and ``~HH``
 escapes that never yields a ``.`` or a leading ``_``: two different names never share an id
 part, and no id part is ever one of the tool's own names (``correlations.json``,
 ``zarr.json``, ``.staging``, ``_pooled``: the tool's names hold a ``.`` or start with
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import time
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
@@ -32,21 +31,10 @@ from typing import Any
 
 from ssl_eval.common.names import escape_name
 from ssl_eval.common.urls import filesystem, is_url
+from ssl_eval.sources.checkpoint_names import checkpoint_stem, epoch_from_name, is_checkpoint_name
 
-__all__ = ["CHECKPOINT_SUFFIXES", "DEFAULT_RUN", "MAX_EPOCH", "CheckpointRef", "checkpoint_stem", "discover", "epoch_from_name",
-           "escape_name", "fingerprint", "open_checkpoint"]
+__all__ = ["DEFAULT_RUN", "CheckpointRef", "discover", "fingerprint", "open_checkpoint"]
 
-CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".pth.tar", ".tar")
-_PARTIAL = re.compile(r"(\.tmp|\.partial|\.part|~)$|^\.")
-# epoch=03.ckpt, epoch_3.pt, checkpoint_0199.pth.tar, ep50.pt, e7.pth
-_EPOCH_PATTERNS = (
-    re.compile(r"epoch[=_-]?(\d+)", re.I),
-    re.compile(r"checkpoint[_-](\d+)", re.I),
-    re.compile(r"(?:^|[_-])ep?(\d+)(?:\D|$)", re.I),
-)
-#: The largest epoch taken from a file name or an ``epoch`` entry (a step count fits too):
-#: beyond it is a broken or hostile file, whose number MLflow (a 64-bit step) cannot hold.
-MAX_EPOCH = 10**9
 DEFAULT_RUN = "default"  # the run of files directly under <family>/
 
 
@@ -66,22 +54,6 @@ class CheckpointRef:
     def id(self) -> str:
         """``<family>/<run>/<name>``: the checkpoint's id in the records and the embedding arrays."""
         return f"{self.family}/{self.run}/{self.name}"
-
-
-def checkpoint_stem(filename: str) -> str:
-    """A checkpoint file's name without its checkpoint suffix, escaped as an id part.
-
-    Args:
-        filename: e.g. ``epoch=03.ckpt`` or ``checkpoint_0199.pth.tar``.
-
-    Returns:
-        :func:`escape_name` of the stem, e.g. ``epoch=03``.
-    """
-    for suffix in sorted(CHECKPOINT_SUFFIXES, key=len, reverse=True):
-        if filename.endswith(suffix):
-            filename = filename[: -len(suffix)]
-            break
-    return escape_name(filename)
 
 
 def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
@@ -109,23 +81,6 @@ def _with_conflicts(refs: list[CheckpointRef]) -> list[CheckpointRef]:
     return out
 
 
-def epoch_from_name(filename: str) -> int | None:
-    """The epoch written in a checkpoint's file name (``epoch=03``, ``epoch_3``, ``checkpoint_0199``, ``ep50``, ``e7``).
-
-    Args:
-        filename: the file's name.
-
-    Returns:
-        The epoch, or None when the name holds none.
-    """
-    stem = checkpoint_stem(filename)
-    for pattern in _EPOCH_PATTERNS:
-        match = pattern.search(stem)
-        if match:
-            return int(match.group(1))
-    return None
-
-
 def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
     """The hash of a file's bytes (BLAKE2b, 16 bytes), read in chunks.
 
@@ -144,10 +99,6 @@ def fingerprint(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _is_checkpoint_name(name: str) -> bool:
-    return name.endswith(CHECKPOINT_SUFFIXES) and not _PARTIAL.search(name)
 
 
 def _visible(folder: Path) -> list[os.DirEntry[str]]:
@@ -173,9 +124,9 @@ def _checkpoint_files(root: Path) -> Iterator[tuple[tuple[str, ...], os.DirEntry
         for entry in _visible(Path(family.path)):
             if entry.is_dir():
                 for file in _visible(Path(entry.path)):
-                    if file.is_file() and _is_checkpoint_name(file.name):
+                    if file.is_file() and is_checkpoint_name(file.name):
                         yield (family.name, entry.name, file.name), file
-            elif entry.is_file() and _is_checkpoint_name(entry.name):
+            elif entry.is_file() and is_checkpoint_name(entry.name):
                 yield (family.name, entry.name), entry
 
 
@@ -267,7 +218,7 @@ def _discover_url(url: str, *, settle_seconds: float, now: float | None) -> list
         name = rel[-1]
         if len(rel) not in (2, 3) or any(part.startswith(".") for part in rel):
             continue
-        if not name.endswith(CHECKPOINT_SUFFIXES) or _PARTIAL.search(name) or now - _mtime(info) < settle_seconds:
+        if not is_checkpoint_name(name) or now - _mtime(info) < settle_seconds:
             continue
         tag = str(info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("crc32c") or _mtime(info))
         family, run = rel[0], (rel[1] if len(rel) == 3 else DEFAULT_RUN)

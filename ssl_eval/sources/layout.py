@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ssl_eval.common.names import escape_name
 from ssl_eval.common.safe_text import printable
-from ssl_eval.sources.checkpoints import CHECKPOINT_SUFFIXES
+from ssl_eval.sources.checkpoint_names import CHECKPOINT_SUFFIXES
 
 EXPECTED = "STORE/<family>/<run>/<checkpoint file>, e.g. STORE/simclr/run-0/epoch=03.ckpt"
 # Folder names that name a training run (seed, version, run), not an SSL method.

@@ -137,7 +137,7 @@ NAMES = ["a", "a_", "a ", "a.b", "a~2Eb", "a~", "_a", "~5Fa", "__x", "é", "e\u0
 
 
 def test_escaped_names_are_one_to_one_and_never_the_tools_own():
-    from ssl_eval.sources.checkpoints import escape_name
+    from ssl_eval.common.names import escape_name
 
     escaped = [escape_name(n) for n in NAMES]
     assert len(set(escaped)) == len(NAMES)

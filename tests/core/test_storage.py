@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ssl_eval.config import FamilyConfig
-from ssl_eval.sources.checkpoints import discover, epoch_from_name
+from ssl_eval.sources.checkpoint_names import epoch_from_name
+from ssl_eval.sources.checkpoints import discover
 from ssl_eval.sources.loading import CheckpointError, load_checkpoint
 from ssl_eval.sources.model_building import build_model
 from tests.helpers import write_checkpoint
