@@ -123,3 +123,16 @@ def test_property_spectral_invariant_to_right_rotation_and_row_order(n, d, seed)
     for name, value in base.items():
         assert _nan_equal_approx(rotated[name], value), name
         assert _nan_equal_approx(shuffled[name], value), name
+
+
+@pytest.mark.parametrize(("n", "offset"), [(200, 3.0), (200, 0.0), (10, 1.0), (200, -0.5)])
+def test_both_spectra_from_one_reduction_equal_two_eigvalsh(n, offset):
+    # both spectra come from one tridiagonal reduction of the centered scatter: equal, up to
+    # eigvalsh's own rounding (about eps * ||G||), to an eigvalsh of each matrix
+    X = _data(n=n, d=24, seed=2) + offset
+    gram, sums = spectral.gram_and_sums(X)
+    uncentered, centered = spectral.both_spectra(gram, sums, n)
+    scatter = (X - X.mean(0)).T @ (X - X.mean(0))
+    for got, matrix in ((uncentered, X.T @ X), (centered, scatter)):
+        expected = np.clip(np.linalg.eigvalsh(matrix)[::-1], 0.0, None)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * expected[0])
