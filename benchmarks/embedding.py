@@ -15,7 +15,9 @@ downloaded) and embedded through the same pooling ssl-eval uses (the CLS token o
 The load average is printed before and after: on a shared machine it says how far the
 figures are from the idle speed.
 
-Goal: ssl-eval / bare >= 0.9.
+Goal (issue 28): ssl-eval / bare >= 0.95 for ResNet-50 at 224 px on a GPU, where the zarr
+write now overlaps inference (rows go to a writer thread as batches finish; the commit stays
+atomic); on the CPU no slower than the path before it (embed, then write), which is timed too.
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ import time
 import numpy as np
 import torch
 
+from ssl_eval.pipeline.embedding import embed_streamed
 from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.results.embeddings import LocalEmbeddingArrays
 from ssl_eval.sources.models import build_backbone
 from ssl_eval.sources.token_pooling import pooled
+
+EMBED_THEN_WRITE = "ssl-eval before #28: embed, then write"
+OVERLAPPED = "ssl-eval: write overlapped (staged)"
 
 
 def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, *, bf16: bool = False, channels_last: bool = False) -> np.ndarray:
@@ -49,8 +55,17 @@ def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, 
     return np.concatenate(outputs)
 
 
-def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingArrays, key: str) -> tuple[float, float]:
-    """ssl-eval's path: embed_images, then the atomic zarr commit. Returns (total s, write s)."""
+def ssl_eval_embed(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingArrays, key: str) -> float:
+    """Time ssl-eval's path (embed_checkpoint's): rows stream to the staged zarr write, then the commit; returns seconds."""
+    started = time.perf_counter()
+    with store.staged(key, fingerprint=key, embedding_key="bench") as writer:
+        embed_streamed(writer, "eval", model, images, batch_size=batch_size, device=device)
+        writer.finish({"fingerprint": key, "embedding_key": "bench"})
+    return time.perf_counter() - started
+
+
+def embed_then_write(model, images: np.ndarray, batch_size: int, device: torch.device, store: LocalEmbeddingArrays, key: str) -> tuple[float, float]:
+    """Time the path before issue 28 (embed_images, then the atomic zarr commit); returns (total s, write s)."""
     started = time.perf_counter()
     features = embed_images(model, images, batch_size=batch_size, device=device)
     written = time.perf_counter()
@@ -65,14 +80,14 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int, arch: str = "resnet18-cifar") -> list[tuple[str, float, float]]:
-    """Time a bare torch loop against ssl-eval's embed step (with its zarr write) on ``device``; the best of ``rounds``."""
+    """Time a bare torch loop against ssl-eval's embed step (before and after issue 28) on ``device``; the best of ``rounds``."""
     torch.manual_seed(0)
     model = pooled(build_backbone(arch, in_channels=3), None, arch).eval().to(device)
     warm = images[: min(len(images), 2 * batch_size)]
     variants: dict[str, dict[str, bool]] = {"bare torch loop (fp32)": dict()}
     if device.type == "cuda":
         variants["bare torch loop (bf16, channels_last)"] = dict(bf16=True, channels_last=True)
-    times: dict[str, list[float]] = {name: [] for name in [*variants, "ssl-eval embed + zarr write"]}
+    times: dict[str, list[float]] = {name: [] for name in [*variants, EMBED_THEN_WRITE, OVERLAPPED]}
     writes: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ssl-eval-bench-") as tmp:
         store = LocalEmbeddingArrays(f"{tmp}/e.zarr")
@@ -80,6 +95,7 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
         for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)
         ssl_eval_embed(model, warm, batch_size, device, store, "warm/up/0")
+        embed_then_write(model, warm, batch_size, device, store, "warm/up/1")
         for r in range(rounds):
             for name, kwargs in variants.items():
                 m = model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model.to(memory_format=torch.contiguous_format)
@@ -88,13 +104,12 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
                 bare_loop(m, images, batch_size, device, **kwargs)
                 _sync(device)
                 times[name].append(time.perf_counter() - t0)
-            total, write = ssl_eval_embed(model, images, batch_size, device, store, f"bench/run/{r}")
-            times["ssl-eval embed + zarr write"].append(total)
+            total, write = embed_then_write(model, images, batch_size, device, store, f"bench/before/{r}")
+            times[EMBED_THEN_WRITE].append(total)
             writes.append(write)
+            times[OVERLAPPED].append(ssl_eval_embed(model, images, batch_size, device, store, f"bench/run/{r}"))
     n = len(images)
-    rows = [(name, n / min(ts), 0.0) for name, ts in times.items()]
-    rows[-1] = (rows[-1][0], rows[-1][1], float(np.median(writes)))
-    return rows
+    return [(name, n / min(ts), float(np.median(writes)) if name == EMBED_THEN_WRITE else 0.0) for name, ts in times.items()]
 
 
 def main() -> None:
@@ -120,14 +135,15 @@ def main() -> None:
     for device in devices:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         rows = measure(device, images, args.batch_size, args.rounds, args.arch)
-        baseline = max(r[1] for r in rows[:-1])
+        baseline = max(r[1] for r in rows[:-2])
         print(f"\n{label}")
         print(f"| {'path':<40} | {'images/s':>9} | {'ratio':>6} |")
         print(f"|{'-' * 42}|{'-' * 11}|{'-' * 8}|")
         for name, rate, _ in rows:
             print(f"| {name:<40} | {rate:>9.{0 if rate >= 100 else 1}f} | {rate / baseline:>6.3f} |")
-        print(f"zarr write of the ({args.n}, D) float32 result: {rows[-1][2] * 1000:.0f} ms "
-              f"({rows[-1][2] * rows[-1][1] / args.n * 100:.1f} % of the ssl-eval time)")
+        print(f"zarr write of the ({args.n}, D) float32 result, not overlapped: {rows[-2][2] * 1000:.0f} ms "
+              f"({rows[-2][2] * rows[-2][1] / args.n * 100:.1f} % of that path's time); overlapped / before: "
+              f"{rows[-1][1] / rows[-2][1]:.3f} (goal on the CPU: >= 1, no slower)")
     print(f"load average at the end {_load()}")
 
 

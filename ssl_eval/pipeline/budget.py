@@ -12,6 +12,7 @@ an estimate over ``[limits] memory_gb``, with the estimate and how to raise the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch import nn
 from ssl_eval.config import Config, FamilyConfig
 from ssl_eval.sources.splits import EvalSplits
 
-__all__ = ["Estimate", "check_memory", "estimate", "held_images", "shape_only"]
+__all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "shape_only"]
 
 _RAISE = "--memory-gb N (or SSL_EVAL_MEMORY_GB, or [limits] memory_gb in a file passed with --config)"
 _ROUGH_ACTIVATION = 64  # per input value, when the model cannot run on the meta device
@@ -168,3 +169,20 @@ def check_memory(config: Config, model: nn.Module | None, *, image_shape: tuple[
             f"budget with {_RAISE}."
         )
     return found
+
+
+def memory_check(config: Config, splits: EvalSplits) -> Callable[[nn.Module, str], None]:
+    """The embedding's memory estimate, the check that ``build_model`` runs before building the model.
+
+    :func:`~ssl_eval.sources.model_building.build_model` runs it on the architecture, on the meta
+    device.
+
+    Returns:
+        The check, called with the model built on the meta device and the checkpoint's path.
+    """
+    shape, n_images = tuple(splits.eval.images.shape[1:]), held_images(splits, config.data.n_views)
+
+    def check(model: nn.Module, arch: str) -> None:
+        check_memory(config, model, image_shape=shape, n_images=n_images, what=f"architecture {arch!r}")
+
+    return check

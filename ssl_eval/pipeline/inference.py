@@ -15,7 +15,9 @@ import torch
 from ssl_eval.config import DataConfig
 from ssl_eval.sources.preprocess import preprocess, to_float_tensor
 
-__all__ = ["default_device", "embed_images", "preprocess_options"]
+__all__ = ["RowsReady", "default_device", "embed_images", "preprocess_options"]
+
+RowsReady = Callable[[int, np.ndarray, Callable[[], None] | None], None]
 
 
 def default_device() -> torch.device:
@@ -54,6 +56,7 @@ def embed_images(
     preprocess_options: dict[str, Any] | None = None,
     amp: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    on_rows: RowsReady | None = None,
 ) -> np.ndarray:
     """Batched inference of uint8 images -> float32 (N, D) features.
 
@@ -71,6 +74,10 @@ def embed_images(
         preprocess_options: keyword arguments of :func:`ssl_eval.sources.preprocess.preprocess`.
         amp: autocast to bfloat16 on CUDA.
         progress: called as ``progress(done, total)`` after each batch.
+        on_rows: called as ``on_rows(done, out, ready)`` after each batch: rows ``[0, done)``
+            of ``out`` (the (N, D) result, filled in order) are final once ``ready()`` has
+            returned (a CUDA event's wait; None on the CPU). Hands rows to a writer
+            (:class:`~ssl_eval.results.zarr_groups.GroupWriter`) while later batches run.
 
     Returns:
         The (N, D) float32 features.
@@ -84,10 +91,7 @@ def embed_images(
     if n == 0:
         raise ValueError("no images to embed; the evaluation split is empty. Check data.n_eval and the data set.")
     cuda = device.type == "cuda"
-    model = model.to(device).eval()
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and amp else contextlib.nullcontext()
+    model, autocast = _placed(model, device, amp)
     out: torch.Tensor | None = None
     with torch.inference_mode(), autocast:
         for start in range(0, n, batch_size):
@@ -96,6 +100,8 @@ def embed_images(
             if out is None:  # the output width is known after the first batch
                 out = torch.empty((n, features.shape[1]), dtype=torch.float32, pin_memory=cuda)
             out[start:stop].copy_(features.float(), non_blocking=cuda)  # bf16 -> fp32 on the device
+            if on_rows is not None:
+                on_rows(stop, out.numpy(), _ready_event() if cuda else None)
             if progress is not None:
                 progress(stop, n)
     if cuda:
@@ -103,6 +109,30 @@ def embed_images(
     if out is None:  # unreachable: n > 0 was checked above
         raise ValueError("no images were embedded; the evaluation split is empty.")
     return out.numpy()
+
+
+def _placed(model: torch.nn.Module, device: torch.device, amp: bool) -> tuple[torch.nn.Module, Any]:
+    """The model on ``device`` in eval mode (channels_last on CUDA) and the autocast context.
+
+    Returns:
+        ``(model, autocast context)``.
+    """
+    model = model.to(device).eval()
+    if device.type != "cuda":
+        return model, contextlib.nullcontext()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+    return model.to(memory_format=torch.channels_last), autocast
+
+
+def _ready_event() -> Callable[[], None]:
+    """A wait for the work queued so far on the current CUDA stream (the copies included).
+
+    Returns:
+        The event's ``synchronize``.
+    """
+    event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # torch leaves Event.__init__ untyped
+    event.record()
+    return event.synchronize
 
 
 def preprocess_options(data: DataConfig) -> dict[str, Any]:

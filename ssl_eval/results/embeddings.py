@@ -19,6 +19,7 @@ checkpoint's whole group or none of it, and the group's attributes hold its prov
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ import numpy as np
 from ssl_eval.common.urls import is_url
 from ssl_eval.results.local_embeddings import LocalEmbeddingArrays
 from ssl_eval.results.url_embeddings import UrlEmbeddingArrays
+from ssl_eval.results.zarr_groups import GroupWriter
 
 if TYPE_CHECKING:
     import dask.array
@@ -81,6 +83,36 @@ class EmbeddingArrays(Protocol):
 
         Raises:
             WorkdirError: the storage refuses the write (full, read-only, no permission).
+        """
+        ...
+
+    def staged(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> AbstractContextManager[GroupWriter]:
+        """A writer whose arrays are committed whole when the block ends after ``writer.finish(attrs)``.
+
+        The :class:`~ssl_eval.results.zarr_groups.GroupWriter` writes while the block runs (on
+        its thread); an error in the block, or no ``finish``, commits nothing.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+            fingerprint: the file's fingerprint (names a URL version).
+            embedding_key: ``config.embedding_key(family)`` (names a URL version).
+
+        Returns:
+            The context manager.
+
+        Raises:
+            WorkdirError: the storage refuses the write (full, read-only, no permission).
+        """
+        ...
+
+    def path(self, checkpoint_id: str) -> str | Path:
+        """Where the checkpoint's committed group lies.
+
+        Args:
+            checkpoint_id: the checkpoint's id (``family/run/checkpoint``).
+
+        Returns:
+            A path or URL.
         """
         ...
 

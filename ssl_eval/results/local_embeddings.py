@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ import zarr
 
 from ssl_eval.common.errors import WorkdirError
 from ssl_eval.common.urls import redact
-from ssl_eval.results.zarr_groups import ensure_group, fill_group, optional_array, provenance_matches, required_array
+from ssl_eval.results.zarr_groups import GroupWriter, StagedStore, ensure_group, optional_array, required_array
 
 if TYPE_CHECKING:
     import dask.array
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["LocalEmbeddingArrays"]
 
 
-class LocalEmbeddingArrays:
+class LocalEmbeddingArrays(StagedStore):
     """Embeddings in a local folder: staging group, then one ``os.replace``."""
 
     def __init__(self, root: str | Path) -> None:
@@ -54,36 +55,39 @@ class LocalEmbeddingArrays:
             return None
         return dict(json.loads(meta.read_text()).get("attributes", {}))
 
-    def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
-        """See :meth:`EmbeddingArrays.is_current`."""
-        return provenance_matches(self.provenance(checkpoint_id), fingerprint, embedding_key)
-
-    def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
-        """See :meth:`EmbeddingArrays.write`."""
-        try:
-            return str(self._write(checkpoint_id, arrays, attrs))
-        except OSError as exc:
-            raise WorkdirError.writing(redact(str(self.root)), exc) from exc
-
-    def _write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> Path:
+    @contextmanager
+    def staged(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> Iterator[GroupWriter]:
+        """See :meth:`EmbeddingArrays.staged`."""
+        del fingerprint, embedding_key  # the staging folder is this write's own
         staging = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
-        staging.parent.mkdir(parents=True, exist_ok=True)
+        where = redact(str(self.root))
         try:
-            fill_group(zarr.open_group(str(staging), mode="w"), arrays, attrs)
-            final = self.path(checkpoint_id)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._ensure_parent_groups(checkpoint_id)
-            if final.exists():  # a rewritten checkpoint: move the old group aside, then swap
-                trash = self.root / ".staging" / f"{os.getpid()}-old-{uuid.uuid4().hex}"
-                os.replace(final, trash)
-                os.replace(staging, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(staging, final)
-            return final
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            writer = GroupWriter(zarr.open_group(str(staging), mode="w"), where)
+        except OSError as exc:
+            raise WorkdirError.writing(where, exc) from exc
+        try:
+            with closing(writer):
+                yield writer
+            if writer.finished:
+                self._commit(checkpoint_id, staging)
+        except OSError as exc:
+            raise WorkdirError.writing(where, exc) from exc
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _commit(self, checkpoint_id: str, staging: Path) -> None:
+        final = self.path(checkpoint_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_parent_groups(checkpoint_id)
+        if final.exists():  # a rewritten checkpoint: move the old group aside, then swap
+            trash = self.root / ".staging" / f"{os.getpid()}-old-{uuid.uuid4().hex}"
+            os.replace(final, trash)
+            os.replace(staging, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, final)
 
     def _ensure_parent_groups(self, checkpoint_id: str) -> None:
         parts = checkpoint_id.split("/")[:-1]

@@ -17,7 +17,8 @@ work wastes time but never mixes versions. Records are single-object PUTs too.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from ssl_eval.common import strict_json
 from ssl_eval.common.errors import WorkdirError
 from ssl_eval.common.urls import filesystem, join, redact, storage_options
 from ssl_eval.results.records import jsonable
-from ssl_eval.results.zarr_groups import fill_group, optional_array, provenance_matches, required_array
+from ssl_eval.results.zarr_groups import GroupWriter, StagedStore, optional_array, required_array
 
 if TYPE_CHECKING:
     import dask.array
@@ -37,7 +38,7 @@ __all__ = ["COMMIT", "UrlEmbeddingArrays"]
 COMMIT = "commit.json"
 
 
-class UrlEmbeddingArrays:
+class UrlEmbeddingArrays(StagedStore):
     """Embeddings on an fsspec URL: version paths and a commit marker written last (see the module docstring).
 
     Nothing is created until the first write.
@@ -71,27 +72,27 @@ class UrlEmbeddingArrays:
         marker = self._marker(checkpoint_id)
         return dict(marker["attributes"]) if marker else None
 
-    def is_current(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> bool:
-        """See :meth:`EmbeddingArrays.is_current`."""
-        return provenance_matches(self.provenance(checkpoint_id), fingerprint, embedding_key)
-
-    def write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
-        """See :meth:`EmbeddingArrays.write`."""
+    @contextmanager
+    def staged(self, checkpoint_id: str, *, fingerprint: str, embedding_key: str) -> Iterator[GroupWriter]:
+        """See :meth:`EmbeddingArrays.staged`."""
+        where = redact(self.root)
         try:
-            return self._write(checkpoint_id, arrays, attrs)
+            version = f"{fingerprint or 'nofp'}-{embedding_key or 'nokey'}"
+            url = join(self.root, checkpoint_id, version)
+            writer = GroupWriter(zarr.open_group(url, mode="w", storage_options=self._options), where)
+            with closing(writer):
+                yield writer
+            if writer.finished:
+                self._commit(checkpoint_id, version, writer.attrs)
         except OSError as exc:
-            raise WorkdirError.writing(redact(self.root), exc) from exc
+            raise WorkdirError.writing(where, exc) from exc
 
-    def _write(self, checkpoint_id: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
-        version = f"{attrs.get('fingerprint', 'nofp')}-{attrs.get('embedding_key', 'nokey')}"
-        url = join(self.root, checkpoint_id, version)
-        fill_group(zarr.open_group(url, mode="w", storage_options=self._options), arrays, attrs)  # mode "w" clears a killed writer's debris
+    def _commit(self, checkpoint_id: str, version: str, attrs: Mapping[str, Any]) -> None:
         marker = strict_json.encode({"version": version, "attributes": dict(attrs)}, default=jsonable).encode()
         self._fs.pipe_file(join(self._base, checkpoint_id, COMMIT), marker)  # the commit
         for entry in self._fs.ls(join(self._base, checkpoint_id), detail=False):
             if entry.rstrip("/").rsplit("/", 1)[-1] not in (version, COMMIT):
-                self._fs.rm(entry, recursive=True)  # older versions, no longer named by the marker
-        return url
+                self._fs.rm(entry, recursive=True)  # older versions and killed writers' debris
 
     def _group(self, checkpoint_id: str) -> zarr.Group:
         marker = self._marker(checkpoint_id)

@@ -6,6 +6,7 @@ commit marker; the Workspace builds them once.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import pytest
 import zarr
 
 from ssl_eval.common import strict_json
+from ssl_eval.common.errors import WorkdirError
 from ssl_eval.results.answers import FamilyAnalysisRecord, VerdictRecord
 from ssl_eval.results.embeddings import EmbeddingArrays, LocalEmbeddingArrays, UrlEmbeddingArrays, open_embedding_arrays
 from ssl_eval.results.local_records import LocalRecordFiles
@@ -36,6 +38,7 @@ from ssl_eval.results.parts import (
 from ssl_eval.results.records import SETTLED, RecordFiles, open_record_files
 from ssl_eval.results.url_records import UrlRecordFiles
 from ssl_eval.results.workspace import Workspace
+from ssl_eval.results.zarr_groups import CHUNK_ROWS
 
 IMPLEMENTATIONS = ["local", "memory"]
 
@@ -131,6 +134,50 @@ def test_record_store_contract(records):
     with fsspec.open(str(records.path("f/r/d", "checkpoint")), "w") as damaged:
         damaged.write('{"epoch": ')
     assert records.get("f/r/d", "checkpoint") is None
+
+
+def test_staged_write_streams_rows_and_commits_only_after_finish(embeddings):
+    # rows handed over as a producer finishes them (chunk by chunk, on the writer's thread);
+    # nothing is visible before the block ends after finish, and the result is the array
+    x = np.arange(2 * (CHUNK_ROWS * 2 + 300), dtype=np.float32).reshape(-1, 2)  # 3 chunks, the last partial
+    with embeddings.staged("f/r/c", fingerprint="a", embedding_key="k") as writer:
+        writer.create("eval", x.shape, x.dtype)
+        for done in range(500, len(x) + 500, 500):
+            writer.rows("eval", min(done, len(x)), x)
+        writer.put("eval_labels", np.arange(len(x)))
+        writer.finish({"fingerprint": "a", "embedding_key": "k"})
+        assert embeddings.provenance("f/r/c") is None
+    np.testing.assert_array_equal(embeddings.read("f/r/c", "eval"), x)
+    assert embeddings.is_current("f/r/c", fingerprint="a", embedding_key="k")
+
+
+@pytest.mark.parametrize("finish", [True, False])
+def test_staged_write_that_fails_or_never_finishes_commits_nothing(embeddings, finish):
+    embeddings.write("f/r/c", {"eval": np.ones((3, 2), np.float32)}, {"fingerprint": "a", "embedding_key": "k"})
+    with pytest.raises(RuntimeError, match="inference failed"):
+        with embeddings.staged("f/r/c", fingerprint="b", embedding_key="k") as writer:
+            writer.put("eval", np.zeros((3, 2), np.float32))
+            if finish:
+                writer.finish({"fingerprint": "b", "embedding_key": "k"})
+            raise RuntimeError("inference failed")
+    with embeddings.staged("f/r/c", fingerprint="b", embedding_key="k") as writer:
+        writer.put("eval", np.zeros((3, 2), np.float32))  # no finish: not committed either
+    assert embeddings.provenance("f/r/c") == {"fingerprint": "a", "embedding_key": "k"}
+    np.testing.assert_array_equal(embeddings.read("f/r/c", "eval"), np.ones((3, 2), np.float32))
+    if isinstance(embeddings, LocalEmbeddingArrays):
+        assert not any((embeddings.root / ".staging").iterdir())
+
+
+def test_a_failed_background_write_is_a_workdir_error_and_commits_nothing(tmp_path, monkeypatch):
+    store = LocalEmbeddingArrays(tmp_path / "e.zarr")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zarr.Group, "create_array", full)
+    with pytest.raises(WorkdirError, match="free space"):
+        store.write("f/r/c", {"eval": np.ones((3, 2), np.float32)}, {"fingerprint": "a", "embedding_key": "k"})
+    assert store.provenance("f/r/c") is None and not any((store.root / ".staging").iterdir())
 
 
 def test_local_embedding_store_cleans_only_dead_writers_debris(tmp_path):
