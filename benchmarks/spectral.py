@@ -6,11 +6,13 @@ One float32 embedding matrix (a low-rank signal plus noise with a decaying spect
 an SSL encoder's), the same array for every contender, each timed best of ``--repeats``:
 
 - ssl-eval ``spectral_metrics`` (one blocked float64 Gram pass gives the uncentered and the
-  centered scatter; one ``eigvalsh`` each);
+  centered scatter; both spectra from one tridiagonal reduction, ``both_spectra``);
+- the same Gram with one ``eigvalsh`` of each matrix (ssl-eval before issue 28);
 - one ``np.linalg.svd(X, compute_uv=False)`` (what a user would write for RankMe alone);
 - reptrix 0.1.0 ``get_rankme`` + ``get_alpha`` (a full-SVD PCA each), the peer package.
 
-Goals (#15 item 5): at least 3x the SVD and 10x reptrix, values unchanged. Not a timed
+Goals (#15 item 5, #28 item 6, measured at load average < 1.5): at least 3x the SVD and
+10x reptrix, values unchanged. Not a timed
 test: it prints a table with the load average beside it.
 """
 
@@ -68,13 +70,19 @@ def main() -> None:
         from reptrix import rankme as reptrix_rankme
     except ImportError:  # the peer is optional: measure the rest, say how to add it
         reptrix_alpha = reptrix_rankme = None
-    from ssl_eval.metrics.spectral import rankme_from_singular_values, spectral_metrics
+    from ssl_eval.metrics.spectral import gram_and_sums, rankme_from_singular_values, spectral_metrics
+
+    def two_eigvalsh() -> None:  # the path before issue 28
+        gram, sums = gram_and_sums(X)
+        mean = sums / len(X)
+        np.linalg.eigvalsh(gram), np.linalg.eigvalsh(gram - len(X) * np.outer(mean, mean))
 
     X = embeddings(args.n, args.d)
     warm = embeddings(512, 64, seed=1)  # thread pools and first-call costs, for every contender
     spectral_metrics(warm), np.linalg.svd(warm, compute_uv=False)
     load = [os.getloadavg()[0]]
     ours_t, (ours, _) = best(lambda: spectral_metrics(X), args.repeats)
+    before_t, _ = best(two_eigvalsh, args.repeats)
     svd_t, s = best(lambda: np.linalg.svd(X, compute_uv=False), args.repeats)
     tensor = torch.from_numpy(X)
     peer_t = math.nan
@@ -87,7 +95,8 @@ def main() -> None:
           f"on {os.cpu_count()} CPUs")
     print("| contender | s | ours faster by | goal | met? |")
     print("|---|---|---|---|---|")
-    print(f"| ssl-eval spectral_metrics (float64 Gram + 2 eigvalsh) | {ours_t:.2f} | - | - | - |")
+    print(f"| ssl-eval spectral_metrics (float64 Gram + one tridiagonal reduction) | {ours_t:.2f} | - | - | - |")
+    print(f"| Gram + 2 eigvalsh (ssl-eval before #28) | {before_t:.2f} | {before_t / ours_t:.2f}x | - | - |")
     print(f"| np.linalg.svd(X) | {svd_t:.2f} | {svd_t / ours_t:.2f}x | >= 3x | {'yes' if svd_t / ours_t >= 3 else 'no'} |")
     if math.isnan(peer_t):
         print("| reptrix get_rankme + get_alpha | - | - | >= 10x | not measured: reptrix is not installed "
