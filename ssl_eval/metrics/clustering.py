@@ -204,30 +204,19 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
         (metric name -> value, flags): NaN where undefined, explained by the flags (see the module doc).
     """
     nan = float("nan")
-    flags: list[str] = []
     values = {"silhouette": nan, "ami_agreement": nan, "cluster_learnability": nan}
     if labels is not None:
         values["ami_ground_truth"] = nan
         labels = np.asarray(labels)
     if k is None:
         k = int(np.unique(labels).size) if labels is not None else 10
-    if max_points is not None and X.shape[0] > max_points:
-        idx = np.sort(check_random_state(random_state).choice(X.shape[0], max_points,
-                                                              replace=False))
-        X = X[idx]
-        labels = labels[idx] if labels is not None else None
+    X, labels = _subsample(X, labels, max_points, random_state)
     n = X.shape[0]
     if n < k:
         return values, ["n_lt_k"]
     if n == 1 or float(np.ptp(X, axis=0).max()) == 0.0:
         return values, ["collapsed", "single_cluster"]
-    if reduce == "pca":
-        dims = min(pca_dims, n, X.shape[1])
-        X = PCA(n_components=dims, random_state=random_state).fit_transform(X)
-    elif reduce == "umap":
-        X, used = reduce_rows(X, "umap", umap_dims, random_state=random_state)
-        if used != "umap":
-            flags.append("umap_unavailable")
+    X, flags = _clustering_space(X, reduce, pca_dims, umap_dims, random_state)
     c1 = kmeans_labels(X, k, random_state=random_state)
     c2 = kmeans_labels(X, k, random_state=random_state + 1)
     found = int(np.unique(c1).size)
@@ -239,6 +228,40 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
         flags.append("single_cluster")
         return values, flags
     values["ami_agreement"] = float(adjusted_mutual_info_score(c1, c2))
+    flags += _scores_of_c1(X, c1, values, silhouette_sample_size, random_state)
+    return values, flags
+
+
+def _subsample(X: np.ndarray, labels: np.ndarray | None, max_points: int | None,
+               random_state: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """At most ``max_points`` random rows of X (and their labels), in their order; all rows for None."""
+    if max_points is None or X.shape[0] <= max_points:
+        return X, labels
+    idx = np.sort(check_random_state(random_state).choice(X.shape[0], max_points, replace=False))
+    return X[idx], (labels[idx] if labels is not None else None)
+
+
+def _clustering_space(X: np.ndarray, reduce: str, pca_dims: int, umap_dims: int,
+                      random_state: int) -> tuple[np.ndarray, list[str]]:
+    """The rows in the space k-means runs in (as given, PCA or UMAP), with a flag when UMAP is missing."""
+    if reduce == "pca":
+        dims = min(pca_dims, X.shape[0], X.shape[1])
+        return PCA(n_components=dims, random_state=random_state).fit_transform(X), []
+    if reduce == "umap":
+        reduced, used = reduce_rows(X, "umap", umap_dims, random_state=random_state)
+        return reduced, ([] if used == "umap" else ["umap_unavailable"])
+    return X, []
+
+
+def _scores_of_c1(X: np.ndarray, c1: np.ndarray, values: dict[str, float],
+                  silhouette_sample_size: int | None, random_state: int) -> list[str]:
+    """Fill ``values``' cluster learnability and silhouette of a C1 with two or more clusters.
+
+    Returns:
+        The flags of the scores left undefined.
+    """
+    flags = []
+    n, found = X.shape[0], int(np.unique(c1).size)
     if n >= CL_FOLDS:
         values["cluster_learnability"] = cluster_learnability(X, c1, random_state=random_state)
     else:
@@ -251,4 +274,4 @@ def clustering_metrics(X: np.ndarray, *, labels: np.ndarray | None = None,
             flags.append("silhouette_sample_degenerate")
     else:
         flags.append("clusters_eq_n")
-    return values, flags
+    return flags
