@@ -60,11 +60,10 @@ def embed_images(
 ) -> np.ndarray:
     """Batched inference of uint8 images -> float32 (N, D) features.
 
-    Under ``torch.inference_mode``. On CUDA: channels_last model and inputs, autocast to
-    bfloat16 when ``amp``, pinned non-blocking copies both ways, and no synchronisation
-    until the last batch, so copies overlap compute. On the CPU the batches are slices of
-    the in-memory uint8 arrays (a DataLoader would add worker start-up and IPC for no gain:
-    nothing is decoded per batch).
+    Under ``torch.inference_mode``. On CUDA: channels_last model and inputs, autocast to bfloat16 when
+    ``amp``, pinned non-blocking copies both ways, and no synchronisation until the last batch, so copies
+    overlap compute. On the CPU the batches are slices of the in-memory uint8 arrays (a DataLoader would
+    add worker start-up and IPC for no gain: nothing is decoded per batch).
 
     Args:
         model: maps a float (n, C, H, W) batch to (n, D) features (moved to ``device``, eval mode).
@@ -74,10 +73,9 @@ def embed_images(
         preprocess_options: keyword arguments of :func:`ssl_eval.sources.preprocess.preprocess`.
         amp: autocast to bfloat16 on CUDA.
         progress: called as ``progress(done, total)`` after each batch.
-        on_rows: called as ``on_rows(done, out, ready)`` after each batch: rows ``[0, done)``
-            of ``out`` (the (N, D) result, filled in order) are final once ``ready()`` has
-            returned (a CUDA event's wait; None on the CPU). Hands rows to a writer
-            (:class:`~ssl_eval.results.zarr_groups.GroupWriter`) while later batches run.
+        on_rows: ``on_rows(done, out, ready)`` after each batch, for a writer that overlaps the
+            next batches: rows ``[0, done)`` of ``out`` (the (N, D) result) are final once
+            ``ready()`` (a CUDA event's wait; None on the CPU) has returned.
 
     Returns:
         The (N, D) float32 features.
@@ -106,7 +104,7 @@ def embed_images(
                 progress(stop, n)
     if cuda:
         torch.cuda.synchronize(device)
-    if out is None:  # unreachable: n > 0 was checked above
+    if out is None:  # unreachable (n > 0), for the type checker
         raise ValueError("no images were embedded; the evaluation split is empty.")
     return out.numpy()
 
