@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mlflow.entities import Metric, Run
+from mlflow.entities import Metric, Run, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 KEY_TAG = "ssl_eval.key"
@@ -56,40 +56,60 @@ def retire_run(client: MlflowClient, run: Run) -> None:
 
 
 def find_run(client: MlflowClient, experiment_id: str, key: str, name: str, tags: dict[str, str],
-             *, stale: Callable[[Run], bool] | None = None) -> tuple[str, bool]:
-    """The run tagged ``key`` (renamed to ``name`` and its tags updated), else a new one, and whether it is new (then it holds no point).
+             *, stale: Callable[[Run], bool] | None = None) -> tuple[Run, bool]:
+    """The run tagged ``key`` (renamed to ``name``, its changed tags set in one request), else a new one.
 
     A run for which ``stale`` is true (an older layout) is retired and replaced by a new one.
+    The run is returned as searched (params, tags and latest metrics as they were): callers
+    read it instead of asking again.
 
     Returns:
-        ``(run id, is new)``.
+        ``(run, is new)``: a new run holds no point.
     """
     found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
     if found and stale is not None and stale(found[0]):
         retire_run(client, found[0])
         found = []
     if found:
-        run_id = found[0].info.run_id
-        if found[0].info.run_name != name:
-            client.update_run(run_id, name=name)
-        for tag, value in tags.items():
-            if found[0].data.tags.get(tag) != value:
-                client.set_tag(run_id, tag, value)
-        return run_id, False
-    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}).info.run_id, True
+        run = found[0]
+        if run.info.run_name != name:
+            client.update_run(run.info.run_id, name=name)
+        changed = [RunTag(tag, value) for tag, value in tags.items() if run.data.tags.get(tag) != value]
+        if changed:
+            client.log_batch(run.info.run_id, tags=changed, synchronous=True)
+        return run, False
+    return client.create_run(experiment_id, run_name=name, tags={KEY_TAG: key, **tags}), True
 
 
-def _log(client: MlflowClient, run_id: str, metrics: list[Metric]) -> int:
-    for start in range(0, len(metrics), _BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + _BATCH], synchronous=True)
+def finish(client: MlflowClient, run: Run) -> None:
+    """Mark ``run`` finished unless it is already."""
+    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _log(client: MlflowClient, run_id: str, metrics: list[Metric], *, claim: dict[str, str] | None = None,
+         done: dict[str, str] | None = None) -> int:
+    """Log ``metrics`` in batches of MLflow's limit, the tags ``claim`` with the first and ``done`` with the last.
+
+    A sync cut short between batches has claimed, not done.
+
+    Returns:
+        How many metrics were logged.
+    """
+    chunks = [metrics[start : start + _BATCH] for start in range(0, len(metrics), _BATCH)] or [[]]
+    for i, chunk in enumerate(chunks):
+        tags = {**((claim or {}) if i == 0 else {}), **((done or {}) if i == len(chunks) - 1 else {})}
+        if chunk or tags:
+            client.log_batch(run_id, metrics=chunk, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
     return len(metrics)
 
 
-def log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]], held: Held) -> int:
-    """Log the (key, value, step) points that ``held`` (what the run holds: :func:`history`, or ``{}`` for a new run) lacks; returns how many went.
+def log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float, int]], held: Held,
+            *, done: dict[str, str] | None = None) -> int:
+    """Log the (key, value, step) points that ``held`` (what the run holds: :func:`history`, or ``{}`` for a new run) lacks.
 
-    Call it only where no held point differs from ``points`` (:func:`stale_points`): a step
-    is never logged twice.
+    The tags ``done`` go in the last request. Call it only where no held point differs from
+    ``points`` (:func:`stale_points`): a step is never logged twice.
 
     Returns:
         How many points were logged.
@@ -97,14 +117,14 @@ def log_new(client: MlflowClient, run_id: str, points: Iterable[tuple[str, float
     now = int(time.time() * 1000)
     new = [Metric(key, float(value), now, int(step)) for key, value, step in points
            if not (values := held.get(key, {}).get(int(step))) or not same(values[-1], float(value))]
-    return _log(client, run_id, new)
+    return _log(client, run_id, new, done=done)
 
 
-def history(client: MlflowClient, run_id: str) -> Held:
-    """Every point a run holds: one request for the keys, then one per key."""
+def history(client: MlflowClient, run: Run) -> Held:
+    """Every point ``run`` holds (its keys as :func:`find_run` returned it): one request per key."""
     held: Held = {}
-    for key in client.get_run(run_id).data.metrics:
-        for m in client.get_metric_history(run_id, key):
+    for key in run.data.metrics:
+        for m in client.get_metric_history(run.info.run_id, key):
             held.setdefault(key, {}).setdefault(m.step, []).append(m.value)
     return held
 
@@ -159,25 +179,25 @@ def analysis_layout_is_older(run: Run) -> bool:
     return bool(run.data.metrics) and ANALYSIS_TAG not in run.data.tags
 
 
-def log_analysis(client: MlflowClient, run_id: str, values: dict[str, float]) -> int:
-    """Log an analysis run's current ``values`` at the next analysis step, unless the run shows them already.
+def log_analysis(client: MlflowClient, run: Run, values: dict[str, float]) -> int:
+    """Log an analysis run's current ``values`` at the next analysis step, unless ``run`` shows them already.
 
-    ``values`` maps key to number; a key the run shows that is no longer among ``values`` is logged
-    as NaN (undefined now). Returns how many points went.
+    ``values`` maps key to number; ``run`` is as :func:`find_run` returned it. A key the run
+    shows that is no longer among ``values`` is logged as NaN (undefined now).
 
-    The step is claimed (tag ``ssl_eval.analysis``) before the points go: a sync cut short
-    mid-way never logs at that step again, the next one uses the step after it.
+    The step is claimed (tag ``ssl_eval.analysis``) in the request that carries the first
+    points: a sync cut short mid-way never logs at that step again, the next one uses the
+    step after it.
 
     Returns:
         How many points were logged (0 when the run shows these values already).
     """
-    run = client.get_run(run_id)
     shown = run.data.metrics  # the latest value of each key
     current = {**{key: math.nan for key in shown}, **{key: float(v) for key, v in values.items()}}
     changed = {key: value for key, value in current.items() if key not in shown or not same(shown[key], value)}
     if not changed:
         return 0
     step = int(run.data.tags.get(ANALYSIS_TAG, "0")) + 1
-    client.set_tag(run_id, ANALYSIS_TAG, str(step))
     now = int(time.time() * 1000)
-    return _log(client, run_id, [Metric(key, value, now, step) for key, value in sorted(changed.items())])
+    metrics = [Metric(key, value, now, step) for key, value in sorted(changed.items())]
+    return _log(client, run.info.run_id, metrics, claim={ANALYSIS_TAG: str(step)})

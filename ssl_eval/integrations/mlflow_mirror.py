@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import STALE_HINT, alert_tag, alerts, family_rows, rows_digest, stale_reasons, stored_analysis
@@ -34,6 +34,7 @@ from ssl_eval.integrations.mlflow_history import KEY_TAG as KEY_TAG  # the run k
 from ssl_eval.integrations.mlflow_history import (
     analysis_layout_is_older,
     find_run,
+    finish,
     history,
     log_analysis,
     log_new,
@@ -119,27 +120,24 @@ def evaluation_params(config: Config, family: str) -> dict[str, str]:
     return params
 
 
-def _log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
-    """Log params MLflow does not hold yet.
+def _log_params(client: MlflowClient, run: Run, params: dict[str, str]) -> None:
+    """Log the params ``run`` (as found) does not hold yet, in one request.
 
     MLflow params never change: a setting changed since is shown as tag
     ``ssl_eval.now.<param>`` with its current value.
     """
-    from mlflow.entities import Param
-
-    held = client.get_run(run_id).data.params
+    held, tags = run.data.params, run.data.tags
     new = [Param(k, v[:6000]) for k, v in params.items() if k not in held]
-    if new:
-        client.log_batch(run_id, params=new, synchronous=True)
-    for key, value in params.items():
-        if key in held and held[key] != value[:6000]:
-            client.set_tag(run_id, f"ssl_eval.now.{key}", value)
+    now = [RunTag(f"ssl_eval.now.{k}", v) for k, v in params.items()
+           if k in held and held[k] != v[:6000] and tags.get(f"ssl_eval.now.{k}") != v]
+    if new or now:
+        client.log_batch(run.info.run_id, params=new, tags=now, synchronous=True)
 
 
-def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> None:
+def _log_figures(client: MlflowClient, run: Run, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> None:
     """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis they show changed (tag ``ssl_eval.figures_digest``)."""
     digest = analysis.inputs_digest
-    if not rows or client.get_run(run_id).data.tags.get(FIGURES_TAG) == digest:
+    if not rows or run.data.tags.get(FIGURES_TAG) == digest:
         return
     from ssl_eval.reporting import figures as plots
     metrics = analysis.metrics
@@ -152,8 +150,8 @@ def _log_figures(client: MlflowClient, run_id: str, family: str, rows: list[dict
                 title=f"{family}: signed Spearman with the probe"),
         }
         for name, fig in figures.items():
-            client.log_figure(run_id, fig, name)
-    client.set_tag(run_id, FIGURES_TAG, digest)
+            client.log_figure(run.info.run_id, fig, name)
+    client.set_tag(run.info.run_id, FIGURES_TAG, digest)
 
 
 def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None) -> MirrorOutcome:
@@ -226,28 +224,27 @@ def _run_tags(workspace: Workspace, family: str, run: str, history_rows: list[di
 
 def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[str, str], params: dict[str, str],
                        points: list[tuple[str, float, int]]) -> int:
-    """Bring one training run level with ``points`` (one per key and epoch); returns how many points were logged.
+    """Bring one training run level with ``points`` (one per key and epoch).
 
     Unchanged points (tag ``ssl_eval.points_digest``) read nothing back.
 
     Returns:
         How many points were logged.
     """
-    run_id, created = find_run(client, exp_id, key, key, tags)
-    _log_params(client, run_id, params)
+    run, created = find_run(client, exp_id, key, key, tags)
+    _log_params(client, run, params)
     digest, logged = points_digest(points), 0
-    if created or client.get_run(run_id).data.tags.get(POINTS_TAG) != digest:
-        held = {} if created else history(client, run_id)
+    if created or run.data.tags.get(POINTS_TAG) != digest:
+        held = {} if created else history(client, run)
         if stale_points(held, points):
             # a point that changed (a rewritten checkpoint) or must go (a failed one): MLflow
             # cannot delete a point, so the run is rebuilt whole, never given a second point at a step
-            retire_run(client, client.get_run(run_id))
-            run_id, _ = find_run(client, exp_id, key, key, tags)
-            _log_params(client, run_id, params)
+            retire_run(client, client.get_run(run.info.run_id))
+            run, _ = find_run(client, exp_id, key, key, tags)
+            _log_params(client, run, params)
             held = {}
-        logged = log_new(client, run_id, points, held)
-        client.set_tag(run_id, POINTS_TAG, digest)
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        logged = log_new(client, run.info.run_id, points, held, done={POINTS_TAG: digest})
+    finish(client, run)
     return logged
 
 
@@ -264,19 +261,19 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
     analysis = stored_analysis(workspace, family) or FamilyAnalysisRecord()
     corr = {f"corr/{metric}/{stat}": c[stat] for metric, c in analysis.metrics.items()
             for stat in CORR_STATS if c.get(stat) is not None}
-    corr_id, _ = find_run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations", tags,
-                          stale=analysis_layout_is_older)
-    _log_params(client, corr_id, params)
-    logged = log_analysis(client, corr_id, corr)
-    _log_figures(client, corr_id, family, rows, analysis)
-    client.set_terminated(corr_id, RunStatus.to_string(RunStatus.FINISHED))
+    corr_run, _ = find_run(client, exp_id, f"{family}/{CORRELATIONS_KEY}", f"{family}/correlations", tags,
+                           stale=analysis_layout_is_older)
+    _log_params(client, corr_run, params)
+    logged = log_analysis(client, corr_run, corr)
+    _log_figures(client, corr_run, family, rows, analysis)
+    finish(client, corr_run)
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
-    summary_id, _ = find_run(client, summary_exp, f"summary/{family}", f"{family}/summary",
-                             {k: v for k, v in tags.items() if k != ALERT_TAG},
-                             stale=lambda run: analysis_layout_is_older(run) or any(m.startswith("corr/") for m in run.data.metrics))
-    _log_params(client, summary_id, params)
-    logged += log_analysis(client, summary_id, _summary_values(rows, analysis))
-    client.set_terminated(summary_id, RunStatus.to_string(RunStatus.FINISHED))
+    summary_run, _ = find_run(client, summary_exp, f"summary/{family}", f"{family}/summary",
+                              {k: v for k, v in tags.items() if k != ALERT_TAG},
+                              stale=lambda run: analysis_layout_is_older(run) or any(m.startswith("corr/") for m in run.data.metrics))
+    _log_params(client, summary_run, params)
+    logged += log_analysis(client, summary_run, _summary_values(rows, analysis))
+    finish(client, summary_run)
     return logged
 
 
