@@ -8,7 +8,7 @@ DEMO_STORE ?= $(WORKDIR)/demo_store
 DEMO_EPOCHS ?= 8
 PYTEST_ARGS ?=
 
-.PHONY: venv demo demo-fashion test bench serve ui clean
+.PHONY: venv demo demo-fashion test test-fast bench serve ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,14 @@ test: venv
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The edit-test loop: the same checks and tests, without those that start real servers
+# (marker `integration`: everything under tests/integration/).
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/metrics.py

@@ -33,6 +33,17 @@ os.environ.setdefault("NUMBA_OPT", "0")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "numba"))
 
 
+_INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration/ starts real servers: marked ``integration``
+    (``make test-fast`` leaves them out), whether or not its module says so."""
+    for item in items:
+        if _INTEGRATION in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def tiny_store(tmp_path: Path) -> Path:
     return make_store(tmp_path / "store", {"simclr": 3, "simsiam": 3})
