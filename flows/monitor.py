@@ -100,6 +100,7 @@ def monitor_store(
     tracking_uri: str | None = None,
     settle_seconds: float = 2.0,
     embed_deployment: str | None = None,
+    mlflow_figures: bool = True,
 ) -> MonitorSummary:
     """One evaluation pass with a resolved ``config``; ``tracking_uri`` None: no MLflow mirror."""
     work = plan_work(store, workspace, config, tracking_uri, settle_seconds)
@@ -138,7 +139,8 @@ def monitor_store(
     pooled = analyze_pooled.submit(workspace, config, wait_for=[allow_failure(a) for a in analyses.values()]) if analyses else None
     verdicts = {f: verdict.submit(f, workspace, config, wait_for=[a, pooled]) for f, a in analyses.items()}
     tracked = {
-        f: track.submit(f, workspace, tracking_uri, store, config, wait_for=[v]) for f, v in verdicts.items() if tracking_uri
+        f: track.submit(f, workspace, tracking_uri, store, config, mlflow_figures, wait_for=[v])
+        for f, v in verdicts.items() if tracking_uri
     }
     for future in embedding:
         future.result()  # an infrastructure failure while embedding stops the run with its own error
@@ -168,13 +170,16 @@ def monitor(
     results_url: str | None = None,
     dask_address: str | None = None,
     embed_deployment: str | None = None,
+    mlflow_figures: bool = True,
 ) -> MonitorSummary:
     """Every entry point's flow: resolve the configuration for this run, then evaluate.
 
     ``overrides`` are dotted keys (``{"data.name": "digits"}``) applied over the store's
     ``ssl_eval.toml`` (or ``config_file``); ``tracking_uri`` None means the work dir's own
-    sqlite MLflow store (``track_mlflow=False``: none). Empty strings (unset template
-    variables in prefect.yaml) mean "not given".
+    sqlite MLflow store (``track_mlflow=False``: none). ``mlflow_figures=False`` leaves the
+    MLflow figures to ``ssl-eval ui`` (``ssl-eval evaluate`` into the work dir's own store: the
+    user waits for the answers, not for PNGs nobody has opened yet). Empty strings (unset
+    template variables in prefect.yaml) mean "not given".
 
     Returns:
         The run's :class:`~ssl_eval.pipeline.outcomes.MonitorSummary`.
@@ -187,7 +192,7 @@ def monitor(
     with one_thread_per_task(active=not address):
         return monitor_store.with_options(task_runner=dask_runner(address))(
             store=store, workspace=workspace, config=config, tracking_uri=tracking,
-            settle_seconds=settle_seconds, embed_deployment=embed_deployment or None,
+            settle_seconds=settle_seconds, embed_deployment=embed_deployment or None, mlflow_figures=mlflow_figures,
         )
 
 

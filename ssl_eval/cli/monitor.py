@@ -168,7 +168,10 @@ def evaluate(
         "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
         "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
-    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
+    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds,
+        # the work dir's own MLflow store is looked at through `ssl-eval ui`, which draws the figures
+        # as it opens: the run ends once the answers are logged (a tracking server keeps them in the run)
+        mlflow_figures=mlflow_uri is not None)
     _check_before_start(location, config, watching=False)
     _mark("checked")  # configuration, store layout, data set loaded
     check_writable(ws)

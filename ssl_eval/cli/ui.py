@@ -56,8 +56,11 @@ def ui(
         typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
         typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
     if (ws.root / "mlflow.db").exists():
-        from ssl_eval.integrations.mlflow_mirror import summary_charts_url
+        from ssl_eval.integrations.mlflow_mirror import draw_figures, summary_charts_url
 
+        # `ssl-eval evaluate` leaves the figures to be drawn here, where someone looks at them
+        if drawn := draw_figures(ws, ws.mlflow_uri):
+            typer.echo(f"  drew the figures of {len(drawn)} famil{'y' if len(drawn) == 1 else 'ies'} (each correlations run's Artifacts)")
         if charts := summary_charts_url(ws.mlflow_uri, url):
             typer.echo(f"  families side by side (the summary experiment's charts): {charts}")
     os.execve(sys.executable, args, env)  # noqa: S606 - becomes our own interpreter serving MLflow's UI, argv built above

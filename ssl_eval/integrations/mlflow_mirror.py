@@ -134,11 +134,15 @@ def _log_params(client: MlflowClient, run: Run, params: dict[str, str]) -> None:
         client.log_batch(run.info.run_id, params=new, tags=now, synchronous=True)
 
 
-def _log_figures(client: MlflowClient, run: Run, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> None:
-    """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis they show changed (tag ``ssl_eval.figures_digest``)."""
+def _log_figures(client: MlflowClient, run: Run, family: str, rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> bool:
+    """PNG artifacts of the correlations run (figures/*.png), redrawn only when the analysis they show changed (tag ``ssl_eval.figures_digest``).
+
+    Returns:
+        Whether the figures were drawn.
+    """
     digest = analysis.inputs_digest
     if not rows or run.data.tags.get(FIGURES_TAG) == digest:
-        return
+        return False
     from ssl_eval.reporting import figures as plots
     metrics = analysis.metrics
     with plots.DRAWING:  # matplotlib is not thread-safe: figures are built and drawn one at a time (ssl_eval/reporting/figures.py)
@@ -152,13 +156,42 @@ def _log_figures(client: MlflowClient, run: Run, family: str, rows: list[dict[st
         for name, fig in figures.items():
             client.log_figure(run.info.run_id, fig, name)
     client.set_tag(run.info.run_id, FIGURES_TAG, digest)
+    return True
 
 
-def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None) -> MirrorOutcome:
+def draw_figures(workspace: Workspace, tracking_uri: str) -> list[str]:
+    """Log the figures a sync with ``figures=False`` left to be drawn where someone looks.
+
+    Every family mirrored into ``tracking_uri`` whose correlations run lacks its figures or
+    shows them for an older analysis gets them now (``ssl-eval ui`` calls this before the UI
+    opens).
+
+    Returns:
+        The families whose figures were drawn.
+    """
+    drawn = []
+    with workspace.lock("mlflow-sync"):
+        client = MlflowClient(with_credentials(tracking_uri))
+        for family in workspace.records.families():
+            exp = client.get_experiment_by_name(f"ssl-eval/{readable_id(family)}")
+            analysis = stored_analysis(workspace, family)
+            if exp is None or analysis is None:
+                continue
+            found = client.search_runs([exp.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{family}/{CORRELATIONS_KEY}'",
+                                       max_results=1)
+            if found and _log_figures(client, found[0], family, family_rows(workspace, family), analysis):
+                drawn.append(family)
+    return drawn
+
+
+def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None,
+                figures: bool = True) -> MirrorOutcome:
     """Mirror one family's stored records, analysis and verdict into MLflow.
 
     ``config``: the evaluation's configuration, logged as each run's params; a stored verdict
     that no longer answers for it (or for the records) is tagged ``ssl_eval.verdict.stale``.
+    ``figures`` False leaves the PNGs (seconds of matplotlib per family, most of a first
+    sync's time) to :func:`draw_figures`, once the answers are logged.
 
     Returns:
         The :class:`~ssl_eval.pipeline.outcomes.MirrorOutcome` of the sync.
@@ -171,7 +204,7 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
         # used, and handed to the client alone: a task never puts it in the process environment.
         client = MlflowClient(with_credentials(tracking_uri))
         return _sync_family(workspace, family, client, tracking_uri=redact(tracking_uri) or "", store=redact(store) or "", params=params,
-                            key=answers_key(config, family) if config is not None else None)
+                            key=answers_key(config, family) if config is not None else None, figures=figures)
 
 
 def _summary_values(rows: list[dict[str, Any]], analysis: FamilyAnalysisRecord) -> dict[str, float]:
@@ -249,7 +282,7 @@ def _sync_training_run(client: MlflowClient, exp_id: str, key: str, tags: dict[s
 
 
 def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str, exp_id: str, rows: list[dict[str, Any]],
-                        tags: dict[str, str], params: dict[str, str]) -> int:
+                        tags: dict[str, str], params: dict[str, str], figures: bool) -> int:
     """Log the family's correlations run and summary run where their values changed.
 
     The correlations run holds the full table and figures (``tags`` plus its alert); each run is
@@ -265,7 +298,8 @@ def _sync_analysis_runs(client: MlflowClient, workspace: Workspace, family: str,
                            stale=analysis_layout_is_older)
     _log_params(client, corr_run, params)
     logged = log_analysis(client, corr_run, corr)
-    _log_figures(client, corr_run, family, rows, analysis)
+    if figures:
+        _log_figures(client, corr_run, family, rows, analysis)
     finish(client, corr_run)
     summary_exp = _experiment(client, SUMMARY_EXPERIMENT, workspace.mlflow_artifacts / "_summary", SUMMARY_DESCRIPTION)
     summary_run, _ = find_run(client, summary_exp, f"summary/{family}", f"{family}/summary",
@@ -294,7 +328,7 @@ def _family_tags(family: str, store: str, rows: list[dict[str, Any]], rule: dict
 
 
 def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tracking_uri: str, store: str,
-                 params: dict[str, str], key: str | None) -> MirrorOutcome:
+                 params: dict[str, str], key: str | None, figures: bool) -> MirrorOutcome:
     verdict = workspace.records.read(family, Part.VERDICT, VerdictRecord)
     described = {DESCRIPTION_TAG: verdict.summary[:_DESCRIPTION_MAX]} if verdict and verdict.summary else {}
     # the family's name where it is unique as it is (sim.clr), else its id (ssl_eval/common/names.py)
@@ -313,7 +347,7 @@ def _sync_family(workspace: Workspace, family: str, client: MlflowClient, *, tra
         logged += _sync_training_run(client, exp_id, f"{family}/{run}", tags, run_params, points)
     digest = rows_digest(rows)
     family_tags = _family_tags(family, store, rows, rule, verdict, stale_reasons(analysis, verdict, digest, key))
-    logged += _sync_analysis_runs(client, workspace, family, exp_id, rows, family_tags, params)
+    logged += _sync_analysis_runs(client, workspace, family, exp_id, rows, family_tags, params, figures)
     # Only now is the mirror known to be whole: a run cut short syncs again next time.
     workspace.records.write(family, Part.MLFLOW, MirrorNote(digest=digest, tracking_uri=tracking_uri, time=time.time()))
     return MirrorOutcome(family, runs=len(runs), points_logged=logged, experiment_id=exp_id)

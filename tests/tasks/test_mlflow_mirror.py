@@ -28,6 +28,7 @@ from ssl_eval.integrations.mlflow_mirror import (
     STALE_TAG,
     SUMMARY_DESCRIPTION,
     SUMMARY_EXPERIMENT,
+    draw_figures,
     sync_family,
 )
 from ssl_eval.verdict.records import store_verdict
@@ -86,6 +87,24 @@ def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
         MlflowClient.get_metric_history = real_history
     assert first.points_logged > 0 and again.points_logged == 0
     assert reads == []
+
+
+def test_a_sync_without_figures_leaves_them_to_draw_figures_which_draws_each_once(tmp_path, mlflow_store):
+    """``ssl-eval evaluate`` syncs with figures=False; ``ssl-eval ui`` then draws the missing figures, and only those."""
+    ws = synthetic_workspace(tmp_path / "w", epochs=2, runs=1)
+    for family in ("simclr", "simsiam"):
+        analyze_family(ws, family)
+    uri = mlflow_store(tmp_path / "mlflow.db")
+    sync_family(ws, "simclr", tracking_uri=uri, figures=False)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ssl-eval/simclr").experiment_id
+    (corr,) = client.search_runs([exp], filter_string="attributes.run_name = 'simclr/correlations'")
+    assert client.list_artifacts(corr.info.run_id, "figures") == [] and FIGURES_TAG not in corr.data.tags
+    assert corr.data.metrics  # the answers are there
+    assert draw_figures(ws, uri) == ["simclr"]  # simsiam is not mirrored: nothing to draw on
+    assert len(client.list_artifacts(corr.info.run_id, "figures")) == 3
+    assert client.get_run(corr.info.run_id).data.tags[FIGURES_TAG] == ws.records.get("simclr", "correlations")["inputs_digest"]
+    assert draw_figures(ws, uri) == []  # current: not drawn again
 
 
 def _all_runs(client):
