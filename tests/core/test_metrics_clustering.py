@@ -12,13 +12,11 @@ from sklearn.metrics import silhouette_score as sk_silhouette
 
 from ssl_eval.metrics import MetricOptions, clustering, compute_group
 from ssl_eval.metrics.clustering import clustering_metrics, silhouette_score
+from tests.helpers import blobs
 
 
 def _blobs(n=120, d=5, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=5.0, size=(k, d))
-    y = rng.integers(0, k, n)
-    return centers[y] + rng.normal(size=(n, d)), y
+    return blobs(n, d, k, spread=5.0, seed=seed)
 
 
 def test_silhouette_matches_sklearn_exact():

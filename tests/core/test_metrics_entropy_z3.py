@@ -10,12 +10,11 @@ from scipy.special import digamma, gamma
 
 from ssl_eval.metrics import MetricOptions, compute_group, reduction
 from ssl_eval.metrics.entropy import entropy_z3
+from tests.helpers import blobs
 
 
 def _blobs(n=60, d=5, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=4.0, size=(3, d))
-    return centers[np.arange(n) % 3] + rng.normal(size=(n, d)) * np.linspace(1.0, 0.2, d)
+    return blobs(n, d, 3, spread=4.0, balanced=True, noise=np.linspace(1.0, 0.2, d), seed=seed)[0]
 
 
 def _kl_bits_by_hand(Z, k):

@@ -7,6 +7,7 @@ from scipy.spatial.distance import pdist
 
 from ssl_eval.metrics import MetricOptions, compute_group, geometry
 from ssl_eval.metrics.geometry import geometry_metrics, lidar
+from tests.helpers import embeddings
 
 
 def _unit(a):
@@ -14,9 +15,8 @@ def _unit(a):
 
 
 def _data(n=70, d=6, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    return X, (X + 0.3 * rng.normal(size=X.shape), X + 0.3 * rng.normal(size=X.shape))
+    X, _, views = embeddings(n, d, view_noise=0.3, seed=seed)
+    return X, views
 
 
 def test_uniformity_matches_pdist():

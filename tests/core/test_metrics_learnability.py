@@ -7,6 +7,7 @@ from sklearn.model_selection import KFold
 
 from ssl_eval.metrics import MetricOptions, compute_group
 from ssl_eval.metrics.learnability import cluster_learnability
+from tests.helpers import blobs
 
 
 def reference_learnability(X, k, random_state=0, neighbours=5, folds=5):
@@ -22,9 +23,7 @@ def reference_learnability(X, k, random_state=0, neighbours=5, folds=5):
 
 
 def _blobs(n=200, d=6, k=4, scale=6.0, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=scale, size=(k, d))
-    return centers[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+    return blobs(n, d, k, spread=scale, seed=seed)[0]
 
 
 @pytest.mark.parametrize("scale", [0.5, 6.0])

@@ -8,12 +8,11 @@ import pytest
 
 from ssl_eval.metrics import MetricOptions, compute_group, peers
 from ssl_eval.metrics.geometry import lidar_matrix
+from tests.helpers import embeddings
 
 
 def _data(n=300, d=128, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * np.arange(1, d + 1) ** -0.8 + 0.3  # power-law spectrum, offset
-    views = (X + 0.1 * rng.normal(size=X.shape), X + 0.1 * rng.normal(size=X.shape))
+    X, _, views = embeddings(n, d, scales=np.arange(1, d + 1) ** -0.8, offset=0.3, view_noise=0.1, seed=seed)  # power-law spectrum
     return X, views
 
 

@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 from ssl_eval.metrics import GROUPS, METRICS, MetricOptions, MetricResult, MetricSpec, compute_group, label_free_metrics
 from tests.core.test_metrics_dimension import reference_ids
 from tests.core.test_metrics_learnability import reference_learnability
+from tests.helpers import embeddings
 
 EXPECTED_ORDER = [
     "silhouette", "ami_agreement", "ami_ground_truth", "cluster_learnability",
@@ -32,11 +33,7 @@ ROTATION_INVARIANT = {"rankme", "rankme_centered", "nesum", "stable_rank", "alph
 
 
 def _data(n=80, d=6, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * np.linspace(3.0, 0.3, d)
-    y = rng.integers(0, 4, n)
-    views = (X + 0.2 * rng.normal(size=X.shape), X + 0.2 * rng.normal(size=X.shape))
-    return X, y, views
+    return embeddings(n, d, scales=np.linspace(3.0, 0.3, d), classes=4, view_noise=0.2, seed=seed)
 
 
 def test_registry_names_order_and_groups():

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from ssl_eval.metrics import compute_group, spectral
 from ssl_eval.metrics.spectral import alpha_req_fit, spectral_metrics
+from tests.helpers import embeddings
 
 
 def _rankme_reference(X):
@@ -16,8 +17,7 @@ def _rankme_reference(X):
 
 
 def _data(n=60, d=8, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)) * np.linspace(2.0, 0.1, d) + 1.5
+    return embeddings(n, d, scales=np.linspace(2.0, 0.1, d), offset=1.5, seed=seed).X
 
 
 @pytest.mark.parametrize("shape", [(60, 8), (5, 12), (30, 1)])

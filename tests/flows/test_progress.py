@@ -23,11 +23,25 @@ class Recorder:
         self.events.append(("finished", kind))
 
 
-def test_without_a_listener_nothing_happens():
+def test_without_a_listener_every_call_is_a_no_op_and_reaches_no_later_listener():
+    """Serve and the work-pool deployments register no listener: the flow's calls go nowhere.
+
+    A future watched then never reports to a listener registered later, and a nested listener's
+    exit restores the outer one.
+    """
     future: Future = Future()
     progress.planned(embed=3, measure=3)
-    progress.when_done(future, "embedded")  # no callback registered
-    future.set_result(1)
+    progress.finished("embedded")
+    progress.when_done(future, "embedded")  # no listener: no callback registered
+    recorder, inner = Recorder(), Recorder()
+    with listening(recorder):
+        future.set_result(1)  # done while a listener is registered: still not reported
+        with listening(inner):
+            progress.finished("measured")
+        progress.finished("embedded")  # the outer listener is back
+    progress.finished("measured")  # none again
+    assert recorder.events == [("finished", "embedded")]
+    assert inner.events == [("finished", "measured")]
 
 
 def test_listener_gets_the_plan_and_each_finished_future():

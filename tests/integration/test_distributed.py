@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import pytest
 from prefect.workers.process import ProcessWorker
 
 from deployments import database_template
-from tests.helpers import assert_same_values, make_store
+from tests.helpers import assert_same_values, free_port, make_store
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +41,6 @@ DATA = {"name": "digits", "n_eval": 200, "n_probe_train": 300, "n_probe_test": 2
 # cluster has them loaded: otherwise each worker's first task pays for them.
 WORKER_PRELOAD = ("import tasks.measure, tasks.analyze, tasks.verdict, tasks.track, ssl_eval.probe, ssl_eval.reporting.figures, "
                   "sklearn.linear_model, sklearn.preprocessing, torch, s3fs")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_http(url: str, timeout: float, procs: dict, name: str) -> None:
@@ -100,7 +93,7 @@ def _api(api_url: str, path: str, body: dict) -> Any:
 
 def test_store_on_s3_embedded_on_gpu_pool_measured_on_dask_workers_tracked_on_mlflow_server(tmp_path, monkeypatch,
                                                                                             prefect_template):
-    ports = {name: _free_port() for name in ("s3", "prefect", "mlflow", "dask")}
+    ports = {name: free_port() for name in ("s3", "prefect", "mlflow", "dask")}
     s3, api = f"http://127.0.0.1:{ports['s3']}", f"http://127.0.0.1:{ports['prefect']}/api"
     mlflow_uri, scheduler = f"http://127.0.0.1:{ports['mlflow']}", f"tcp://127.0.0.1:{ports['dask']}"
     store, results_url = "s3://ckpts/store", "s3://shared/ssl-eval"

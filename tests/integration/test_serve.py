@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from ssl_eval.results.workspace import Workspace
 from tests.browser import find_chromium
-from tests.helpers import stop_process_group, write_checkpoint
+from tests.helpers import stop_process_group, wait_for, write_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -74,11 +74,7 @@ def _listening(port: int) -> bool:
 
 
 def _wait(served: Served, condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert served.proc.poll() is None, f"serve exited; its log:\n{served.text()[-3000:]}"
-        assert time.monotonic() < deadline, f"{what} after {timeout:.0f} s; serve's log:\n{served.text()[-3000:]}"
-        time.sleep(1)
+    wait_for(condition, timeout, what, proc=served.proc, log=served.log)
 
 
 @pytest.fixture(scope="module")

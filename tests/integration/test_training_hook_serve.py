@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from ssl_eval.pipeline.embedding import cached_splits
 from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.preprocess import preprocess, to_float_tensor
-from tests.helpers import VIT_ARCH, stop_process_group, vit_simclr
+from tests.helpers import VIT_ARCH, stop_process_group, vit_simclr, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,13 +47,6 @@ arch_args = { img_size = 8, patch_size = 4, embed_dim = 24, depth = 1, num_heads
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
-
-
-def _wait(condition, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} after {timeout:.0f} s; serve's log:\n{log.read_text()[-3000:]}"
-        time.sleep(1)
 
 
 def _deployment_exists(api_url: str) -> bool:
@@ -77,7 +69,7 @@ class WaitForEpoch0(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == 1:
-            _wait(lambda: self.evaluated(0), 240, "epoch 0 not evaluated", self.log_path)
+            wait_for(lambda: self.evaluated(0), 240, "epoch 0 not evaluated", log=self.log_path)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
@@ -95,9 +87,9 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        _wait(lambda: "export PREFECT_API_URL=" in log_path.read_text(), 180, "no Prefect server", log_path)
+        wait_for(lambda: "export PREFECT_API_URL=" in log_path.read_text(), 180, "no Prefect server", log=log_path)
         api_url = log_path.read_text().split("export PREFECT_API_URL=")[1].split()[0]
-        _wait(lambda: _deployment_exists(api_url), 120, "the monitor deployment is not served", log_path)
+        wait_for(lambda: _deployment_exists(api_url), 120, "the monitor deployment is not served", log=log_path)
 
         ws = Workspace.at(work)
 
@@ -114,7 +106,7 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
         )
         trainer.fit(module, loader)
         assert [p.name for p in callback.written] == ["epoch=0000.ckpt", "epoch=0001.ckpt"]
-        _wait(lambda: evaluated(1), 300, "epoch 1 not evaluated", log_path)
+        wait_for(lambda: evaluated(1), 300, "epoch 1 not evaluated", log=log_path)
 
         requester = callback.monitor.requester
         assert requester.wait(30) and requester.last_result == "requested monitor/monitor"

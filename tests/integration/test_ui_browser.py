@@ -9,10 +9,8 @@ with screenshots of every page.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from ssl_eval.cli.ui import has_ui_app
 from ssl_eval.config import Config, VerdictConfig
 from ssl_eval.verdict.records import store_verdict
 from tests.browser import find_chromium
-from tests.helpers import stop_process_group, synthetic_workspace
+from tests.helpers import free_port, stop_process_group, synthetic_workspace, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,27 +33,12 @@ pytestmark = [
 GENAI_PANELS = ("No data available for the selected time range", "Latency", "Token Usage")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(args: list[str], log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     with open(log, "wb") as out:
         return subprocess.Popen([str(Path(sys.executable).with_name("ssl-eval")), *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    while (found := check()) is None or found is False:
-        assert proc.poll() is None, f"{what}: the process exited\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s\n{log.read_text()[-3000:]}"
-        time.sleep(1)
-    return found
 
 
 def _answers(url: str) -> bool:
@@ -66,22 +49,21 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store,
-                                                                        no_mlflow_figures):  # not on the pages it opens
+def test_ssl_eval_ui_opens_a_family_experiment_in_the_classic_runs_view(tmp_path, browser, mlflow_store):
     if not has_ui_app():
         pytest.skip("ssl-eval is not installed with its entry points (pip install -e .)")
     from ssl_eval.integrations.mlflow_mirror import sync_family
-
 
     ws = synthetic_workspace(tmp_path / "work", epochs=3, runs=1)
     mlflow_store(ws.root / "mlflow.db")
     for family in ("simclr", "simsiam"):
         store_verdict(ws, family, store_family_analysis(ws, family), Config(verdict=VerdictConfig(window=3)))
-        sync_family(ws, family, tracking_uri=ws.mlflow_uri)
-    base, log = f"http://127.0.0.1:{_free_port()}", tmp_path / "ui.log"
+        sync_family(ws, family, tracking_uri=ws.mlflow_uri, figures=False)  # as `ssl-eval evaluate` leaves it
+    base, log = f"http://127.0.0.1:{free_port()}", tmp_path / "ui.log"
     ui = _start(["ui", "--workdir", str(ws.root), "--port", base.rsplit(":", 1)[1]], log)
     try:
-        _wait("the MLflow UI answers", lambda: _answers(f"{base}/health") or None, 300, ui, log)
+        wait_for(lambda: _answers(f"{base}/health") or None, 300, "the MLflow UI answers", proc=ui, log=log)
+        assert "drew the figures of 2 families" in log.read_text()  # where someone looks, before the UI opens
         # a browser new to this MLflow (its own origin: nothing stored), reaching the experiment
         # by clicking it in the list, as a person does
         browser.open(f"{base}/#/experiments", wait_for=("ssl-eval/simclr", "ssl-eval/_summary"), timeout=120)
