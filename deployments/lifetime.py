@@ -14,11 +14,15 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
 
 __all__ = ["end_processes", "reap", "start_reaper"]
+
+_reapers: dict[int, subprocess.Popen[bytes]] = {}  # this process's reaper, by pid (a forked child starts its own)
+_reapers_lock = threading.Lock()
 
 
 def end_processes(processes: list[psutil.Process], grace: float) -> None:
@@ -39,7 +43,9 @@ def end_processes(processes: list[psutil.Process], grace: float) -> None:
 
 
 def start_reaper(*, interval: float = 0.5) -> subprocess.Popen[bytes]:
-    """Start the reaper of this process; it ends by itself once this process is gone.
+    """Start the reaper of this process, once; it ends by itself once this process is gone.
+
+    A later call (a second command run in one process, as the tests do) returns the running one.
 
     Args:
         interval: seconds between the reaper's looks at this process's descendants.
@@ -47,10 +53,14 @@ def start_reaper(*, interval: float = 0.5) -> subprocess.Popen[bytes]:
     Returns:
         The reaper process (in its own session).
     """
-    return subprocess.Popen(  # noqa: S603 - our own interpreter running our own module, a fixed argv
-        [sys.executable, "-m", __name__, str(os.getpid()), str(interval)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-    )
+    with _reapers_lock:
+        running = _reapers.get(os.getpid())
+        if running is None or running.poll() is not None:
+            _reapers[os.getpid()] = running = subprocess.Popen(  # noqa: S603 - our own interpreter running our own module, a fixed argv
+                [sys.executable, "-m", __name__, str(os.getpid()), str(interval)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            )
+        return running
 
 
 def reap(parent_pid: int, *, interval: float = 0.5, grace: float = 5.0) -> list[int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from deployments.lifetime import reap
+from deployments.lifetime import reap, start_reaper
 from tests.helpers import make_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +38,12 @@ def test_reaper_ends_the_children_of_a_killed_process_and_nothing_else():
         bystander.kill()
         parent.kill()
         parent.wait()
+
+
+def test_one_reaper_per_process_however_many_commands_it_runs():
+    first = start_reaper()
+    assert start_reaper() is first and first.poll() is None
+    assert psutil.Process(first.pid).cmdline()[-2:] == [str(os.getpid()), "0.5"]  # it watches this process
 
 
 def test_kill_9_of_evaluate_leaves_no_prefect_server(tmp_path):
