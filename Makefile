@@ -45,13 +45,14 @@ test: venv
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The edit-test loop: the same checks and tests, without those that start real servers
-# (marker `integration`: everything under tests/integration/).
+# The edit-test loop: the same checks, and the tests without those that start real servers
+# (marker `integration`: everything under tests/integration/) or take more than a few seconds
+# (marker `slow`: subprocess attacks, kills, flows, training); `make test` runs them all.
 test-fast: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/metrics.py

@@ -25,6 +25,7 @@ def _embed_all(refs, config, ws):
     return {ref.id: embed_or_record_failure(ref, config, ws) for ref in refs}
 
 
+@pytest.mark.slow
 def test_broken_files_are_recorded_reported_and_retried_only_when_changed(tiny_store, tiny_config, tmp_path):
     run = tiny_store / "simclr" / "run-0"
     (run / "epoch=10.ckpt").write_bytes(b"")                                # empty
@@ -52,6 +53,7 @@ def test_broken_files_are_recorded_reported_and_retried_only_when_changed(tiny_s
     assert ws.records.get("simclr/run-0/epoch=10", "failure") is None
 
 
+@pytest.mark.slow
 def test_checkpoint_deleted_between_discovery_and_loading(tiny_store, tiny_config, tmp_path):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)
@@ -63,6 +65,7 @@ def test_checkpoint_deleted_between_discovery_and_loading(tiny_store, tiny_confi
     assert sum(o.status is Status.EMBEDDED for o in out.values()) == 5
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_zarr(tiny_store, tiny_config, tmp_path, monkeypatch):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)

@@ -83,6 +83,7 @@ def test_read_only_commands_refuse_a_missing_workdir(tmp_path, command):
     assert not missing.exists()  # nothing created behind the user's back
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("installed", [True, False])
 def test_ui_serves_mlflow_through_the_classic_view_app_when_installed(tmp_path, monkeypatch, installed, mlflow_store):
     import ssl_eval.cli.ui as cli

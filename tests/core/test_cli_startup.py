@@ -36,6 +36,7 @@ def test_help_imports_no_heavy_library(args, tmp_path):
     assert _imported_after(args, tmp_path) == []
 
 
+@pytest.mark.slow
 def test_report_imports_neither_torch_prefect_mlflow_nor_dask(tmp_path):
     (tmp_path / "w").mkdir()
     imported = _imported_after(["report", "--workdir", str(tmp_path / "w"), "--format", "json"], tmp_path)

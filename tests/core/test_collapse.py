@@ -42,6 +42,7 @@ def test_untrained_encoders_raise_no_alert_though_geometry_flags_them():
     assert collapse_reasons([row]) == {}
 
 
+@pytest.mark.slow
 def test_untrained_demo_cnn_on_digits_is_not_collapsed_and_probes_well():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -33,6 +33,7 @@ def _backbone_state(checkpoint):
     return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
+@pytest.mark.slow
 def test_files_are_named_per_epoch_including_epoch_zero(tiny_store):
     out, paths, messages = tiny_store
     expected = [out / m / "run-0" / f"epoch={e:02d}.ckpt" for m in METHODS for e in (0, 1)]
@@ -117,6 +118,7 @@ def test_bad_arguments_say_what_was_expected(tmp_path, kwargs, error, match):
         make_demo_store(tmp_path, dataset="digits", **kwargs)
 
 
+@pytest.mark.slow
 def test_learning_rate_scales_train_their_own_runs_from_one_initialisation(tmp_path):
     """Each scale is a run of its own (lr<scale>-run-<r>), from the same epoch-0 encoder, at the scaled rate.
 
@@ -134,6 +136,7 @@ def test_learning_rate_scales_train_their_own_runs_from_one_initialisation(tmp_p
                              for run in ("lr0.5-run-0", "lr2-run-0")))
 
 
+@pytest.mark.slow
 def test_dino_trains_a_teacher_and_loads_safely(tmp_path):
     (first, last) = make_demo_store(tmp_path, seed=0, **{**TINY, "methods": ("dino",)})
     state = _load(last)["state_dict"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from ssl_eval.analysis import store_family_analysis
 from ssl_eval.common.names import display_id, display_name, escape_name, readable_id
 from ssl_eval.config import load_config
@@ -32,6 +34,7 @@ def test_display_names_invert_the_escaping_and_readable_ids_stay_unique():
     assert readable[:3] == ["sim.clr", "~5Fx", "a~7E2Eb"]
 
 
+@pytest.mark.slow
 def test_family_settings_match_the_folder_name_and_the_name_is_shown(tmp_path, mlflow_store, no_mlflow_figures, capsys):
     from mlflow.tracking import MlflowClient
     from rich.console import Console

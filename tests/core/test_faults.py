@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import store_family_analysis
@@ -60,6 +61,7 @@ def _evaluate(ws: Workspace, store: Path, config) -> dict:
     return done
 
 
+@pytest.mark.slow
 def test_killed_while_writing_embeddings(tiny_store, tiny_config, tmp_path):
     work = tmp_path / "w"
     body = """
@@ -86,6 +88,7 @@ def test_killed_while_writing_embeddings(tiny_store, tiny_config, tmp_path):
     assert ws.embeddings.read(first.id, "eval").shape == (200, 128)
 
 
+@pytest.mark.slow
 def test_killed_while_writing_a_metric_record(tiny_store, tiny_config, tmp_path):
     work = tmp_path / "w"
     ws = Workspace.at(work)
@@ -112,6 +115,7 @@ def test_killed_while_writing_a_metric_record(tiny_store, tiny_config, tmp_path)
     assert _evaluate(ws, tiny_store, tiny_config) == {"embedded": [], "computed": []}
 
 
+@pytest.mark.slow
 def test_killed_while_logging_to_mlflow(tiny_store, tiny_config, tmp_path, mlflow_store, no_mlflow_figures):
     # the figures are not what a kill mid-log can break
     work = tmp_path / "w"

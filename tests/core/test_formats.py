@@ -68,6 +68,7 @@ def _lightning_extras(model: nn.Module) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_solo_learn_lightning_ckpt(tmp_path):
     backbone = _cifar_resnet18()
     projector = nn.Sequential(nn.Linear(512, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 16)).eval()
@@ -93,6 +94,7 @@ def test_solo_learn_lightning_ckpt(tmp_path):
     assert loaded.projector_prefix == "projector."
 
 
+@pytest.mark.slow
 def test_lightly_lightning_ckpt_with_sequential_resnet_and_projection_head(tmp_path):
     lightly_heads = pytest.importorskip("lightly.models.modules")
     resnet = torchvision.models.resnet18(weights=None).eval()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from ssl_eval.pipeline.planning import plan
@@ -28,6 +29,7 @@ def _with_entries(path, **entries):
 # --- item 4: an absurd epoch is that checkpoint's failure only
 
 
+@pytest.mark.slow
 def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_gets_the_rest(
         tmp_path, tiny_config, mlflow_store, no_mlflow_figures):
     from mlflow.tracking import MlflowClient
@@ -66,6 +68,7 @@ def test_an_epoch_outside_the_sane_range_fails_only_its_checkpoint_and_mlflow_ge
 # --- item 7: complex weights are refused; a deterministic failure stands until the file changes
 
 
+@pytest.mark.slow
 def test_complex_weights_are_refused_once_and_not_read_again_until_the_file_changes(tiny_store, tiny_config, tmp_path):
     ws = Workspace.at(tmp_path / "w")
     path = tiny_store / "simclr" / "run-0" / "epoch=01.ckpt"
@@ -97,6 +100,7 @@ def _clean(text: str) -> bool:
     return not any(code in text for code in RAW) and "\nforged line" not in text
 
 
+@pytest.mark.slow
 def test_control_codes_from_the_store_are_escaped_on_every_terminal_surface(tmp_path, tiny_config, caplog):
     import logging
 

@@ -44,6 +44,7 @@ def test_measuring_after_a_failed_embedding_skips_every_part_and_carries_the_err
     assert out.id == "simclr/run-0/epoch=00" and all(s is Status.SKIPPED for s in out.parts.values())
 
 
+@pytest.mark.slow
 def test_measuring_computes_then_returns_the_current_records(tiny_store, tiny_config, tmp_path):
     ws = Workspace.at(tmp_path / "w")
     ref = discover(tiny_store)[0]

@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+import pytest
+
 from ssl_eval.config import Config
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_part
@@ -24,6 +26,7 @@ def _evaluate_all(refs, config, ws):
             compute_part(ws, ref.id, part, config)
 
 
+@pytest.mark.slow
 def test_plan_new_cached_config_change_and_rewrite(tiny_store, tiny_config, tmp_path):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)
@@ -136,6 +139,7 @@ def _embed_in_process(args):
     return embed_or_record_failure(ref, config, Workspace.at(workdir)).status
 
 
+@pytest.mark.slow
 def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_config):
     write_checkpoint(tmp_path / "store" / "simclr" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0)
     args = (str(tmp_path / "store"), str(tmp_path / "w"), tiny_config.model_dump_json())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 
 from ssl_eval.reporting import figures as plots
@@ -19,6 +20,7 @@ def _rows():
     ]
 
 
+@pytest.mark.slow
 def test_trajectories_one_panel_per_metric_plus_probe_and_a_line_per_run():
     fig = plots.trajectories(_rows(), "f")
     assert isinstance(fig, Figure)

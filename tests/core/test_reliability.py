@@ -34,6 +34,7 @@ RAISED = [TypeError("factory() got an unexpected keyword 'in_channels'"), Attrib
           NotImplementedError("abstract"), _Odd("[/x] odd"), AssertionError("shape")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exc", RAISED, ids=lambda e: type(e).__name__)
 def test_any_exception_of_one_checkpoint_is_its_recorded_failure(exc, tiny_store, tiny_config, tmp_path, monkeypatch):
     ws = Workspace.at(tmp_path / "w")
@@ -73,6 +74,7 @@ def test_transient_failures_are_retried_next_scan_and_cleared(exc, tiny_store, t
     assert ws.records.get(bad.id, "failure") is None
 
 
+@pytest.mark.slow
 def test_a_metric_crash_is_that_checkpoints_failure_until_the_file_or_the_metrics_change(tiny_store, tiny_config, tmp_path, monkeypatch):
     ws = Workspace.at(tmp_path / "w")
     refs = discover(tiny_store)[:2]
@@ -147,6 +149,7 @@ def test_escaped_names_are_one_to_one_and_never_the_tools_own():
     assert escape_name("epoch=03") == "epoch=03" and escape_name("run-0") == "run-0"  # common names read as they are
 
 
+@pytest.mark.slow
 def test_store_names_that_are_the_tools_own_names_never_collide(tiny_config, tmp_path):
     from ssl_eval.analysis import POOLED_KEY, store_family_analysis, store_pooled_analysis
     from ssl_eval.pipeline.evaluation import compute_parts
@@ -261,6 +264,7 @@ def _history(client, family="simclr", run="run-0"):
     return found[0].data.tags, {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in found[0].data.metrics}
 
 
+@pytest.mark.slow
 def test_rewritten_failed_restored_and_deleted_checkpoints_never_leave_stale_or_duplicate_results(
         tmp_path, tiny_config, mlflow_store, no_mlflow_figures):
     # What is checked here are the records, the report and MLflow's points and tags, not the

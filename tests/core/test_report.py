@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from ssl_eval.analysis import POOLED_KEY, STALE_HINT, stored_analysis
@@ -106,6 +107,7 @@ def test_a_configuration_change_makes_the_answers_stale(tmp_path):
         "the verdict was written by another version of ssl-eval"]
 
 
+@pytest.mark.slow
 def test_html_page_is_self_contained_with_figures_and_tables(tmp_path):
     ws = synthetic_workspace(tmp_path / "w", epochs=4, runs=1, collapse_at="simclr/run-0/epoch=02", answers=True)
     page = render_html(collect(ws))

@@ -108,6 +108,7 @@ def _democnn() -> torch.nn.Module:
     return DemoCNN(in_channels=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack, expected", [
     ("expanded_pad", "refused: .*tensor 'pad' is an expanded \\(stride-0\\) tensor of shape \\(4000000000,\\).*stride trick"),
     ("expanded_projector", "refused: .*'projection_head.0.weight' is an expanded .* tensor of shape \\(30000, 30000\\)"),
@@ -162,6 +163,7 @@ def huge_sizes_in_store_file(tmp: str) -> str:
     return " | ".join(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack, expected", [
     ("nested_toml", r"refused: .*ssl_eval.toml is nested too deeply .* \| refused: .*nested too deeply"),
     ("many_unknown_keys", r"^[0-9]{3,4} characters: refused: invalid configuration in .*ssl_eval.toml:.*\n.*and 99,990 more$"),
@@ -196,6 +198,7 @@ def test_store_file_cannot_choose_the_scheduler_and_nothing_connects(tmp_path):
     listener.close()
 
 
+@pytest.mark.slow
 def test_an_operators_scheduler_that_does_not_answer_is_exit_2_before_anything_starts(tmp_path):
     silent = socket.socket()  # accepts connections, never answers Dask's handshake
     silent.bind(("127.0.0.1", 0))
@@ -300,6 +303,7 @@ def decoder_bombs(tmp: str) -> str:
     return " | ".join(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack, expected", [
     ("imagefolder_traps", r"^loaded 6 images$"),
     ("data_outside_the_store", r"refused: .*data.name = 'imagefolder:../outside' lies outside the store .*--dataset.* \| "

@@ -82,6 +82,7 @@ def _on_threads(paths) -> list:
         return list(pool.map(at_once, paths))
 
 
+@pytest.mark.slow
 def test_loading_and_measuring_on_8_threads_gives_the_sequential_results(checkpoints):
     with one_thread_per_task():  # as the threaded cluster runs them
         expected = [measure(path) for path in checkpoints]

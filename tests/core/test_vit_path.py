@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
@@ -40,6 +41,7 @@ def _dino_checkpoint(path) -> Any:  # the teacher's timm VisionTransformer (timm
     return teacher.backbone.eval()
 
 
+@pytest.mark.slow
 def test_mnist_at_224_px_with_a_tiny_vit_end_to_end(tmp_path):
     vit = _dino_checkpoint(tmp_path / "store" / "dino" / "run-0" / "checkpoint0002.pth")
     data = DataConfig(

@@ -6,6 +6,8 @@ is applied by the next run. The prefix recovery path works end to end.
 
 from __future__ import annotations
 
+import pytest
+
 import flows.monitor as monitor
 from deployments.entrypoints import monitor as entrypoint  # prefect.yaml's monitor deployment
 from flows.monitor import run_monitor
@@ -31,6 +33,7 @@ def _capture(monkeypatch) -> list[dict]:
     return seen
 
 
+@pytest.mark.slow
 def test_entrypoint_with_only_store_and_workdir_reads_the_store_file_every_run(prefect_harness, tmp_path, monkeypatch):
     seen = _capture(monkeypatch)
     store = tmp_path / "store"
@@ -52,6 +55,7 @@ def test_entrypoint_with_only_store_and_workdir_reads_the_store_file_every_run(p
     assert seen[-1]["dask_address"] is None  # the parameter was for that run only
 
 
+@pytest.mark.slow
 def test_removing_a_wrong_prefix_retries_the_known_failure(prefect_harness, tmp_path):
     store, work = tmp_path / "store", str(tmp_path / "work")
     write_checkpoint(store / "mocov2" / "run-0" / "epoch=00.ckpt", epoch=0, seed=0, prefix="module.encoder_q.")

@@ -59,6 +59,7 @@ def _task_run_names(store) -> list[str]:
         return sorted(t.name for t in client.read_task_runs(flow_run_filter=named))
 
 
+@pytest.mark.slow
 def test_flow_end_to_end_isolates_bad_checkpoints_keeps_results_while_mlflow_is_down_resyncs_and_is_idempotent(
         prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch, mlflow_store, no_mlflow_figures):
     """One store, three runs (a first run costs the most, so the two scenarios share it).

@@ -5,6 +5,8 @@ One checkpoint's exception of any type never stops the run or the other checkpoi
 
 from __future__ import annotations
 
+import pytest
+
 import ssl_eval.pipeline.embedding as embed_module
 import ssl_eval.pipeline.evaluation as evaluation_module
 from flows.monitor import run_monitor
@@ -12,6 +14,7 @@ from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources import model_building
 
 
+@pytest.mark.slow
 def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness, tiny_store, tiny_overrides, tmp_path, monkeypatch):
     real_build, real_probes = model_building.build_model, evaluation_module._probes
 
@@ -37,6 +40,7 @@ def test_odd_exceptions_of_single_checkpoints_never_stop_the_run(prefect_harness
     assert {f: a.n_checkpoints for f, a in summary.analyses.items()} == {"simclr": 2, "simsiam": 2}
 
 
+@pytest.mark.slow
 def test_a_store_of_12_dino_checkpoints_is_evaluated_whole_on_the_threaded_cluster(prefect_harness, tiny_overrides, tmp_path):
     """A store of 12 DINO checkpoints is evaluated whole on the threaded cluster.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import fsspec
+import pytest
 
 from flows.monitor import run_monitor
 from ssl_eval.pipeline.embedding import embed_checkpoint
@@ -17,6 +18,7 @@ from ssl_eval.sources.checkpoints import discover
 from tests.helpers import assert_same_values
 
 
+@pytest.mark.slow
 def test_url_stores_evaluate_like_local_ones(prefect_harness, tiny_store, tiny_overrides, tiny_config, tmp_path):
     fs = fsspec.filesystem("memory")
     for path in tiny_store.rglob("*.ckpt"):

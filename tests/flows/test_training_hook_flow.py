@@ -23,6 +23,7 @@ from ssl_eval.sources.preprocess import preprocess, to_float_tensor
 from tests.helpers import DIGITS_VIT_ARGS, VIT_ARCH, vit_simclr
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
 def test_callback_fills_a_store_the_monitor_evaluates(prefect_harness, tmp_path, mlflow_store, no_mlflow_figures):
     digits = load_digits()

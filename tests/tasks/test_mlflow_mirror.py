@@ -35,6 +35,7 @@ from ssl_eval.verdict.records import store_verdict
 from tests.helpers import mlflow_series, synthetic_workspace
 
 
+@pytest.mark.slow
 def test_alert_tags_and_figures_on_the_correlations_run(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2, collapse_at="simsiam/run-1/epoch=02")
     analysis = store_family_analysis(ws, "simsiam")
@@ -112,6 +113,7 @@ def _all_runs(client):
             for r in client.search_runs([e.experiment_id])}
 
 
+@pytest.mark.slow
 def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path, mlflow_store):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=2)
     for family in ("simclr", "simsiam"):
@@ -138,6 +140,7 @@ def test_classic_view_unique_run_names_params_and_a_lean_summary(tmp_path, mlflo
     assert summary["signed_spearman/entropy_gaussian"] == corr["spearman_signed"]
 
 
+@pytest.mark.slow
 def test_older_mirrors_are_brought_up_to_date(tmp_path, mlflow_store):
     """Older mirrors are brought up to date.
 
@@ -229,6 +232,7 @@ def _replace(ws, checkpoint_id, *, scale, epoch=None, fingerprint=None):
         ws.records.put(checkpoint_id, part, {**record, "fingerprint": fp, "values": {k: v * scale for k, v in record["values"].items()}})
 
 
+@pytest.mark.slow
 def test_no_series_ever_holds_two_points_at_one_step_and_the_values_shown_are_current(tmp_path, mlflow_store, no_mlflow_figures):
     ws = synthetic_workspace(tmp_path / "w", epochs=3, runs=1)
     uri = mlflow_store(tmp_path / "mlflow.db")
