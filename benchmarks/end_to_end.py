@@ -265,9 +265,13 @@ def ssl_eval_phases(workdir: Path, marks: dict[str, float], spawned: float, ende
     embeds = tasks("embed ")
     first_embed = min(s for s, _ in embeds)
 
-    def window(*prefixes: str) -> float | None:
-        spans = [span for prefix in prefixes for span in tasks(prefix)]
+    def window(prefix: str) -> float | None:
+        spans = tasks(prefix)
         return max(e for _, e in spans) - min(s for s, _ in spans) if spans else None
+
+    def after(last: str, previous: str) -> float | None:  # the tail: from the last ``previous`` task's end to the last ``last``'s
+        ends, before = [e for _, e in tasks(last)], [e for _, e in tasks(previous)]
+        return max(ends) - max(before) if ends and before else None
 
     return {
         "wall phases": {  # issue 28's table: wall-clock windows, they overlap where tasks do
@@ -275,8 +279,8 @@ def ssl_eval_phases(workdir: Path, marks: dict[str, float], spawned: float, ende
             "temporary Prefect server ready (more)": marks["server ready"] - marks["checked"],
             "flow start to the first embed task": first_embed - marks["server ready"],
             "embedding (first to last embed task)": window("embed "),
-            "analyses and verdicts": window("analyze ", "verdict "),
-            "MLflow mirror": window("mlflow "),
+            "analyses and verdicts (last measure to last verdict)": after("verdict ", "measure "),
+            "MLflow mirror (first to last mlflow task)": window("mlflow "),
             "after the flow": ended - marks["flow finished"],
         },
         "times": {
