@@ -24,14 +24,13 @@ def free_port() -> int:
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, *, proc: subprocess.Popen | None = None,
              log: Path | None = None) -> Any:
-    """Poll ``condition`` every second until it returns something other than None or False, and
-    return that; fail naming ``what`` (and the tail of ``log``) when ``timeout`` seconds pass or
-    ``proc`` exits first."""
+    """Poll ``condition`` every second until it returns something true, and return that; fail
+    naming ``what`` (and the tail of ``log``) when ``timeout`` seconds pass or ``proc`` exits first."""
     def tail() -> str:
         return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
 
     deadline = time.monotonic() + timeout
-    while (found := condition()) is None or found is False:
+    while not (found := condition()):
         assert proc is None or proc.poll() is None, f"{what}: the process exited; its log:\n{tail()}"
         assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s; its log:\n{tail()}"
         time.sleep(1)
