@@ -1,6 +1,8 @@
-"""The MLflow mirror alone, on the records of a finished evaluation: seconds and MLflow
-requests of a first sync into an empty sqlite store (answers only, as ``ssl-eval evaluate``
-does it), of the figures (as ``ssl-eval ui`` draws them), and of a rerun with nothing new.
+"""The MLflow mirror alone, on the records of a finished evaluation.
+
+Seconds and MLflow requests of a first sync into an empty sqlite store (answers only, as
+``ssl-eval evaluate`` does it), of the figures (as ``ssl-eval ui`` draws them), and of a rerun
+with nothing new.
 
     python benchmarks/mlflow_mirror.py WORKDIR     # e.g. .ssl_eval after `make demo`
 
@@ -35,6 +37,7 @@ def _count_requests(calls: collections.Counter) -> None:
 
 
 def main() -> None:
+    """Copy the work dir's records, time each step, print one line per step."""
     source = Path(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix="ssl-eval-mirror-") as tmp:
         for part in ("records", "embeddings.zarr"):  # the rows read the embeddings' provenance
