@@ -37,8 +37,10 @@ _INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/integration/ starts real servers: marked ``integration``
-    (``make test-fast`` leaves them out), whether or not its module says so."""
+    """Mark every test under tests/integration/ ``integration``: each starts real servers.
+
+    ``make test-fast`` leaves them out, whether or not the module says so.
+    """
     for item in items:
         if _INTEGRATION in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)

@@ -7,8 +7,6 @@ import os
 
 import pytest
 
-import pytest
-
 from ssl_eval.config import Config
 from ssl_eval.pipeline.embedding import embed_or_record_failure
 from ssl_eval.pipeline.evaluation import compute_part

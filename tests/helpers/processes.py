@@ -24,8 +24,14 @@ def free_port() -> int:
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, *, proc: subprocess.Popen | None = None,
              log: Path | None = None) -> Any:
-    """Poll ``condition`` every second until it returns something true, and return that; fail
-    naming ``what`` (and the tail of ``log``) when ``timeout`` seconds pass or ``proc`` exits first."""
+    """Poll ``condition`` every second until it returns something true.
+
+    Fails naming ``what`` (and the tail of ``log``) when ``timeout`` seconds pass or ``proc``
+    exits first.
+
+    Returns:
+        What ``condition`` returned.
+    """
     def tail() -> str:
         return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
 
