@@ -46,17 +46,26 @@ if TYPE_CHECKING:
 __all__ = ["evaluate", "serve", "flow_parameters"]
 
 
-def _warm(location: str, ws: Workspace, config: Config, settle_seconds: float) -> None:
+def _warm(location: str, ws: Workspace, config: Config, settle_seconds: float, *, mlflow_store: bool) -> None:
     """Work of the flow that needs no Prefect server, done while the server starts.
 
-    The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files)
-    and the fixed augmented views (cached in this process, where the threaded Dask workers read
-    them). Best effort: the flow does both again and reports any error.
+    The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files),
+    the fixed augmented views (cached in this process, where the threaded Dask workers read
+    them) and, with ``mlflow_store``, the work dir's MLflow database (a new one's tables take
+    MLflow's migrations: seconds the mirror would otherwise spend after the answers). Best
+    effort: the flow does each again and reports any error.
     """
     from ssl_eval.pipeline.embedding import cached_views
     from ssl_eval.pipeline.planning import scan
 
-    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes)):
+    def mlflow_tables() -> None:
+        if mlflow_store:
+            from ssl_eval.integrations.mlflow_mirror import prepare_store
+
+            prepare_store(ws, ws.mlflow_uri)
+
+    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes),
+                 mlflow_tables):
         with contextlib.suppress(Exception):
             step()
 
@@ -213,7 +222,7 @@ def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str
                 from flows.monitor import run_monitor
 
                 _mark("flows imported")
-                _warm(location, ws, config, settle_seconds)
+                _warm(location, ws, config, settle_seconds, mlflow_store=mlflow_uri is None)
                 _mark("warmed")
                 try:
                     server_ready()

@@ -159,6 +159,16 @@ def _log_figures(client: MlflowClient, run: Run, family: str, rows: list[dict[st
     return True
 
 
+def prepare_store(workspace: Workspace, tracking_uri: str) -> None:
+    """Open the tracking store once, so that a new sqlite database gets its tables now.
+
+    ``ssl-eval evaluate`` calls it while the Prefect server starts: MLflow's migrations of a
+    new database are most of a first sync's time once the figures are left to ``ssl-eval ui``.
+    """
+    with workspace.lock("mlflow-sync"):  # not created by two threads at once (sync_family)
+        MlflowClient(with_credentials(tracking_uri)).search_experiments(max_results=1)
+
+
 def draw_figures(workspace: Workspace, tracking_uri: str) -> list[str]:
     """Log the figures a sync with ``figures=False`` left to be drawn where someone looks.
 
