@@ -222,7 +222,8 @@ def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str
                 from flows.monitor import run_monitor
 
                 _mark("flows imported")
-                _warm(location, ws, config, settle_seconds, mlflow_store=mlflow_uri is None)
+                # mlflow_figures is False exactly when the run tracks into the work dir's own store
+                _warm(location, ws, config, settle_seconds, mlflow_store=not parameters["mlflow_figures"])
                 _mark("warmed")
                 try:
                     server_ready()

@@ -94,7 +94,7 @@ def test_a_sync_without_figures_leaves_them_to_draw_figures_which_draws_each_onc
     """``ssl-eval evaluate`` syncs with figures=False; ``ssl-eval ui`` then draws the missing figures, and only those."""
     ws = synthetic_workspace(tmp_path / "w", epochs=2, runs=1)
     for family in ("simclr", "simsiam"):
-        analyze_family(ws, family)
+        store_family_analysis(ws, family)
     uri = mlflow_store(tmp_path / "mlflow.db")
     sync_family(ws, "simclr", tracking_uri=uri, figures=False)
     client = MlflowClient(uri)
