@@ -175,7 +175,7 @@ def plain(store: Path, out: Path) -> None:
             series = np.array([v[name] for _, _, v in found])
             if np.all(np.isfinite(series)) and np.ptp(series) > 0 and np.ptp(probe) > 0:
                 correlations[f"{family}/{name}"] = (stats.spearmanr(series, probe)[0], stats.kendalltau(series, probe)[0],
-                                                    stats.pearsonr(values, probe)[0])
+                                                    stats.pearsonr(series, probe)[0])
     lap("analysis")
 
     mlflow.set_tracking_uri(f"sqlite:///{out.parent / 'plain-mlflow.db'}")
