@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from ssl_eval.integrations import mlflow_mirror
+from ssl_eval.integrations import mlflow_figures, mlflow_mirror
 from ssl_eval.results.workspace import Workspace
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         steps = {
             "first sync, answers only (evaluate)": lambda: [mlflow_mirror.sync_family(ws, f, tracking_uri=uri, figures=False)
                                                           for f in families],
-            "figures (ssl-eval ui)": lambda: mlflow_mirror.draw_figures(ws, uri),
+            "figures (ssl-eval ui)": lambda: mlflow_figures.draw_figures(ws, uri),
             "rerun, nothing new": lambda: [mlflow_mirror.sync_family(ws, f, tracking_uri=uri) for f in families],
         }
         print(f"{len(families)} families, {sum(len(ws.records.checkpoint_ids(f)) for f in families)} checkpoints")

@@ -41,6 +41,7 @@ from ssl_eval.common.threads import one_thread_per_task
 from ssl_eval.common.urls import install_log_redaction
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSummary, Status
+from ssl_eval.pipeline.planning import Plan
 from ssl_eval.results.workspace import Workspace
 from tasks.analyze import analyze_family, analyze_pooled
 from tasks.embed import embed, embed_outcomes
@@ -92,6 +93,34 @@ def _error_of(future: PrefectFuture[Any]) -> str | None:
     return str(outcome) if isinstance(outcome, BaseException) else None
 
 
+def _embed_and_measure(work: Plan, remote: dict[str, EmbedOutcome], workspace: Workspace, config: Config
+                       ) -> tuple[list[PrefectFuture[EmbedOutcome]], dict[str, list[PrefectFuture[MeasureOutcome]]]]:
+    """Submit each planned checkpoint's embed and measure tasks.
+
+    Each checkpoint's measure task starts once its embedding is there: one it does not need
+    (cached), one the embedding deployment made (remote), or one this flow embeds (a future).
+
+    Returns:
+        (the embed futures, each family's measure futures).
+    """
+    embedding: list[PrefectFuture[EmbedOutcome]] = []
+    measured: dict[str, list[PrefectFuture[MeasureOutcome]]] = defaultdict(list)
+    for item in work.items:
+        emb: EmbedOutcome | PrefectFuture[EmbedOutcome]
+        if not item.embed:
+            emb = EmbedOutcome(item.ref.id, Status.CACHED)
+        elif item.ref.id in remote:
+            emb = remote[item.ref.id]
+            progress.finished("embedded")
+        else:
+            emb = embed.submit(item.ref, workspace, config)
+            progress.when_done(emb, "embedded")
+            embedding.append(emb)
+        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
+        progress.when_done(measured[item.ref.family][-1], "measured")
+    return embedding, measured
+
+
 @flow(name="monitor-store", flow_run_name="monitor {store}", task_runner=dask_runner())
 def monitor_store(
     store: str,
@@ -113,23 +142,7 @@ def monitor_store(
             parameters={"refs": to_embed, "workdir": str(workspace.root), "config": config, "results_url": workspace.results_url},
         )
         remote = embed_outcomes(to_embed, workspace, config, run.state.name if run.state else "unknown")
-    # Each checkpoint's measure task starts once its embedding is there: one it does not need
-    # (cached), one the embedding deployment made (remote), or one this flow embeds (a future).
-    embedding: list[PrefectFuture[EmbedOutcome]] = []
-    measured: dict[str, list[PrefectFuture[MeasureOutcome]]] = defaultdict(list)
-    for item in work.items:
-        emb: EmbedOutcome | PrefectFuture[EmbedOutcome]
-        if not item.embed:
-            emb = EmbedOutcome(item.ref.id, Status.CACHED)
-        elif item.ref.id in remote:
-            emb = remote[item.ref.id]
-            progress.finished("embedded")
-        else:
-            emb = embed.submit(item.ref, workspace, config)
-            progress.when_done(emb, "embedded")
-            embedding.append(emb)
-        measured[item.ref.family].append(measure.submit(emb, list(item.parts), workspace, config))
-        progress.when_done(measured[item.ref.family][-1], "measured")
+    embedding, measured = _embed_and_measure(work, remote, workspace, config)
     # A family is analysed once all its checkpoints are measured; the pooled analysis (from the
     # checkpoint records, not the families' analyses) once every family's analysis is done; a
     # verdict after its family's analysis and the pooled one (a family without labels borrows

@@ -143,9 +143,9 @@ def no_mlflow_figures(monkeypatch):
     The figures are three PNGs of every metric, seconds to draw: tests/tasks/test_mlflow_mirror.py
     checks them, and the served flows of tests/integration draw them.
     """
-    import ssl_eval.integrations.mlflow_mirror
+    import ssl_eval.integrations.mlflow_figures
 
-    monkeypatch.setattr(ssl_eval.integrations.mlflow_mirror, "_log_figures", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ssl_eval.integrations.mlflow_figures, "log_figures", lambda *args, **kwargs: None)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ the work dir's environment is set.
 
 One module per part: :mod:`~ssl_eval.cli.application` (the typer app, exit codes, how a command
 fails), :mod:`~ssl_eval.cli.options` (options several commands share),
-:mod:`~ssl_eval.cli.workdir` (the store and work dir as the commands take them), and the
+:mod:`~ssl_eval.cli.workdir` (the store and work dir as the commands take them),
+:mod:`~ssl_eval.cli.startup` (what evaluate and serve check and do before the flow runs), and the
 commands: :mod:`~ssl_eval.cli.demo` (``make-demo-store``), :mod:`~ssl_eval.cli.monitor`
 (``evaluate``, ``serve``), :mod:`~ssl_eval.cli.results` (``report``, ``metrics``) and
 :mod:`~ssl_eval.cli.ui` (``ui``). They are imported here in the order ``--help`` lists them.

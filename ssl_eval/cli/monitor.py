@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command, fail, warn
+from ssl_eval.cli.application import EXIT_INTERRUPTED, EXIT_NOTHING_EVALUATED, EXIT_SOME_FAILED, command
 from ssl_eval.cli.options import (
     AllowModuleOption,
     ConfigOption,
@@ -31,116 +30,18 @@ from ssl_eval.cli.options import (
     StoreArgument,
     WorkdirOption,
 )
-from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace, store_location
-from ssl_eval.common import strict_json
+from ssl_eval.cli.startup import check_before_start, flow_parameters, mark, warm
+from ssl_eval.cli.workdir import check_writable, hold_for_serve, note_serving, open_workspace
 from ssl_eval.common.names import display_id, display_name
 from ssl_eval.common.safe_text import printable
 from ssl_eval.common.urls import hold_credentials, redact
 from ssl_eval.results.workspace import Workspace
-from ssl_eval.sources.checkpoint_names import CHECKPOINT_SUFFIXES
 
 if TYPE_CHECKING:
     from ssl_eval.config import Config
     from ssl_eval.pipeline.outcomes import MonitorSummary
 
-__all__ = ["evaluate", "serve", "flow_parameters"]
-
-
-def _warm(location: str, ws: Workspace, config: Config, settle_seconds: float, *, mlflow_store: bool) -> None:
-    """Work of the flow that needs no Prefect server, done while the server starts.
-
-    The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files),
-    the fixed augmented views (cached in this process, where the threaded Dask workers read
-    them) and, with ``mlflow_store``, the work dir's MLflow database (a new one's tables take
-    MLflow's migrations: seconds the mirror would otherwise spend after the answers). Best
-    effort: the flow does each again and reports any error.
-    """
-    from ssl_eval.pipeline.embedding import cached_views
-    from ssl_eval.pipeline.planning import scan
-
-    def mlflow_tables() -> None:
-        if mlflow_store:
-            from ssl_eval.integrations.mlflow_mirror import prepare_store
-
-            prepare_store(ws, ws.mlflow_uri)
-
-    for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes),
-                 mlflow_tables):
-        with contextlib.suppress(Exception):
-            step()
-
-
-def _mark(phase: str) -> None:
-    """Append when each phase of ``evaluate`` ended to the file named by SSL_EVAL_TIMINGS.
-
-    One JSON line each, wall-clock seconds: benchmarks/end_to_end.py splits the start-up with them.
-    """
-    if path := os.environ.get("SSL_EVAL_TIMINGS"):
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(strict_json.encode({"phase": phase, "time": time.time()}) + "\n")
-
-
-def flow_parameters(
-    store: str, ws: Workspace, config_file: Path | None, overrides: dict[str, Any], allow_module: list[str] | None, **more: Any
-) -> tuple[str, Config, dict[str, Any]]:
-    """(store location, its configuration as of now, the monitor flow's parameters), or a usage error (exit 2) naming what is wrong.
-
-    The configuration is checked here so that a mistake fails at once; the flow resolves it again at every run
-    from the same file and overrides.
-
-    Args:
-        store: the STORE argument.
-        ws: the work dir.
-        config_file: --config, or None.
-        overrides: dotted configuration keys from the options (None: not given).
-        allow_module: --allow-module values, or None.
-        **more: further flow parameters (tracking_uri, settle_seconds).
-
-    Returns:
-        (store location, configuration, flow parameters).
-    """
-    from ssl_eval.config import load_config
-
-    given = {key: value for key, value in overrides.items() if value is not None}
-    file = str(config_file.resolve()) if config_file is not None else None
-    try:
-        location = store_location(store)
-        config = load_config(file, store=location, allow_modules=tuple(allow_module or ()), **given)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        fail(redact(str(exc)))
-    return location, config, {
-        "workdir": str(ws.root), "results_url": ws.results_url, "overrides": given, "config_file": file,
-        "allow_modules": list(allow_module or ()), **more,
-    }
-
-
-def _check_before_start(location: str, config: Config, *, watching: bool) -> None:
-    """Check the store's layout and the configuration before Prefect or Dask start.
-
-    An error exits 2 with the fix; what only looks wrong is a warning.
-    """
-    from ssl_eval.common.urls import is_url
-    from ssl_eval.pipeline.preflight import preflight
-
-    if not is_url(location):
-        from ssl_eval.sources.layout import EXPECTED, family_ids, layout_problems
-
-        readable, problems = layout_problems(location)
-        for problem in problems:
-            warn(problem)
-        if not readable and not watching:
-            fail(f"found no checkpoint files in {location}; the layout is {EXPECTED} "
-                 f"(names ending in {', '.join(CHECKPOINT_SUFFIXES)}).")
-        if not readable:
-            warn(f"no checkpoint files in {location} yet; watching for {EXPECTED}.")
-        for unmatched in config.unmatched_families(family_ids(location)):
-            warn(unmatched)
-    try:
-        warnings = preflight(config)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        fail(f"{redact(str(exc))}\nNothing was started; fix the configuration (--dataset, --data-root, ssl_eval.toml) and rerun.")
-    for warning in warnings:
-        warn(warning)
+__all__ = ["evaluate", "serve"]
 
 
 @command()
@@ -170,7 +71,7 @@ def evaluate(
 
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
-    _mark("started")  # the interpreter, this module and its imports are loaded
+    mark("started")  # the interpreter, this module and its imports are loaded
     ws = open_workspace(workdir, results_url, writing=True)
     note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/results/serve_lock.py)
     location, config, parameters = flow_parameters(store, ws, config_file, {
@@ -181,12 +82,12 @@ def evaluate(
         # the work dir's own MLflow store is looked at through `ssl-eval ui`, which draws the figures
         # as it opens: the run ends once the answers are logged (a tracking server keeps them in the run)
         mlflow_figures=mlflow_uri is not None)
-    _check_before_start(location, config, watching=False)
-    _mark("checked")  # configuration, store layout, data set loaded
+    check_before_start(location, config, watching=False)
+    mark("checked")  # configuration, store layout, data set loaded
     check_writable(ws)
     summary = _run_once(location, ws, config, parameters, settle_seconds=settle_seconds, verbose=verbose)
     _print_summary(summary, ws, quiet=quiet)
-    _mark("reported")
+    mark("reported")
     if summary.failed:
         raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
 
@@ -218,20 +119,20 @@ def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str
             from deployments.server import temporary_api
 
             with temporary_api(ws.prefect_home / "server.log") as server_ready:
-                _mark("server launched")
+                mark("server launched")
                 from flows.monitor import run_monitor
 
-                _mark("flows imported")
+                mark("flows imported")
                 # mlflow_figures is False exactly when the run tracks into the work dir's own store
-                _warm(location, ws, config, settle_seconds, mlflow_store=not parameters["mlflow_figures"])
-                _mark("warmed")
+                warm(location, ws, config, settle_seconds, mlflow_store=not parameters["mlflow_figures"])
+                mark("warmed")
                 try:
                     server_ready()
                 except (RuntimeError, TimeoutError) as exc:
                     raise InfrastructureError(str(exc)) from None
-                _mark("server ready")
+                mark("server ready")
                 summary = run_monitor(location, **parameters)
-        _mark("flow finished")
+        mark("flow finished")
     except InfrastructureError as exc:
         typer.secho(f"error: the run stopped: {printable(redact(str(exc)), newlines=True)}", fg="red", err=True)
         raise typer.Exit(EXIT_NOTHING_EVALUATED) from None
@@ -296,7 +197,7 @@ def serve(
         "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
         "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
     }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds)
-    _check_before_start(location, config, watching=True)
+    check_before_start(location, config, watching=True)
     check_writable(ws)
     from deployments.lifetime import start_reaper
     from deployments.serve import serve as serve_deployment

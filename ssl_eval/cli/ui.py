@@ -56,7 +56,8 @@ def ui(
         typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
         typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
     if (ws.root / "mlflow.db").exists():
-        from ssl_eval.integrations.mlflow_mirror import draw_figures, summary_charts_url
+        from ssl_eval.integrations.mlflow_figures import draw_figures
+        from ssl_eval.integrations.mlflow_mirror import summary_charts_url
 
         # `ssl-eval evaluate` leaves the figures to be drawn here, where someone looks at them
         if drawn := draw_figures(ws, ws.mlflow_uri):

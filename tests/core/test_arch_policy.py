@@ -142,7 +142,7 @@ def test_cli_allow_module_reaches_the_config(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from ssl_eval.cli import app
-    from ssl_eval.cli.monitor import flow_parameters
+    from ssl_eval.cli.startup import flow_parameters
     from ssl_eval.results.workspace import Workspace
 
     monkeypatch.delenv(ALLOW_ENV, raising=False)

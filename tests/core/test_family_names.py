@@ -39,7 +39,7 @@ def test_family_settings_match_the_folder_name_and_the_name_is_shown(tmp_path, m
     from mlflow.tracking import MlflowClient
     from rich.console import Console
 
-    from ssl_eval.cli.monitor import _check_before_start
+    from ssl_eval.cli.startup import check_before_start
     from ssl_eval.integrations.mlflow_mirror import sync_family
 
     store = make_store(tmp_path / "store", {"sim.clr": 3, "_x": 3})
@@ -50,7 +50,7 @@ def test_family_settings_match_the_folder_name_and_the_name_is_shown(tmp_path, m
     assert config.family("sim~2Eclr").prefix == "backbone." and config.family("~5Fx").prefix == "backbone."
     assert config.family("typo").prefix is None  # no folder "typo": defaults
     # a section that matches no family is named, with the fix when it was written as an id
-    _check_before_start(str(store), config, watching=False)
+    check_before_start(str(store), config, watching=False)
     err = capsys.readouterr().err
     assert 'warning: [families."sim~2Eclr"] in the configuration matches no family of the store (families: _x, sim.clr); ' \
            'write [families."sim.clr"], the folder\'s own name; its settings apply to nothing.' in err

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from flows.monitor import run_monitor
 from ssl_eval.analysis import STALE_HINT
 from ssl_eval.cli import app
-from ssl_eval.integrations.mlflow_mirror import STALE_TAG
+from ssl_eval.integrations.mlflow_tags import STALE_TAG
 from ssl_eval.results.answers import VerdictRecord
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.verdict.answers import TAG_PREFIX, stop_line

@@ -16,21 +16,18 @@ from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import family_rows, store_family_analysis, stored_analysis
 from ssl_eval.config import Config, DataConfig, FamilyConfig, VerdictConfig
+from ssl_eval.integrations.mlflow_figures import FIGURES_TAG, draw_figures
 from ssl_eval.integrations.mlflow_history import ANALYSIS_TAG
 from ssl_eval.integrations.mlflow_mirror import (
-    ALERT_TAG,
     CORR_STATS,
-    DESCRIPTION_TAG,
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
-    FIGURES_TAG,
     KEY_TAG,
-    STALE_TAG,
     SUMMARY_DESCRIPTION,
     SUMMARY_EXPERIMENT,
-    draw_figures,
     sync_family,
 )
+from ssl_eval.integrations.mlflow_tags import ALERT_TAG, DESCRIPTION_TAG, STALE_TAG
 from ssl_eval.verdict.records import store_verdict
 from tests.helpers import mlflow_series, synthetic_workspace
 
