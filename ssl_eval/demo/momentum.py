@@ -13,7 +13,23 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["BYOL", "DINO", "MoCoV2", "update_momentum_encoder"]
+__all__ = ["BYOL", "DINO", "MoCoV2", "frozen_copy", "update_momentum_encoder"]
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A momentum copy of ``module``: a deep copy that no gradient reaches.
+
+    Args:
+        module: the online network.
+
+    Returns:
+        Its copy, ``requires_grad`` off (lightly's ``deactivate_requires_grad``).
+    """
+    from lightly.models.utils import deactivate_requires_grad
+
+    twin = copy.deepcopy(module)
+    deactivate_requires_grad(twin)
+    return twin
 
 
 def update_momentum_encoder(model: nn.Module, progress: float) -> None:
@@ -53,14 +69,11 @@ class MoCoV2(nn.Module):
         super().__init__()
         from lightly.loss import NTXentLoss
         from lightly.models.modules import MoCoProjectionHead
-        from lightly.models.utils import deactivate_requires_grad
 
         self.backbone = backbone
         self.projection_head = MoCoProjectionHead(feature_dim, 256, 64)
-        self.backbone_momentum = copy.deepcopy(self.backbone)
-        self.projection_head_momentum = copy.deepcopy(self.projection_head)
-        deactivate_requires_grad(self.backbone_momentum)
-        deactivate_requires_grad(self.projection_head_momentum)
+        self.backbone_momentum = frozen_copy(self.backbone)
+        self.projection_head_momentum = frozen_copy(self.projection_head)
         self.criterion = NTXentLoss(temperature=self.temperature, memory_bank_size=(self.queue_size, 64))
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -96,15 +109,12 @@ class BYOL(nn.Module):
         super().__init__()
         from lightly.loss import NegativeCosineSimilarity
         from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
-        from lightly.models.utils import deactivate_requires_grad
 
         self.backbone = backbone
         self.projection_head = BYOLProjectionHead(feature_dim, 256, 128)
         self.prediction_head = BYOLPredictionHead(128, 256, 128)
-        self.backbone_momentum = copy.deepcopy(self.backbone)
-        self.projection_head_momentum = copy.deepcopy(self.projection_head)
-        deactivate_requires_grad(self.backbone_momentum)
-        deactivate_requires_grad(self.projection_head_momentum)
+        self.backbone_momentum = frozen_copy(self.backbone)
+        self.projection_head_momentum = frozen_copy(self.projection_head)
         self.criterion = NegativeCosineSimilarity()
 
     def training_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -154,11 +164,10 @@ class DINO(nn.Module):
 
         self.backbone = backbone
         self.projection_head = DINOProjectionHead(feature_dim, 256, 64, self.output_dim)
-        self.backbone_momentum = copy.deepcopy(self.backbone)
+        self.backbone_momentum = frozen_copy(self.backbone)
         # weight_norm's computed weight cannot be deep-copied: build a twin and copy the state
         self.projection_head_momentum = DINOProjectionHead(feature_dim, 256, 64, self.output_dim)
         self.projection_head_momentum.load_state_dict(self.projection_head.state_dict())
-        deactivate_requires_grad(self.backbone_momentum)
         deactivate_requires_grad(self.projection_head_momentum)
         self.criterion = DINOLoss(output_dim=self.output_dim, warmup_teacher_temp=0.04, teacher_temp=0.04,
                                   warmup_teacher_temp_epochs=1)
