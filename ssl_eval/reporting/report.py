@@ -175,17 +175,14 @@ def render_table(doc: dict[str, Any], console: Console | None = None) -> None:
             ranked = correlation_cells(name, pooled.get("within_family_rank", {}).get(name, {}), pooled=True)
             table.add_row(*(escape(text) for text in (name, cells["signed ρ"], ranked["signed ρ"], cells["regret"], cells["pick"])))
         console.print(table)
-    if doc["failures"]:
-        table = Table(title="Failed checkpoints (retried when the file changes)", title_justify="left")
-        table.add_column("checkpoint")
-        table.add_column("reason")
-        for f in doc["failures"]:
-            table.add_row(escape(display_id(f["id"])), escape(f.get("error", "")))
-        console.print(table)
-    if doc.get("gone"):
-        table = Table(title="Deleted from the store (left out of the analyses; history kept)", title_justify="left")
-        table.add_column("checkpoint")
-        table.add_column("was")
-        for g in doc["gone"]:
-            table.add_row(escape(display_id(g["id"])), escape(g.get("source", "")))
-        console.print(table)
+    for entries, title, column, field in (
+        (doc["failures"], "Failed checkpoints (retried when the file changes)", "reason", "error"),
+        (doc.get("gone"), "Deleted from the store (left out of the analyses; history kept)", "was", "source"),
+    ):
+        if entries:
+            table = Table(title=title, title_justify="left")
+            table.add_column("checkpoint")
+            table.add_column(column)
+            for entry in entries:
+                table.add_row(escape(display_id(entry["id"])), escape(entry.get(field, "")))
+            console.print(table)
