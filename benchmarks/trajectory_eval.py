@@ -37,7 +37,7 @@ def _setup(config_path: str, dataset: str) -> None:
     import torch
 
     from ssl_eval.config import load_config
-    from ssl_eval.pipeline.embedding import cached_views, data_splits
+    from ssl_eval.pipeline.eval_data import cached_views, data_splits
 
     torch.set_num_threads(1)  # one process per core (called once per worker process, before any work)
     overrides: dict[str, Any] = {"data.name": dataset}

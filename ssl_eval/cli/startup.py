@@ -36,7 +36,7 @@ def warm(location: str, ws: Workspace, config: Config, settle_seconds: float, *,
     MLflow's migrations: seconds the mirror would otherwise spend after the answers). Best
     effort: the flow does each again and reports any error.
     """
-    from ssl_eval.pipeline.embedding import cached_views
+    from ssl_eval.pipeline.eval_data import cached_views
     from ssl_eval.pipeline.planning import scan
 
     def mlflow_tables() -> None:

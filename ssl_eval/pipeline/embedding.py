@@ -1,10 +1,9 @@
 """Run a checkpoint's backbone over the evaluation splits and commit the embeddings to zarr.
 
 The splits and fixed augmented views are loaded once per process (:func:`cached_splits`,
-:func:`cached_views`, from :mod:`ssl_eval.pipeline.eval_data`, importable from here too);
-the batched forward passes are :mod:`ssl_eval.pipeline.inference`'s (:func:`embed_images`,
-importable from here too); :func:`embed_streamed` hands each
-split's rows to the staged zarr write as they are done, so that writing overlaps inference.
+:func:`cached_views`, in :mod:`ssl_eval.pipeline.eval_data`); the batched forward passes are
+:func:`ssl_eval.pipeline.inference.embed_images`; :func:`embed_streamed` hands each split's
+rows to the staged zarr write as they are done, so that writing overlaps inference.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from ssl_eval.common.safe_text import printable
 from ssl_eval.common.urls import redact
 from ssl_eval.config import Config, DataConfig
 from ssl_eval.pipeline.budget import memory_check
-from ssl_eval.pipeline.eval_data import cached_splits, cached_views, data_splits
+from ssl_eval.pipeline.eval_data import cached_views, data_splits
 from ssl_eval.pipeline.failures import known_failure, record_failure
 from ssl_eval.pipeline.inference import embed_images, preprocess_options
 from ssl_eval.pipeline.outcomes import EmbedOutcome, Status
@@ -35,8 +34,7 @@ from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint, load_che
 from ssl_eval.sources.model_building import build_model, pool_of
 from ssl_eval.sources.splits import EvalSplits
 
-__all__ = ["cached_splits", "cached_views", "checkpoint_epoch", "data_splits", "embed_checkpoint", "embed_images",
-           "embed_or_record_failure", "embed_streamed", "preprocess_options"]
+__all__ = ["checkpoint_epoch", "embed_checkpoint", "embed_or_record_failure", "embed_streamed"]
 
 
 def embed_checkpoint(

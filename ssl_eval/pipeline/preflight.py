@@ -32,7 +32,7 @@ def check_data(config: Config) -> list[str]:
         ValueError: the data set is unknown or its content is malformed (the message names it).
         FileNotFoundError: its files are missing.
     """
-    from ssl_eval.pipeline.embedding import cached_splits
+    from ssl_eval.pipeline.eval_data import cached_splits
 
     data = config.data
     try:
@@ -131,7 +131,7 @@ def preflight(config: Config) -> list[str]:
     if config.dask.address:
         check_scheduler(config.dask.address)
     warnings = check_data(config)
-    from ssl_eval.pipeline.embedding import cached_splits
+    from ssl_eval.pipeline.eval_data import cached_splits
 
     check_architectures(config, cached_splits(config.data, config.limits.data_bytes))
     return warnings

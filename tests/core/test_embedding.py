@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.pipeline.embedding import cached_views, embed_checkpoint
+from ssl_eval.pipeline.embedding import embed_checkpoint
+from ssl_eval.pipeline.eval_data import cached_views
 from ssl_eval.pipeline.evaluation import compute_metric_group
 from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.pipeline.outcomes import Status

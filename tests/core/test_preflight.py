@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_NOTHING_EVALUATED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, app
 from ssl_eval.config import Config, DataConfig, FamilyConfig
-from ssl_eval.pipeline.embedding import cached_splits
+from ssl_eval.pipeline.eval_data import cached_splits
 from ssl_eval.pipeline.outcomes import MonitorSummary
 from ssl_eval.pipeline.preflight import check_architectures, check_data
 from ssl_eval.sources.layout import layout_problems

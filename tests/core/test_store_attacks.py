@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 
 from ssl_eval.cli import EXIT_USAGE, app
 from ssl_eval.config import FamilyConfig, load_config
-from ssl_eval.pipeline.embedding import cached_splits, embed_or_record_failure
+from ssl_eval.pipeline.embedding import embed_or_record_failure
+from ssl_eval.pipeline.eval_data import cached_splits
 from ssl_eval.pipeline.preflight import check_architectures
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover

@@ -15,7 +15,8 @@ import torch
 
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.metrics import GROUPS
-from ssl_eval.pipeline.embedding import cached_splits, embed_checkpoint
+from ssl_eval.pipeline.embedding import embed_checkpoint
+from ssl_eval.pipeline.eval_data import cached_splits
 from ssl_eval.pipeline.evaluation import compute_parts
 from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.pipeline.outcomes import Status

@@ -16,7 +16,7 @@ from flows.monitor import run_monitor
 from ssl_eval.config import Config, DataConfig, FamilyConfig
 from ssl_eval.integrations.lightning_callback import MonitorCallback
 from ssl_eval.integrations.training_hook import save_backbone
-from ssl_eval.pipeline.embedding import cached_splits
+from ssl_eval.pipeline.eval_data import cached_splits
 from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.preprocess import preprocess, to_float_tensor

@@ -23,7 +23,7 @@ from sklearn.datasets import load_digits
 
 from ssl_eval.config import DataConfig
 from ssl_eval.integrations.lightning_callback import MonitorCallback
-from ssl_eval.pipeline.embedding import cached_splits
+from ssl_eval.pipeline.eval_data import cached_splits
 from ssl_eval.pipeline.inference import preprocess_options
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.preprocess import preprocess, to_float_tensor
