@@ -37,7 +37,7 @@ def build(root: Path, n: int):
 
     from ssl_eval.analysis import ANALYSIS_VERSION, families, family_rows, rows_digest
     from ssl_eval.config import Config
-    from ssl_eval.metrics import GROUPS
+    from ssl_eval.metrics import GROUPS, unconditional_metrics
     from ssl_eval.results.answers import VERDICT_VERSION, answers_key
     from ssl_eval.results.embeddings import LocalEmbeddingArrays
     from ssl_eval.results.workspace import Workspace
@@ -67,7 +67,9 @@ def build(root: Path, n: int):
         records.put(ref.id, "checkpoint", provenance)
         stamp = {"fingerprint": ref.fingerprint, "metrics_key": config.metrics_key(ref.family)}
         for group_name in GROUPS:
-            records.put(ref.id, f"metrics-{group_name}", {**stamp, "values": {f"{group_name}_x": 0.5}, "flags": []})
+            # every metric the registry computes unconditionally: a record without one is recomputed
+            values = dict.fromkeys(unconditional_metrics(group_name), 0.5)
+            records.put(ref.id, f"metrics-{group_name}", {**stamp, "values": values, "flags": []})
         records.put(ref.id, "probe", {**stamp, "values": {"linear_acc": 0.9}})
     for family in families(ws):  # the answers the flow stores, current for these records and this configuration
         digest = rows_digest(family_rows(ws, family))
