@@ -37,7 +37,14 @@ from ssl_eval.analysis.correlation import (
     correlate,
     selection_regret,
 )
-from ssl_eval.analysis.currency import STALE_HINT, StoredAnswers, current_config, stale_reasons, stored_answers
+from ssl_eval.analysis.currency import (
+    STALE_HINT,
+    StoredAnswers,
+    current_config,
+    lenders_digest,
+    stale_reasons,
+    stored_answers,
+)
 from ssl_eval.analysis.tables import (
     ALERT_KINDS,
     PROBE_TARGET,
@@ -67,5 +74,5 @@ __all__ = [
     "ALERT_KINDS", "PROBE_TARGET", "alert_tag", "alerts", "analyze_rows", "correlation_table", "pooled_tables",
     "ANALYSIS_VERSION", "POOLED_KEY", "store_family_analysis", "store_pooled_analysis", "families", "family_analysis", "family_rows",
     "pooled_analysis", "pooled_rows", "rows_digest", "stored_analysis", "stored_pooled",
-    "STALE_HINT", "StoredAnswers", "current_config", "stale_reasons", "stored_answers",
+    "STALE_HINT", "StoredAnswers", "current_config", "lenders_digest", "stale_reasons", "stored_answers",
 ]

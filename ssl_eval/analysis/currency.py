@@ -6,15 +6,16 @@ instead of computing them again (only the flow writes them).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from ssl_eval.analysis.workdir import ANALYSIS_VERSION, family_rows, rows_digest
+from ssl_eval.analysis.workdir import ANALYSIS_VERSION, families, family_rows, rows_digest, stored_analysis, stored_pooled
 from ssl_eval.config import Config, load_config
 from ssl_eval.results.answers import SOURCE_KEY, VERDICT_VERSION, ConfigSource, FamilyAnalysisRecord, VerdictRecord
 from ssl_eval.results.parts import Part
 from ssl_eval.results.workspace import Workspace
 
-__all__ = ["STALE_HINT", "StoredAnswers", "current_config", "stale_reasons", "stored_answers"]
+__all__ = ["STALE_HINT", "StoredAnswers", "current_config", "lenders_digest", "stale_reasons", "stored_answers"]
 
 STALE_HINT = "stale, run `ssl-eval evaluate`"
 
@@ -29,8 +30,29 @@ class StoredAnswers:
     stale: tuple[str, ...]
 
 
+def lenders_digest(workspace: Workspace, family: str) -> str:
+    """What a family that cannot judge trust itself borrows from: every other family's stored analysis and the pooled one.
+
+    Args:
+        workspace: the work dir whose records to read.
+        family: the borrowing family.
+
+    Returns:
+        32 hex digits; they change when another family's analysis (or the pooled one) is rewritten
+        for other records, or a family appears or goes.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for other in families(workspace):
+        found = stored_analysis(workspace, other) if other != family else None
+        if found is not None:
+            digest.update(f"{other}\0{found.version}\0{found.inputs_digest}\0{found.n_with_probe}\n".encode())
+    pooled = stored_pooled(workspace)
+    digest.update(f"pooled\0{pooled.version}\0{pooled.inputs_digest}".encode() if pooled else b"no pooled")
+    return digest.hexdigest()
+
+
 def stale_reasons(analysis: FamilyAnalysisRecord | None, verdict: VerdictRecord | None, digest: str,
-                  answers_key: str | None) -> list[str]:
+                  answers_key: str | None, lenders: str | None = None) -> list[str]:
     """Why stored answers no longer answer for a family, in words.
 
     Args:
@@ -39,6 +61,7 @@ def stale_reasons(analysis: FamilyAnalysisRecord | None, verdict: VerdictRecord 
         digest: :func:`~ssl_eval.analysis.rows_digest` of its rows now.
         answers_key: :func:`~ssl_eval.results.answers.answers_key` of the configuration now;
             None when it is not known (the configuration is then not compared).
+        lenders: :func:`lenders_digest` now, for a verdict that borrowed trust; None: not compared.
 
     Returns:
         The reasons; empty when the answers are current.
@@ -59,6 +82,8 @@ def stale_reasons(analysis: FamilyAnalysisRecord | None, verdict: VerdictRecord 
     if answers_key is not None and verdict is not None and verdict.version == VERDICT_VERSION \
             and verdict.answers_key != answers_key:
         reasons.append("the configuration changed since the verdict")
+    if lenders is not None and verdict is not None and verdict.lenders_digest not in (None, lenders):
+        reasons.append("the families it borrows trust from changed since the verdict")
     return reasons
 
 
@@ -77,7 +102,8 @@ def stored_answers(workspace: Workspace, family: str, *, answers_key: str | None
     analysis = workspace.records.read(family, Part.CORRELATIONS, FamilyAnalysisRecord)
     verdict = workspace.records.read(family, Part.VERDICT, VerdictRecord)
     digest = digest if digest is not None else rows_digest(family_rows(workspace, family))
-    return StoredAnswers(family, analysis, verdict, tuple(stale_reasons(analysis, verdict, digest, answers_key)))
+    lenders = lenders_digest(workspace, family) if verdict is not None and verdict.lenders_digest else None
+    return StoredAnswers(family, analysis, verdict, tuple(stale_reasons(analysis, verdict, digest, answers_key, lenders)))
 
 
 def current_config(workspace: Workspace) -> tuple[Config | None, str | None]:

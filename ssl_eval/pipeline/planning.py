@@ -30,7 +30,7 @@ from ssl_eval.config import Config
 from ssl_eval.metrics import GROUPS, METRICS
 from ssl_eval.pipeline.evaluation import record_is_current
 from ssl_eval.pipeline.failures import known_failure
-from ssl_eval.results.answers import answers_key
+from ssl_eval.results.answers import VerdictRecord, answers_key
 from ssl_eval.results.parts import (
     CheckpointRecord,
     FailureRecord,
@@ -225,7 +225,24 @@ def plan(refs: list[CheckpointRef], config: Config, workspace: Workspace, *, tra
             known_bad = tuple(cid for cid in skipped if cid.startswith(f"{family}/"))
             workspace.records.write(family, Part.SETTLED, SettledNote(digest=digests[family], skipped_failed=known_bad,
                                                                       time=time.time()))
+    changed |= _borrowers(workspace, set(by_family) | set(families(workspace)), changed)
     return Plan(tuple(items), tuple(sorted(changed)), tuple(sorted(skipped)))
+
+
+def _borrowers(workspace: Workspace, every: set[str], changed: set[str]) -> set[str]:
+    """The families not in ``changed`` whose verdict borrowed trust from a family in it.
+
+    Their verdict (and its MLflow tags) is refreshed in the same run as what it borrowed from.
+
+    Returns:
+        Those families.
+    """
+    out = set()
+    for family in sorted(every - changed) if changed else ():
+        verdict = workspace.records.read(family, Part.VERDICT, VerdictRecord)
+        if verdict is not None and verdict.lenders_digest:
+            out.add(family)
+    return out
 
 
 def _needs_refresh(workspace: Workspace, family: str, config: Config, tracking_uri: str | None) -> bool:

@@ -30,7 +30,8 @@ __all__ = ["SOURCE_KEY", "VERDICT_VERSION", "ConfigSource", "FamilyAnalysisRecor
 
 #: Bumped when the verdict's fields or rules change (a stored verdict of another version is stale).
 #: 3: ``inputs_digest`` and ``answers_key``: what the verdict was computed from.
-VERDICT_VERSION = 3
+#: 4: ``lenders_digest``: the other families' analyses a verdict without labels borrowed trust from.
+VERDICT_VERSION = 4
 
 #: The key of the work dir's own records (no family's: an escaped store name never starts with "_").
 SOURCE_KEY = "_workdir"
@@ -191,6 +192,8 @@ class VerdictRecord(Record):
     config: dict[str, Any] = {}
     inputs_digest: str | None = None  # the rows of the analysis it read (records before version 3: None)
     answers_key: str | None = None  # :func:`answers_key` of the configuration it ran with
+    # a family that cannot judge trust itself borrows it: what it read of the others (None: it did not borrow)
+    lenders_digest: str | None = None
 
     @property
     def state(self) -> str:

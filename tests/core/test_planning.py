@@ -144,3 +144,35 @@ def test_two_processes_never_embed_the_same_checkpoint_twice(tmp_path, tiny_conf
     with mp.get_context("spawn").Pool(2) as pool:
         statuses = pool.map(_embed_in_process, [args, args])
     assert sorted(statuses) == [Status.CACHED, Status.EMBEDDED]
+
+
+def test_a_family_that_borrows_trust_is_refreshed_with_the_families_it_borrows_from(tmp_path):
+    """A family without labels borrows trust: its verdict is stale, and planned, when a lender's records change."""
+    from ssl_eval.analysis import store_family_analysis, store_pooled_analysis, stored_answers
+    from ssl_eval.results.answers import VerdictRecord
+    from ssl_eval.verdict.records import store_verdict
+    from tests.helpers import synthetic_workspace
+
+    ws = synthetic_workspace(tmp_path / "w")
+    for checkpoint_id in ws.records.checkpoint_ids("simsiam"):  # simsiam has no labels
+        ws.records.delete(checkpoint_id, "probe")
+    verdicts = store_answers(ws)
+    assert verdicts["simsiam"].trust_source and verdicts["simsiam"].trust_source.startswith("borrowed from the pooled analysis of simclr")
+    assert verdicts["simsiam"].lenders_digest and verdicts["simclr"].lenders_digest is None
+    assert stored_answers(ws, "simsiam", answers_key=None).stale == ()
+    assert plan([], Config(), ws, tracking_uri=None).empty
+
+    # the lender's probe changes: the plan refreshes the lender and the borrower together
+    probe = ws.records.get("simclr/run-0/epoch=03", "probe")
+    ws.records.put("simclr/run-0/epoch=03", "probe", {**probe, "values": {"linear_acc": 0.1, "knn_acc": 0.1}})
+    assert plan([], Config(), ws, tracking_uri=None).families == ("simclr", "simsiam")
+
+    # a run that refreshed only the lender (as before) leaves the borrower's verdict stale, and says so
+    store_verdict(ws, "simclr", store_family_analysis(ws, "simclr"), Config())
+    store_pooled_analysis(ws)
+    assert stored_answers(ws, "simclr", answers_key=None).stale == ()
+    assert stored_answers(ws, "simsiam", answers_key=None).stale == (
+        "the families it borrows trust from changed since the verdict",)
+    store_verdict(ws, "simsiam", store_family_analysis(ws, "simsiam"), Config())
+    assert stored_answers(ws, "simsiam", answers_key=None).stale == ()
+    assert ws.records.read("simsiam", "verdict", VerdictRecord).lenders_digest != verdicts["simsiam"].lenders_digest
