@@ -164,6 +164,7 @@ def test_a_family_that_borrows_trust_is_refreshed_with_the_families_it_borrows_f
 
     # the lender's probe changes: the plan refreshes the lender and the borrower together
     probe = ws.records.get("simclr/run-0/epoch=03", "probe")
+    assert probe is not None
     ws.records.put("simclr/run-0/epoch=03", "probe", {**probe, "values": {"linear_acc": 0.1, "knn_acc": 0.1}})
     assert plan([], Config(), ws, tracking_uri=None).families == ("simclr", "simsiam")
 
