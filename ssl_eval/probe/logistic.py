@@ -39,7 +39,7 @@ left the large fit's loss 17 % higher and its accuracy 0.6 points lower: not don
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -164,28 +164,55 @@ def _fit(X: torch.Tensor, codes: torch.Tensor, n_classes: int, *, C: float, max_
         line_search_fn="strong_wolfe",
     )
     evaluations = 0
+    last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (u, loss, gradient)
 
     def parameters() -> torch.Tensor:  # (D + 1, K): the weights, then the intercepts
         return torch.linalg.solve_triangular(factor.T, u, upper=True)
 
     def closure() -> torch.Tensor:
-        nonlocal evaluations
-        evaluations += 1
+        nonlocal evaluations, last
         with torch.no_grad():
+            if last is not None and torch.equal(last[0], u):  # L-BFGS re-evaluates where it stopped
+                u.grad = last[2].clone()
+                return last[1]
+            evaluations += 1
             theta = parameters()
             W = theta[:-1]
-            logits = torch.addmm(theta[-1], X, W)
+            # X @ (W^T)^T and (P^T)^T-contiguous X: the layouts torch's CPU GEMM (MKL) runs fast for
+            # these 10-column products; X @ W and P^T @ X as views took 0.15 s and 0.14 s against
+            # 0.05 s and 0.09 s at 50,000 x 2,048 x 10, and X^T P 0.6 s
+            logits = torch.addmm(theta[-1], X, W.T.contiguous().T)
             log_p = torch.log_softmax(logits, 1)
             loss = -torch.vdot(log_p.ravel(), targets.ravel()) / n + 0.5 * penalty * W.square().sum()
             residual = log_p.exp_().sub_(targets).div_(n)  # (softmax - one-hot) / n
-            # (P^T X)^T, not X^T P: torch's CPU GEMM runs the transposed-left form of this
-            # tall-skinny product about 10x slower (1.96 s against 0.21 s at 50,000 x 2,048 x 10)
-            grad = torch.cat([(residual.T @ X).T + penalty * W, residual.sum(0)[None]])
+            grad = torch.cat([(residual.T.contiguous() @ X).T + penalty * W, residual.sum(0)[None]])
             u.grad = torch.linalg.solve_triangular(factor, grad, upper=False).contiguous()
+            last = (u.detach().clone(), loss, u.grad.clone())
         return loss
 
-    optimizer.step(closure)
+    _newton_first_step(optimizer, closure, max_iter)
     with torch.no_grad():
         final = float(closure())
         theta = parameters()
         return LogisticFit(theta[:-1].clone(), theta[-1].clone(), evaluations, final)
+
+
+def _newton_first_step(optimizer: torch.optim.LBFGS, closure: Callable[[], torch.Tensor], max_iter: int) -> None:
+    """Run L-BFGS with a first step of length 1, then the rest of its ``max_iter`` iterations.
+
+    At zero the preconditioned Hessian is the identity up to the class coupling, so the unit
+    step along the gradient is Newton's. torch's L-BFGS would first try ``1 / |g|_1`` instead
+    (1 / 221 on a 50,000 x 2,048 probe) and spend three line-search evaluations growing it:
+    loss 1.10 after four evaluations against 0.45 after two. Its first step is
+    ``min(1, 1 / |g|_1) * lr``, so one iteration runs with ``lr = max(1, |g|_1)``, the others
+    with ``lr = 1``; the closure answers a repeated point from its cache.
+    """
+    closure()
+    (group,) = optimizer.param_groups
+    (u,) = group["params"]
+    gradient_l1 = float(u.grad.abs().sum()) if u.grad is not None else 1.0  # the closure set u.grad
+    group.update(lr=max(1.0, gradient_l1), max_iter=1)
+    optimizer.step(closure)
+    if max_iter > 1:
+        group.update(lr=1, max_iter=max_iter - 1)
+        optimizer.step(closure)
