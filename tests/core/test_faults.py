@@ -9,8 +9,6 @@ production code has no fault hooks.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from ssl_eval.pipeline.outcomes import Status
 from ssl_eval.pipeline.planning import plan
 from ssl_eval.results.workspace import Workspace
 from ssl_eval.sources.checkpoints import discover
+from tests.memory_cap import run_capped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,8 +43,18 @@ def die(*args, **kwargs):
 
 
 def _run_child(body: str, *, store: Path, work: Path, config) -> int:
+    """Run ``body`` after PRELUDE in a child process; its exit code (-9: it killed itself).
+
+    The child is forked from a process that imported this module (tests/memory_cap.py): a fresh
+    interpreter spent seconds of CPU importing what this module imports.
+    """
     code = PRELUDE.format(root=str(ROOT), config=config.model_dump_json(), work=str(work), store=str(store)) + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode
+    return run_capped(f"{__name__}:_exec", code, cap_gb=4.0, cpu_seconds=120.0)[0].returncode
+
+
+def _exec(code: str) -> str:
+    exec(compile(code, "<fault>", "exec"), {})  # noqa: S102 - the test's own code
+    return "finished"
 
 
 def _evaluate(ws: Workspace, store: Path, config) -> dict:
