@@ -4,6 +4,10 @@
 on a tiny timm ViT writes a checkpoint an epoch (two epochs) through the Lightning callback, and
 each checkpoint is evaluated because the callback asked for a run: epoch 0 while training is still
 going, the last one after it.
+
+The deployment is served on the session's Prefect server (``prefect_harness``, given to serve as
+PREFECT_API_URL, as an operator points serve at their own server): a server of its own cost a
+start of seconds of CPU, and serve's own server is what tests/integration/test_serve.py checks.
 """
 
 from __future__ import annotations
@@ -73,13 +77,16 @@ class WaitForEpoch0(pl.Callback):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's advice on workers and logging
-def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_path, prefect_template):
+def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()  # the session's server
     store, work, log_path = tmp_path / "store", tmp_path / "work", tmp_path / "serve.log"
     store.mkdir()
     (store / "ssl_eval.toml").write_text(TOML)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(tmp_path / "prefect-client"),
-               PREFECT_RUNNER_POLL_FREQUENCY="2")
+               PREFECT_RUNNER_POLL_FREQUENCY="2", PREFECT_API_URL=api_url)
     ssl_eval = Path(sys.executable).with_name("ssl-eval")
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -87,9 +94,7 @@ def test_served_monitor_evaluates_checkpoints_as_the_callback_writes_them(tmp_pa
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        wait_for(lambda: "export PREFECT_API_URL=" in log_path.read_text(), 180, "no Prefect server", log=log_path)
-        api_url = log_path.read_text().split("export PREFECT_API_URL=")[1].split()[0]
-        wait_for(lambda: _deployment_exists(api_url), 120, "the monitor deployment is not served", log=log_path)
+        wait_for(lambda: _deployment_exists(api_url), 180, "the monitor deployment is not served", proc=proc, log=log_path)
 
         ws = Workspace.at(work)
 
