@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from deployments.lifetime import reap, start_reaper
-from tests.helpers import make_store
+from tests.helpers import make_store, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,10 @@ def test_reaper_ends_the_children_of_a_killed_process_and_nothing_else():
 def test_one_reaper_per_process_however_many_commands_it_runs():
     first = start_reaper()
     assert start_reaper() is first and first.poll() is None
-    assert psutil.Process(first.pid).cmdline()[-2:] == [str(os.getpid()), "0.5"]  # it watches this process
+    # its command line is readable once its exec is through (empty for a moment after Popen returns:
+    # seen on a loaded machine)
+    cmdline = wait_for(lambda: psutil.Process(first.pid).cmdline(), 30, "the reaper's command line")
+    assert cmdline[-2:] == [str(os.getpid()), "0.5"]  # it watches this process
 
 
 def test_kill_9_of_evaluate_leaves_no_prefect_server(tmp_path):
