@@ -6,7 +6,9 @@ checkpoint: the model's weights (counted on the meta device: nothing is built fo
 a batch's float input at the model's input size, a batch's activations (the largest
 tensor a module returns, three times over, plus attention matrices, measured by a forward
 pass on the meta device), and the images and embeddings held. :func:`check_memory` refuses
-an estimate over ``[limits] memory_gb``, with the estimate and how to raise the budget.
+an estimate over ``[limits] memory_gb``, with the estimate and how to raise the budget. When the
+weights alone are over the budget the forward pass is skipped (on a deep model it costs seconds
+of CPU, and a store's file chooses the depth): the refusal then gives what is at least needed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Estimate:
     """Bytes per part of one checkpoint's embedding."""
 
     parts: dict[str, int]
+    complete: bool = True  # False: the activations were not estimated (the weights alone are over the budget)
 
     @property
     def total(self) -> int:
@@ -113,7 +116,8 @@ def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, in
     return 4 * (3 * largest + 2 * attention), width
 
 
-def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int, ...], n_images: int) -> Estimate:
+def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int, ...], n_images: int,
+             budget: int | None = None) -> Estimate:
     """The memory of one checkpoint's embedding under ``config``.
 
     Args:
@@ -121,6 +125,8 @@ def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int,
         model: the architecture on the meta device (:func:`shape_only`); None: not known yet (a checkpoint names it).
         image_shape: one stored image's shape, (H, W) or (H, W, C).
         n_images: images held (every split and the augmented views).
+        budget: bytes; when the model's weights alone exceed it, the activations are not
+            estimated (the estimate is then incomplete: a lower bound).
 
     Returns:
         The :class:`Estimate`.
@@ -136,6 +142,8 @@ def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int,
     }
     if model is not None:
         parts["model weights"] = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values())  # file + model
+        if budget is not None and parts["model weights"] > budget:
+            return Estimate(parts, complete=False)
         measured = _activations(model, (channels, *side))
         per_image, features = measured if measured else (4 * _ROUGH_ACTIVATION * input_values, 0)
         parts["a batch's activations" if measured else "a batch's activations (rough)"] = data.batch_size * per_image
@@ -159,12 +167,13 @@ def check_memory(config: Config, model: nn.Module | None, *, image_shape: tuple[
     Raises:
         ValueError: over the budget: the estimate's parts, what to lower, and how to raise the budget.
     """
-    found = estimate(config, model, image_shape=image_shape, n_images=n_images)
     budget = config.limits.memory_bytes
+    found = estimate(config, model, image_shape=image_shape, n_images=n_images, budget=budget)
     if found.total > budget:
+        needs = "about" if found.complete else "at least"
         raise ValueError(
             f"{what} with data.batch_size = {config.data.batch_size}, image_size = {config.data.image_size}: embedding one "
-            f"checkpoint needs about {found.total / (1 << 30):,.2f} GiB ({found.describe()}), more than the memory budget of "
+            f"checkpoint needs {needs} {found.total / (1 << 30):,.2f} GiB ({found.describe()}), more than the memory budget of "
             f"{config.limits.memory_gb:g} GiB. Lower data.batch_size, data.image_size or the model's arch_args, or raise the "
             f"budget with {_RAISE}."
         )
