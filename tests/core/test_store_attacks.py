@@ -209,7 +209,14 @@ def test_store_file_cannot_choose_the_scheduler_and_nothing_connects(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_operators_scheduler_that_does_not_answer_is_exit_2_before_anything_starts(tmp_path):
+def test_an_operators_scheduler_that_does_not_answer_is_exit_2_before_anything_starts(tmp_path, monkeypatch):
+    import functools
+
+    from ssl_eval.pipeline import preflight
+
+    # 1 s instead of the 5 s default for each address: the wait for an answer that never comes
+    # (Dask retries a refused connection until then) was 10 of this test's 11 s
+    monkeypatch.setattr(preflight, "check_scheduler", functools.partial(preflight.check_scheduler, timeout=1.0))
     silent = socket.socket()  # accepts connections, never answers Dask's handshake
     silent.bind(("127.0.0.1", 0))
     silent.listen()
