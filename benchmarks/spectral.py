@@ -8,6 +8,7 @@ an SSL encoder's), the same array for every contender, each timed best of ``--re
 - ssl-eval ``spectral_metrics`` (one blocked float64 Gram pass gives the uncentered and the
   centered scatter; both spectra from one tridiagonal reduction, ``both_spectra``);
 - the same Gram with one ``eigvalsh`` of each matrix (ssl-eval before issue 28);
+- the float64 Gram alone (the floor of ssl-eval's time) and a float32 Gram, for scale;
 - one ``np.linalg.svd(X, compute_uv=False)`` (what a user would write for RankMe alone);
 - reptrix 0.1.0 ``get_rankme`` + ``get_alpha`` (a full-SVD PCA each), the peer package.
 
@@ -82,6 +83,8 @@ def main() -> None:
     spectral_metrics(warm), np.linalg.svd(warm, compute_uv=False)
     load = [os.getloadavg()[0]]
     ours_t, (ours, _) = best(lambda: spectral_metrics(X), args.repeats)
+    gram_t, _ = best(lambda: gram_and_sums(X), args.repeats)  # the floor: the float64 Gram alone
+    gram32_t, _ = best(lambda: X.T @ X, args.repeats)  # what a float32 Gram would cost (not used: its rounding)
     before_t, _ = best(two_eigvalsh, args.repeats)
     svd_t, s = best(lambda: np.linalg.svd(X, compute_uv=False), args.repeats)
     tensor = torch.from_numpy(X)
@@ -96,6 +99,8 @@ def main() -> None:
     print("| contender | s | ours faster by | goal | met? |")
     print("|---|---|---|---|---|")
     print(f"| ssl-eval spectral_metrics (float64 Gram + one tridiagonal reduction) | {ours_t:.2f} | - | - | - |")
+    print(f"| of which the float64 Gram X^T X (the floor, BLAS dsyrk) | {gram_t:.2f} | - | - | - |")
+    print(f"| a float32 Gram, for scale (not used: it rounds the small eigenvalues away) | {gram32_t:.2f} | - | - | - |")
     print(f"| Gram + 2 eigvalsh (ssl-eval before #28) | {before_t:.2f} | {before_t / ours_t:.2f}x | - | - |")
     print(f"| np.linalg.svd(X) | {svd_t:.2f} | {svd_t / ours_t:.2f}x | >= 3x | {'yes' if svd_t / ours_t >= 3 else 'no'} |")
     if math.isnan(peer_t):
