@@ -31,7 +31,7 @@ from collections import defaultdict
 from typing import Any
 
 import dask
-from prefect import allow_failure, flow, get_run_logger
+from prefect import Task, allow_failure, flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
@@ -44,7 +44,7 @@ from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome, MonitorSumm
 from ssl_eval.pipeline.planning import Plan
 from ssl_eval.results.workspace import Workspace
 from tasks.analyze import analyze_family, analyze_pooled
-from tasks.embed import embed, embed_outcomes
+from tasks.embed import embed_outcomes, embed_task
 from tasks.measure import measure
 from tasks.plan import plan_work
 from tasks.resolve_config import resolve_config
@@ -103,6 +103,7 @@ def _embed_and_measure(work: Plan, remote: dict[str, EmbedOutcome], workspace: W
     Returns:
         (the embed futures, each family's measure futures).
     """
+    embed: Task[..., EmbedOutcome] | None = None  # read when the first checkpoint is embedded here
     embedding: list[PrefectFuture[EmbedOutcome]] = []
     measured: dict[str, list[PrefectFuture[MeasureOutcome]]] = defaultdict(list)
     for item in work.items:
@@ -113,6 +114,7 @@ def _embed_and_measure(work: Plan, remote: dict[str, EmbedOutcome], workspace: W
             emb = remote[item.ref.id]
             progress.finished("embedded")
         else:
+            embed = embed or embed_task()
             emb = embed.submit(item.ref, workspace, config)
             progress.when_done(emb, "embedded")
             embedding.append(emb)
