@@ -46,6 +46,10 @@ def one_thread_per_task(active: bool = True) -> Iterator[None]:
     if not active:
         yield
         return
+    # threadpoolctl limits the pools loaded when the block starts; scikit-learn's own OpenMP
+    # runtime loads with it, which the metric tasks import only later: two OpenMP threads per
+    # task on top of the Dask threads (measured: 1.5 to 3 s of an extra thread's CPU a run)
+    import sklearn  # noqa: F401
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -32,3 +32,19 @@ def test_inactive_changes_nothing():
     before = torch.get_num_threads(), _pool_sizes()
     with one_thread_per_task(active=False):
         assert (torch.get_num_threads(), _pool_sizes()) == before
+
+
+def test_pools_loaded_by_the_metric_tasks_later_are_limited_too():
+    """In a fresh process: what the tasks import inside the block (scikit-learn's OpenMP) runs one thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "from threadpoolctl import threadpool_info\n"
+        "from ssl_eval.common.threads import one_thread_per_task\n"
+        "with one_thread_per_task():\n"
+        "    import ssl_eval.metrics.clustering, ssl_eval.probe\n"
+        "    print(sorted({(p['internal_api'], p['num_threads']) for p in threadpool_info()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "('openmp', 1)" in out and "2)" not in out, out
