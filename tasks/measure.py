@@ -12,6 +12,7 @@ import dataclasses
 from prefect import get_run_logger, task
 
 from ssl_eval.common.safe_text import printable
+from ssl_eval.common.threads import one_openmp_thread_in_task
 from ssl_eval.config import Config
 from ssl_eval.pipeline.outcomes import EmbedOutcome, MeasureOutcome
 from ssl_eval.results.workspace import Workspace
@@ -32,7 +33,8 @@ def measure(embedded: EmbedOutcome, parts: list[str], workspace: Workspace, conf
     """Compute one embedded checkpoint's pending record parts; failures and flags are logged as warnings."""
     from ssl_eval.pipeline.evaluation import measure_embedded  # torch: imported when a checkpoint is measured
 
-    outcome = measure_embedded(workspace, embedded, parts, config)
+    with one_openmp_thread_in_task():  # scikit-learn's loops: one thread each beside the Dask threads
+        outcome = measure_embedded(workspace, embedded, parts, config)
     if not embedded.ready:
         return outcome  # its embedding failed: reported by the embed step
     if outcome.error:

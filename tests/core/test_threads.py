@@ -34,17 +34,23 @@ def test_inactive_changes_nothing():
         assert (torch.get_num_threads(), _pool_sizes()) == before
 
 
-def test_pools_loaded_by_the_metric_tasks_later_are_limited_too():
-    """In a fresh process: what the tasks import inside the block (scikit-learn's OpenMP) runs one thread."""
+def test_a_task_thread_runs_one_thread_of_every_pool_the_metrics_load():
+    """In a fresh process, on a thread as Dask runs a task: BLAS pools loaded later, and OpenMP (a per-thread count)."""
     import subprocess
     import sys
 
     code = (
+        "import threading\n"
         "from threadpoolctl import threadpool_info\n"
-        "from ssl_eval.common.threads import one_thread_per_task\n"
-        "with one_thread_per_task():\n"
+        "from ssl_eval.common.threads import one_openmp_thread_in_task, one_thread_per_task\n"
+        "def task():\n"
         "    import ssl_eval.metrics.clustering, ssl_eval.probe\n"
-        "    print(sorted({(p['internal_api'], p['num_threads']) for p in threadpool_info()}))\n"
+        "    with one_openmp_thread_in_task():\n"
+        "        print(sorted({(p['internal_api'], p['num_threads']) for p in threadpool_info()}))\n"
+        "with one_thread_per_task():\n"
+        "    worker = threading.Thread(target=task)\n"
+        "    worker.start()\n"
+        "    worker.join()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "('openmp', 1)" in out and "2)" not in out, out
+    assert "('openmp', 1)" in out and "('openblas', 1)" in out and "2)" not in out, out
