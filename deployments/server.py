@@ -179,7 +179,10 @@ def _api_url(url: str) -> Iterator[None]:
     """Point this process's Prefect settings at ``url`` for the block; restored on exit.
 
     The environment and the global settings context (read by Prefect's log and event threads)
-    change, and this context's settings.
+    change, and this context's settings. Flow-run heartbeats are off for the block: they tell a
+    long-lived server which runs crashed, but this server lives and dies with the command, and
+    each flow's heartbeat thread, which sleeps in whole seconds, held the end of its run for up
+    to a second (two flows per run).
 
     Yields:
         Nothing: the block runs with the settings in place.
@@ -191,7 +194,7 @@ def _api_url(url: str) -> Iterator[None]:
     os.environ["PREFECT_API_URL"] = url
     refresh_global_settings_context()
     try:
-        with temporary_settings(updates={"api.url": url}):
+        with temporary_settings(updates={"api.url": url, "flows.heartbeat_frequency": None}):
             yield
     finally:
         if previous is None:

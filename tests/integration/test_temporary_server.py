@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def scenario(tmp_path: Path) -> None:
     """What the test checks, run in the child (plain asserts: a failure exits non-zero)."""
     from prefect import flow
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
     from deployments import database_template, server
 
@@ -49,8 +49,10 @@ def scenario(tmp_path: Path) -> None:
         assert url and url.startswith("http://127.0.0.1:") and os.environ["PREFECT_API_URL"] == url
         with urllib.request.urlopen(f"{url}/health", timeout=10) as response:
             assert response.status == 200
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None  # no heartbeat thread holds a run's end
         assert add(2, 3) == 5
     assert "PREFECT_API_URL" not in os.environ and PREFECT_API_URL.value() is None
+    assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is not None  # restored
     assert launched[0].poll() is not None  # stopped
     try:
         urllib.request.urlopen(f"{url}/health", timeout=5)
