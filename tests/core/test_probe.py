@@ -189,9 +189,29 @@ def test_small_fits_run_on_one_thread_and_overlapping_fits_restore_the_count(mon
             run.join()
         assert seen == [1, 1, 1]
         assert torch.get_num_threads() == 3
-        monkeypatch.setattr(logistic, "_SINGLE_THREAD_WORK", 0)  # a large fit keeps the threads
+        # a large fit: its products go through numpy's BLAS (own threads), the rest on one torch thread
+        assert not logistic._host_blas(X, 3)
+        monkeypatch.setattr(logistic, "_SINGLE_THREAD_WORK", 0)
+        assert logistic._host_blas(X, 3)
         inside = threading.Barrier(1)
         logistic.fit_logistic(X, codes, 3)
-        assert seen[-1] == 3
+        assert seen[-1] == 1 and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_large_cpu_fit_through_numpys_blas_reaches_the_same_optimum(monkeypatch):
+    """The products through numpy's BLAS (fits above the single-thread size) give the torch path's fit, up to rounding."""
+    import torch
+
+    from ssl_eval.probe import logistic
+    a, b, _, _ = _split(n=2000, d=32, k=4, seed=3, noise=1.0)
+    X, codes = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b)
+    through_torch = logistic.fit_logistic(X, codes, 4)
+    monkeypatch.setattr(logistic, "_SINGLE_THREAD_WORK", 0)
+    assert logistic._host_blas(X, 4)
+    through_numpy = logistic.fit_logistic(X, codes, 4)
+    # float32 sums in another order: the same optimum to the solver's tolerance
+    assert through_numpy.loss == pytest.approx(through_torch.loss, rel=1e-5)
+    torch.testing.assert_close(through_numpy.weights, through_torch.weights, rtol=1e-2, atol=1e-3)
+    torch.testing.assert_close(through_numpy.intercepts, through_torch.intercepts, rtol=1e-2, atol=1e-3)
