@@ -18,12 +18,18 @@ figures are from the idle speed.
 Goal (issue 28): ssl-eval / bare >= 0.95 for ResNet-50 at 224 px on a GPU, where the zarr
 write now overlaps inference (rows go to a writer thread as batches finish; the commit stays
 atomic); on the CPU no slower than the path before it (embed, then write), which is timed too.
+Both ssl-eval paths run the model as ``embed_checkpoint`` does: batch norms folded into the
+convolutions (``ssl_eval.sources.folding``) and channels_last tensors, where the bare loop runs
+the model as built, on the tensors a plain loop makes (an RGB batch, permuted from NHWC, is
+already channels_last in memory; a grey one is NCHW). ``--arch democnn --size 28 --channels 1
+--threads 1`` is the demo store's CNN on MNIST-sized images, one thread as in an embed task.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import tempfile
 import time
@@ -34,6 +40,7 @@ import torch
 from ssl_eval.pipeline.embedding import embed_streamed
 from ssl_eval.pipeline.inference import embed_images
 from ssl_eval.results.embeddings import LocalEmbeddingArrays
+from ssl_eval.sources.folding import fold_batch_norms
 from ssl_eval.sources.models import build_backbone
 from ssl_eval.sources.token_pooling import pooled
 
@@ -48,7 +55,7 @@ def bare_loop(model, images: np.ndarray, batch_size: int, device: torch.device, 
     with torch.inference_mode(), autocast:
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(images[start : start + batch_size]).to(device)
-            x = x.permute(0, 3, 1, 2).float().div(255.0)
+            x = (x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)).float().div(255.0)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             outputs.append(model(x).float().cpu().numpy())
@@ -82,7 +89,11 @@ def _sync(device: torch.device) -> None:
 def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: int, arch: str = "resnet18-cifar") -> list[tuple[str, float, float]]:
     """Time a bare torch loop against ssl-eval's embed step (before and after issue 28) on ``device``; the best of ``rounds``."""
     torch.manual_seed(0)
-    model = pooled(build_backbone(arch, in_channels=3), None, arch).eval().to(device)
+    channels = 1 if images.ndim == 3 else images.shape[3]
+    model = pooled(build_backbone(arch, in_channels=channels), None, arch).eval().to(device)
+    # ssl-eval's embed step folds the batch norms into the convolutions (a copy: the bare loop keeps its own)
+    folded = copy.deepcopy(model)
+    fold_batch_norms(folded)
     warm = images[: min(len(images), 2 * batch_size)]
     variants: dict[str, dict[str, bool]] = {"bare torch loop (fp32)": dict()}
     if device.type == "cuda":
@@ -94,8 +105,8 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
         # warm-up: kernels, allocator, cudnn autotuning, zarr import
         for kwargs in variants.values():
             bare_loop(model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model, warm, batch_size, device, **kwargs)
-        ssl_eval_embed(model, warm, batch_size, device, store, "warm/up/0")
-        embed_then_write(model, warm, batch_size, device, store, "warm/up/1")
+        ssl_eval_embed(folded, warm, batch_size, device, store, "warm/up/0")
+        embed_then_write(folded, warm, batch_size, device, store, "warm/up/1")
         for r in range(rounds):
             for name, kwargs in variants.items():
                 m = model.to(memory_format=torch.channels_last) if kwargs.get("channels_last") else model.to(memory_format=torch.contiguous_format)
@@ -104,10 +115,10 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
                 bare_loop(m, images, batch_size, device, **kwargs)
                 _sync(device)
                 times[name].append(time.perf_counter() - t0)
-            total, write = embed_then_write(model, images, batch_size, device, store, f"bench/before/{r}")
+            total, write = embed_then_write(folded, images, batch_size, device, store, f"bench/before/{r}")
             times[EMBED_THEN_WRITE].append(total)
             writes.append(write)
-            times[OVERLAPPED].append(ssl_eval_embed(model, images, batch_size, device, store, f"bench/run/{r}"))
+            times[OVERLAPPED].append(ssl_eval_embed(folded, images, batch_size, device, store, f"bench/run/{r}"))
     n = len(images)
     return [(name, n / min(ts), float(np.median(writes)) if name == EMBED_THEN_WRITE else 0.0) for name, ts in times.items()]
 
@@ -115,22 +126,28 @@ def measure(device: torch.device, images: np.ndarray, batch_size: int, rounds: i
 def main() -> None:
     """Parse the command line, run the benchmark, print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="images (RGB uint8)")
+    parser.add_argument("--n", type=int, default=10_000, help="images (uint8, random)")
     parser.add_argument("--arch", default="resnet18-cifar", help="e.g. resnet50 (with --size 224)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=1, help="repeats; the best of each is reported")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grey images as MNIST's (N, H, W)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (ssl-eval's embed tasks run one each, two at a time); 0: torch's default")
     parser.add_argument("--cpu-only", action="store_true")
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU (slow for ResNet-50 at 224 px)")
     args = parser.parse_args()
 
-    images = np.random.default_rng(0).integers(0, 256, size=(args.n, args.size, args.size, 3), dtype=np.uint8)
+    shape = (args.n, args.size, args.size) + ((3,) if args.channels == 3 else ())
+    images = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [] if args.gpu_only else [torch.device("cpu")]
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
     if not devices:
         raise SystemExit("--gpu-only: no CUDA device here.")
-    print(f"{args.arch}, {args.n} images {args.size}x{args.size}x3, batch {args.batch_size}, best of {args.rounds}; "
+    print(f"{args.arch}, {args.n} images {args.size}x{args.size}x{args.channels}, batch {args.batch_size}, best of {args.rounds}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; load average {_load()}")
     for device in devices:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"

@@ -30,6 +30,7 @@ from ssl_eval.results.workspace import Workspace
 from ssl_eval.results.zarr_groups import GroupWriter
 from ssl_eval.sources.checkpoint_names import MAX_EPOCH
 from ssl_eval.sources.checkpoints import CheckpointRef
+from ssl_eval.sources.folding import fold_batch_norms
 from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint, load_checkpoint
 from ssl_eval.sources.model_building import build_model, pool_of
 from ssl_eval.sources.splits import EvalSplits
@@ -75,6 +76,7 @@ def embed_checkpoint(
         loaded, family, in_channels=config.data.channels or splits.eval.channels, path=ref.path,
         allowed_modules=config.allow_modules, check=memory_check(config, splits),
     )
+    fold_batch_norms(model)  # the model is this call's own: inference only from here on
     # each split's rows are compressed and written on the writer's thread while the next
     # batches run; the group is committed only after the provenance, whole or not at all
     with store.staged(ref.id, fingerprint=ref.fingerprint, embedding_key=key) as writer:

@@ -34,7 +34,7 @@ def _to_input(chunk: np.ndarray, device: torch.device, options: dict[str, Any]) 
 
     On CUDA the uint8 batch goes through pinned memory with a non-blocking copy (4x fewer
     bytes than float), and the conversion, scaling and channels_last layout happen on the
-    GPU.
+    GPU. On either device the input is channels_last, as the model is (:func:`_placed`).
 
     Returns:
         The float input tensor on ``device``.
@@ -43,8 +43,9 @@ def _to_input(chunk: np.ndarray, device: torch.device, options: dict[str, Any]) 
         x = torch.from_numpy(chunk).pin_memory().to(device, non_blocking=True)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
         x = preprocess(x.float().div_(255.0), **options)
-        return x.contiguous(memory_format=torch.channels_last)
-    return preprocess(to_float_tensor(chunk), **options)
+    else:
+        x = preprocess(to_float_tensor(chunk), **options)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def embed_images(
@@ -60,8 +61,10 @@ def embed_images(
 ) -> np.ndarray:
     """Batched inference of uint8 images -> float32 (N, D) features.
 
-    Under ``torch.inference_mode``. On CUDA: channels_last model and inputs, autocast to bfloat16 when
-    ``amp``, pinned non-blocking copies both ways, and no synchronisation until the last batch, so copies
+    Under ``torch.inference_mode``, channels_last model and inputs on either device (on the CPU,
+    oneDNN's convolutions and max-pools on a grey NCHW batch took twice as long: docs/embedding.md,
+    "Speed"; a ViT runs the same). On CUDA: autocast to bfloat16 when ``amp``,
+    pinned non-blocking copies both ways, and no synchronisation until the last batch, so copies
     overlap compute. On the CPU the batches are slices of the in-memory uint8 arrays (a DataLoader would
     add worker start-up and IPC for no gain: nothing is decoded per batch).
 
@@ -110,16 +113,14 @@ def embed_images(
 
 
 def _placed(model: torch.nn.Module, device: torch.device, amp: bool) -> tuple[torch.nn.Module, Any]:
-    """The model on ``device`` in eval mode (channels_last on CUDA) and the autocast context.
+    """The model on ``device`` in eval mode, channels_last, and the autocast context (bfloat16 on CUDA when ``amp``).
 
     Returns:
         ``(model, autocast context)``.
     """
-    model = model.to(device).eval()
-    if device.type != "cuda":
-        return model, contextlib.nullcontext()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-    return model.to(memory_format=torch.channels_last), autocast
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    cuda_amp = device.type == "cuda" and amp
+    return model, torch.autocast("cuda", dtype=torch.bfloat16) if cuda_amp else contextlib.nullcontext()
 
 
 def _ready_event() -> Callable[[], None]:
