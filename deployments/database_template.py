@@ -7,17 +7,17 @@ own tables and block types, nothing of the user's); later servers on a work dir 
 database start from a copy, and Prefect's migration check then finds nothing to do. The
 template lives in ``SSL_EVAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ssl-eval``, else
 ``~/.cache/ssl-eval``; nothing happens when ``PREFECT_API_DATABASE_CONNECTION_URL`` names
-another database, and a failed copy only costs the time it would have saved.
+another database, and a failed copy only costs the time it would have saved
+(``ssl_eval.common.sqlite_templates``, which keeps MLflow's template too).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import sqlite3
 from importlib.metadata import version
 from pathlib import Path
+
+from ssl_eval.common import sqlite_templates
 
 __all__ = ["database", "save_template", "seed", "template_path"]
 
@@ -28,8 +28,7 @@ def template_path() -> Path:
     Returns:
         The template's path (it may not exist yet).
     """
-    root = os.environ.get("SSL_EVAL_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssl-eval")
-    return Path(root) / f"prefect-{version('prefect')}.db"
+    return sqlite_templates.cache_dir() / f"prefect-{version('prefect')}.db"
 
 
 def database(home: Path | None = None) -> Path | None:
@@ -55,19 +54,8 @@ def seed(home: Path | None = None) -> bool:
     Returns:
         Whether it was seeded (False: the database exists, no template yet, or the copy failed).
     """
-    db, template = database(home), template_path()
-    if db is None or db.exists() or not template.is_file():
-        return False
-    partial = db.with_name(f"{db.name}.{os.getpid()}.seeding")
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, partial)
-        os.replace(partial, db)  # whole or not at all: a server never opens half a copy
-        return True
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        return False
+    db = database(home)
+    return db is not None and sqlite_templates.copy_template(template_path(), db)
 
 
 def save_template(db: Path | None = None) -> None:
@@ -78,15 +66,6 @@ def save_template(db: Path | None = None) -> None:
     Args:
         db: the server's sqlite file (default: :func:`database`).
     """
-    db, template = db or database(), template_path()
-    if db is None or template.exists() or not db.is_file():
-        return
-    partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
-    try:
-        template.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(db)) as source, contextlib.closing(sqlite3.connect(partial)) as copy:
-            source.backup(copy)  # consistent while the server has it open
-        os.replace(partial, template)
-    except (OSError, sqlite3.Error):
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+    db = db or database()
+    if db is not None:
+        sqlite_templates.save_template(db, template_path())

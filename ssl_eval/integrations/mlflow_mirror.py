@@ -19,7 +19,10 @@ the family's analyses), and a sync with nothing changed logs nothing.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import family_rows, rows_digest, stale_reasons, stored_analysis
+from ssl_eval.common import sqlite_templates
 from ssl_eval.common.names import readable_id
 from ssl_eval.common.urls import redact, with_credentials
 from ssl_eval.config import Config
@@ -119,7 +123,44 @@ def prepare_store(workspace: Workspace, tracking_uri: str) -> None:
     new database are most of a first sync's time once the figures are left to ``ssl-eval ui``.
     """
     with workspace.lock("mlflow-sync"):  # not created by two threads at once (sync_family)
-        MlflowClient(with_credentials(tracking_uri)).search_experiments(max_results=1)
+        _client(workspace, tracking_uri).search_experiments(max_results=1)
+
+
+def _client(workspace: Workspace, tracking_uri: str) -> MlflowClient:
+    """A client of ``tracking_uri``; the work dir's own new sqlite store starts from the cached template.
+
+    MLflow takes 2.6 s (two cores) to create and migrate a new sqlite store and 0.06 s to open
+    a copy of one (``ssl_eval.common.sqlite_templates``). The first new store of each MLflow
+    version is saved as the template once MLflow has made it, before anything is logged;
+    later ones start as a copy whose default experiment points into their own work dir. Call
+    it under the work dir's ``mlflow-sync`` lock.
+
+    Returns:
+        The client.
+    """
+    db = workspace.root / "mlflow.db"
+    if tracking_uri != workspace.mlflow_uri or db.exists():
+        return MlflowClient(with_credentials(tracking_uri))  # another store, or this one made before: as usual
+    template = sqlite_templates.cache_dir() / f"mlflow-{version('mlflow')}.db"
+    if sqlite_templates.copy_template(template, db):
+        _own_default_experiment(db, workspace.mlflow_artifacts / "0")
+        return MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri)  # MLflow creates and migrates the new store (at the latest on first use)
+    client.search_experiments(max_results=1)
+    sqlite_templates.save_template(db, template)
+    return client
+
+
+def _own_default_experiment(db: Path, artifacts: Path) -> None:
+    """Point a copied store's default experiment (id 0, MLflow's own) at this work dir, made now.
+
+    Written by hand: MLflow has no call that moves an experiment's artifact location. A store
+    it cannot update is left as copied (its default experiment holds nothing of ssl-eval's).
+    """
+    now = int(time.time() * 1000)
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                           "WHERE experiment_id = 0", (artifacts.as_uri(), now, now))
 
 
 def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: str = "", config: Config | None = None,
@@ -140,7 +181,7 @@ def sync_family(workspace: Workspace, family: str, *, tracking_uri: str, store: 
         params = evaluation_params(config, family) if config is not None else {}
         # The full URI (the held one when the parameter is redacted) is read here, where it is
         # used, and handed to the client alone: a task never puts it in the process environment.
-        client = MlflowClient(with_credentials(tracking_uri))
+        client = _client(workspace, tracking_uri)
         return _sync_family(workspace, family, client, tracking_uri=redact(tracking_uri) or "", store=redact(store) or "", params=params,
                             key=answers_key(config, family) if config is not None else None, figures=figures)
 
