@@ -14,7 +14,6 @@ another database, and a failed copy only costs the time it would have saved
 from __future__ import annotations
 
 import os
-from importlib.metadata import version
 from pathlib import Path
 
 from ssl_eval.common import sqlite_templates
@@ -28,7 +27,7 @@ def template_path() -> Path:
     Returns:
         The template's path (it may not exist yet).
     """
-    return sqlite_templates.cache_dir() / f"prefect-{version('prefect')}.db"
+    return sqlite_templates.template_path("prefect")
 
 
 def database(home: Path | None = None) -> Path | None:

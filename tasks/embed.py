@@ -49,9 +49,9 @@ def embed_task() -> Task[..., EmbedOutcome]:
             client.read_global_concurrency_limit_by_name(f"tag:{GPU_TAG}")
     except ObjectNotFound:
         return embed.with_options(tags=[t for t in embed.tags if t != GPU_TAG])
-    except Exception:  # noqa: BLE001 - any doubt keeps the tag and Prefect's own check
-        return embed
-    return embed
+    except Exception:  # noqa: BLE001, S110 - any doubt keeps the tag and Prefect's own check
+        pass
+    return embed  # a limit exists (or the read failed): tagged
 
 
 @task(name="embed-outcomes", task_run_name="embedded? ({state})")

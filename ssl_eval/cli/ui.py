@@ -55,7 +55,7 @@ def ui(
     else:
         typer.echo(f"MLflow UI on {url}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
         typer.echo("  MLflow 3 may open experiments in its GenAI view: click 'Model training' at the top left once.")
-    if (ws.root / "mlflow.db").exists():
+    if ws.mlflow_db.exists():
         from ssl_eval.integrations.mlflow_figures import draw_figures
         from ssl_eval.integrations.mlflow_mirror import summary_charts_url
 

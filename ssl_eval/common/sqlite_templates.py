@@ -17,9 +17,10 @@ import contextlib
 import os
 import shutil
 import sqlite3
+from importlib.metadata import version
 from pathlib import Path
 
-__all__ = ["cache_dir", "copy_template", "save_template"]
+__all__ = ["cache_dir", "copy_template", "save_template", "template_path"]
 
 
 def cache_dir() -> Path:
@@ -30,6 +31,18 @@ def cache_dir() -> Path:
     """
     root = os.environ.get("SSL_EVAL_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssl-eval")
     return Path(root)
+
+
+def template_path(package: str) -> Path:
+    """Where the template of the installed ``package`` (its owner: prefect, mlflow) lives.
+
+    Args:
+        package: the distribution whose database it is; its version is part of the name.
+
+    Returns:
+        ``<cache>/<package>-<version>.db`` (it may not exist yet).
+    """
+    return cache_dir() / f"{package}-{version(package)}.db"
 
 
 def copy_template(template: Path, db: Path) -> bool:

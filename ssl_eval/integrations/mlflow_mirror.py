@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +137,10 @@ def _client(workspace: Workspace, tracking_uri: str) -> MlflowClient:
     Returns:
         The client.
     """
-    db = workspace.root / "mlflow.db"
+    db = workspace.mlflow_db
     if tracking_uri != workspace.mlflow_uri or db.exists():
         return MlflowClient(with_credentials(tracking_uri))  # another store, or this one made before: as usual
-    template = sqlite_templates.cache_dir() / f"mlflow-{version('mlflow')}.db"
+    template = sqlite_templates.template_path("mlflow")
     if sqlite_templates.copy_template(template, db):
         _own_default_experiment(db, workspace.mlflow_artifacts / "0")
         return MlflowClient(tracking_uri)

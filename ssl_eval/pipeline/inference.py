@@ -61,12 +61,10 @@ def embed_images(
 ) -> np.ndarray:
     """Batched inference of uint8 images -> float32 (N, D) features.
 
-    Under ``torch.inference_mode``, channels_last model and inputs on either device (on the CPU,
-    oneDNN's convolutions and max-pools on a grey NCHW batch took twice as long: docs/embedding.md,
-    "Speed"; a ViT runs the same). On CUDA: autocast to bfloat16 when ``amp``,
-    pinned non-blocking copies both ways, and no synchronisation until the last batch, so copies
-    overlap compute. On the CPU the batches are slices of the in-memory uint8 arrays (a DataLoader would
-    add worker start-up and IPC for no gain: nothing is decoded per batch).
+    Under ``torch.inference_mode``, model and inputs channels_last on either device (docs/embedding.md,
+    "Speed"). On CUDA: bfloat16 autocast when ``amp``, pinned non-blocking copies both ways, one
+    synchronisation at the end. On the CPU the batches are slices of the in-memory uint8 arrays (a
+    DataLoader would add worker start-up and IPC for no gain: nothing is decoded per batch).
 
     Args:
         model: maps a float (n, C, H, W) batch to (n, D) features (moved to ``device``, eval mode).

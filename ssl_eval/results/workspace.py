@@ -107,9 +107,14 @@ class Workspace:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
+    def mlflow_db(self) -> Path:
+        """The default MLflow store's sqlite file, ``mlflow.db`` in the work dir."""
+        return self.root / "mlflow.db"
+
+    @property
     def mlflow_uri(self) -> str:
-        """The default MLflow tracking URI: the sqlite database ``mlflow.db`` in the work dir."""
-        return f"sqlite:///{self.root / 'mlflow.db'}"
+        """The default MLflow tracking URI: :attr:`mlflow_db`."""
+        return f"sqlite:///{self.mlflow_db}"
 
     @property
     def mlflow_artifacts(self) -> Path:

@@ -9,13 +9,13 @@ damaged cache file never make or use a template.
 from __future__ import annotations
 
 import sqlite3
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ssl_eval.analysis import store_family_analysis
+from ssl_eval.common import sqlite_templates
 from ssl_eval.config import Config
 from ssl_eval.integrations.mlflow_mirror import prepare_store, sync_family
 from ssl_eval.results.workspace import Workspace
@@ -74,8 +74,7 @@ def test_a_store_with_runs_another_uri_and_a_damaged_template_make_or_use_no_tem
     assert _templates(cache) == [] and not (other.root / "mlflow.db").exists()
     # a damaged template is deleted, the new store is MLflow's own, and it becomes the template
     cache.mkdir()
-    (cache / "mlflow-0.db").write_text("not a database")  # a version not installed: left alone
-    damaged = cache / f"mlflow-{version('mlflow')}.db"
+    damaged = sqlite_templates.template_path("mlflow")
     damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
     fresh = Workspace.at(tmp_path / "fresh")
     prepare_store(fresh, fresh.mlflow_uri)
