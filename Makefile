@@ -7,6 +7,10 @@ WORKDIR ?= .ssl_eval
 DEMO_STORE ?= $(WORKDIR)/demo_store
 DEMO_EPOCHS ?= 8
 PYTEST_ARGS ?=
+# make test runs the suite on this many pytest-xdist workers, a whole test module to each
+# (module-scoped servers stay in one process); the suite's own servers and subprocesses use
+# cores too, so 2 suits a 2-core machine; TEST_WORKERS=auto for one a core, 0 for one process.
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo demo-fashion test test-fast bench serve ui clean
 
@@ -43,7 +47,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The edit-test loop: the same checks, and the tests without those that start real servers
 # (marker `integration`: everything under tests/integration/) or take more than a few seconds
