@@ -78,9 +78,9 @@ def shape_only(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module:
     Raises:
         ValueError: see :func:`ssl_eval.sources.models.build_backbone`.
     """
-    from ssl_eval.sources.models import build_backbone
+    from ssl_eval.sources.models import build_backbone, on_meta_device
 
-    with torch.device("meta"):
+    with on_meta_device():
         return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
 
 
