@@ -32,10 +32,12 @@ def warm(location: str, ws: Workspace, config: Config, settle_seconds: float, *,
 
     The store's fingerprints (remembered in the work dir, so the flow's scan only lists the files),
     the fixed augmented views (cached in this process, where the threaded Dask workers read
-    them) and, with ``mlflow_store``, the work dir's MLflow database (a new one's tables take
-    MLflow's migrations: seconds the mirror would otherwise spend after the answers). Best
-    effort: the flow does each again and reports any error.
+    them), torch's meta kernels (their first use imports seconds of modules, which the first
+    embed tasks would otherwise wait for) and, with ``mlflow_store``, the work dir's MLflow
+    database (a new one's tables take MLflow's migrations: seconds the mirror would otherwise
+    spend after the answers). Best effort: the flow does each again and reports any error.
     """
+    from ssl_eval.pipeline.budget import warm_meta_kernels
     from ssl_eval.pipeline.eval_data import cached_views
     from ssl_eval.pipeline.planning import scan
 
@@ -46,7 +48,7 @@ def warm(location: str, ws: Workspace, config: Config, settle_seconds: float, *,
             prepare_store(ws, ws.mlflow_uri)
 
     for step in (lambda: scan(location, ws, settle_seconds=settle_seconds), lambda: cached_views(config.data, config.limits.data_bytes),
-                 mlflow_tables):
+                 warm_meta_kernels, mlflow_tables):
         with contextlib.suppress(Exception):
             step()
 

@@ -24,7 +24,7 @@ from torch import nn
 from ssl_eval.config import Config, FamilyConfig
 from ssl_eval.sources.splits import EvalSplits
 
-__all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "shape_only"]
+__all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "shape_only", "warm_meta_kernels"]
 
 _RAISE = "--memory-gb N (or SSL_EVAL_MEMORY_GB, or [limits] memory_gb in a file passed with --config)"
 _ROUGH_ACTIVATION = 64  # per input value, when the model cannot run on the meta device
@@ -114,6 +114,24 @@ def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, in
             handle.remove()
     width = int(out.reshape(1, -1).shape[1]) if isinstance(out, torch.Tensor) else 0
     return 4 * (3 * largest + 2 * attention), width
+
+
+def warm_meta_kernels() -> None:
+    """Run the meta device's kernels once, so that their first use is not in a task.
+
+    The first operation on meta tensors imports torch's shape functions and decompositions
+    (about 900 modules: 1.5 to 2 s of CPU on this project's build machine). The memory estimate
+    of every checkpoint runs its model there (:func:`_activations`); without this, the first
+    embed tasks pay for those imports, each task thread waiting on the same import locks. A tiny
+    model with the layers that pull them in (convolution, batch and layer norm, GELU, pooling)
+    runs through the same function.
+    """
+    from ssl_eval.sources.models import on_meta_device
+
+    with on_meta_device():
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.GELU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.LayerNorm(4))
+    _activations(model.eval(), (1, 8, 8))
 
 
 def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int, ...], n_images: int,
