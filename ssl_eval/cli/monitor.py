@@ -6,6 +6,7 @@ They run it once or on a schedule, with the checks that come before anything sta
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,24 +73,32 @@ def evaluate(
     Example: ssl-eval evaluate ./checkpoints --dataset mnist --workdir ./.ssl_eval
     """
     mark("started")  # the interpreter, this module and its imports are loaded
-    ws = open_workspace(workdir, results_url, writing=True)
-    note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/results/serve_lock.py)
-    location, config, parameters = flow_parameters(store, ws, config_file, {
-        "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
-        "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
-        "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
-    }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds,
-        # the work dir's own MLflow store is looked at through `ssl-eval ui`, which draws the figures
-        # as it opens: the run ends once the answers are logged (a tracking server keeps them in the run)
-        mlflow_figures=mlflow_uri is not None)
-    check_before_start(location, config, watching=False)
-    mark("checked")  # configuration, store layout, data set loaded
-    check_writable(ws)
-    summary = _run_once(location, ws, config, parameters, settle_seconds=settle_seconds, verbose=verbose)
-    _print_summary(summary, ws, quiet=quiet)
-    mark("reported")
-    if summary.failed:
-        raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
+    # No cyclic garbage collection while the command imports its stack (configuration, torch,
+    # prefect, mlflow, dask): each full collection rescans every object loaded so far, seven of them
+    # 1.3 s of this thread before the server is up. _run_once freezes what the start-up loaded and
+    # turns collection back on before the flow runs; leaving the block (any exit) does too.
+    gc.disable()
+    try:
+        ws = open_workspace(workdir, results_url, writing=True)
+        note_serving(ws)  # a serve of this work dir is no reason to refuse (ssl_eval/results/serve_lock.py)
+        location, config, parameters = flow_parameters(store, ws, config_file, {
+            "data.name": dataset, "data.root": data_root, "data.n_eval": n_eval,
+            "data.n_probe_train": n_probe_train, "data.n_probe_test": n_probe_test, "dask.address": dask_address,
+            "limits.memory_gb": memory_gb, "limits.data_gb": data_gb,
+        }, allow_module, tracking_uri=hold_credentials(mlflow_uri or ws.mlflow_uri), settle_seconds=settle_seconds,
+            # the work dir's own MLflow store is looked at through `ssl-eval ui`, which draws the figures
+            # as it opens: the run ends once the answers are logged (a tracking server keeps them in the run)
+            mlflow_figures=mlflow_uri is not None)
+        check_before_start(location, config, watching=False)
+        mark("checked")  # configuration, store layout, data set loaded
+        check_writable(ws)
+        summary = _run_once(location, ws, config, parameters, settle_seconds=settle_seconds, verbose=verbose)
+        _print_summary(summary, ws, quiet=quiet)
+        mark("reported")
+        if summary.failed:
+            raise typer.Exit(EXIT_SOME_FAILED if summary.embedded else EXIT_NOTHING_EVALUATED)
+    finally:
+        gc.enable()
 
 
 def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str, Any], *, settle_seconds: float,
@@ -125,6 +134,8 @@ def _run_once(location: str, ws: Workspace, config: Config, parameters: dict[str
                 mark("flows imported")
                 # mlflow_figures is False exactly when the run tracks into the work dir's own store
                 warm(location, ws, config, settle_seconds, mlflow_store=not parameters["mlflow_figures"])
+                gc.freeze()  # what the start-up loaded lives as long as the process: no collection rescans it
+                gc.enable()
                 mark("warmed")
                 try:
                     server_ready()

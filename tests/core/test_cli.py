@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import numpy as np
@@ -37,12 +38,14 @@ def test_metrics_command_rejects_wrong_shape(tmp_path):
 def test_evaluate_missing_store_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path / "nope"), "--workdir", str(tmp_path / "w")])
     assert result.exit_code == 2 and "does not exist" in result.output
+    assert gc.isenabled()  # paused while evaluate starts up, back on whatever its exit
 
 
 def test_evaluate_bad_config_names_the_key(tmp_path):
     (tmp_path / "ssl_eval.toml").write_text("[probe]\nmax_iters = 5\n")
     result = runner.invoke(app, ["evaluate", str(tmp_path), "--workdir", str(tmp_path / "w")])
     assert result.exit_code == 2 and "probe.max_iters" in result.output
+    assert gc.isenabled()
 
 
 def test_report_on_empty_workdir(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from typer.testing import CliRunner
 
@@ -98,6 +100,7 @@ def test_layout_warning_is_printed_by_evaluate(tmp_path, monkeypatch):
     result = runner.invoke(app, ["evaluate", str(store / "simclr"), "--workdir", str(tmp_path / "w"), "--quiet", *DIGITS])
     assert result.exit_code == EXIT_OK, result.output
     assert "looks like one family's folder" in result.output
+    assert gc.isenabled()  # evaluate pauses garbage collection while it starts up, not after
 
 
 def _fake_run(monkeypatch, *, embedded, failed):
