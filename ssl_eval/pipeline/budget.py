@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ssl_eval.config import Config, FamilyConfig
+from ssl_eval.config import Config
 from ssl_eval.sources.splits import EvalSplits
 
-__all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "shape_only", "warm_meta_kernels"]
+__all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "warm_meta_kernels"]
 
 _RAISE = "--memory-gb N (or SSL_EVAL_MEMORY_GB, or [limits] memory_gb in a file passed with --config)"
 _ROUGH_ACTIVATION = 64  # per input value, when the model cannot run on the meta device
@@ -62,26 +62,6 @@ def held_images(splits: EvalSplits, n_views: int) -> int:
         The number of images.
     """
     return len(splits.eval) + len(splits.probe_train) + len(splits.probe_test) + 2 * min(n_views, len(splits.eval))
-
-
-def shape_only(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module:
-    """The architecture built on the meta device: shapes, no memory.
-
-    Args:
-        arch: the architecture's name.
-        family: its configuration (``arch_args``).
-        in_channels: the channels it takes.
-
-    Returns:
-        The module, every tensor on the meta device.
-
-    Raises:
-        ValueError: see :func:`ssl_eval.sources.models.build_backbone`.
-    """
-    from ssl_eval.sources.models import build_backbone, on_meta_device
-
-    with on_meta_device():
-        return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
 
 
 def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int] | None:
@@ -140,7 +120,7 @@ def estimate(config: Config, model: nn.Module | None, *, image_shape: tuple[int,
 
     Args:
         config: the run's configuration (its ``data``).
-        model: the architecture on the meta device (:func:`shape_only`); None: not known yet (a checkpoint names it).
+        model: the architecture on the meta device (:func:`ssl_eval.sources.models.build_on_meta`); None: not known yet (a checkpoint names it).
         image_shape: one stored image's shape, (H, W) or (H, W, C).
         n_images: images held (every split and the augmented views).
         budget: bytes; when the model's weights alone exceed it, the activations are not

@@ -68,7 +68,8 @@ def check_architectures(config: Config, splits: EvalSplits) -> None:
         ValueError: an unknown name, an import path that does not import, constructor
             arguments that do not fit, or an estimate over the budget, naming the family.
     """
-    from ssl_eval.pipeline.budget import check_memory, held_images, shape_only
+    from ssl_eval.pipeline.budget import check_memory, held_images
+    from ssl_eval.sources.models import build_on_meta
 
     shape = tuple(splits.eval.images.shape[1:])
     n_images = held_images(splits, config.data.n_views)
@@ -78,7 +79,7 @@ def check_architectures(config: Config, splits: EvalSplits) -> None:
         if fc.arch is None:
             continue
         try:
-            model = shape_only(fc.arch, fc, in_channels)
+            model = build_on_meta(fc.arch, in_channels=in_channels, arch_args=fc.arch_args)
         except (ValueError, TypeError, ImportError) as exc:
             raise ValueError(f"families.{family}.arch: {exc}") from None
         check_memory(config, model, image_shape=shape, n_images=n_images, what=f"families.{family}.arch {fc.arch!r}")

@@ -18,7 +18,7 @@ from torch import nn
 from ssl_eval.config import FamilyConfig
 from ssl_eval.config.arch_policy import refusal, store_may_name
 from ssl_eval.sources.loading import CheckpointError, LoadedCheckpoint
-from ssl_eval.sources.models import build_backbone, mlp_from_state_dict, on_meta_device
+from ssl_eval.sources.models import build_backbone, build_on_meta, mlp_from_state_dict
 from ssl_eval.sources.tensor_checks import storage_bytes
 from ssl_eval.sources.token_pooling import TokenPooled, pooled
 
@@ -117,8 +117,7 @@ def _on_meta(arch: str, family: FamilyConfig, in_channels: int) -> nn.Module | N
         ImportError: the same (a module that cannot be imported).
     """
     try:
-        with on_meta_device():
-            return build_backbone(arch, in_channels=in_channels, arch_args=family.arch_args)
+        return build_on_meta(arch, in_channels=in_channels, arch_args=family.arch_args)
     except (ValueError, TypeError, ImportError):
         raise
     except Exception:  # noqa: BLE001 - a factory's own code, run on meta tensors

@@ -229,6 +229,19 @@ def on_meta_device() -> Iterator[None]:
         yield
 
 
+def build_on_meta(arch: str, *, in_channels: int, arch_args: Mapping[str, Any] | None = None) -> nn.Module:
+    """:func:`build_backbone` on the meta device (:func:`on_meta_device`): the architecture's shapes, no memory.
+
+    Returns:
+        The module, every tensor on the meta device.
+
+    Raises:
+        ValueError: see :func:`build_backbone`.
+    """
+    with on_meta_device():
+        return build_backbone(arch, in_channels=in_channels, arch_args=arch_args)
+
+
 def mlp_from_state_dict(state: dict[str, torch.Tensor]) -> nn.Sequential:
     """A projection MLP rebuilt from its weights: ``Linear [BatchNorm1d] (ReLU Linear [BatchNorm1d])*``.
 
