@@ -26,7 +26,6 @@ and records on a shared fsspec URL that both reach.
 
 
 import logging
-import os
 from collections import defaultdict
 from typing import Any
 
@@ -34,9 +33,9 @@ import dask
 from prefect import Task, allow_failure, flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
-from prefect_dask import DaskTaskRunner
 
 from flows import progress
+from flows.dask_runner import dask_runner
 from ssl_eval.common.threads import one_thread_per_task
 from ssl_eval.common.urls import install_log_redaction
 from ssl_eval.config import Config
@@ -60,31 +59,6 @@ logging.getLogger("distributed").setLevel(logging.WARNING)
 dask.config.set({"distributed.worker.profile.enabled": False})
 # No credential reaches a log record of a flow run, in the CLI's process or a served child.
 install_log_redaction()
-
-
-def dask_runner(address: str | None = None) -> DaskTaskRunner:
-    """An existing Dask cluster when ``address`` is given, else a threaded LocalCluster.
-
-    Threads: worker processes would each start their own Prefect server.
-
-    Returns:
-        The task runner.
-    """
-    if address:
-        return DaskTaskRunner(address=address)
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "processes": False,
-            "n_workers": 1,
-            "threads_per_worker": os.cpu_count() or 2,
-            # Even a threaded cluster listens (scheduler, worker, HTTP status): keep all of it
-            # on the loopback interface, on free ports.
-            "protocol": "tcp://",
-            "host": "127.0.0.1",
-            "dashboard_address": "127.0.0.1:0",
-        },
-    )
 
 
 def _error_of(future: PrefectFuture[Any]) -> str | None:
