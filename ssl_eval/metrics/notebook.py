@@ -88,4 +88,4 @@ def metric_function(name: str) -> Callable[..., float]:
 for _name in METRICS:
     globals()[_name] = metric_function(_name)
 
-__all__ = ["compute_all", "metric_function", *METRICS]
+__all__: list[str] = ["compute_all", "metric_function", *METRICS]

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ssl_eval.config import Config
 from ssl_eval.sources.splits import EvalSplits
+
+if TYPE_CHECKING:  # torch is imported where a model is measured: the data-only check needs none
+    from torch import nn
 
 __all__ = ["Estimate", "check_memory", "estimate", "held_images", "memory_check", "warm_meta_kernels"]
 
@@ -72,6 +72,8 @@ def _activations(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, in
     Returns:
         ``(activation bytes per image, output width)``, or None.
     """
+    import torch
+
     largest = attention = 0
 
     def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -106,6 +108,8 @@ def warm_meta_kernels() -> None:
     model with the layers that pull them in (convolution, batch and layer norm, GELU, pooling)
     runs through the same function.
     """
+    from torch import nn
+
     from ssl_eval.sources.models import on_meta_device
 
     with on_meta_device():

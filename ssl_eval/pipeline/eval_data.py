@@ -13,7 +13,6 @@ import numpy as np
 from ssl_eval.common.errors import DataSetError, InfrastructureError
 from ssl_eval.common.urls import redact_text
 from ssl_eval.config import DataConfig
-from ssl_eval.sources.augment import fixed_views
 from ssl_eval.sources.data_files import DEFAULT_DATA_BYTES, Bounds
 from ssl_eval.sources.splits import EvalSplits, eval_splits
 
@@ -89,4 +88,6 @@ def cached_views(data: DataConfig, max_bytes: int = DEFAULT_DATA_BYTES) -> tuple
     """
     if data.n_views == 0:
         return None
+    from ssl_eval.sources.augment import fixed_views  # torch: not needed to check the data set before the server starts
+
     return fixed_views(data_splits(data, max_bytes).eval.images, data.n_views, random_state=data.random_state)

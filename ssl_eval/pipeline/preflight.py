@@ -69,7 +69,6 @@ def check_architectures(config: Config, splits: EvalSplits) -> None:
             arguments that do not fit, or an estimate over the budget, naming the family.
     """
     from ssl_eval.pipeline.budget import check_memory, held_images
-    from ssl_eval.sources.models import build_on_meta
 
     shape = tuple(splits.eval.images.shape[1:])
     n_images = held_images(splits, config.data.n_views)
@@ -78,6 +77,8 @@ def check_architectures(config: Config, splits: EvalSplits) -> None:
     for family, fc in config.families.items():
         if fc.arch is None:
             continue
+        from ssl_eval.sources.models import build_on_meta  # torch: only for a configured architecture
+
         try:
             model = build_on_meta(fc.arch, in_channels=in_channels, arch_args=fc.arch_args)
         except (ValueError, TypeError, ImportError) as exc:

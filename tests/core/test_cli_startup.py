@@ -1,7 +1,8 @@
 """Start-up cost of the command line (issue 15, item 2).
 
-Commands that need neither Prefect, MLflow, Dask nor torch do not import them, and `evaluate`
-launches its temporary Prefect server only when no API is configured.
+Commands that need neither Prefect, MLflow, Dask nor torch do not import them, `evaluate` checks
+its configuration and data set before importing any of them, and it launches its temporary
+Prefect server only when no API is configured.
 """
 
 from __future__ import annotations
@@ -57,3 +58,14 @@ def test_a_configured_api_url_launches_no_server(tmp_path, monkeypatch):
         with server.temporary_api(tmp_path / "server.log") as ready:
             ready()
     assert not (tmp_path / "server.log").exists()
+
+
+def test_evaluate_checks_the_configuration_and_data_before_any_heavy_import(tmp_path):
+    # the checks come before the temporary server is launched: the longer they take, the later
+    # it starts (and a refusal should come at once); torch, scikit-learn and the rest load after
+    (tmp_path / "store" / "simclr" / "run-0").mkdir(parents=True)
+    (tmp_path / "store" / "simclr" / "run-0" / "epoch=00.ckpt").write_bytes(b"not read before the checks pass")
+    args = ["evaluate", str(tmp_path / "store"), "--workdir", str(tmp_path / "w"), "--dataset", "mnist",
+            "--data-root", str(tmp_path / "no-data-here")]
+    assert _imported_after(args, tmp_path) == []
+    assert not (tmp_path / "w" / "prefect").exists()  # refused: nothing started

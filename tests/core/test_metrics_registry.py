@@ -2,6 +2,9 @@
 
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -51,6 +54,55 @@ def test_the_package_exports_the_registry_and_the_notebook_functions():
 
     # ssl_eval/metrics/__init__.py writes registry.__all__ out for the type checker
     assert ssl_eval.metrics.__all__ == registry.__all__ + notebook.__all__
+
+
+def _in_fresh_interpreter(code: str) -> None:
+    subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True, timeout=120)
+
+
+def test_the_configuration_imports_no_registry_and_the_package_loads_it_on_first_use():
+    # ssl-eval evaluate checks its configuration (which reads ssl_eval.metrics.options) before it
+    # launches the Prefect server: the registry's scikit-learn must not delay that launch
+    _in_fresh_interpreter("""
+        import sys
+        import ssl_eval.config, ssl_eval.metrics
+        from ssl_eval.metrics import options
+        assert "sklearn" not in sys.modules and "ssl_eval.metrics.registry" not in sys.modules
+        from ssl_eval.metrics import rankme, compute_group, geometry
+        from ssl_eval.metrics import registry
+        assert compute_group is registry.compute_group and geometry.__name__ == "ssl_eval.metrics.geometry"
+        assert rankme.__name__ == "rankme" and "sklearn" in sys.modules
+        try:
+            ssl_eval.metrics.no_such_metric
+        except AttributeError as exc:
+            assert "no_such_metric" in str(exc)
+        else:
+            raise AssertionError("an unknown name was found")
+    """)
+
+
+def test_first_use_from_many_threads_at_once_finds_every_name():
+    _in_fresh_interpreter("""
+        import threading
+        import ssl_eval.metrics
+        barrier, found, errors = threading.Barrier(8), [], []
+
+        def first_use():
+            barrier.wait()
+            try:
+                from ssl_eval.metrics import METRICS, compute_all, compute_group, silhouette
+                found.append((METRICS, compute_all, compute_group, silhouette))
+            except Exception as exc:
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=first_use) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert len(found) == 8 and len({tuple(map(id, f)) for f in found}) == 1
+    """)
 
 
 def test_label_free_metrics():

@@ -1,4 +1,8 @@
-"""The monitor flow's Dask task runner: the local cluster listens on the loopback interface only, and the threaded runner hands tasks their settings as they are."""
+"""The monitor flow's Dask task runner.
+
+The local cluster listens on the loopback interface only, and the threaded runner hands tasks
+their settings as they are.
+"""
 
 from __future__ import annotations
 
