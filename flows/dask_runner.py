@@ -8,8 +8,8 @@ Prefect's Dask runner hands each task its context as a dict: on every submit it 
 whole settings model (about 20 ms of the flow's thread, 40 ms while the workers run), and the
 worker thread builds a new settings model from that dict (pydantic-settings reads its
 sources again: about 45 ms, holding the interpreter lock the other worker needs). On a
-threaded cluster, where the workers share this process's settings, that was a third of the
-small store's run (benchmarks/end_to_end.py --preset small). :class:`ThreadedDaskTaskRunner`
+threaded cluster, where the workers share this process's settings, that was nearly a third of the
+small store's flow (benchmarks/end_to_end.py --preset small). :class:`ThreadedDaskTaskRunner`
 hands over the settings objects themselves; the worker thread enters them without rebuilding.
 A cluster at an address keeps Prefect's dict: its workers may run another platform.
 """
