@@ -8,8 +8,7 @@ Layer: arrays in, numbers out; imports only ``ssl_eval.common``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import importlib.util  # binds importlib too (import_module)
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
